@@ -242,12 +242,12 @@ def network_spec(hidden_sizes) -> dict:
 class Agent(nn.Module):
     """Diagonal-Gaussian actor with a state-independent log-std and a separate critic (no shared trunk)."""
 
-    def __init__(self, spec: dict, obs_dim: int, act_dim: int):
+    def __init__(self, spec: dict, obs_shape, action_dim: int):
         super().__init__()
-        self.spec = spec
-        self.actor_mean = make_mlp(obs_dim, spec["hidden_sizes"], act_dim, out_std=0.01)
-        self.actor_logstd = nn.Parameter(torch.zeros(1, act_dim))
-        self.critic = make_mlp(obs_dim, spec["hidden_sizes"], 1, out_std=1.0)
+        self.spec, self.obs_shape, self.action_dim = spec, tuple(obs_shape), action_dim
+        self.actor_mean = make_mlp(obs_shape[0], spec["hidden_sizes"], action_dim, out_std=0.01)
+        self.actor_logstd = nn.Parameter(torch.zeros(1, action_dim))
+        self.critic = make_mlp(obs_shape[0], spec["hidden_sizes"], 1, out_std=1.0)
 
     def policy_params(self) -> int:
         """Trunk + action head, as Table 4 counts them (no critic, no log-std)."""
@@ -298,16 +298,16 @@ def set_rng_state(state: dict) -> None:
     random.setstate(state["python"])
 
 
-def save_checkpoint(path: str, agent: Agent, args: Args, obs_norm: ObsNormalizer, global_step: int,
+def save_checkpoint(path: str, agent: Agent, args: Args, obs_norm, global_step: int,
                     update: int, optimizer=None, reward_norm: Optional[RewardNormalizer] = None) -> None:
     """Everything needed to rebuild and run the policy; optimiser, RNG and reward statistics only to resume."""
     state = {
         "format_version": CHECKPOINT_VERSION, "script": SCRIPT, "method": METHOD, "suite": SUITE,
         "env_id": args.env_id, "network": agent.spec,
-        "obs_shape": [agent.actor_mean[0].in_features], "action_shape": [agent.actor_logstd.shape[1]],
+        "obs_shape": list(agent.obs_shape), "action_dim": agent.action_dim,
         "actor": {k: v for k, v in agent.state_dict().items() if not k.startswith("critic.")},
         "critic": {k: v for k, v in agent.state_dict().items() if k.startswith("critic.")},
-        "obs_rms": obs_norm.rms.state_dict(), "args": dataclasses.asdict(args),
+        "obs_rms": obs_norm.rms.state_dict() if obs_norm else None, "args": dataclasses.asdict(args),
         "global_step": global_step, "update": update,
     }
     if optimizer is not None:
@@ -329,7 +329,7 @@ def load_checkpoint(path: str) -> dict:
 
 
 def agent_from_checkpoint(state: dict) -> Agent:
-    agent = Agent(state["network"], state["obs_shape"][0], state["action_shape"][0])
+    agent = Agent(state["network"], tuple(state["obs_shape"]), state["action_dim"])
     agent.load_state_dict({**state["actor"], **state["critic"]})
     return agent
 
@@ -416,6 +416,7 @@ def train(args: Args) -> dict:
     if args.run_name is None:
         args.run_name = f"{args.env_id}__{args.exp_name}__{args.seed}__{int(time.time())}"
     run_dir = os.path.join(args.runs_dir, args.run_name)
+    start_update = resume_state["update"] + 1 if resume_state else 1
     batch_size = args.num_envs * args.num_steps
     num_updates = args.total_timesteps // batch_size
     if num_updates < 1:
@@ -430,11 +431,11 @@ def train(args: Args) -> dict:
     envs = make_env(args.env_id, args.num_envs)
     obs_dim = envs.single_observation_space.shape[0]
     act_low, act_high = envs.single_action_space.low, envs.single_action_space.high
-    agent = Agent(network_spec(args.hidden_sizes), obs_dim, envs.single_action_space.shape[0]).to(device)
+    agent = Agent(network_spec(args.hidden_sizes), (obs_dim,), envs.single_action_space.shape[0]).to(device)
     optimizer = torch.optim.Adam(agent.parameters(), lr=args.learning_rate, eps=1e-5)
     obs_norm = ObsNormalizer((obs_dim,), args.obs_clip)
     reward_norm = RewardNormalizer(args.num_envs, args.gamma, args.reward_clip)
-    start_update, global_step = 1, 0
+    global_step = 0
     if resume_state is not None:
         agent.load_state_dict({**resume_state["actor"], **resume_state["critic"]})
         optimizer.load_state_dict(resume_state["optimizer"])
@@ -442,7 +443,7 @@ def train(args: Args) -> dict:
         reward_norm.rms.load_state_dict(resume_state["return_rms"])
         reward_norm.returns = resume_state["reward_returns"].numpy().copy()
         set_rng_state(resume_state["rng"])
-        start_update, global_step = resume_state["update"] + 1, resume_state["global_step"]
+        global_step = resume_state["global_step"]
 
     writer = SummaryWriter(run_dir)
     writer.add_text("hyperparameters", "|param|value|\n|-|-|\n" + "\n".join(
