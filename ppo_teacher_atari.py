@@ -272,7 +272,7 @@ class Agent(nn.Module):
 
     def __init__(self, spec: dict, obs_shape, action_dim: int):
         super().__init__()
-        self.spec, self.obs_shape, self.action_dim = spec, tuple(obs_shape), action_dim
+        self.spec, self.obs_shape, self.action_dim = spec, tuple(int(d) for d in obs_shape), int(action_dim)
         self.actor = nn.Sequential(make_trunk(spec, obs_shape), layer_init(nn.Linear(spec["fc_size"], action_dim), std=0.01))
         self.critic = nn.Sequential(make_trunk(spec, obs_shape), layer_init(nn.Linear(spec["fc_size"], 1), std=1.0))
 

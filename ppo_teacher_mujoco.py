@@ -244,7 +244,7 @@ class Agent(nn.Module):
 
     def __init__(self, spec: dict, obs_shape, action_dim: int):
         super().__init__()
-        self.spec, self.obs_shape, self.action_dim = spec, tuple(obs_shape), action_dim
+        self.spec, self.obs_shape, self.action_dim = spec, tuple(int(d) for d in obs_shape), int(action_dim)
         self.actor_mean = make_mlp(obs_shape[0], spec["hidden_sizes"], action_dim, out_std=0.01)
         self.actor_logstd = nn.Parameter(torch.zeros(1, action_dim))
         self.critic = make_mlp(obs_shape[0], spec["hidden_sizes"], 1, out_std=1.0)
