@@ -349,7 +349,8 @@ def load_checkpoint(path: str) -> dict:
         state = torch.load(path, map_location="cpu", weights_only=True)
     except Exception as e:  # truncated zip, not a torch file, foreign pickle, ...
         raise UsageError(f"cannot read checkpoint {path}: not a complete checkpoint file ({type(e).__name__})")
-    if not isinstance(state, dict) or state.get("format_version") != CHECKPOINT_VERSION:
+    required = {"script", "suite", "env_id", "network", "obs_shape", "action_dim", "actor", "critic", "obs_rms"}
+    if not isinstance(state, dict) or state.get("format_version") != CHECKPOINT_VERSION or required - set(state):
         raise UsageError(f"{path} is not a checkpoint of this project (format version {CHECKPOINT_VERSION})")
     return state
 

@@ -12,6 +12,7 @@ import os
 import random
 import sys
 import time
+import warnings
 from dataclasses import dataclass
 from typing import Optional
 
@@ -141,6 +142,7 @@ def resolve_args(args: Args) -> Args:
 # ---------------------------------------------------------------------------------------------
 def make_env(env_id: str, num_envs: int) -> gym.vector.VectorEnv:
     """Vector env that resets in the same step an episode ends; the final observation is in info."""
+    warnings.filterwarnings("ignore", message=".*is out of date.*")  # the paper's envs are v4, on purpose
     return gym.make_vec(
         env_id, num_envs=num_envs, vectorization_mode="sync",
         vector_kwargs={"autoreset_mode": gym.vector.AutoresetMode.SAME_STEP},
@@ -323,7 +325,8 @@ def load_checkpoint(path: str) -> dict:
         state = torch.load(path, map_location="cpu", weights_only=True)
     except Exception as e:  # truncated zip, not a torch file, foreign pickle, ...
         raise UsageError(f"cannot read checkpoint {path}: not a complete checkpoint file ({type(e).__name__})")
-    if not isinstance(state, dict) or state.get("format_version") != CHECKPOINT_VERSION:
+    required = {"script", "suite", "env_id", "network", "obs_shape", "action_dim", "actor", "critic", "obs_rms"}
+    if not isinstance(state, dict) or state.get("format_version") != CHECKPOINT_VERSION or required - set(state):
         raise UsageError(f"{path} is not a checkpoint of this project (format version {CHECKPOINT_VERSION})")
     return state
 

@@ -1,0 +1,672 @@
+"""Proximal Policy Distillation (PPD) for Mujoco (gymnasium v4 tasks): the paper's Eq. 2 and Algorithm 1.
+
+A student of --student smaller|same|larger learns with PPO from its own rewards while a frozen teacher (a
+checkpoint of ppo_teacher_mujoco.py) pulls it through a clipped KL term. This file is ppo_teacher_mujoco.py
+plus the distillation change, section by section: `diff ppo_teacher_mujoco.py ppd_mujoco.py` shows the method.
+
+    python ppo_teacher_mujoco.py --env-id Hopper
+    python ppd_mujoco.py --env-id Hopper --student larger
+"""
+
+import dataclasses
+import json
+import os
+import random
+import sys
+import time
+import warnings
+from dataclasses import dataclass
+from typing import Optional
+
+import gymnasium as gym
+import numpy as np
+import torch
+import torch.nn as nn
+import tyro
+from torch.distributions import Normal, kl_divergence
+from torch.utils.tensorboard import SummaryWriter
+
+SCRIPT = "ppd_mujoco.py"
+METHOD = "ppd"
+TEACHER_SCRIPT = "ppo_teacher_mujoco.py"
+SUITE = "mujoco"
+CHECKPOINT_VERSION = 1
+PAPER_ENVS = ("Ant-v4", "HalfCheetah-v4", "Hopper-v4", "Humanoid-v4", "Swimmer-v4")
+SHORT_HORIZON_ENVS = ("Swimmer-v4", "Hopper-v4")  # A.3: gamma 0.995 for these, 0.999 for the others
+STUDENT_SIZES = {"smaller": (128, 64), "same": (256, 256), "larger": (512, 512)}  # A.3, Table 4
+
+
+@dataclass
+class Args:
+    exp_name: str = "ppd_mujoco"
+    """the name of this experiment (part of the default run name)"""
+    seed: int = 1
+    """seed of the experiment (torch, numpy, random and the environments)"""
+    torch_deterministic: bool = True
+    """sets torch.backends.cudnn.deterministic"""
+    cuda: bool = True
+    """use CUDA when it is available"""
+    env_id: str = "Hopper-v4"
+    """Mujoco v4 task; the paper's: Ant, HalfCheetah, Hopper, Humanoid, Swimmer ('-v4' may be left out)"""
+    total_timesteps: int = 2_000_000
+    """total environment steps of distillation (paper: 2M)"""
+    learning_rate: float = 3e-4
+    """Adam learning rate"""
+    anneal_lr: bool = False
+    """linearly anneal the learning rate to 0 (the paper keeps it constant)"""
+    num_envs: int = 18
+    """number of parallel environments"""
+    num_steps: int = 64
+    """steps per environment per rollout (A.3: 64 for PPD)"""
+    minibatch_size: int = 512
+    """samples per minibatch (the paper's batch_size); the last minibatch of a rollout may be smaller"""
+    update_epochs: int = 4
+    """passes over the rollout per update"""
+    gamma: Optional[float] = None
+    """discount factor (default: 0.995 for Swimmer and Hopper, 0.999 otherwise; A.3)"""
+    gae_lambda: float = 0.9
+    """GAE lambda"""
+    clip_coef: float = 0.2
+    """PPO clip range epsilon"""
+    ent_coef: float = 0.0
+    """entropy coefficient (A.3: 0 during distillation)"""
+    vf_coef: float = 0.5
+    """value-loss coefficient"""
+    max_grad_norm: float = 0.5
+    """gradient clipping norm"""
+    norm_adv: bool = True
+    """normalise advantages per minibatch"""
+    student: str = "same"
+    """student network: smaller (MLP 128-64), same (256-256, as the teacher) or larger (512-512); A.3"""
+    teacher_path: Optional[str] = None
+    """teacher checkpoint (default: teachers/{env_id}__{seed}.pt, where ppo_teacher_mujoco.py writes it)"""
+    teacher_corruption_sigma: float = 0.0
+    """imperfect teacher: add N(0, sigma^2) noise to every parameter of its policy network (section 3: 0.05)"""
+    distill_lambda: float = 1.0
+    """weight lambda of the distillation term (Eq. 2)"""
+    distill_lambda_end: Optional[float] = None
+    """if set, lambda goes linearly from distill_lambda to this value over the run (Fig. 2's trade-off)"""
+    kl_direction: str = "forward"
+    """forward: KL(teacher || student) as in Eq. 2; reverse: KL(student || teacher)"""
+    eval_every: int = 0
+    """evaluate the student every this many steps and log eval/episodic_return (0: off)"""
+    eval_every_episodes: int = 10
+    """episodes of each --eval-every evaluation"""
+    obs_clip: float = 10.0
+    """clip normalised observations to [-obs_clip, obs_clip]"""
+    reward_clip: float = 10.0
+    """clip normalised rewards to [-reward_clip, reward_clip]"""
+    checkpoint_every: int = 20
+    """write runs/{run_name}/checkpoint.pt every this many updates (and at the end)"""
+    eval_episodes: int = 50
+    """episodes of the final evaluation (paper: 50, deterministic actions); 0 skips it"""
+    eval_envs: int = 10
+    """parallel environments of the evaluation"""
+    run_name: Optional[str] = None
+    """run folder name under runs_dir (default: {env_id}__{exp_name}__{seed}__{unix time})"""
+    runs_dir: str = "runs"
+    """folder of the run folders"""
+    resume: Optional[str] = None
+    """continue from this checkpoint.pt of an interrupted run (pass the run's other flags unchanged)"""
+
+
+class UsageError(Exception):
+    """Bad input: reported as one line, without a traceback."""
+
+
+# ---------------------------------------------------------------------------------------------
+# Arguments
+# ---------------------------------------------------------------------------------------------
+def canonical_env_id(env_id: str) -> str:
+    mujoco_ids = sorted(
+        k for k, spec in gym.registry.items() if k.endswith("-v4") and "mujoco" in str(spec.entry_point)
+    )
+    candidate = env_id if "-v" in env_id else f"{env_id}-v4"
+    if candidate not in mujoco_ids:
+        raise UsageError(f"unknown env id '{env_id}'; Mujoco v4 ids: {', '.join(mujoco_ids)}")
+    return candidate
+
+
+def resolve_args(args: Args) -> Args:
+    """Fill the per-env defaults of Table 3 and reject impossible values before any long work."""
+    args.env_id = canonical_env_id(args.env_id)
+    if args.gamma is None:
+        args.gamma = 0.995 if args.env_id in SHORT_HORIZON_ENVS else 0.999
+    if args.teacher_path is None:
+        args.teacher_path = os.path.join("teachers", f"{args.env_id}__{args.seed}.pt")
+    if args.student not in STUDENT_SIZES:
+        raise UsageError(f"unknown student size '{args.student}'; choose smaller, same or larger")
+    if args.kl_direction not in ("forward", "reverse"):
+        raise UsageError(f"--kl-direction must be forward or reverse, got '{args.kl_direction}'")
+    positive = ["total_timesteps", "learning_rate", "num_envs", "num_steps", "minibatch_size", "update_epochs",
+                "clip_coef", "max_grad_norm", "obs_clip", "reward_clip", "checkpoint_every", "eval_envs"]
+    for name in positive:
+        if not getattr(args, name) > 0:
+            raise UsageError(f"--{name.replace('_', '-')} must be positive, got {getattr(args, name)}")
+    for name in ["ent_coef", "vf_coef", "eval_episodes", "teacher_corruption_sigma", "distill_lambda", "eval_every",
+                 "eval_every_episodes"]:
+        if getattr(args, name) < 0:
+            raise UsageError(f"--{name.replace('_', '-')} must not be negative, got {getattr(args, name)}")
+    if not 0.0 < args.gamma <= 1.0 or not 0.0 <= args.gae_lambda <= 1.0:
+        raise UsageError(f"--gamma must be in (0, 1] and --gae-lambda in [0, 1], got {args.gamma}, {args.gae_lambda}")
+    if args.distill_lambda_end is not None and args.distill_lambda_end < 0:
+        raise UsageError(f"--distill-lambda-end must not be negative, got {args.distill_lambda_end}")
+    batch_size = args.num_envs * args.num_steps
+    if args.minibatch_size > batch_size:
+        raise UsageError(f"--minibatch-size {args.minibatch_size} is larger than the rollout batch "
+                         f"(num_envs x num_steps = {batch_size})")
+    return args
+
+
+# ---------------------------------------------------------------------------------------------
+# Environment
+# ---------------------------------------------------------------------------------------------
+def make_env(env_id: str, num_envs: int) -> gym.vector.VectorEnv:
+    """Vector env that resets in the same step an episode ends; the final observation is in info."""
+    warnings.filterwarnings("ignore", message=".*is out of date.*")  # the paper's envs are v4, on purpose
+    return gym.make_vec(
+        env_id, num_envs=num_envs, vectorization_mode="sync",
+        vector_kwargs={"autoreset_mode": gym.vector.AutoresetMode.SAME_STEP},
+    )
+
+
+class RunningMeanStd:
+    """Running mean and variance (parallel algorithm), float64, as SB3's VecNormalize keeps them."""
+
+    def __init__(self, shape=()):
+        self.mean = np.zeros(shape, np.float64)
+        self.var = np.ones(shape, np.float64)
+        self.count = 1e-4
+
+    def update(self, x: np.ndarray) -> None:
+        if len(x) == 0:
+            return
+        batch_mean, batch_var, batch_count = x.mean(axis=0), x.var(axis=0), x.shape[0]
+        delta = batch_mean - self.mean
+        total = self.count + batch_count
+        self.mean = self.mean + delta * batch_count / total
+        m2 = self.var * self.count + batch_var * batch_count + delta**2 * self.count * batch_count / total
+        self.var = m2 / total
+        self.count = total
+
+    def state_dict(self) -> dict:
+        return {"mean": torch.as_tensor(self.mean), "var": torch.as_tensor(self.var), "count": float(self.count)}
+
+    def load_state_dict(self, state: dict) -> None:
+        self.mean, self.var = state["mean"].numpy().copy(), state["var"].numpy().copy()
+        self.count = float(state["count"])
+
+
+class ObsNormalizer:
+    """Running normalisation of observations, clipped; its statistics travel with the checkpoint."""
+
+    def __init__(self, shape, clip: float):
+        self.rms, self.clip = RunningMeanStd(shape), clip
+
+    def __call__(self, obs: np.ndarray, update: bool = True) -> np.ndarray:
+        if update:
+            self.rms.update(obs)
+        return np.clip((obs - self.rms.mean) / np.sqrt(self.rms.var + 1e-8), -self.clip, self.clip).astype(np.float32)
+
+
+class RewardNormalizer:
+    """Scales rewards by a running std of the discounted return (SB3 VecNormalize, gymnasium NormalizeReward)."""
+
+    def __init__(self, num_envs: int, gamma: float, clip: float):
+        self.rms, self.gamma, self.clip = RunningMeanStd(), gamma, clip
+        self.returns = np.zeros(num_envs, np.float64)
+
+    def __call__(self, rewards: np.ndarray, ended: np.ndarray, valid: np.ndarray) -> np.ndarray:
+        self.returns = self.returns * self.gamma + rewards
+        self.rms.update(self.returns[valid])
+        scaled = np.clip(rewards / np.sqrt(self.rms.var + 1e-8), -self.clip, self.clip)
+        self.returns[ended] = 0.0
+        return scaled.astype(np.float32)
+
+
+class EpisodeStats:
+    """Raw returns and lengths of finished episodes, terminated or truncated alike."""
+
+    def __init__(self, num_envs: int):
+        self.returns = np.zeros(num_envs, np.float64)
+        self.lengths = np.zeros(num_envs, np.int64)
+
+    def update(self, raw_rewards: np.ndarray, episode_over: np.ndarray, valid: np.ndarray) -> list[tuple[float, int]]:
+        self.returns += raw_rewards * valid
+        self.lengths += valid
+        finished = [(float(self.returns[i]), int(self.lengths[i])) for i in np.flatnonzero(episode_over)]
+        self.returns[episode_over] = 0.0
+        self.lengths[episode_over] = 0
+        return finished
+
+
+# ---------------------------------------------------------------------------------------------
+# Networks
+# ---------------------------------------------------------------------------------------------
+def layer_init(layer: nn.Module, std: float = np.sqrt(2), bias_const: float = 0.0) -> nn.Module:
+    nn.init.orthogonal_(layer.weight, std)
+    nn.init.constant_(layer.bias, bias_const)
+    return layer
+
+
+def make_mlp(in_dim: int, hidden_sizes, out_dim: int, out_std: float) -> nn.Sequential:
+    layers, width = [], in_dim
+    for hidden in hidden_sizes:
+        layers += [layer_init(nn.Linear(width, hidden)), nn.ReLU()]
+        width = hidden
+    layers.append(layer_init(nn.Linear(width, out_dim), std=out_std))
+    return nn.Sequential(*layers)
+
+
+def network_spec(hidden_sizes) -> dict:
+    return {"arch": "mlp", "hidden_sizes": [int(h) for h in hidden_sizes]}
+
+
+class Agent(nn.Module):
+    """Diagonal-Gaussian actor with a state-independent log-std and a separate critic (no shared trunk)."""
+
+    def __init__(self, spec: dict, obs_shape, action_dim: int):
+        super().__init__()
+        self.spec, self.obs_shape, self.action_dim = spec, tuple(int(d) for d in obs_shape), int(action_dim)
+        self.actor_mean = make_mlp(obs_shape[0], spec["hidden_sizes"], action_dim, out_std=0.01)
+        self.actor_logstd = nn.Parameter(torch.zeros(1, action_dim))
+        self.critic = make_mlp(obs_shape[0], spec["hidden_sizes"], 1, out_std=1.0)
+
+    def policy_params(self) -> int:
+        """Trunk + action head, as Table 4 counts them (no critic, no log-std)."""
+        return sum(p.numel() for p in self.actor_mean.parameters())
+
+    def get_value(self, x: torch.Tensor) -> torch.Tensor:
+        return self.critic(x).squeeze(-1)
+
+    def get_dist(self, x: torch.Tensor) -> Normal:
+        mean = self.actor_mean(x)
+        return Normal(mean, self.actor_logstd.expand_as(mean).exp())
+
+    def get_action_and_value(self, x, action=None, deterministic: bool = False):
+        dist = self.get_dist(x)
+        if action is None:
+            action = dist.mean if deterministic else dist.sample()
+        return action, dist.log_prob(action).sum(-1), dist.entropy().sum(-1), self.get_value(x)
+
+
+# ---------------------------------------------------------------------------------------------
+# Checkpoint
+# ---------------------------------------------------------------------------------------------
+def atomic_write(path: str, write) -> None:
+    """write(tmp_path), then rename: a reader never sees a half-written file."""
+    os.makedirs(os.path.dirname(path) or ".", exist_ok=True)
+    tmp = f"{path}.tmp{os.getpid()}"
+    write(tmp)
+    os.replace(tmp, path)
+
+
+def write_json(path: str, data: dict) -> None:
+    def write(tmp):
+        with open(tmp, "w") as f:
+            json.dump(data, f, indent=2)
+    atomic_write(path, write)
+
+
+def rng_state() -> dict:
+    np_state = np.random.get_state()
+    return {"torch": torch.get_rng_state(), "numpy": [np_state[0], torch.as_tensor(np_state[1].astype(np.int64)),
+            *np_state[2:]], "python": random.getstate()}
+
+
+def set_rng_state(state: dict) -> None:
+    torch.set_rng_state(state["torch"])
+    np_state = state["numpy"]
+    np.random.set_state((np_state[0], np_state[1].numpy().astype(np.uint32), *np_state[2:]))
+    random.setstate(state["python"])
+
+
+def save_checkpoint(path: str, agent: Agent, args: Args, obs_norm, global_step: int,
+                    update: int, optimizer=None, reward_norm: Optional[RewardNormalizer] = None) -> None:
+    """Everything needed to rebuild and run the policy; optimiser, RNG and reward statistics only to resume."""
+    state = {
+        "format_version": CHECKPOINT_VERSION, "script": SCRIPT, "method": METHOD, "suite": SUITE,
+        "env_id": args.env_id, "network": agent.spec,
+        "obs_shape": list(agent.obs_shape), "action_dim": agent.action_dim,
+        "actor": {k: v for k, v in agent.state_dict().items() if not k.startswith("critic.")},
+        "critic": {k: v for k, v in agent.state_dict().items() if k.startswith("critic.")},
+        "obs_rms": obs_norm.rms.state_dict() if obs_norm else None, "args": dataclasses.asdict(args),
+        "global_step": global_step, "update": update,
+    }
+    if optimizer is not None:
+        state.update(optimizer=optimizer.state_dict(), rng=rng_state(), return_rms=reward_norm.rms.state_dict(),
+                     reward_returns=torch.as_tensor(reward_norm.returns))
+    atomic_write(path, lambda tmp: torch.save(state, tmp))
+
+
+def load_checkpoint(path: str) -> dict:
+    if not os.path.isfile(path):
+        raise UsageError(f"checkpoint not found: {path}")
+    try:
+        state = torch.load(path, map_location="cpu", weights_only=True)
+    except Exception as e:  # truncated zip, not a torch file, foreign pickle, ...
+        raise UsageError(f"cannot read checkpoint {path}: not a complete checkpoint file ({type(e).__name__})")
+    required = {"script", "suite", "env_id", "network", "obs_shape", "action_dim", "actor", "critic", "obs_rms"}
+    if not isinstance(state, dict) or state.get("format_version") != CHECKPOINT_VERSION or required - set(state):
+        raise UsageError(f"{path} is not a checkpoint of this project (format version {CHECKPOINT_VERSION})")
+    return state
+
+
+def agent_from_checkpoint(state: dict) -> Agent:
+    agent = Agent(state["network"], tuple(state["obs_shape"]), state["action_dim"])
+    agent.load_state_dict({**state["actor"], **state["critic"]})
+    return agent
+
+
+# ---------------------------------------------------------------------------------------------
+# GAE
+# ---------------------------------------------------------------------------------------------
+def compute_gae(rewards, values, next_values, terminations, dones, valid, gamma: float, gae_lambda: float):
+    """Generalised advantage estimation over a (num_steps, num_envs) rollout.
+
+    next_values[t] is the value of the observation that followed step t: the true final observation when an
+    episode was truncated there, so time limits are bootstrapped; terminations cut the bootstrap; dones
+    (terminated or truncated) cut the recursion; invalid steps (an env's reset step) get no advantage.
+    """
+    advantages = torch.zeros_like(rewards)
+    last = torch.zeros_like(rewards[0])
+    for t in reversed(range(rewards.shape[0])):
+        delta = rewards[t] + gamma * next_values[t] * (1.0 - terminations[t]) - values[t]
+        last = (delta + gamma * gae_lambda * (1.0 - dones[t]) * last) * valid[t]
+        advantages[t] = last
+    return advantages, advantages + values
+
+
+# ---------------------------------------------------------------------------------------------
+# Losses
+# ---------------------------------------------------------------------------------------------
+def ppo_loss(newlogprob, oldlogprob, advantages, entropy, newvalue, returns, args: Args):
+    """PPO-clip (Eq. 2, L_PPO) - ent_coef * entropy + vf_coef * value loss; returns (loss, ratio, stats)."""
+    logratio = newlogprob - oldlogprob
+    ratio = logratio.exp()
+    if args.norm_adv and len(advantages) > 1:
+        advantages = (advantages - advantages.mean()) / (advantages.std() + 1e-8)
+    pg_loss = torch.max(-advantages * ratio, -advantages * torch.clamp(ratio, 1 - args.clip_coef, 1 + args.clip_coef)).mean()
+    v_loss = ((newvalue - returns) ** 2).mean()  # SB3's MSE value loss, which the paper's hyperparameters assume
+    entropy_loss = entropy.mean()
+    loss = pg_loss - args.ent_coef * entropy_loss + args.vf_coef * v_loss
+    with torch.no_grad():
+        stats = {"policy_loss": pg_loss.item(), "value_loss": v_loss.item(), "entropy": entropy_loss.item(),
+                 "old_approx_kl": (-logratio).mean().item(), "approx_kl": ((ratio - 1) - logratio).mean().item(),
+                 "clipfrac": ((ratio - 1.0).abs() > args.clip_coef).float().mean().item()}
+    return loss, ratio, stats
+
+
+# ---------------------------------------------------------------------------------------------
+# Distillation
+# ---------------------------------------------------------------------------------------------
+def load_teacher(args: Args, obs_shape, action_dim: int) -> tuple[Agent, dict]:
+    """The frozen teacher (policy and critic, eval mode, no gradients) and its checkpoint."""
+    if not os.path.isfile(args.teacher_path):
+        raise UsageError(f"teacher checkpoint not found: {args.teacher_path}; train one with: "
+                         f"python {TEACHER_SCRIPT} --env-id {args.env_id} --seed {args.seed}")
+    state = load_checkpoint(args.teacher_path)
+    if state["suite"] != SUITE or state["env_id"] != args.env_id:
+        raise UsageError(f"teacher {args.teacher_path} was trained on {state['suite']} {state['env_id']}, "
+                         f"not {SUITE} {args.env_id}")
+    if tuple(state["obs_shape"]) != tuple(obs_shape) or state["action_dim"] != action_dim:
+        raise UsageError(f"teacher {args.teacher_path} has observations {tuple(state['obs_shape'])} and "
+                         f"{state['action_dim']} actions; {args.env_id} has {tuple(obs_shape)} and {action_dim}")
+    teacher = agent_from_checkpoint(state)
+    teacher.eval().requires_grad_(False)
+    return teacher, state
+
+
+def corrupt_teacher_(teacher: Agent, sigma: float, seed: int) -> None:
+    """Imperfect teacher (section 3): theta_i <- theta_i + N(0, sigma^2) on every policy-network parameter."""
+    if sigma == 0:
+        return
+    generator = torch.Generator().manual_seed(seed)
+    with torch.no_grad():
+        for p in teacher.actor_mean.parameters():
+            p.add_(torch.randn(p.shape, generator=generator).to(p.device) * sigma)
+
+
+def distill_kl(student_dist, teacher_dist, direction: str) -> torch.Tensor:
+    """Analytic KL per sample; summed over action dimensions for the diagonal Gaussian."""
+    kl = kl_divergence(teacher_dist, student_dist) if direction == "forward" else kl_divergence(student_dist, teacher_dist)
+    return kl.sum(-1)
+
+
+def ppd_loss(kl: torch.Tensor, ratio: torch.Tensor, clip_coef: float) -> torch.Tensor:
+    """Eq. 2 / Algorithm 1, L_PPD = KL * max(r, 1 - eps). KL >= 0, so only the lower side of r needs the clip:
+    where r < 1 - eps the gradient flows through the KL alone."""
+    return (kl * torch.clamp(ratio, min=1.0 - clip_coef)).mean()
+
+
+def distill_lambda_at(args: Args, update: int, num_updates: int) -> float:
+    if args.distill_lambda_end is None:
+        return args.distill_lambda
+    frac = (update - 1.0) / max(num_updates - 1, 1)
+    return args.distill_lambda + frac * (args.distill_lambda_end - args.distill_lambda)
+
+
+# ---------------------------------------------------------------------------------------------
+# Evaluation
+# ---------------------------------------------------------------------------------------------
+def evaluate(agent: Agent, env_id: str, obs_norm: ObsNormalizer, episodes: int, num_envs: int, seed: int,
+             device, deterministic: bool = True) -> dict:
+    """Paper A.3: deterministic actions, raw returns. Each env plays a fixed quota of episodes, so short
+    episodes are not over-represented."""
+    num_envs = min(num_envs, episodes)
+    quotas = np.array([episodes // num_envs + (i < episodes % num_envs) for i in range(num_envs)])
+    envs = make_env(env_id, num_envs)
+    obs, _ = envs.reset(seed=seed)
+    stats, counts, returns = EpisodeStats(num_envs), np.zeros(num_envs, np.int64), []
+    low, high = envs.single_action_space.low, envs.single_action_space.high
+    while (counts < quotas).any():
+        with torch.inference_mode():
+            x = torch.as_tensor(obs_norm(obs, update=False), device=device)
+            action = agent.get_action_and_value(x, deterministic=deterministic)[0].cpu().numpy()
+        obs, reward, term, trunc, _ = envs.step(np.clip(action, low, high))
+        over = term | trunc
+        for i, (ret, _) in zip(np.flatnonzero(over), stats.update(reward, over, np.ones(num_envs, bool))):
+            if counts[i] < quotas[i]:
+                returns.append(ret)
+                counts[i] += 1
+    envs.close()
+    return {"episodes": episodes, "deterministic": deterministic, "levels": None, "returns": returns,
+            "mean": float(np.mean(returns)), "std": float(np.std(returns)), "human_normalized": None}
+
+
+def fraction_of_teacher(student_eval: dict, teacher_eval: dict) -> Optional[float]:
+    """The paper's unit: student score / teacher score (on human-normalised scores for Atari)."""
+    key = "human_normalized" if student_eval["human_normalized"] is not None else "mean"
+    return student_eval[key] / teacher_eval[key] if teacher_eval[key] != 0 else None
+
+
+# ---------------------------------------------------------------------------------------------
+# Training
+# ---------------------------------------------------------------------------------------------
+def train(args: Args) -> dict:
+    args = resolve_args(args)
+    resume_state = None
+    if args.resume:
+        resume_state = load_checkpoint(args.resume)
+        if resume_state["script"] != SCRIPT or resume_state["env_id"] != args.env_id or "optimizer" not in resume_state:
+            raise UsageError(f"--resume {args.resume} is from {resume_state['script']} on {resume_state['env_id']}, "
+                             f"not a resumable {SCRIPT} checkpoint on {args.env_id}")
+        args.run_name = os.path.basename(os.path.dirname(os.path.abspath(args.resume)))
+    if args.run_name is None:
+        args.run_name = f"{args.env_id}__{args.exp_name}__{args.seed}__{int(time.time())}"
+    run_dir = os.path.join(args.runs_dir, args.run_name)
+    start_update = resume_state["update"] + 1 if resume_state else 1
+    batch_size = args.num_envs * args.num_steps
+    num_updates = args.total_timesteps // batch_size
+    if num_updates < 1:
+        raise UsageError(f"--total-timesteps {args.total_timesteps} is less than one rollout ({batch_size} steps)")
+
+    random.seed(args.seed)
+    np.random.seed(args.seed)
+    torch.manual_seed(args.seed)
+    torch.backends.cudnn.deterministic = args.torch_deterministic
+    device = torch.device("cuda" if torch.cuda.is_available() and args.cuda else "cpu")
+
+    envs = make_env(args.env_id, args.num_envs)
+    obs_dim = envs.single_observation_space.shape[0]
+    act_low, act_high = envs.single_action_space.low, envs.single_action_space.high
+    action_dim = envs.single_action_space.shape[0]
+    teacher, teacher_state = load_teacher(args, (obs_dim,), action_dim)
+    teacher = teacher.to(device)
+    corrupt_teacher_(teacher, args.teacher_corruption_sigma, args.seed)
+    agent = Agent(network_spec(STUDENT_SIZES[args.student]), (obs_dim,), action_dim).to(device)
+    optimizer = torch.optim.Adam(agent.parameters(), lr=args.learning_rate, eps=1e-5)
+    obs_norm = ObsNormalizer((obs_dim,), args.obs_clip)
+    obs_norm.rms.load_state_dict(teacher_state["obs_rms"])  # A.2: the teacher's statistics, frozen, for both
+    reward_norm = RewardNormalizer(args.num_envs, args.gamma, args.reward_clip)
+    global_step = 0
+    if resume_state is not None:
+        agent.load_state_dict({**resume_state["actor"], **resume_state["critic"]})
+        optimizer.load_state_dict(resume_state["optimizer"])
+        obs_norm.rms.load_state_dict(resume_state["obs_rms"])
+        reward_norm.rms.load_state_dict(resume_state["return_rms"])
+        reward_norm.returns = resume_state["reward_returns"].numpy().copy()
+        set_rng_state(resume_state["rng"])
+        global_step = resume_state["global_step"]
+
+    teacher_evaluation = None
+    if args.eval_episodes > 0:  # the (possibly corrupted) teacher, with the student's protocol
+        teacher_evaluation = evaluate(teacher, args.env_id, obs_norm, args.eval_episodes, args.eval_envs,
+                                      seed=args.seed + 10_000, device=device)
+        print(f"teacher evaluation: {args.eval_episodes} episodes, mean return {teacher_evaluation['mean']:.1f}")
+
+    writer = SummaryWriter(run_dir)
+    writer.add_text("hyperparameters", "|param|value|\n|-|-|\n" + "\n".join(
+        f"|{k}|{v}|" for k, v in dataclasses.asdict(args).items()))
+
+    # Rollout storage, allocated once.
+    shape = (args.num_steps, args.num_envs)
+    obs = torch.zeros(shape + (obs_dim,), device=device)
+    actions = torch.zeros(shape + envs.single_action_space.shape, device=device)
+    logprobs, rewards, values, final_values, terminations, dones, valid = (
+        torch.zeros(shape, device=device) for _ in range(7))
+    teacher_means = torch.zeros(shape + (action_dim,), device=device)  # teacher outputs, once per sample
+    teacher_std = teacher.actor_logstd.exp()  # state-independent
+
+    # A resumed run restarts its episodes: environment states cannot be saved.
+    raw_obs, _ = envs.reset(seed=args.seed + start_update - 1)
+    next_obs = torch.as_tensor(obs_norm(raw_obs, update=False), device=device)
+    all_valid = np.ones(args.num_envs, bool)
+    episode_stats, recent_returns = EpisodeStats(args.num_envs), []
+    start_time, start_step = time.time(), global_step
+
+    for update in range(start_update, num_updates + 1):
+        if args.anneal_lr:
+            optimizer.param_groups[0]["lr"] = args.learning_rate * (1.0 - (update - 1.0) / num_updates)
+
+        # Rollout (Algorithm 1, line 3)
+        for step in range(args.num_steps):
+            global_step += args.num_envs
+            obs[step] = next_obs
+            with torch.inference_mode():
+                action, logprob, _, value = agent.get_action_and_value(next_obs)
+                teacher_means[step] = teacher.actor_mean(next_obs)
+            actions[step], logprobs[step], values[step] = action, logprob, value
+            raw_obs, reward, term, trunc, info = envs.step(np.clip(action.cpu().numpy(), act_low, act_high))
+            over = term | trunc
+            for ret, length in episode_stats.update(reward, over, all_valid):
+                recent_returns = (recent_returns + [ret])[-20:]
+                writer.add_scalar("charts/episodic_return", ret, global_step)
+                writer.add_scalar("charts/episodic_length", length, global_step)
+            rewards[step] = torch.as_tensor(reward_norm(reward, over, all_valid), device=device)
+            terminations[step] = torch.as_tensor(term, device=device, dtype=torch.float32)
+            dones[step] = torch.as_tensor(over, device=device, dtype=torch.float32)
+            valid[step] = 1.0  # same-step autoreset: every step is a transition
+            next_obs = torch.as_tensor(obs_norm(raw_obs, update=False), device=device)
+            if trunc.any():  # bootstrap time limits with the value of the true final observation
+                idx = np.flatnonzero(trunc)
+                final = obs_norm(np.stack(info["final_obs"][idx]), update=False)
+                with torch.inference_mode():
+                    final_values[step, idx] = agent.get_value(torch.as_tensor(final, device=device))
+
+        # Advantages (Algorithm 1, line 4)
+        with torch.inference_mode():
+            following = torch.cat([values[1:], agent.get_value(next_obs)[None]])
+            next_values = torch.where((dones > 0) & (terminations == 0), final_values, following)
+            advantages, returns = compute_gae(rewards, values, next_values, terminations, dones, valid,
+                                              args.gamma, args.gae_lambda)
+
+        # PPO update (Algorithm 1, lines 5-10)
+        b_obs, b_actions = obs.reshape((-1, obs_dim)), actions.reshape((-1,) + envs.single_action_space.shape)
+        b_logprobs, b_advantages, b_returns, b_values = (
+            x.reshape(-1) for x in (logprobs, advantages, returns, values))
+        b_teacher_means = teacher_means.reshape((-1, action_dim))
+        distill_lambda = distill_lambda_at(args, update, num_updates)
+        valid_idx = torch.nonzero(valid.reshape(-1)).squeeze(-1)
+        update_stats = []
+        for _ in range(args.update_epochs):
+            perm = valid_idx[torch.randperm(len(valid_idx), device=device)]
+            for start in range(0, len(perm), args.minibatch_size):
+                mb = perm[start:start + args.minibatch_size]
+                dist = agent.get_dist(b_obs[mb])  # the student's one forward pass of this minibatch
+                newlogprob, entropy = dist.log_prob(b_actions[mb]).sum(-1), dist.entropy().sum(-1)
+                newvalue = agent.get_value(b_obs[mb])
+                loss, ratio, stats = ppo_loss(newlogprob, b_logprobs[mb], b_advantages[mb], entropy, newvalue,
+                                              b_returns[mb], args)
+                kl = distill_kl(dist, Normal(b_teacher_means[mb], teacher_std), args.kl_direction)
+                distill_loss = ppd_loss(kl, ratio, args.clip_coef)
+                loss = loss + distill_lambda * distill_loss  # Eq. 2
+                stats.update(distill_loss=distill_loss.item(), distill_kl=kl.mean().item())
+                optimizer.zero_grad()
+                loss.backward()
+                nn.utils.clip_grad_norm_(agent.parameters(), args.max_grad_norm)
+                optimizer.step()
+                update_stats.append(stats)
+
+        # Logging
+        y_pred, y_true = b_values[valid_idx], b_returns[valid_idx]
+        explained_var = (1 - torch.var(y_true - y_pred) / torch.var(y_true)).item() if len(y_true) > 1 else float("nan")
+        sps = int((global_step - start_step) / (time.time() - start_time))
+        writer.add_scalar("charts/learning_rate", optimizer.param_groups[0]["lr"], global_step)
+        for key in update_stats[0]:
+            writer.add_scalar(f"losses/{key}", float(np.mean([s[key] for s in update_stats])), global_step)
+        writer.add_scalar("losses/explained_variance", explained_var, global_step)
+        writer.add_scalar("charts/SPS", sps, global_step)
+        writer.add_scalar("charts/distill_lambda", distill_lambda, global_step)
+        if args.eval_every and global_step // args.eval_every > (global_step - batch_size) // args.eval_every:
+            curve = evaluate(agent, args.env_id, obs_norm, args.eval_every_episodes, args.eval_envs,
+                             seed=args.seed + 20_000, device=device)
+            writer.add_scalar("eval/episodic_return", curve["mean"], global_step)
+        eta = (num_updates * batch_size - global_step) / max(sps, 1)
+        mean_return = f"{np.mean(recent_returns):.1f}" if recent_returns else "n/a"
+        print(f"step {global_step}/{num_updates * batch_size} | SPS {sps} | ETA {eta / 60:.1f} min | "
+              f"return {mean_return}", flush=True)
+
+        if update % args.checkpoint_every == 0 or update == num_updates:
+            save_checkpoint(os.path.join(run_dir, "checkpoint.pt"), agent, args, obs_norm, global_step, update,
+                            optimizer, reward_norm)
+    envs.close()
+
+    result = {"script": SCRIPT, "method": METHOD, "suite": SUITE, "env_id": args.env_id, "seed": args.seed,
+              "total_timesteps": args.total_timesteps, "student_size": args.student,
+              "policy_params": agent.policy_params(), "evaluation": None, "evaluation_train_levels": None,
+              "teacher": {"path": args.teacher_path, "corruption_sigma": args.teacher_corruption_sigma,
+                          "evaluation": teacher_evaluation},
+              "distill_lambda": args.distill_lambda, "kl_direction": args.kl_direction, "fraction_of_teacher": None}
+    if args.eval_episodes > 0:
+        result["evaluation"] = evaluate(agent, args.env_id, obs_norm, args.eval_episodes, args.eval_envs,
+                                        seed=args.seed + 10_000, device=device)
+        writer.add_scalar("eval/mean_return", result["evaluation"]["mean"], global_step)
+        print(f"evaluation: {args.eval_episodes} episodes, mean return {result['evaluation']['mean']:.1f}")
+        result["fraction_of_teacher"] = fraction_of_teacher(result["evaluation"], teacher_evaluation)
+    write_json(os.path.join(run_dir, "eval.json"), result)
+    writer.close()
+    return result
+
+
+def main() -> None:
+    args = tyro.cli(Args)
+    try:
+        train(args)
+    except UsageError as e:
+        print(f"error: {e}", file=sys.stderr)
+        sys.exit(2)
+
+
+if __name__ == "__main__":
+    main()
