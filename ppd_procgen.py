@@ -1,0 +1,709 @@
+"""Proximal Policy Distillation (PPD) for Procgen: the paper's Eq. 2 and Algorithm 1.
+
+A student of --student smaller|same|larger learns with PPO from its own rewards while a frozen teacher (a
+checkpoint of ppo_teacher_procgen.py) pulls it through a clipped KL term. This file is ppo_teacher_procgen.py
+plus the distillation change, section by section: `diff ppo_teacher_procgen.py ppd_procgen.py` shows the method.
+
+    python ppo_teacher_procgen.py --env-id coinrun
+    python ppd_procgen.py --env-id coinrun --student larger
+"""
+
+import contextlib
+import dataclasses
+import io
+import json
+import os
+import random
+import sys
+import time
+from dataclasses import dataclass
+from typing import Literal, Optional
+
+import numpy as np
+import torch
+import torch.nn as nn
+import tyro
+from torch.distributions import Categorical, kl_divergence
+from torch.utils.tensorboard import SummaryWriter
+
+with contextlib.redirect_stderr(io.StringIO()):  # procgen imports the old gym, which prints a banner
+    from procgen import ProcgenGym3Env
+
+SCRIPT = "ppd_procgen.py"
+METHOD = "ppd"
+TEACHER_SCRIPT = "ppo_teacher_procgen.py"
+# A.3 and Table 4. 'smaller' is a Nature-CNN {32, 64, 64} with a 64-unit FC layer: the paper's text says
+# {32, 32, 32} / 128, but only {32, 64, 64} / 64 reproduces Table 4's parameter counts (279.3k, 142.5k).
+STUDENT_SIZES = {"smaller": ("nature", (32, 64, 64), 64), "same": ("impala", (16, 32, 32), 256),
+                 "larger": ("impala", (32, 64, 64), 1024)}
+SUITE = "procgen"
+CHECKPOINT_VERSION = 1
+PROCGEN_ENVS = ("bigfish", "bossfight", "caveflyer", "chaser", "climber", "coinrun", "dodgeball", "fruitbot",
+                "heist", "jumper", "leaper", "maze", "miner", "ninja", "plunder", "starpilot")
+PAPER_ENVS = ("coinrun", "jumper", "miner", "ninja")
+TEST_START_LEVEL = 1_000_000  # evaluation levels [1e6, 2e6): disjoint from any training range that starts at 0
+
+
+@dataclass
+class Args:
+    exp_name: str = "ppd_procgen"
+    """the name of this experiment (part of the default run name)"""
+    seed: int = 1
+    """seed of the experiment (torch, numpy, random and the environments)"""
+    torch_deterministic: bool = True
+    """sets torch.backends.cudnn.deterministic"""
+    cuda: bool = True
+    """use CUDA when it is available"""
+    env_id: str = "coinrun"
+    """Procgen game; the paper's: coinrun, jumper, miner, ninja"""
+    num_levels: int = 200
+    """training levels, starting at start_level (paper A.2: 200, easy mode)"""
+    start_level: int = 0
+    """first training level"""
+    distribution_mode: Literal["easy", "hard"] = "easy"
+    """Procgen difficulty (paper: easy)"""
+    total_timesteps: int = 2_000_000
+    """total environment steps of distillation (paper: 2M)"""
+    learning_rate: float = 3e-4
+    """Adam learning rate"""
+    anneal_lr: bool = False
+    """linearly anneal the learning rate to 0 (the paper keeps it constant)"""
+    num_envs: int = 18
+    """number of parallel environments"""
+    num_steps: int = 64
+    """steps per environment per rollout (A.3: 64 for PPD)"""
+    minibatch_size: int = 512
+    """samples per minibatch (the paper's batch_size); the last minibatch of a rollout may be smaller"""
+    update_epochs: int = 4
+    """passes over the rollout per update"""
+    gamma: float = 0.999
+    """discount factor (A.3: 0.999 during distillation)"""
+    gae_lambda: float = 0.9
+    """GAE lambda"""
+    clip_coef: float = 0.2
+    """PPO clip range epsilon"""
+    ent_coef: float = 0.0
+    """entropy coefficient (A.3: 0 during distillation)"""
+    vf_coef: float = 0.5
+    """value-loss coefficient"""
+    max_grad_norm: float = 0.5
+    """gradient clipping norm"""
+    norm_adv: bool = True
+    """normalise advantages per minibatch"""
+    student: str = "same"
+    """student network: smaller (Nature-CNN {32, 64, 64} / 64), same (IMPALA {16, 32, 32} / 256, as the teacher)
+    or larger (IMPALA {32, 64, 64} / 1024); A.3, Table 4"""
+    teacher_path: Optional[str] = None
+    """teacher checkpoint (default: teachers/{env_id}__{seed}.pt, where ppo_teacher_procgen.py writes it)"""
+    teacher_corruption_sigma: float = 0.0
+    """imperfect teacher: add N(0, sigma^2) noise to every parameter of its policy network (section 3: 0.05)"""
+    distill_lambda: float = 1.0
+    """weight lambda of the distillation term (Eq. 2)"""
+    distill_lambda_end: Optional[float] = None
+    """if set, lambda goes linearly from distill_lambda to this value over the run (Fig. 2's trade-off)"""
+    kl_direction: str = "forward"
+    """forward: KL(teacher || student) as in Eq. 2; reverse: KL(student || teacher)"""
+    eval_every: int = 0
+    """evaluate the student every this many steps and log eval/episodic_return (0: off)"""
+    eval_every_episodes: int = 10
+    """episodes of each --eval-every evaluation"""
+    reward_clip: float = 10.0
+    """clip normalised rewards to [-reward_clip, reward_clip]"""
+    checkpoint_every: int = 20
+    """write runs/{run_name}/checkpoint.pt every this many updates (and at the end)"""
+    eval_episodes: int = 200
+    """episodes of the final evaluation on unseen test levels, and again on the training levels (paper: 200,
+    stochastic actions); 0 skips it"""
+    eval_deterministic: bool = False
+    """evaluate with the most likely action (the paper samples: deterministic Procgen policies get stuck)"""
+    eval_envs: int = 20
+    """parallel environments of the evaluation"""
+    run_name: Optional[str] = None
+    """run folder name under runs_dir (default: {env_id}__{exp_name}__{seed}__{unix time})"""
+    runs_dir: str = "runs"
+    """folder of the run folders"""
+    resume: Optional[str] = None
+    """continue from this checkpoint.pt of an interrupted run (pass the run's other flags unchanged)"""
+
+
+class UsageError(Exception):
+    """Bad input: reported as one line, without a traceback."""
+
+
+# ---------------------------------------------------------------------------------------------
+# Arguments
+# ---------------------------------------------------------------------------------------------
+def canonical_env_id(env_id: str) -> str:
+    candidate = env_id.lower().removeprefix("procgen-").split("-")[0]
+    if candidate not in PROCGEN_ENVS:
+        raise UsageError(f"unknown env id '{env_id}'; Procgen games: {', '.join(PROCGEN_ENVS)}")
+    return candidate
+
+
+def resolve_args(args: Args) -> Args:
+    """Fill the per-env defaults of Table 3 and reject impossible values before any long work."""
+    args.env_id = canonical_env_id(args.env_id)
+    if args.teacher_path is None:
+        args.teacher_path = os.path.join("teachers", f"{args.env_id}__{args.seed}.pt")
+    if args.student not in STUDENT_SIZES:
+        raise UsageError(f"unknown student size '{args.student}'; choose smaller, same or larger")
+    if args.kl_direction not in ("forward", "reverse"):
+        raise UsageError(f"--kl-direction must be forward or reverse, got '{args.kl_direction}'")
+    positive = ["total_timesteps", "learning_rate", "num_envs", "num_steps", "minibatch_size", "update_epochs",
+                "clip_coef", "max_grad_norm", "reward_clip", "checkpoint_every", "eval_envs", "num_levels"]
+    for name in positive:
+        if not getattr(args, name) > 0:
+            raise UsageError(f"--{name.replace('_', '-')} must be positive, got {getattr(args, name)}")
+    for name in ["ent_coef", "vf_coef", "eval_episodes", "teacher_corruption_sigma", "distill_lambda", "eval_every",
+                 "eval_every_episodes", "start_level"]:
+        if getattr(args, name) < 0:
+            raise UsageError(f"--{name.replace('_', '-')} must not be negative, got {getattr(args, name)}")
+    if not 0.0 < args.gamma <= 1.0 or not 0.0 <= args.gae_lambda <= 1.0:
+        raise UsageError(f"--gamma must be in (0, 1] and --gae-lambda in [0, 1], got {args.gamma}, {args.gae_lambda}")
+    if args.distill_lambda_end is not None and args.distill_lambda_end < 0:
+        raise UsageError(f"--distill-lambda-end must not be negative, got {args.distill_lambda_end}")
+    batch_size = args.num_envs * args.num_steps
+    if args.minibatch_size > batch_size:
+        raise UsageError(f"--minibatch-size {args.minibatch_size} is larger than the rollout batch "
+                         f"(num_envs x num_steps = {batch_size})")
+    return args
+
+
+# ---------------------------------------------------------------------------------------------
+# Environment
+# ---------------------------------------------------------------------------------------------
+class ProcgenVecEnv:
+    """gym3 Procgen behind the gymnasium vector API: step() -> obs, reward, terminated, truncated, info.
+
+    Procgen resets an env in the same step its episode ends and returns the new episode's first observation;
+    the final observation is never exposed, so its internal time limits cannot be bootstrapped and count as
+    terminations."""
+
+    def __init__(self, env_id: str, num_envs: int, seed: int, num_levels: int, start_level: int, distribution_mode: str):
+        self.env = ProcgenGym3Env(num=num_envs, env_name=env_id, num_levels=num_levels, start_level=start_level,
+                                  distribution_mode=distribution_mode, rand_seed=seed)
+        self.num_envs, self.observation_shape, self.n_actions = num_envs, (64, 64, 3), 15
+
+    def reset(self):
+        return self.env.observe()[1]["rgb"], {}
+
+    def step(self, actions: np.ndarray):
+        self.env.act(actions.astype(np.int32))
+        reward, obs, first = self.env.observe()
+        return obs["rgb"], reward, first.astype(bool), np.zeros(self.num_envs, bool), {}
+
+    def close(self):
+        self.env.close()
+
+
+def make_env(env_id: str, num_envs: int, seed: int, num_levels: int, start_level: int, distribution_mode: str):
+    return ProcgenVecEnv(env_id, num_envs, seed, num_levels, start_level, distribution_mode)
+
+
+class RunningMeanStd:
+    """Running mean and variance (parallel algorithm), float64, as SB3's VecNormalize keeps them."""
+
+    def __init__(self, shape=()):
+        self.mean = np.zeros(shape, np.float64)
+        self.var = np.ones(shape, np.float64)
+        self.count = 1e-4
+
+    def update(self, x: np.ndarray) -> None:
+        if len(x) == 0:
+            return
+        batch_mean, batch_var, batch_count = x.mean(axis=0), x.var(axis=0), x.shape[0]
+        delta = batch_mean - self.mean
+        total = self.count + batch_count
+        self.mean = self.mean + delta * batch_count / total
+        m2 = self.var * self.count + batch_var * batch_count + delta**2 * self.count * batch_count / total
+        self.var = m2 / total
+        self.count = total
+
+    def state_dict(self) -> dict:
+        return {"mean": torch.as_tensor(self.mean), "var": torch.as_tensor(self.var), "count": float(self.count)}
+
+    def load_state_dict(self, state: dict) -> None:
+        self.mean, self.var = state["mean"].numpy().copy(), state["var"].numpy().copy()
+        self.count = float(state["count"])
+
+
+class RewardNormalizer:
+    """Scales rewards by a running std of the discounted return (SB3 VecNormalize, gymnasium NormalizeReward)."""
+
+    def __init__(self, num_envs: int, gamma: float, clip: float):
+        self.rms, self.gamma, self.clip = RunningMeanStd(), gamma, clip
+        self.returns = np.zeros(num_envs, np.float64)
+
+    def __call__(self, rewards: np.ndarray, ended: np.ndarray, valid: np.ndarray) -> np.ndarray:
+        self.returns = self.returns * self.gamma + rewards
+        self.rms.update(self.returns[valid])
+        scaled = np.clip(rewards / np.sqrt(self.rms.var + 1e-8), -self.clip, self.clip)
+        self.returns[ended] = 0.0
+        return scaled.astype(np.float32)
+
+
+class EpisodeStats:
+    """Raw returns and lengths of finished episodes, terminated or truncated alike."""
+
+    def __init__(self, num_envs: int):
+        self.returns = np.zeros(num_envs, np.float64)
+        self.lengths = np.zeros(num_envs, np.int64)
+
+    def update(self, raw_rewards: np.ndarray, episode_over: np.ndarray, valid: np.ndarray) -> list[tuple[float, int]]:
+        self.returns += raw_rewards * valid
+        self.lengths += valid
+        finished = [(float(self.returns[i]), int(self.lengths[i])) for i in np.flatnonzero(episode_over)]
+        self.returns[episode_over] = 0.0
+        self.lengths[episode_over] = 0
+        return finished
+
+
+# ---------------------------------------------------------------------------------------------
+# Networks
+# ---------------------------------------------------------------------------------------------
+def layer_init(layer: nn.Module, std: float = np.sqrt(2), bias_const: float = 0.0) -> nn.Module:
+    nn.init.orthogonal_(layer.weight, std)
+    nn.init.constant_(layer.bias, bias_const)
+    return layer
+
+
+class ResidualBlock(nn.Module):
+    def __init__(self, channels: int):
+        super().__init__()
+        self.conv0 = nn.Conv2d(channels, channels, 3, padding=1)
+        self.conv1 = nn.Conv2d(channels, channels, 3, padding=1)
+
+    def forward(self, x):
+        return x + self.conv1(torch.relu(self.conv0(torch.relu(x))))
+
+
+def impala_stage(in_channels: int, out_channels: int) -> nn.Sequential:
+    """conv 3x3 -> max-pool 3, stride 2 -> two residual blocks (Espeholt et al., 2018)."""
+    return nn.Sequential(nn.Conv2d(in_channels, out_channels, 3, padding=1), nn.MaxPool2d(3, stride=2, padding=1),
+                         ResidualBlock(out_channels), ResidualBlock(out_channels))
+
+
+def make_trunk(spec: dict, obs_shape) -> nn.Sequential:
+    """Pixels (C, H, W) in [0, 255] -> features of size spec['fc_size']."""
+    in_channels = obs_shape[0]
+    if spec["arch"] == "impala":
+        stages = []
+        for channels in spec["channels"]:
+            stages.append(impala_stage(in_channels, channels))
+            in_channels = channels
+        convs = nn.Sequential(*stages, nn.Flatten(), nn.ReLU())
+    else:  # Nature-CNN (Mnih et al., 2015): 8x8 stride 4, 4x4 stride 2, 3x3 stride 1
+        c1, c2, c3 = spec["channels"]
+        convs = nn.Sequential(
+            layer_init(nn.Conv2d(in_channels, c1, 8, stride=4)), nn.ReLU(),
+            layer_init(nn.Conv2d(c1, c2, 4, stride=2)), nn.ReLU(),
+            layer_init(nn.Conv2d(c2, c3, 3, stride=1)), nn.ReLU(), nn.Flatten())
+    with torch.no_grad():
+        flat = convs(torch.zeros(1, *obs_shape)).shape[1]
+    return nn.Sequential(convs, layer_init(nn.Linear(flat, spec["fc_size"])), nn.ReLU())
+
+
+def network_spec(arch: str, channels, fc_size: int) -> dict:
+    return {"arch": arch, "channels": [int(c) for c in channels], "fc_size": int(fc_size)}
+
+
+class Agent(nn.Module):
+    """Categorical actor and a separate critic, each with its own CNN trunk (no sharing)."""
+
+    def __init__(self, spec: dict, obs_shape, action_dim: int):
+        super().__init__()
+        self.spec, self.obs_shape, self.action_dim = spec, tuple(int(d) for d in obs_shape), int(action_dim)
+        chw = (obs_shape[2], obs_shape[0], obs_shape[1])  # Procgen frames are HWC
+        self.actor = nn.Sequential(make_trunk(spec, chw), layer_init(nn.Linear(spec["fc_size"], action_dim), std=0.01))
+        self.critic = nn.Sequential(make_trunk(spec, chw), layer_init(nn.Linear(spec["fc_size"], 1), std=1.0))
+
+    def policy_params(self) -> int:
+        """Trunk + action head, as Table 4 counts them (no critic)."""
+        return sum(p.numel() for p in self.actor.parameters())
+
+    def get_value(self, x: torch.Tensor) -> torch.Tensor:
+        return self.critic(x.permute(0, 3, 1, 2).float() / 255.0).squeeze(-1)
+
+    def get_dist(self, x: torch.Tensor) -> Categorical:
+        return Categorical(logits=self.actor(x.permute(0, 3, 1, 2).float() / 255.0))
+
+    def get_action_and_value(self, x, action=None, deterministic: bool = False):
+        dist = self.get_dist(x)
+        if action is None:
+            action = dist.probs.argmax(-1) if deterministic else dist.sample()
+        return action, dist.log_prob(action), dist.entropy(), self.get_value(x)
+
+
+# ---------------------------------------------------------------------------------------------
+# Checkpoint
+# ---------------------------------------------------------------------------------------------
+def atomic_write(path: str, write) -> None:
+    """write(tmp_path), then rename: a reader never sees a half-written file."""
+    os.makedirs(os.path.dirname(path) or ".", exist_ok=True)
+    tmp = f"{path}.tmp{os.getpid()}"
+    write(tmp)
+    os.replace(tmp, path)
+
+
+def write_json(path: str, data: dict) -> None:
+    def write(tmp):
+        with open(tmp, "w") as f:
+            json.dump(data, f, indent=2)
+    atomic_write(path, write)
+
+
+def rng_state() -> dict:
+    np_state = np.random.get_state()
+    return {"torch": torch.get_rng_state(), "numpy": [np_state[0], torch.as_tensor(np_state[1].astype(np.int64)),
+            *np_state[2:]], "python": random.getstate()}
+
+
+def set_rng_state(state: dict) -> None:
+    torch.set_rng_state(state["torch"])
+    np_state = state["numpy"]
+    np.random.set_state((np_state[0], np_state[1].numpy().astype(np.uint32), *np_state[2:]))
+    random.setstate(state["python"])
+
+
+def save_checkpoint(path: str, agent: Agent, args: Args, obs_norm, global_step: int,
+                    update: int, optimizer=None, reward_norm: Optional[RewardNormalizer] = None) -> None:
+    """Everything needed to rebuild and run the policy; optimiser, RNG and reward statistics only to resume."""
+    state = {
+        "format_version": CHECKPOINT_VERSION, "script": SCRIPT, "method": METHOD, "suite": SUITE,
+        "env_id": args.env_id, "network": agent.spec,
+        "obs_shape": list(agent.obs_shape), "action_dim": agent.action_dim,
+        "actor": {k: v for k, v in agent.state_dict().items() if not k.startswith("critic.")},
+        "critic": {k: v for k, v in agent.state_dict().items() if k.startswith("critic.")},
+        "obs_rms": obs_norm.rms.state_dict() if obs_norm else None, "args": dataclasses.asdict(args),
+        "global_step": global_step, "update": update,
+    }
+    if optimizer is not None:
+        state.update(optimizer=optimizer.state_dict(), rng=rng_state(), return_rms=reward_norm.rms.state_dict(),
+                     reward_returns=torch.as_tensor(reward_norm.returns))
+    atomic_write(path, lambda tmp: torch.save(state, tmp))
+
+
+def load_checkpoint(path: str) -> dict:
+    if not os.path.isfile(path):
+        raise UsageError(f"checkpoint not found: {path}")
+    try:
+        state = torch.load(path, map_location="cpu", weights_only=True)
+    except Exception as e:  # truncated zip, not a torch file, foreign pickle, ...
+        raise UsageError(f"cannot read checkpoint {path}: not a complete checkpoint file ({type(e).__name__})")
+    required = {"script", "suite", "env_id", "network", "obs_shape", "action_dim", "actor", "critic", "obs_rms"}
+    if not isinstance(state, dict) or state.get("format_version") != CHECKPOINT_VERSION or required - set(state):
+        raise UsageError(f"{path} is not a checkpoint of this project (format version {CHECKPOINT_VERSION})")
+    return state
+
+
+def agent_from_checkpoint(state: dict) -> Agent:
+    agent = Agent(state["network"], tuple(state["obs_shape"]), state["action_dim"])
+    agent.load_state_dict({**state["actor"], **state["critic"]})
+    return agent
+
+
+# ---------------------------------------------------------------------------------------------
+# GAE
+# ---------------------------------------------------------------------------------------------
+def compute_gae(rewards, values, next_values, terminations, dones, valid, gamma: float, gae_lambda: float):
+    """Generalised advantage estimation over a (num_steps, num_envs) rollout.
+
+    next_values[t] is the value of the observation that followed step t: the true final observation when an
+    episode was truncated there, so time limits are bootstrapped; terminations cut the bootstrap; dones
+    (terminated or truncated) cut the recursion; invalid steps (an env's reset step) get no advantage.
+    """
+    advantages = torch.zeros_like(rewards)
+    last = torch.zeros_like(rewards[0])
+    for t in reversed(range(rewards.shape[0])):
+        delta = rewards[t] + gamma * next_values[t] * (1.0 - terminations[t]) - values[t]
+        last = (delta + gamma * gae_lambda * (1.0 - dones[t]) * last) * valid[t]
+        advantages[t] = last
+    return advantages, advantages + values
+
+
+# ---------------------------------------------------------------------------------------------
+# Losses
+# ---------------------------------------------------------------------------------------------
+def ppo_loss(newlogprob, oldlogprob, advantages, entropy, newvalue, returns, args: Args):
+    """PPO-clip (Eq. 2, L_PPO) - ent_coef * entropy + vf_coef * value loss; returns (loss, ratio, stats)."""
+    logratio = newlogprob - oldlogprob
+    ratio = logratio.exp()
+    if args.norm_adv and len(advantages) > 1:
+        advantages = (advantages - advantages.mean()) / (advantages.std() + 1e-8)
+    pg_loss = torch.max(-advantages * ratio, -advantages * torch.clamp(ratio, 1 - args.clip_coef, 1 + args.clip_coef)).mean()
+    v_loss = ((newvalue - returns) ** 2).mean()  # SB3's MSE value loss, which the paper's hyperparameters assume
+    entropy_loss = entropy.mean()
+    loss = pg_loss - args.ent_coef * entropy_loss + args.vf_coef * v_loss
+    with torch.no_grad():
+        stats = {"policy_loss": pg_loss.item(), "value_loss": v_loss.item(), "entropy": entropy_loss.item(),
+                 "old_approx_kl": (-logratio).mean().item(), "approx_kl": ((ratio - 1) - logratio).mean().item(),
+                 "clipfrac": ((ratio - 1.0).abs() > args.clip_coef).float().mean().item()}
+    return loss, ratio, stats
+
+
+# ---------------------------------------------------------------------------------------------
+# Distillation
+# ---------------------------------------------------------------------------------------------
+def load_teacher(args: Args, obs_shape, action_dim: int) -> tuple[Agent, dict]:
+    """The frozen teacher (policy and critic, eval mode, no gradients) and its checkpoint."""
+    if not os.path.isfile(args.teacher_path):
+        raise UsageError(f"teacher checkpoint not found: {args.teacher_path}; train one with: "
+                         f"python {TEACHER_SCRIPT} --env-id {args.env_id} --seed {args.seed}")
+    state = load_checkpoint(args.teacher_path)
+    if state["suite"] != SUITE or state["env_id"] != args.env_id:
+        raise UsageError(f"teacher {args.teacher_path} was trained on {state['suite']} {state['env_id']}, "
+                         f"not {SUITE} {args.env_id}")
+    if tuple(state["obs_shape"]) != tuple(obs_shape) or state["action_dim"] != action_dim:
+        raise UsageError(f"teacher {args.teacher_path} has observations {tuple(state['obs_shape'])} and "
+                         f"{state['action_dim']} actions; {args.env_id} has {tuple(obs_shape)} and {action_dim}")
+    teacher = agent_from_checkpoint(state)
+    teacher.eval().requires_grad_(False)
+    return teacher, state
+
+
+def corrupt_teacher_(teacher: Agent, sigma: float, seed: int) -> None:
+    """Imperfect teacher (section 3): theta_i <- theta_i + N(0, sigma^2) on every policy-network parameter."""
+    if sigma == 0:
+        return
+    generator = torch.Generator().manual_seed(seed)
+    with torch.no_grad():
+        for p in teacher.actor.parameters():
+            p.add_(torch.randn(p.shape, generator=generator).to(p.device) * sigma)
+
+
+def distill_kl(student_dist, teacher_dist, direction: str) -> torch.Tensor:
+    """Analytic KL per sample between categorical policies."""
+    return kl_divergence(teacher_dist, student_dist) if direction == "forward" else kl_divergence(student_dist, teacher_dist)
+
+
+def ppd_loss(kl: torch.Tensor, ratio: torch.Tensor, clip_coef: float) -> torch.Tensor:
+    """Eq. 2 / Algorithm 1, L_PPD = KL * max(r, 1 - eps). KL >= 0, so only the lower side of r needs the clip:
+    where r < 1 - eps the gradient flows through the KL alone."""
+    return (kl * torch.clamp(ratio, min=1.0 - clip_coef)).mean()
+
+
+def distill_lambda_at(args: Args, update: int, num_updates: int) -> float:
+    if args.distill_lambda_end is None:
+        return args.distill_lambda
+    frac = (update - 1.0) / max(num_updates - 1, 1)
+    return args.distill_lambda + frac * (args.distill_lambda_end - args.distill_lambda)
+
+
+# ---------------------------------------------------------------------------------------------
+# Evaluation
+# ---------------------------------------------------------------------------------------------
+def evaluate(agent: Agent, args: Args, obs_norm, episodes: int, num_envs: int, seed: int,
+             device, test_levels: bool = True) -> dict:
+    """Paper A.3: stochastic actions, on unseen test levels (or on the training levels, Table 7). Each env
+    plays a fixed quota of episodes, so short episodes are not over-represented."""
+    num_envs = min(num_envs, episodes)
+    quotas = np.array([episodes // num_envs + (i < episodes % num_envs) for i in range(num_envs)])
+    start_level, num_levels = (TEST_START_LEVEL, TEST_START_LEVEL) if test_levels else (args.start_level, args.num_levels)
+    envs = make_env(args.env_id, num_envs, seed, num_levels, start_level, args.distribution_mode)
+    obs, _ = envs.reset()
+    stats, counts, returns = EpisodeStats(num_envs), np.zeros(num_envs, np.int64), []
+    valid = np.ones(num_envs, bool)
+    while (counts < quotas).any():
+        with torch.inference_mode():
+            x = torch.as_tensor(obs, device=device)
+            action = agent.get_action_and_value(x, deterministic=args.eval_deterministic)[0].cpu().numpy()
+        obs, reward, term, trunc, _ = envs.step(action)
+        over = term | trunc
+        for i, (ret, _) in zip(np.flatnonzero(over), stats.update(reward, over, valid)):
+            if counts[i] < quotas[i]:
+                returns.append(ret)
+                counts[i] += 1
+    envs.close()
+    return {"episodes": episodes, "deterministic": args.eval_deterministic, "levels": "test" if test_levels else "train",
+            "returns": returns, "mean": float(np.mean(returns)), "std": float(np.std(returns)), "human_normalized": None}
+
+
+def fraction_of_teacher(student_eval: dict, teacher_eval: dict) -> Optional[float]:
+    """The paper's unit: student score / teacher score (on human-normalised scores for Atari)."""
+    key = "human_normalized" if student_eval["human_normalized"] is not None else "mean"
+    return student_eval[key] / teacher_eval[key] if teacher_eval[key] != 0 else None
+
+
+# ---------------------------------------------------------------------------------------------
+# Training
+# ---------------------------------------------------------------------------------------------
+def train(args: Args) -> dict:
+    args = resolve_args(args)
+    resume_state = None
+    if args.resume:
+        resume_state = load_checkpoint(args.resume)
+        if resume_state["script"] != SCRIPT or resume_state["env_id"] != args.env_id or "optimizer" not in resume_state:
+            raise UsageError(f"--resume {args.resume} is from {resume_state['script']} on {resume_state['env_id']}, "
+                             f"not a resumable {SCRIPT} checkpoint on {args.env_id}")
+        args.run_name = os.path.basename(os.path.dirname(os.path.abspath(args.resume)))
+    if args.run_name is None:
+        args.run_name = f"{args.env_id}__{args.exp_name}__{args.seed}__{int(time.time())}"
+    run_dir = os.path.join(args.runs_dir, args.run_name)
+    start_update = resume_state["update"] + 1 if resume_state else 1
+    batch_size = args.num_envs * args.num_steps
+    num_updates = args.total_timesteps // batch_size
+    if num_updates < 1:
+        raise UsageError(f"--total-timesteps {args.total_timesteps} is less than one rollout ({batch_size} steps)")
+
+    random.seed(args.seed)
+    np.random.seed(args.seed)
+    torch.manual_seed(args.seed)
+    torch.backends.cudnn.deterministic = args.torch_deterministic
+    device = torch.device("cuda" if torch.cuda.is_available() and args.cuda else "cpu")
+
+    envs = make_env(args.env_id, args.num_envs, args.seed + start_update - 1, args.num_levels, args.start_level,
+                    args.distribution_mode)
+    obs_shape = envs.observation_shape
+    action_dim = envs.n_actions
+    teacher, teacher_state = load_teacher(args, obs_shape, action_dim)
+    teacher = teacher.to(device)
+    corrupt_teacher_(teacher, args.teacher_corruption_sigma, args.seed)
+    agent = Agent(network_spec(*STUDENT_SIZES[args.student]), obs_shape, action_dim).to(device)
+    optimizer = torch.optim.Adam(agent.parameters(), lr=args.learning_rate, eps=1e-5)
+    obs_norm = None  # pixels are scaled inside the network
+    reward_norm = RewardNormalizer(args.num_envs, args.gamma, args.reward_clip)
+    global_step = 0
+    if resume_state is not None:
+        agent.load_state_dict({**resume_state["actor"], **resume_state["critic"]})
+        optimizer.load_state_dict(resume_state["optimizer"])
+        reward_norm.rms.load_state_dict(resume_state["return_rms"])
+        reward_norm.returns = resume_state["reward_returns"].numpy().copy()
+        set_rng_state(resume_state["rng"])
+        global_step = resume_state["global_step"]
+
+    teacher_evaluation = None
+    if args.eval_episodes > 0:  # the (possibly corrupted) teacher, with the student's protocol
+        teacher_evaluation = evaluate(teacher, args, obs_norm, args.eval_episodes, args.eval_envs,
+                                      seed=args.seed + 10_000, device=device)
+        print(f"teacher evaluation: {args.eval_episodes} episodes, mean return {teacher_evaluation['mean']:.2f}")
+
+    writer = SummaryWriter(run_dir)
+    writer.add_text("hyperparameters", "|param|value|\n|-|-|\n" + "\n".join(
+        f"|{k}|{v}|" for k, v in dataclasses.asdict(args).items()))
+
+    # Rollout storage, allocated once.
+    shape = (args.num_steps, args.num_envs)
+    obs = torch.zeros(shape + obs_shape, dtype=torch.uint8, device=device)
+    actions = torch.zeros(shape, dtype=torch.long, device=device)
+    logprobs, rewards, values, terminations, dones, valid = (torch.zeros(shape, device=device) for _ in range(6))
+    teacher_logits = torch.zeros(shape + (action_dim,), device=device)  # teacher outputs, once per sample
+
+    # A resumed run restarts its episodes: environment states cannot be saved.
+    raw_obs, _ = envs.reset()
+    next_obs = torch.as_tensor(raw_obs, device=device)
+    all_valid = np.ones(args.num_envs, bool)
+    episode_stats, recent_returns = EpisodeStats(args.num_envs), []
+    start_time, start_step = time.time(), global_step
+
+    for update in range(start_update, num_updates + 1):
+        if args.anneal_lr:
+            optimizer.param_groups[0]["lr"] = args.learning_rate * (1.0 - (update - 1.0) / num_updates)
+
+        # Rollout (Algorithm 1, line 3)
+        for step in range(args.num_steps):
+            global_step += args.num_envs
+            obs[step] = next_obs
+            with torch.inference_mode():
+                action, logprob, _, value = agent.get_action_and_value(next_obs)
+                teacher_logits[step] = teacher.get_dist(next_obs).logits
+            actions[step], logprobs[step], values[step] = action, logprob, value
+            raw_obs, reward, term, trunc, info = envs.step(action.cpu().numpy())
+            over = term | trunc
+            for ret, length in episode_stats.update(reward, over, all_valid):
+                recent_returns = (recent_returns + [ret])[-20:]
+                writer.add_scalar("charts/episodic_return", ret, global_step)
+                writer.add_scalar("charts/episodic_length", length, global_step)
+            rewards[step] = torch.as_tensor(reward_norm(reward, over, all_valid), device=device)
+            terminations[step] = torch.as_tensor(term, device=device, dtype=torch.float32)
+            dones[step] = torch.as_tensor(over, device=device, dtype=torch.float32)
+            valid[step] = 1.0  # same-step reset: every step is a transition
+            next_obs = torch.as_tensor(raw_obs, device=device)
+
+        # Advantages (Algorithm 1, line 4)
+        with torch.inference_mode():
+            # Procgen hides final observations, so its time limits count as terminations (see ProcgenVecEnv).
+            next_values = torch.cat([values[1:], agent.get_value(next_obs)[None]])
+            advantages, returns = compute_gae(rewards, values, next_values, terminations, dones, valid,
+                                              args.gamma, args.gae_lambda)
+
+        # PPO update (Algorithm 1, lines 5-10)
+        b_obs, b_actions = obs.reshape((-1,) + obs_shape), actions.reshape(-1)
+        b_logprobs, b_advantages, b_returns, b_values = (
+            x.reshape(-1) for x in (logprobs, advantages, returns, values))
+        b_teacher_logits = teacher_logits.reshape((-1, action_dim))
+        distill_lambda = distill_lambda_at(args, update, num_updates)
+        valid_idx = torch.nonzero(valid.reshape(-1)).squeeze(-1)
+        update_stats = []
+        for _ in range(args.update_epochs):
+            perm = valid_idx[torch.randperm(len(valid_idx), device=device)]
+            for start in range(0, len(perm), args.minibatch_size):
+                mb = perm[start:start + args.minibatch_size]
+                dist = agent.get_dist(b_obs[mb])  # the student's one forward pass of this minibatch
+                newlogprob, entropy = dist.log_prob(b_actions[mb]), dist.entropy()
+                newvalue = agent.get_value(b_obs[mb])
+                loss, ratio, stats = ppo_loss(newlogprob, b_logprobs[mb], b_advantages[mb], entropy, newvalue,
+                                              b_returns[mb], args)
+                kl = distill_kl(dist, Categorical(logits=b_teacher_logits[mb]), args.kl_direction)
+                distill_loss = ppd_loss(kl, ratio, args.clip_coef)
+                loss = loss + distill_lambda * distill_loss  # Eq. 2
+                stats.update(distill_loss=distill_loss.item(), distill_kl=kl.mean().item())
+                optimizer.zero_grad()
+                loss.backward()
+                nn.utils.clip_grad_norm_(agent.parameters(), args.max_grad_norm)
+                optimizer.step()
+                update_stats.append(stats)
+
+        # Logging
+        y_pred, y_true = b_values[valid_idx], b_returns[valid_idx]
+        explained_var = (1 - torch.var(y_true - y_pred) / torch.var(y_true)).item() if len(y_true) > 1 else float("nan")
+        sps = int((global_step - start_step) / (time.time() - start_time))
+        writer.add_scalar("charts/learning_rate", optimizer.param_groups[0]["lr"], global_step)
+        for key in update_stats[0]:
+            writer.add_scalar(f"losses/{key}", float(np.mean([s[key] for s in update_stats])), global_step)
+        writer.add_scalar("losses/explained_variance", explained_var, global_step)
+        writer.add_scalar("charts/SPS", sps, global_step)
+        writer.add_scalar("charts/distill_lambda", distill_lambda, global_step)
+        if args.eval_every and global_step // args.eval_every > (global_step - batch_size) // args.eval_every:
+            curve = evaluate(agent, args, obs_norm, args.eval_every_episodes, args.eval_envs,
+                             seed=args.seed + 20_000, device=device)
+            writer.add_scalar("eval/episodic_return", curve["mean"], global_step)
+        eta = (num_updates * batch_size - global_step) / max(sps, 1)
+        mean_return = f"{np.mean(recent_returns):.1f}" if recent_returns else "n/a"
+        print(f"step {global_step}/{num_updates * batch_size} | SPS {sps} | ETA {eta / 60:.1f} min | "
+              f"return {mean_return}", flush=True)
+
+        if update % args.checkpoint_every == 0 or update == num_updates:
+            save_checkpoint(os.path.join(run_dir, "checkpoint.pt"), agent, args, obs_norm, global_step, update,
+                            optimizer, reward_norm)
+    envs.close()
+
+    result = {"script": SCRIPT, "method": METHOD, "suite": SUITE, "env_id": args.env_id, "seed": args.seed,
+              "total_timesteps": args.total_timesteps, "student_size": args.student,
+              "policy_params": agent.policy_params(), "evaluation": None, "evaluation_train_levels": None,
+              "teacher": {"path": args.teacher_path, "corruption_sigma": args.teacher_corruption_sigma,
+                          "evaluation": teacher_evaluation},
+              "distill_lambda": args.distill_lambda, "kl_direction": args.kl_direction, "fraction_of_teacher": None}
+    if args.eval_episodes > 0:
+        for key, test_levels in (("evaluation", True), ("evaluation_train_levels", False)):
+            result[key] = evaluate(agent, args, obs_norm, args.eval_episodes, args.eval_envs,
+                                   seed=args.seed + 10_000, device=device, test_levels=test_levels)
+            levels = result[key]["levels"]
+            writer.add_scalar(f"eval/mean_return_{levels}_levels", result[key]["mean"], global_step)
+            print(f"evaluation on {levels} levels: {args.eval_episodes} episodes, mean return {result[key]['mean']:.2f}")
+        result["fraction_of_teacher"] = fraction_of_teacher(result["evaluation"], teacher_evaluation)
+    write_json(os.path.join(run_dir, "eval.json"), result)
+    writer.close()
+    return result
+
+
+def main() -> None:
+    args = tyro.cli(Args)
+    try:
+        train(args)
+    except UsageError as e:
+        print(f"error: {e}", file=sys.stderr)
+        sys.exit(2)
+
+
+if __name__ == "__main__":
+    main()
