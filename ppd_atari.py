@@ -108,6 +108,8 @@ class Args:
     """evaluate the student every this many steps and log eval/episodic_return (0: off)"""
     eval_every_episodes: int = 10
     """episodes of each --eval-every evaluation"""
+    dump_last_rollout: bool = False
+    """write the last rollout (observations, teacher outputs, validity) to runs/{run_name}/last_rollout.pt"""
     reward_clip: float = 10.0
     """clip normalised rewards to [-reward_clip, reward_clip]"""
     checkpoint_every: int = 20
@@ -668,6 +670,9 @@ def train(args: Args) -> dict:
             save_checkpoint(os.path.join(run_dir, "checkpoint.pt"), agent, args, obs_norm, global_step, update,
                             optimizer, reward_norm)
     envs.close()
+    if args.dump_last_rollout:
+        torch.save({"obs": obs.cpu(), "teacher_logits": teacher_logits.cpu(), "valid": valid.cpu()},
+                   os.path.join(run_dir, "last_rollout.pt"))
 
     result = {"script": SCRIPT, "method": METHOD, "suite": SUITE, "env_id": args.env_id, "seed": args.seed,
               "total_timesteps": args.total_timesteps, "student_size": args.student,

@@ -92,6 +92,8 @@ class Args:
     """evaluate the student every this many steps and log eval/episodic_return (0: off)"""
     eval_every_episodes: int = 10
     """episodes of each --eval-every evaluation"""
+    dump_last_rollout: bool = False
+    """write the last rollout (observations, teacher outputs, validity) to runs/{run_name}/last_rollout.pt"""
     obs_clip: float = 10.0
     """clip normalised observations to [-obs_clip, obs_clip]"""
     reward_clip: float = 10.0
@@ -641,6 +643,9 @@ def train(args: Args) -> dict:
             save_checkpoint(os.path.join(run_dir, "checkpoint.pt"), agent, args, obs_norm, global_step, update,
                             optimizer, reward_norm)
     envs.close()
+    if args.dump_last_rollout:
+        torch.save({"obs": obs.cpu(), "teacher_means": teacher_means.cpu(), "valid": valid.cpu()},
+                   os.path.join(run_dir, "last_rollout.pt"))
 
     result = {"script": SCRIPT, "method": METHOD, "suite": SUITE, "env_id": args.env_id, "seed": args.seed,
               "total_timesteps": args.total_timesteps, "student_size": args.student,
