@@ -11,15 +11,18 @@ import pytest
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 sys.path.insert(0, ROOT)
 
-# Tiny settings per suite: small networks and rollouts, so that a whole run takes seconds on 2 CPU cores.
+# Tiny settings per suite, so that a whole run takes seconds on 2 CPU cores: rollout and evaluation flags
+# shared by every script (TINY), and small teacher networks (TINY_TEACHER_NET).
 TINY = {
     "mujoco": ["--env-id", "Hopper", "--num-envs", "4", "--num-steps", "64", "--minibatch-size", "64",
-               "--hidden-sizes", "32", "32", "--eval-episodes", "2", "--eval-envs", "2"],
+               "--eval-episodes", "2", "--eval-envs", "2"],
     "atari": ["--env-id", "Pong", "--num-envs", "4", "--num-steps", "32", "--minibatch-size", "64",
-              "--channels", "4", "4", "4", "--fc-size", "16", "--eval-episodes", "1", "--eval-envs", "1"],
+              "--eval-episodes", "1", "--eval-envs", "1"],
     "procgen": ["--env-id", "coinrun", "--num-envs", "4", "--num-steps", "32", "--minibatch-size", "64",
-                "--channels", "4", "4", "4", "--fc-size", "16", "--eval-episodes", "2", "--eval-envs", "2"],
+                "--eval-episodes", "2", "--eval-envs", "2"],
 }
+TINY_TEACHER_NET = {"mujoco": ["--hidden-sizes", "32", "32"], "atari": ["--channels", "4", "4", "4", "--fc-size", "16"],
+                    "procgen": ["--channels", "4", "4", "4", "--fc-size", "16"]}
 TINY_STEPS = {"mujoco": 512, "atari": 256, "procgen": 256}
 CANONICAL = {"mujoco": "Hopper-v4", "atari": "Pong-v5", "procgen": "coinrun"}
 SUITES = tuple(TINY)
@@ -70,7 +73,8 @@ def teacher_runs(tmp_path_factory):
     dirs = {}
     for suite in SUITES:
         work = tmp_path_factory.mktemp(f"teacher_{suite}")
-        proc = run_script(f"ppo_teacher_{suite}.py", [*TINY[suite], "--total-timesteps", TINY_STEPS[suite],
+        proc = run_script(f"ppo_teacher_{suite}.py", [*TINY[suite], *TINY_TEACHER_NET[suite],
+                                                      "--total-timesteps", TINY_STEPS[suite],
                                                       "--run-name", "tiny", "--checkpoint-every", "1"], cwd=work)
         dirs[suite] = (work, proc)
     return dirs

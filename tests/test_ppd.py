@@ -1,0 +1,249 @@
+"""Proximal Policy Distillation: the loss (Eq. 2), the teacher handling, and the three scripts end to end."""
+
+import numpy as np
+import pytest
+import torch
+from torch.distributions import Categorical, Normal
+
+from conftest import CANONICAL, SUITES, TINY, TINY_STEPS, load_script, read_json, read_scalars, run_cli, run_script
+
+EPS = 0.2
+
+
+def categorical_kl(p_logits, q_logits):
+    p, q = torch.softmax(p_logits, -1), torch.softmax(q_logits, -1)
+    return (p * (p.log() - q.log())).sum(-1)
+
+
+def gaussian_kl(mu_p, std_p, mu_q, std_q):
+    return (torch.log(std_q / std_p) + (std_p**2 + (mu_p - mu_q) ** 2) / (2 * std_q**2) - 0.5).sum(-1)
+
+
+@pytest.mark.parametrize("direction", ["forward", "reverse"])
+def test_ppd_loss_categorical_by_hand(direction):
+    ppd = load_script("ppd_atari")
+    student = torch.tensor([[1.0, 0.0, -1.0], [0.2, 0.3, 0.1]])
+    teacher = torch.tensor([[0.0, 2.0, 0.0], [0.2, 0.3, 0.1]])
+    kl = ppd.distill_kl(Categorical(logits=student), Categorical(logits=teacher), direction)
+    expected = categorical_kl(teacher, student) if direction == "forward" else categorical_kl(student, teacher)
+    torch.testing.assert_close(kl, expected)
+    assert kl[1].item() == pytest.approx(0.0, abs=1e-7) and kl[0].item() > 0.1
+    ratio = torch.tensor([0.5, 1.3])  # the first is clipped up to 1 - eps = 0.8
+    loss = ppd.ppd_loss(kl, ratio, EPS)
+    assert loss.item() == pytest.approx((expected[0].item() * 0.8 + expected[1].item() * 1.3) / 2, rel=1e-6)
+
+
+@pytest.mark.parametrize("direction", ["forward", "reverse"])
+def test_ppd_loss_gaussian_by_hand(direction):
+    ppd = load_script("ppd_mujoco")
+    mu_s, std_s = torch.tensor([[0.0, 1.0], [0.5, -0.5]]), torch.tensor([[1.0, 0.5], [1.0, 0.5]])
+    mu_t, std_t = torch.tensor([[0.5, 1.0], [0.5, -0.5]]), torch.tensor([[0.8, 0.8], [1.0, 0.5]])
+    kl = ppd.distill_kl(Normal(mu_s, std_s), Normal(mu_t, std_t), direction)
+    expected = gaussian_kl(mu_t, std_t, mu_s, std_s) if direction == "forward" else gaussian_kl(mu_s, std_s, mu_t, std_t)
+    torch.testing.assert_close(kl, expected)  # summed over the action dimensions
+    # One worked number: forward, sample 0, dim 0: log(1/0.8) + (0.64 + 0.25)/2 - 0.5
+    if direction == "forward":
+        dim0 = np.log(1 / 0.8) + (0.64 + 0.25) / 2 - 0.5
+        dim1 = np.log(0.5 / 0.8) + 0.64 / (2 * 0.25) - 0.5
+        assert kl[0].item() == pytest.approx(dim0 + dim1, rel=1e-6)
+    assert kl[1].item() == pytest.approx(0.0, abs=1e-6)
+    ratio = torch.tensor([0.9, 1.1])
+    assert ppd.ppd_loss(kl, ratio, EPS).item() == pytest.approx(((expected * ratio).sum() / 2).item(), rel=1e-6)
+
+
+def test_clip_gradient_paths():
+    """r < 1 - eps: gradient through the KL only; r >= 1 - eps: through both r and the KL."""
+    ppd = load_script("ppd_atari")
+    kl = torch.tensor([0.3, 0.3], requires_grad=True)
+    ratio = torch.tensor([0.6, 0.9], requires_grad=True)
+    ppd.ppd_loss(kl, ratio, EPS).backward()
+    assert ratio.grad[0].item() == 0.0 and ratio.grad[1].item() == pytest.approx(0.3 / 2)
+    assert kl.grad[0].item() == pytest.approx(0.8 / 2) and kl.grad[1].item() == pytest.approx(0.9 / 2)
+
+
+@pytest.mark.parametrize("suite", SUITES)
+def test_lambda_zero_equals_the_teacher_scripts_ppo_loss(suite):
+    """The PPD update with lambda = 0 computes the same loss and gradients as the teacher script's PPO update."""
+    ppo, ppd = load_script(f"ppo_teacher_{suite}"), load_script(f"ppd_{suite}")
+    shapes = {"mujoco": ((11,), 3), "atari": ((4, 84, 84), 6), "procgen": ((64, 64, 3), 15)}
+    obs_shape, n = shapes[suite]
+    torch.manual_seed(0)
+    if suite == "mujoco":
+        spec = ppd.network_spec(ppd.STUDENT_SIZES["smaller"])
+        obs = torch.randn(16, *obs_shape)
+    else:
+        spec = ppd.network_spec(*ppd.STUDENT_SIZES["smaller"])
+        obs = torch.randint(0, 256, (16, *obs_shape), dtype=torch.uint8)
+    agent = ppd.Agent(spec, obs_shape, n)
+    with torch.no_grad():
+        actions, oldlogprob, _, _ = agent.get_action_and_value(obs)
+        oldlogprob = oldlogprob + 0.1 * torch.randn(16)
+    advantages, returns = torch.randn(16), torch.randn(16)
+    teacher = ppd.Agent(spec, obs_shape, n)
+    args = ppd.Args(ent_coef=0.01)
+
+    def grads(loss):
+        agent.zero_grad()
+        loss.backward()
+        return [p.grad.clone() for p in agent.parameters() if p.grad is not None]
+
+    _, newlogprob, entropy, newvalue = agent.get_action_and_value(obs, actions)
+    reference, _, _ = ppo.ppo_loss(newlogprob, oldlogprob, advantages, entropy, newvalue, returns, args)
+    reference_grads = grads(reference)
+
+    dist = agent.get_dist(obs)
+    if suite == "mujoco":
+        newlogprob, entropy = dist.log_prob(actions).sum(-1), dist.entropy().sum(-1)
+        teacher_dist = teacher.get_dist(obs)
+    else:
+        newlogprob, entropy = dist.log_prob(actions), dist.entropy()
+        teacher_dist = Categorical(logits=teacher.get_dist(obs).logits.detach())
+    loss, ratio, _ = ppd.ppo_loss(newlogprob, oldlogprob, advantages, entropy, agent.get_value(obs), returns, args)
+    kl = ppd.distill_kl(dist, teacher_dist, "forward")
+    assert kl.mean().item() > 0
+    loss = loss + 0.0 * ppd.ppd_loss(kl, ratio, args.clip_coef)
+    torch.testing.assert_close(loss, reference)
+    for a, b in zip(grads(loss), reference_grads):
+        torch.testing.assert_close(a, b)
+
+
+def test_table4_parameter_counts_all_nine():
+    expected = {"atari": (279_300, 1_091_498, 8_300_000), "mujoco": (22_700, 95_816.5, 322_700),
+                "procgen": (142_500, 625_999, 4_600_000)}
+    atari_actions = (4, 9, 9, 6, 9, 3, 9, 6, 6, 18, 18)
+    import gymnasium as gym
+    mujoco_spaces = []
+    for env_id in ("Ant-v4", "HalfCheetah-v4", "Hopper-v4", "Humanoid-v4"):
+        env = gym.make(env_id)
+        mujoco_spaces.append((env.observation_space.shape, env.action_space.shape[0]))
+        env.close()
+    for suite, targets in expected.items():
+        ppd = load_script(f"ppd_{suite}")
+        for size, target in zip(("smaller", "same", "larger"), targets):
+            if suite == "mujoco":
+                spec = ppd.network_spec(ppd.STUDENT_SIZES[size])
+                counts = [ppd.Agent(spec, s, a).policy_params() for s, a in mujoco_spaces]
+            elif suite == "atari":
+                spec = ppd.network_spec(*ppd.STUDENT_SIZES[size])
+                counts = [ppd.Agent(spec, (4, 84, 84), a).policy_params() for a in atari_actions]
+            else:
+                counts = [ppd.Agent(ppd.network_spec(*ppd.STUDENT_SIZES[size]), (64, 64, 3), 15).policy_params()]
+            count = np.mean(counts)
+            if size == "same":
+                assert count == pytest.approx(target, abs=1), (suite, size, count)
+            else:  # Table 4 rounds: 279.3k, 8.3M, 22.7k, 322.7k, 142.5k, 4.6M
+                digits = 1 if target < 1e6 else 0
+                scale = 1e3 if target < 1e6 else 1e5
+                assert round(count / scale, digits) == round(target / scale, digits), (suite, size, count)
+
+
+@pytest.mark.parametrize("suite", SUITES)
+def test_teacher_corruption(suite):
+    ppd = load_script(f"ppd_{suite}")
+    spec = ppd.network_spec((64, 64)) if suite == "mujoco" else ppd.network_spec("impala", (8, 8, 8), 64)
+    obs_shape = {"mujoco": (11,), "atari": (4, 84, 84), "procgen": (64, 64, 3)}[suite]
+    torch.manual_seed(0)
+    original = ppd.Agent(spec, obs_shape, 6)
+    policy = lambda a: a.actor_mean if suite == "mujoco" else a.actor
+    flat = lambda a: torch.cat([p.detach().flatten() for p in policy(a).parameters()])
+
+    def corrupted(sigma, seed):
+        agent = ppd.Agent(spec, obs_shape, 6)
+        agent.load_state_dict(original.state_dict())
+        ppd.corrupt_teacher_(agent, sigma, seed)
+        return agent
+
+    unchanged = corrupted(0.0, 1)
+    for a, b in zip(unchanged.parameters(), original.parameters()):
+        assert torch.equal(a, b)
+    noisy = corrupted(0.05, 1)
+    delta = flat(noisy) - flat(original)
+    assert (delta != 0).all()  # every policy parameter
+    assert delta.std().item() == pytest.approx(0.05, rel=0.05)
+    assert torch.equal(noisy.critic[0].weight if suite == "mujoco" else noisy.critic[1].weight,
+                       original.critic[0].weight if suite == "mujoco" else original.critic[1].weight)
+    assert torch.equal(flat(corrupted(0.05, 1)), flat(noisy))  # same seed, same corruption
+    assert not torch.equal(flat(corrupted(0.05, 2)), flat(noisy))
+
+
+@pytest.mark.parametrize("suite", SUITES)
+def test_end_to_end_each_student_size(suite, teacher_runs):
+    work = teacher_runs[suite][0]
+    module = load_script(f"ppd_{suite}")
+    teacher = module.agent_from_checkpoint(module.load_checkpoint(str(work / "teachers" / f"{CANONICAL[suite]}__1.pt")))
+    for size in ("smaller", "same", "larger"):
+        extra = ["--dump-last-rollout"] if size == "smaller" else []
+        proc = run_script(f"ppd_{suite}.py", [*TINY[suite], "--total-timesteps", TINY_STEPS[suite], "--student", size,
+                                              "--run-name", f"ppd_{size}", *extra], cwd=work)
+        assert "teacher evaluation" in proc.stdout
+        run_dir = work / "runs" / f"ppd_{size}"
+        result = read_json(run_dir / "eval.json")
+        assert result["method"] == "ppd" and result["student_size"] == size and result["suite"] == suite
+        assert result["teacher"]["path"] == f"teachers/{CANONICAL[suite]}__1.pt"
+        assert result["teacher"]["corruption_sigma"] == 0.0
+        assert result["distill_lambda"] == 1.0 and result["kl_direction"] == "forward"
+        teacher_eval, student_eval = result["teacher"]["evaluation"], result["evaluation"]
+        key = "human_normalized" if suite == "atari" else "mean"
+        if teacher_eval[key] != 0:
+            assert result["fraction_of_teacher"] == pytest.approx(student_eval[key] / teacher_eval[key])
+        state = module.load_checkpoint(str(run_dir / "checkpoint.pt"))
+        assert state["network"] == (module.network_spec(module.STUDENT_SIZES[size]) if suite == "mujoco"
+                                    else module.network_spec(*module.STUDENT_SIZES[size]))
+        assert module.agent_from_checkpoint(state).policy_params() == result["policy_params"]
+        scalars = read_scalars(str(run_dir))
+        assert scalars["charts/distill_lambda"][-1][1] == 1.0
+        assert all(v >= 0 for _, v in scalars["losses/distill_loss"]) and "losses/value_loss" in scalars
+
+    # Teacher outputs stored at rollout time equal the teacher recomputed on the stored observations.
+    rollout = torch.load(work / "runs" / "ppd_smaller" / "last_rollout.pt")
+    obs = rollout["obs"].reshape(-1, *rollout["obs"].shape[2:])
+    with torch.no_grad():
+        if suite == "mujoco":
+            torch.testing.assert_close(rollout["teacher_means"].reshape(len(obs), -1), teacher.actor_mean(obs))
+        else:
+            recomputed = teacher.get_dist(obs).logits
+            torch.testing.assert_close(rollout["teacher_logits"].reshape(len(obs), -1), recomputed)
+
+
+def test_ppd_student_learns_from_a_teacher(tmp_path):
+    """From an InvertedPendulum teacher trained here, the PPD student reaches >= 90% of its evaluated return."""
+    run_script("ppo_teacher_mujoco.py", ["--env-id", "InvertedPendulum", "--total-timesteps", "40000",
+                                         "--num-steps", "64", "--eval-episodes", "10", "--run-name", "teacher"],
+               cwd=tmp_path)
+    run_script("ppd_mujoco.py", ["--env-id", "InvertedPendulum", "--total-timesteps", "20000", "--eval-episodes",
+                                 "10", "--student", "smaller", "--run-name", "student"], cwd=tmp_path)
+    result = read_json(tmp_path / "runs" / "student" / "eval.json")
+    assert result["teacher"]["evaluation"]["mean"] >= 500
+    assert result["fraction_of_teacher"] >= 0.9, result["fraction_of_teacher"]
+
+
+BAD = [
+    (["--student", "huge"], "unknown student size 'huge'"),
+    (["--teacher-corruption-sigma", "-0.1"], "--teacher-corruption-sigma must not be negative"),
+    (["--distill-lambda", "-1"], "--distill-lambda must not be negative"),
+    (["--kl-direction", "sideways"], "--kl-direction must be forward or reverse"),
+]
+
+
+@pytest.mark.parametrize("suite", SUITES)
+def test_bad_input(suite, teacher_runs, capsys, monkeypatch, tmp_path):
+    monkeypatch.chdir(tmp_path)
+    module = load_script(f"ppd_{suite}")
+    good = teacher_runs[suite][0] / "teachers" / f"{CANONICAL[suite]}__1.pt"
+    truncated = tmp_path / "truncated.pt"
+    truncated.write_bytes(good.read_bytes()[:1000])
+    other_suite = next(s for s in SUITES if s != suite)
+    foreign = teacher_runs[other_suite][0] / "teachers" / f"{CANONICAL[other_suite]}__1.pt"
+    other_env = {"mujoco": "Ant", "atari": "Breakout", "procgen": "miner"}[suite]
+    cases = BAD + [
+        ([], f"teacher checkpoint not found: teachers/{CANONICAL[suite]}__1.pt; train one with: "
+             f"python ppo_teacher_{suite}.py --env-id {CANONICAL[suite]} --seed 1"),
+        (["--teacher-path", truncated], "not a complete checkpoint file"),
+        (["--teacher-path", foreign], f"was trained on {other_suite}"),
+        (["--teacher-path", good, "--env-id", other_env], f"not {suite}"),
+    ]
+    for argv, message in cases:
+        code, _, err = run_cli(module, [*TINY[suite][2:], *argv], capsys, monkeypatch)
+        assert code == 2 and message in err, (argv, err)
+        assert len(err.strip().splitlines()) == 1 and "Traceback" not in err
+    assert not (tmp_path / "runs").exists()
