@@ -573,10 +573,12 @@ def train(args: Args) -> dict:
         set_rng_state(resume_state["rng"])
         global_step = resume_state["global_step"]
 
-    teacher_evaluation = None
+    teacher_evaluation = teacher_evaluation_train_levels = None
     if args.eval_episodes > 0:  # the (possibly corrupted) teacher, with the student's protocol
         teacher_evaluation = evaluate(teacher, args, obs_norm, args.eval_episodes, args.eval_envs,
                                       seed=args.seed + 10_000, device=device)
+        teacher_evaluation_train_levels = evaluate(teacher, args, obs_norm, args.eval_episodes, args.eval_envs,
+                                                   seed=args.seed + 10_000, device=device, test_levels=False)
         print(f"teacher evaluation: {args.eval_episodes} episodes, mean return {teacher_evaluation['mean']:.2f}")
 
     writer = SummaryWriter(run_dir)
@@ -686,7 +688,7 @@ def train(args: Args) -> dict:
               "total_timesteps": args.total_timesteps, "student_size": args.student,
               "policy_params": agent.policy_params(), "evaluation": None, "evaluation_train_levels": None,
               "teacher": {"path": args.teacher_path, "corruption_sigma": args.teacher_corruption_sigma,
-                          "evaluation": teacher_evaluation},
+                          "evaluation": teacher_evaluation, "evaluation_train_levels": teacher_evaluation_train_levels},
               "distill_lambda": args.distill_lambda, "kl_direction": args.kl_direction, "fraction_of_teacher": None}
     if args.eval_episodes > 0:
         for key, test_levels in (("evaluation", True), ("evaluation_train_levels", False)):

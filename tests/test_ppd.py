@@ -107,6 +107,14 @@ def test_lambda_zero_equals_the_teacher_scripts_ppo_loss(suite):
         torch.testing.assert_close(a, b)
 
 
+def test_lambda_schedule():
+    ppd = load_script("ppd_mujoco")
+    constant = ppd.Args(distill_lambda=2.0)
+    assert [ppd.distill_lambda_at(constant, u, 5) for u in (1, 3, 5)] == [2.0, 2.0, 2.0]
+    schedule = ppd.Args(distill_lambda=2.0, distill_lambda_end=0.0)
+    assert [ppd.distill_lambda_at(schedule, u, 5) for u in (1, 2, 3, 4, 5)] == [2.0, 1.5, 1.0, 0.5, 0.0]
+
+
 def test_table4_parameter_counts_all_nine():
     expected = {"atari": (279_300, 1_091_498, 8_300_000), "mujoco": (22_700, 95_816.5, 322_700),
                 "procgen": (142_500, 625_999, 4_600_000)}
@@ -173,6 +181,8 @@ def test_end_to_end_each_student_size(suite, teacher_runs):
     teacher = module.agent_from_checkpoint(module.load_checkpoint(str(work / "teachers" / f"{CANONICAL[suite]}__1.pt")))
     for size in ("smaller", "same", "larger"):
         extra = ["--dump-last-rollout"] if size == "smaller" else []
+        if suite == "mujoco" and size == "same":
+            extra = ["--eval-every", TINY_STEPS[suite] // 2, "--distill-lambda-end", "0.0"]
         proc = run_script(f"ppd_{suite}.py", [*TINY[suite], "--total-timesteps", TINY_STEPS[suite], "--student", size,
                                               "--run-name", f"ppd_{size}", *extra], cwd=work)
         assert "teacher evaluation" in proc.stdout
@@ -181,6 +191,8 @@ def test_end_to_end_each_student_size(suite, teacher_runs):
         assert result["method"] == "ppd" and result["student_size"] == size and result["suite"] == suite
         assert result["teacher"]["path"] == f"teachers/{CANONICAL[suite]}__1.pt"
         assert result["teacher"]["corruption_sigma"] == 0.0
+        if suite == "procgen":  # Table 8 needs the teacher on the training levels too
+            assert result["teacher"]["evaluation_train_levels"]["levels"] == "train"
         assert result["distill_lambda"] == 1.0 and result["kl_direction"] == "forward"
         teacher_eval, student_eval = result["teacher"]["evaluation"], result["evaluation"]
         key = "human_normalized" if suite == "atari" else "mean"
@@ -191,7 +203,11 @@ def test_end_to_end_each_student_size(suite, teacher_runs):
                                     else module.network_spec(*module.STUDENT_SIZES[size]))
         assert module.agent_from_checkpoint(state).policy_params() == result["policy_params"]
         scalars = read_scalars(str(run_dir))
-        assert scalars["charts/distill_lambda"][-1][1] == 1.0
+        if extra and extra[0] == "--eval-every":  # two evaluations during training; lambda 1 -> 0 over the run
+            assert [s for s, _ in scalars["eval/episodic_return"]] == [TINY_STEPS[suite] // 2, TINY_STEPS[suite]]
+            assert [v for _, v in scalars["charts/distill_lambda"]] == [1.0, 0.0]
+        else:
+            assert [v for _, v in scalars["charts/distill_lambda"]] == [1.0] * len(scalars["charts/distill_lambda"])
         assert all(v >= 0 for _, v in scalars["losses/distill_loss"]) and "losses/value_loss" in scalars
 
     # Teacher outputs stored at rollout time equal the teacher recomputed on the stored observations.
