@@ -1,0 +1,684 @@
+"""Teacher-distill baseline (paper section 3, Algorithm 3) for Atari, Mujoco and Procgen.
+
+The teacher acts in the environment (sampled actions) and the student never does during training; after
+each rollout of num_steps x num_envs samples, one gradient step on KL(teacher || student) - ent_coef * entropy + vf_coef * (V_student - V_teacher)^2. No PPO term, no
+rewards in the loss. The suite follows from --env-id and the teacher checkpoint. This file is
+student_distill.py with the teacher acting: `diff student_distill.py teacher_distill.py` shows the difference.
+charts/episodic_return is the teacher's return here (paper Fig. 8 warns it is misleading): use --eval-every
+for the student's own curve.
+
+    python ppo_teacher_atari.py --env-id Pong
+    python teacher_distill.py --env-id Pong --student larger
+"""
+
+import contextlib
+import dataclasses
+import io
+import json
+import os
+import random
+import sys
+import time
+import warnings
+from dataclasses import dataclass
+from typing import Literal, Optional
+
+import gymnasium as gym
+import numpy as np
+import torch
+import torch.nn as nn
+import tyro
+from torch.distributions import Categorical, Normal, kl_divergence
+from torch.utils.tensorboard import SummaryWriter
+
+with contextlib.redirect_stderr(io.StringIO()):  # envpool and procgen import the old gym, which prints a banner
+    import envpool
+    from procgen import ProcgenGym3Env
+
+SCRIPT = "teacher_distill.py"
+METHOD = "teacher_distill"
+CHECKPOINT_VERSION = 1
+TEACHER_SCRIPTS = {"atari": "ppo_teacher_atari.py", "mujoco": "ppo_teacher_mujoco.py", "procgen": "ppo_teacher_procgen.py"}
+# A.3 and Table 4 (see ppd_atari.py for why 'smaller' is a Nature-CNN {32, 64, 64} / 64).
+STUDENT_SIZES = {
+    "mujoco": {"smaller": (128, 64), "same": (256, 256), "larger": (512, 512)},
+    "pixels": {"smaller": ("nature", (32, 64, 64), 64), "same": ("impala", (16, 32, 32), 256),
+               "larger": ("impala", (32, 64, 64), 1024)},
+}
+HUMAN_RANDOM_SCORES = {
+    "Atlantis-v5": (12850.0, 29028.1), "BeamRider-v5": (363.9, 16926.5), "CrazyClimber-v5": (10780.5, 35829.4),
+    "DemonAttack-v5": (152.1, 1971.0), "Enduro-v5": (0.0, 860.5), "Freeway-v5": (0.0, 29.6),
+    "MsPacman-v5": (307.3, 6951.6), "Pong-v5": (-20.7, 14.6), "Qbert-v5": (163.9, 13455.0),
+    "Seaquest-v5": (68.4, 42054.7), "Zaxxon-v5": (32.5, 9173.3), "Breakout-v5": (1.7, 30.5),
+    "SpaceInvaders-v5": (148.0, 1668.7),
+}
+PROCGEN_ENVS = ("bigfish", "bossfight", "caveflyer", "chaser", "climber", "coinrun", "dodgeball", "fruitbot",
+                "heist", "jumper", "leaper", "maze", "miner", "ninja", "plunder", "starpilot")
+TEST_START_LEVEL = 1_000_000  # Procgen evaluation levels [1e6, 2e6): disjoint from the training levels
+
+
+@dataclass
+class Args:
+    exp_name: str = "teacher_distill"
+    """the name of this experiment (part of the default run name)"""
+    seed: int = 1
+    """seed of the experiment (torch, numpy, random and the environments)"""
+    torch_deterministic: bool = True
+    """sets torch.backends.cudnn.deterministic"""
+    cuda: bool = True
+    """use CUDA when it is available"""
+    env_id: str = "Hopper-v4"
+    """any env id of the teacher scripts: Atari (Pong, Pong-v5, ...), Mujoco (Hopper, Hopper-v4, ...), Procgen (coinrun, ...)"""
+    total_timesteps: int = 2_000_000
+    """total environment steps of distillation (paper: 2M)"""
+    learning_rate: float = 3e-4
+    """Adam learning rate (the paper's library notes instability at high rates)"""
+    num_envs: int = 18
+    """number of parallel environments"""
+    num_steps: int = 5
+    """steps per environment per rollout (A.3: 5 for student-distill and teacher-distill)"""
+    ent_coef: float = 0.0
+    """entropy coefficient (A.3: 0)"""
+    vf_coef: float = 0.5
+    """weight of the value regression onto the teacher's critic"""
+    max_grad_norm: float = 0.5
+    """gradient clipping norm"""
+    student: str = "same"
+    """student network: smaller, same (as the teacher) or larger; A.3, Table 4"""
+    teacher_path: Optional[str] = None
+    """teacher checkpoint (default: teachers/{env_id}__{seed}.pt, where the teacher scripts write it)"""
+    teacher_corruption_sigma: float = 0.0
+    """imperfect teacher: add N(0, sigma^2) noise to every parameter of its policy network (section 3: 0.05)"""
+    kl_direction: str = "forward"
+    """forward: KL(teacher || student) as in Algorithm 3; reverse: KL(student || teacher)"""
+    num_levels: int = 200
+    """Procgen: training levels, starting at start_level (A.2: 200, easy mode)"""
+    start_level: int = 0
+    """Procgen: first training level"""
+    distribution_mode: Literal["easy", "hard"] = "easy"
+    """Procgen difficulty (paper: easy)"""
+    checkpoint_every: int = 500
+    """write runs/{run_name}/checkpoint.pt every this many updates (and at the end)"""
+    eval_episodes: Optional[int] = None
+    """episodes of the final evaluation (default: 50 deterministic for Atari and Mujoco, 200 sampled on unseen
+    levels for Procgen; A.3); 0 skips it"""
+    eval_deterministic: Optional[bool] = None
+    """evaluate with the most likely action (default: yes, but Procgen samples, as in the paper)"""
+    eval_envs: int = 10
+    """parallel environments of the evaluation"""
+    eval_every: int = 0
+    """evaluate the student every this many steps and log eval/episodic_return (0: off)"""
+    eval_every_episodes: int = 10
+    """episodes of each --eval-every evaluation"""
+    run_name: Optional[str] = None
+    """run folder name under runs_dir (default: {env_id}__{exp_name}__{seed}__{unix time})"""
+    runs_dir: str = "runs"
+    """folder of the run folders"""
+    resume: Optional[str] = None
+    """continue from this checkpoint.pt of an interrupted run (pass the run's other flags unchanged)"""
+    dump_last_rollout: bool = False
+    """write the last rollout (observations, actions, teacher outputs) to runs/{run_name}/last_rollout.pt"""
+
+
+class UsageError(Exception):
+    """Bad input: reported as one line, without a traceback."""
+
+
+# ---------------------------------------------------------------------------------------------
+# Arguments
+# ---------------------------------------------------------------------------------------------
+def canonical_env_id(env_id: str) -> tuple[str, str]:
+    """(suite, canonical id): Pong -> (atari, Pong-v5), Hopper -> (mujoco, Hopper-v4), coinrun -> (procgen, coinrun)."""
+    if env_id.lower() in PROCGEN_ENVS:
+        return "procgen", env_id.lower()
+    mujoco_ids = {k for k, spec in gym.registry.items() if k.endswith("-v4") and "mujoco" in str(spec.entry_point)}
+    if (env_id if "-v" in env_id else f"{env_id}-v4") in mujoco_ids:
+        return "mujoco", env_id if "-v" in env_id else f"{env_id}-v4"
+    atari_ids = {k for k, spec in envpool.registration.registry.specs.items() if spec[0] == "envpool.atari"}
+    if (env_id if "-v" in env_id else f"{env_id}-v5") in atari_ids:
+        return "atari", env_id if "-v" in env_id else f"{env_id}-v5"
+    raise UsageError(f"unknown env id '{env_id}'; use an envpool Atari game (Pong), a Mujoco v4 task (Hopper) "
+                     f"or a Procgen game ({', '.join(PROCGEN_ENVS)})")
+
+
+def resolve_args(args: Args) -> tuple[Args, str]:
+    suite, args.env_id = canonical_env_id(args.env_id)
+    if args.teacher_path is None:
+        args.teacher_path = os.path.join("teachers", f"{args.env_id}__{args.seed}.pt")
+    if args.student not in STUDENT_SIZES["mujoco"]:
+        raise UsageError(f"unknown student size '{args.student}'; choose smaller, same or larger")
+    if args.kl_direction not in ("forward", "reverse"):
+        raise UsageError(f"--kl-direction must be forward or reverse, got '{args.kl_direction}'")
+    if args.eval_episodes is None:
+        args.eval_episodes = 200 if suite == "procgen" else 50
+    if args.eval_deterministic is None:
+        args.eval_deterministic = suite != "procgen"
+    for name in ["total_timesteps", "learning_rate", "num_envs", "num_steps", "max_grad_norm", "checkpoint_every",
+                 "eval_envs", "num_levels"]:
+        if not getattr(args, name) > 0:
+            raise UsageError(f"--{name.replace('_', '-')} must be positive, got {getattr(args, name)}")
+    for name in ["ent_coef", "vf_coef", "eval_episodes", "teacher_corruption_sigma", "eval_every",
+                 "eval_every_episodes", "start_level"]:
+        if getattr(args, name) < 0:
+            raise UsageError(f"--{name.replace('_', '-')} must not be negative, got {getattr(args, name)}")
+    return args, suite
+
+
+# ---------------------------------------------------------------------------------------------
+# Environment
+# ---------------------------------------------------------------------------------------------
+class VecEnv:
+    """The three suites behind one interface: reset() -> obs; step(actions) -> obs, reward, over, valid, game_over.
+
+    over: the training episode ended (terminated or truncated; a life loss on Atari); valid: the step was a
+    transition (envpool's reset step, the step after an episode ends, is not); game_over: a full game ended
+    (for the returns that are logged and evaluated)."""
+
+    def __init__(self, suite: str, env_id: str, num_envs: int, seed: int, args: Args, training: bool = True,
+                 test_levels: bool = False):
+        self.suite, self.num_envs = suite, num_envs
+        self.over = np.zeros(num_envs, bool)
+        if suite == "mujoco":
+            warnings.filterwarnings("ignore", message=".*is out of date.*")  # the paper's envs are v4, on purpose
+            self.env = gym.make_vec(env_id, num_envs=num_envs, vectorization_mode="sync",
+                                    vector_kwargs={"autoreset_mode": gym.vector.AutoresetMode.SAME_STEP})
+            self.obs_shape, self.action_dim = self.env.single_observation_space.shape, self.env.single_action_space.shape[0]
+            self.low, self.high, self.seed = self.env.single_action_space.low, self.env.single_action_space.high, seed
+        elif suite == "atari":  # A.2 preprocessing; training episodes end on a life loss
+            self.env = envpool.make(env_id, env_type="gymnasium", num_envs=num_envs, seed=seed, episodic_life=training,
+                                    reward_clip=False, noop_max=30, frame_skip=4, stack_num=4, img_height=84,
+                                    img_width=84, gray_scale=True, repeat_action_probability=0.0)
+            self.obs_shape, self.action_dim = self.env.observation_space.shape, int(self.env.action_space.n)
+        else:  # Procgen resets in the same step and hides final observations
+            start, levels = (TEST_START_LEVEL, TEST_START_LEVEL) if test_levels else (args.start_level, args.num_levels)
+            self.env = ProcgenGym3Env(num=num_envs, env_name=env_id, num_levels=levels, start_level=start,
+                                      distribution_mode=args.distribution_mode, rand_seed=seed)
+            self.obs_shape, self.action_dim = (64, 64, 3), 15
+
+    def reset(self) -> np.ndarray:
+        if self.suite == "mujoco":
+            return self.env.reset(seed=self.seed)[0]
+        return self.env.reset()[0] if self.suite == "atari" else self.env.observe()[1]["rgb"]
+
+    def step(self, actions: np.ndarray):
+        valid = ~self.over if self.suite == "atari" else np.ones(self.num_envs, bool)
+        if self.suite == "procgen":
+            self.env.act(actions.astype(np.int32))
+            reward, obs, first = self.env.observe()
+            self.over = first.astype(bool)
+            return obs["rgb"], reward, self.over, valid, self.over
+        if self.suite == "mujoco":
+            actions = np.clip(actions, self.low, self.high)
+        obs, reward, term, trunc, info = self.env.step(actions)
+        self.over = term | trunc
+        game_over = info["terminated"].astype(bool) | trunc if self.suite == "atari" else self.over
+        return obs, reward, self.over, valid, game_over
+
+    def close(self):
+        self.env.close()
+
+
+class RunningMeanStd:
+    """Observation statistics of a Mujoco teacher (frozen here: no updates during distillation)."""
+
+    def __init__(self, state: dict):
+        self.mean, self.var = state["mean"].numpy(), state["var"].numpy()
+
+    def __call__(self, obs: np.ndarray, clip: float = 10.0) -> np.ndarray:
+        return np.clip((obs - self.mean) / np.sqrt(self.var + 1e-8), -clip, clip).astype(np.float32)
+
+
+class EpisodeStats:
+    """Raw returns and lengths of finished episodes, terminated or truncated alike."""
+
+    def __init__(self, num_envs: int):
+        self.returns = np.zeros(num_envs, np.float64)
+        self.lengths = np.zeros(num_envs, np.int64)
+
+    def update(self, raw_rewards: np.ndarray, episode_over: np.ndarray, valid: np.ndarray) -> list[tuple[float, int]]:
+        self.returns += raw_rewards * valid
+        self.lengths += valid
+        finished = [(float(self.returns[i]), int(self.lengths[i])) for i in np.flatnonzero(episode_over)]
+        self.returns[episode_over] = 0.0
+        self.lengths[episode_over] = 0
+        return finished
+
+
+# ---------------------------------------------------------------------------------------------
+# Networks
+# ---------------------------------------------------------------------------------------------
+def layer_init(layer: nn.Module, std: float = np.sqrt(2), bias_const: float = 0.0) -> nn.Module:
+    nn.init.orthogonal_(layer.weight, std)
+    nn.init.constant_(layer.bias, bias_const)
+    return layer
+
+
+def make_mlp(in_dim: int, hidden_sizes, out_dim: int, out_std: float) -> nn.Sequential:
+    layers, width = [], in_dim
+    for hidden in hidden_sizes:
+        layers += [layer_init(nn.Linear(width, hidden)), nn.ReLU()]
+        width = hidden
+    layers.append(layer_init(nn.Linear(width, out_dim), std=out_std))
+    return nn.Sequential(*layers)
+
+
+class ResidualBlock(nn.Module):
+    def __init__(self, channels: int):
+        super().__init__()
+        self.conv0 = nn.Conv2d(channels, channels, 3, padding=1)
+        self.conv1 = nn.Conv2d(channels, channels, 3, padding=1)
+
+    def forward(self, x):
+        return x + self.conv1(torch.relu(self.conv0(torch.relu(x))))
+
+
+def impala_stage(in_channels: int, out_channels: int) -> nn.Sequential:
+    """conv 3x3 -> max-pool 3, stride 2 -> two residual blocks (Espeholt et al., 2018)."""
+    return nn.Sequential(nn.Conv2d(in_channels, out_channels, 3, padding=1), nn.MaxPool2d(3, stride=2, padding=1),
+                         ResidualBlock(out_channels), ResidualBlock(out_channels))
+
+
+def make_trunk(spec: dict, obs_shape) -> nn.Sequential:
+    """Pixels (C, H, W) in [0, 255] -> features of size spec['fc_size']."""
+    in_channels = obs_shape[0]
+    if spec["arch"] == "impala":
+        stages = []
+        for channels in spec["channels"]:
+            stages.append(impala_stage(in_channels, channels))
+            in_channels = channels
+        convs = nn.Sequential(*stages, nn.Flatten(), nn.ReLU())
+    else:  # Nature-CNN (Mnih et al., 2015): 8x8 stride 4, 4x4 stride 2, 3x3 stride 1
+        c1, c2, c3 = spec["channels"]
+        convs = nn.Sequential(
+            layer_init(nn.Conv2d(in_channels, c1, 8, stride=4)), nn.ReLU(),
+            layer_init(nn.Conv2d(c1, c2, 4, stride=2)), nn.ReLU(),
+            layer_init(nn.Conv2d(c2, c3, 3, stride=1)), nn.ReLU(), nn.Flatten())
+    with torch.no_grad():
+        flat = convs(torch.zeros(1, *obs_shape)).shape[1]
+    return nn.Sequential(convs, layer_init(nn.Linear(flat, spec["fc_size"])), nn.ReLU())
+
+
+def network_spec(suite: str, size: str) -> dict:
+    if suite == "mujoco":
+        return {"arch": "mlp", "hidden_sizes": list(STUDENT_SIZES["mujoco"][size])}
+    arch, channels, fc_size = STUDENT_SIZES["pixels"][size]
+    return {"arch": arch, "channels": list(channels), "fc_size": fc_size}
+
+
+class MlpAgent(nn.Module):
+    """Mujoco: diagonal-Gaussian actor with a state-independent log-std and a separate critic."""
+
+    def __init__(self, spec: dict, obs_shape, action_dim: int):
+        super().__init__()
+        self.spec, self.obs_shape, self.action_dim = spec, tuple(int(d) for d in obs_shape), int(action_dim)
+        self.actor_mean = make_mlp(obs_shape[0], spec["hidden_sizes"], action_dim, out_std=0.01)
+        self.actor_logstd = nn.Parameter(torch.zeros(1, action_dim))
+        self.critic = make_mlp(obs_shape[0], spec["hidden_sizes"], 1, out_std=1.0)
+
+    def policy_network(self) -> nn.Module:
+        return self.actor_mean
+
+    def get_value(self, x: torch.Tensor) -> torch.Tensor:
+        return self.critic(x).squeeze(-1)
+
+    def dist_params(self, x: torch.Tensor) -> torch.Tensor:
+        """What the rollout stores of the teacher: the Gaussian mean (the log-std is state-independent)."""
+        return self.actor_mean(x)
+
+    def dist_from_params(self, params: torch.Tensor) -> Normal:
+        return Normal(params, self.actor_logstd.expand_as(params).exp())
+
+    def get_dist(self, x: torch.Tensor) -> Normal:
+        return self.dist_from_params(self.dist_params(x))
+
+
+class CnnAgent(nn.Module):
+    """Atari and Procgen: categorical actor and a separate critic, each with its own CNN trunk."""
+
+    def __init__(self, spec: dict, obs_shape, action_dim: int):
+        super().__init__()
+        self.spec, self.obs_shape, self.action_dim = spec, tuple(int(d) for d in obs_shape), int(action_dim)
+        self.channels_last = self.obs_shape[-1] == 3  # Procgen frames are HWC
+        chw = (obs_shape[2], obs_shape[0], obs_shape[1]) if self.channels_last else self.obs_shape
+        self.actor = nn.Sequential(make_trunk(spec, chw), layer_init(nn.Linear(spec["fc_size"], action_dim), std=0.01))
+        self.critic = nn.Sequential(make_trunk(spec, chw), layer_init(nn.Linear(spec["fc_size"], 1), std=1.0))
+
+    def policy_network(self) -> nn.Module:
+        return self.actor
+
+    def pixels(self, x: torch.Tensor) -> torch.Tensor:
+        return (x.permute(0, 3, 1, 2) if self.channels_last else x).float() / 255.0
+
+    def get_value(self, x: torch.Tensor) -> torch.Tensor:
+        return self.critic(self.pixels(x)).squeeze(-1)
+
+    def dist_params(self, x: torch.Tensor) -> torch.Tensor:
+        return self.actor(self.pixels(x))
+
+    def dist_from_params(self, params: torch.Tensor) -> Categorical:
+        return Categorical(logits=params)
+
+    def get_dist(self, x: torch.Tensor) -> Categorical:
+        return self.dist_from_params(self.dist_params(x))
+
+
+def policy_params(agent: nn.Module) -> int:
+    """Trunk + action head, as Table 4 counts them (no critic, no log-std)."""
+    return sum(p.numel() for p in agent.policy_network().parameters())
+
+
+def sample_action(dist, deterministic: bool = False) -> torch.Tensor:
+    if deterministic:
+        return dist.mean if isinstance(dist, Normal) else dist.probs.argmax(-1)
+    return dist.sample()
+
+
+def entropy_of(dist) -> torch.Tensor:
+    return dist.entropy().sum(-1) if isinstance(dist, Normal) else dist.entropy()
+
+
+# ---------------------------------------------------------------------------------------------
+# Checkpoint
+# ---------------------------------------------------------------------------------------------
+def atomic_write(path: str, write) -> None:
+    """write(tmp_path), then rename: a reader never sees a half-written file."""
+    os.makedirs(os.path.dirname(path) or ".", exist_ok=True)
+    tmp = f"{path}.tmp{os.getpid()}"
+    write(tmp)
+    os.replace(tmp, path)
+
+
+def write_json(path: str, data: dict) -> None:
+    def write(tmp):
+        with open(tmp, "w") as f:
+            json.dump(data, f, indent=2)
+    atomic_write(path, write)
+
+
+def rng_state() -> dict:
+    np_state = np.random.get_state()
+    return {"torch": torch.get_rng_state(), "numpy": [np_state[0], torch.as_tensor(np_state[1].astype(np.int64)),
+            *np_state[2:]], "python": random.getstate()}
+
+
+def set_rng_state(state: dict) -> None:
+    torch.set_rng_state(state["torch"])
+    np_state = state["numpy"]
+    np.random.set_state((np_state[0], np_state[1].numpy().astype(np.uint32), *np_state[2:]))
+    random.setstate(state["python"])
+
+
+def save_checkpoint(path: str, agent: nn.Module, args: Args, suite: str, obs_rms: Optional[dict], global_step: int,
+                    update: int, optimizer=None) -> None:
+    """Everything needed to rebuild and run the policy; optimiser and RNG only to resume."""
+    state = {
+        "format_version": CHECKPOINT_VERSION, "script": SCRIPT, "method": METHOD, "suite": suite,
+        "env_id": args.env_id, "network": agent.spec, "obs_shape": list(agent.obs_shape),
+        "action_dim": agent.action_dim,
+        "actor": {k: v for k, v in agent.state_dict().items() if not k.startswith("critic.")},
+        "critic": {k: v for k, v in agent.state_dict().items() if k.startswith("critic.")},
+        "obs_rms": obs_rms, "args": dataclasses.asdict(args), "global_step": global_step, "update": update,
+    }
+    if optimizer is not None:
+        state.update(optimizer=optimizer.state_dict(), rng=rng_state())
+    atomic_write(path, lambda tmp: torch.save(state, tmp))
+
+
+def load_checkpoint(path: str) -> dict:
+    if not os.path.isfile(path):
+        raise UsageError(f"checkpoint not found: {path}")
+    try:
+        state = torch.load(path, map_location="cpu", weights_only=True)
+    except Exception as e:  # truncated zip, not a torch file, foreign pickle, ...
+        raise UsageError(f"cannot read checkpoint {path}: not a complete checkpoint file ({type(e).__name__})")
+    required = {"script", "suite", "env_id", "network", "obs_shape", "action_dim", "actor", "critic", "obs_rms"}
+    if not isinstance(state, dict) or state.get("format_version") != CHECKPOINT_VERSION or required - set(state):
+        raise UsageError(f"{path} is not a checkpoint of this project (format version {CHECKPOINT_VERSION})")
+    return state
+
+
+def agent_from_checkpoint(state: dict) -> nn.Module:
+    agent_class = MlpAgent if state["suite"] == "mujoco" else CnnAgent
+    agent = agent_class(state["network"], tuple(state["obs_shape"]), state["action_dim"])
+    agent.load_state_dict({**state["actor"], **state["critic"]})
+    return agent
+
+
+# ---------------------------------------------------------------------------------------------
+# Distillation
+# ---------------------------------------------------------------------------------------------
+def load_teacher(args: Args, suite: str, obs_shape, action_dim: int) -> tuple[nn.Module, dict]:
+    """The frozen teacher (policy and critic, eval mode, no gradients) and its checkpoint."""
+    if not os.path.isfile(args.teacher_path):
+        raise UsageError(f"teacher checkpoint not found: {args.teacher_path}; train one with: "
+                         f"python {TEACHER_SCRIPTS[suite]} --env-id {args.env_id} --seed {args.seed}")
+    state = load_checkpoint(args.teacher_path)
+    if state["suite"] != suite or state["env_id"] != args.env_id:
+        raise UsageError(f"teacher {args.teacher_path} was trained on {state['suite']} {state['env_id']}, "
+                         f"not {suite} {args.env_id}")
+    if tuple(state["obs_shape"]) != tuple(obs_shape) or state["action_dim"] != action_dim:
+        raise UsageError(f"teacher {args.teacher_path} has observations {tuple(state['obs_shape'])} and "
+                         f"{state['action_dim']} actions; {args.env_id} has {tuple(obs_shape)} and {action_dim}")
+    teacher = agent_from_checkpoint(state)
+    teacher.eval().requires_grad_(False)
+    return teacher, state
+
+
+def corrupt_teacher_(teacher: nn.Module, sigma: float, seed: int) -> None:
+    """Imperfect teacher (section 3): theta_i <- theta_i + N(0, sigma^2) on every policy-network parameter."""
+    if sigma == 0:
+        return
+    generator = torch.Generator().manual_seed(seed)
+    with torch.no_grad():
+        for p in teacher.policy_network().parameters():
+            p.add_(torch.randn(p.shape, generator=generator).to(p.device) * sigma)
+
+
+def distill_kl(student_dist, teacher_dist, direction: str) -> torch.Tensor:
+    """Analytic KL per sample; summed over action dimensions for the diagonal Gaussian."""
+    kl = kl_divergence(teacher_dist, student_dist) if direction == "forward" else kl_divergence(student_dist, teacher_dist)
+    return kl.sum(-1) if isinstance(student_dist, Normal) else kl
+
+
+def distill_loss(student_dist, teacher_dist, student_value, teacher_value, args: Args):
+    """Algorithms 2 and 3, line 5: mean KL - ent_coef * entropy + vf_coef * mean (V_student - V_teacher)^2."""
+    kl = distill_kl(student_dist, teacher_dist, args.kl_direction).mean()
+    value_loss = ((student_value - teacher_value) ** 2).mean()
+    entropy = entropy_of(student_dist).mean()
+    loss = kl - args.ent_coef * entropy + args.vf_coef * value_loss
+    return loss, {"distill_loss": kl.item(), "value_loss": value_loss.item(), "entropy": entropy.item()}
+
+
+# ---------------------------------------------------------------------------------------------
+# Evaluation
+# ---------------------------------------------------------------------------------------------
+def human_normalized(env_id: str, score: float) -> Optional[float]:
+    if env_id not in HUMAN_RANDOM_SCORES:
+        return None
+    random_score, human_score = HUMAN_RANDOM_SCORES[env_id]
+    return (score - random_score) / (human_score - random_score)
+
+
+def evaluate(agent: nn.Module, args: Args, suite: str, obs_norm, episodes: int, seed: int, device,
+             test_levels: bool = True) -> dict:
+    """Paper A.3: Atari full games and Mujoco with deterministic actions; Procgen sampled, on unseen levels (or
+    the training levels, Table 7). Each env plays a fixed quota of episodes: short episodes are not favoured."""
+    num_envs = min(args.eval_envs, episodes)
+    quotas = np.array([episodes // num_envs + (i < episodes % num_envs) for i in range(num_envs)])
+    envs = VecEnv(suite, args.env_id, num_envs, seed, args, training=False, test_levels=test_levels)
+    obs = envs.reset()
+    stats, counts, returns = EpisodeStats(num_envs), np.zeros(num_envs, np.int64), []
+    while (counts < quotas).any():
+        with torch.inference_mode():
+            x = torch.as_tensor(obs_norm(obs) if obs_norm else obs, device=device)
+            action = sample_action(agent.get_dist(x), args.eval_deterministic).cpu().numpy()
+        obs, reward, _, valid, game_over = envs.step(action)
+        for i, (ret, _) in zip(np.flatnonzero(game_over), stats.update(reward, game_over, valid)):
+            if counts[i] < quotas[i]:
+                returns.append(ret)
+                counts[i] += 1
+    envs.close()
+    mean = float(np.mean(returns))
+    levels = ("test" if test_levels else "train") if suite == "procgen" else None
+    return {"episodes": episodes, "deterministic": args.eval_deterministic, "levels": levels, "returns": returns,
+            "mean": mean, "std": float(np.std(returns)), "human_normalized": human_normalized(args.env_id, mean)}
+
+
+def fraction_of_teacher(student_eval: dict, teacher_eval: dict) -> Optional[float]:
+    """The paper's unit: student score / teacher score (on human-normalised scores for Atari)."""
+    key = "human_normalized" if student_eval["human_normalized"] is not None else "mean"
+    return student_eval[key] / teacher_eval[key] if teacher_eval[key] != 0 else None
+
+
+# ---------------------------------------------------------------------------------------------
+# Training
+# ---------------------------------------------------------------------------------------------
+def train(args: Args) -> dict:
+    args, suite = resolve_args(args)
+    resume_state = None
+    if args.resume:
+        resume_state = load_checkpoint(args.resume)
+        if resume_state["script"] != SCRIPT or resume_state["env_id"] != args.env_id or "optimizer" not in resume_state:
+            raise UsageError(f"--resume {args.resume} is from {resume_state['script']} on {resume_state['env_id']}, "
+                             f"not a resumable {SCRIPT} checkpoint on {args.env_id}")
+        args.run_name = os.path.basename(os.path.dirname(os.path.abspath(args.resume)))
+    if args.run_name is None:
+        args.run_name = f"{args.env_id}__{args.exp_name}__{args.seed}__{int(time.time())}"
+    run_dir = os.path.join(args.runs_dir, args.run_name)
+    start_update = resume_state["update"] + 1 if resume_state else 1
+    batch_size = args.num_envs * args.num_steps
+    num_updates = args.total_timesteps // batch_size
+    if num_updates < 1:
+        raise UsageError(f"--total-timesteps {args.total_timesteps} is less than one rollout ({batch_size} steps)")
+
+    random.seed(args.seed)
+    np.random.seed(args.seed)
+    torch.manual_seed(args.seed)
+    torch.backends.cudnn.deterministic = args.torch_deterministic
+    device = torch.device("cuda" if torch.cuda.is_available() and args.cuda else "cpu")
+
+    envs = VecEnv(suite, args.env_id, args.num_envs, args.seed + start_update - 1, args)
+    obs_shape, action_dim = envs.obs_shape, envs.action_dim
+    teacher, teacher_state = load_teacher(args, suite, obs_shape, action_dim)
+    teacher = teacher.to(device)
+    corrupt_teacher_(teacher, args.teacher_corruption_sigma, args.seed)
+    agent_class = MlpAgent if suite == "mujoco" else CnnAgent
+    agent = agent_class(network_spec(suite, args.student), obs_shape, action_dim).to(device)
+    optimizer = torch.optim.Adam(agent.parameters(), lr=args.learning_rate, eps=1e-5)
+    # Mujoco: the teacher's observation statistics, frozen, for teacher and student (A.2).
+    obs_norm = RunningMeanStd(teacher_state["obs_rms"]) if suite == "mujoco" else None
+    global_step = 0
+    if resume_state is not None:
+        agent.load_state_dict({**resume_state["actor"], **resume_state["critic"]})
+        optimizer.load_state_dict(resume_state["optimizer"])
+        set_rng_state(resume_state["rng"])
+        global_step = resume_state["global_step"]
+
+    teacher_evaluation = teacher_evaluation_train_levels = None
+    if args.eval_episodes > 0:  # the (possibly corrupted) teacher, with the student's protocol
+        teacher_evaluation = evaluate(teacher, args, suite, obs_norm, args.eval_episodes, args.seed + 10_000, device)
+        if suite == "procgen":
+            teacher_evaluation_train_levels = evaluate(teacher, args, suite, obs_norm, args.eval_episodes,
+                                                       args.seed + 10_000, device, test_levels=False)
+        print(f"teacher evaluation: {args.eval_episodes} episodes, mean return {teacher_evaluation['mean']:.2f}")
+
+    writer = SummaryWriter(run_dir)
+    writer.add_text("hyperparameters", "|param|value|\n|-|-|\n" + "\n".join(
+        f"|{k}|{v}|" for k, v in dataclasses.asdict(args).items()))
+
+    # Rollout storage, allocated once.
+    shape = (args.num_steps, args.num_envs)
+    obs = torch.zeros(shape + obs_shape, dtype=torch.float32 if suite == "mujoco" else torch.uint8, device=device)
+    actions = torch.zeros(shape + ((action_dim,) if suite == "mujoco" else ()), device=device)
+    teacher_params = torch.zeros(shape + (action_dim,), device=device)  # teacher outputs, once per sample
+    teacher_values, valid = torch.zeros(shape, device=device), torch.zeros(shape, device=device)
+
+    # A resumed run restarts its episodes: environment states cannot be saved.
+    raw_obs = envs.reset()
+    next_obs = torch.as_tensor(obs_norm(raw_obs) if obs_norm else raw_obs, device=device)
+    episode_stats, recent_returns = EpisodeStats(args.num_envs), []
+    start_time, start_step = time.time(), global_step
+
+    for update in range(start_update, num_updates + 1):
+        # Rollout (Algorithm 3, line 4): the teacher acts, sampling from its distribution
+        for step in range(args.num_steps):
+            global_step += args.num_envs
+            obs[step] = next_obs
+            with torch.inference_mode():
+                teacher_params[step] = teacher.dist_params(next_obs)
+                teacher_values[step] = teacher.get_value(next_obs)
+                action = sample_action(teacher.dist_from_params(teacher_params[step]))
+            actions[step] = action
+            raw_obs, reward, over, step_valid, game_over = envs.step(action.cpu().numpy())
+            valid[step] = torch.as_tensor(step_valid, device=device, dtype=torch.float32)
+            for ret, length in episode_stats.update(reward, game_over, step_valid):
+                recent_returns = (recent_returns + [ret])[-20:]
+                writer.add_scalar("charts/episodic_return", ret, global_step)
+                writer.add_scalar("charts/episodic_length", length, global_step)
+            next_obs = torch.as_tensor(obs_norm(raw_obs) if obs_norm else raw_obs, device=device)
+
+        # One gradient step on the whole rollout (Algorithm 3, line 5)
+        idx = torch.nonzero(valid.reshape(-1)).squeeze(-1)
+        b_obs = obs.reshape((-1,) + obs_shape)[idx]
+        student_dist = agent.get_dist(b_obs)
+        teacher_dist = teacher.dist_from_params(teacher_params.reshape(-1, action_dim)[idx])
+        loss, stats = distill_loss(student_dist, teacher_dist, agent.get_value(b_obs),
+                                   teacher_values.reshape(-1)[idx], args)
+        optimizer.zero_grad()
+        loss.backward()
+        nn.utils.clip_grad_norm_(agent.parameters(), args.max_grad_norm)
+        optimizer.step()
+
+        # Logging
+        sps = int((global_step - start_step) / (time.time() - start_time))
+        writer.add_scalar("charts/learning_rate", optimizer.param_groups[0]["lr"], global_step)
+        for key, value in stats.items():
+            writer.add_scalar(f"losses/{key}", value, global_step)
+        writer.add_scalar("charts/SPS", sps, global_step)
+        if args.eval_every and global_step // args.eval_every > (global_step - batch_size) // args.eval_every:
+            curve = evaluate(agent, args, suite, obs_norm, args.eval_every_episodes, args.seed + 20_000, device)
+            writer.add_scalar("eval/episodic_return", curve["mean"], global_step)
+        if update % max(1, num_updates // 100) == 0 or update == num_updates:
+            eta = (num_updates * batch_size - global_step) / max(sps, 1)
+            mean_return = f"{np.mean(recent_returns):.1f}" if recent_returns else "n/a"
+            print(f"step {global_step}/{num_updates * batch_size} | SPS {sps} | ETA {eta / 60:.1f} min | "
+                  f"return {mean_return}", flush=True)
+
+        if update % args.checkpoint_every == 0 or update == num_updates:
+            save_checkpoint(os.path.join(run_dir, "checkpoint.pt"), agent, args, suite, teacher_state["obs_rms"],
+                            global_step, update, optimizer)
+    envs.close()
+    if args.dump_last_rollout:
+        torch.save({"obs": obs.cpu(), "actions": actions.cpu(), "teacher_params": teacher_params.cpu(),
+                    "valid": valid.cpu()}, os.path.join(run_dir, "last_rollout.pt"))
+
+    result = {"script": SCRIPT, "method": METHOD, "suite": suite, "env_id": args.env_id, "seed": args.seed,
+              "total_timesteps": args.total_timesteps, "student_size": args.student,
+              "policy_params": policy_params(agent), "evaluation": None, "evaluation_train_levels": None,
+              "teacher": {"path": args.teacher_path, "corruption_sigma": args.teacher_corruption_sigma,
+                          "evaluation": teacher_evaluation, "evaluation_train_levels": teacher_evaluation_train_levels},
+              "distill_lambda": None, "kl_direction": args.kl_direction, "fraction_of_teacher": None}
+    if args.eval_episodes > 0:
+        result["evaluation"] = evaluate(agent, args, suite, obs_norm, args.eval_episodes, args.seed + 10_000, device)
+        if suite == "procgen":
+            result["evaluation_train_levels"] = evaluate(agent, args, suite, obs_norm, args.eval_episodes,
+                                                         args.seed + 10_000, device, test_levels=False)
+        writer.add_scalar("eval/mean_return", result["evaluation"]["mean"], global_step)
+        print(f"evaluation: {args.eval_episodes} episodes, mean return {result['evaluation']['mean']:.2f}")
+        result["fraction_of_teacher"] = fraction_of_teacher(result["evaluation"], teacher_evaluation)
+    write_json(os.path.join(run_dir, "eval.json"), result)
+    writer.close()
+    return result
+
+
+def main() -> None:
+    args = tyro.cli(Args)
+    try:
+        train(args)
+    except UsageError as e:
+        print(f"error: {e}", file=sys.stderr)
+        sys.exit(2)
+
+
+if __name__ == "__main__":
+    main()
