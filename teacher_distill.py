@@ -1,8 +1,9 @@
 """Teacher-distill baseline (paper section 3, Algorithm 3) for Atari, Mujoco and Procgen.
 
 The teacher acts in the environment (sampled actions) and the student never does during training; after
-each rollout of num_steps x num_envs samples, one gradient step on KL(teacher || student) - ent_coef * entropy + vf_coef * (V_student - V_teacher)^2. No PPO term, no
-rewards in the loss. The suite follows from --env-id and the teacher checkpoint. This file is
+each rollout of num_steps x num_envs samples, one gradient step on KL(teacher || student) - ent_coef *
+entropy + vf_coef * (V_student - V_teacher)^2. No PPO term, no rewards in the loss.
+The suite follows from --env-id and the teacher checkpoint. This file is
 student_distill.py with the teacher acting: `diff student_distill.py teacher_distill.py` shows the difference.
 charts/episodic_return is the teacher's return here (paper Fig. 8 warns it is misleading): use --eval-every
 for the student's own curve.

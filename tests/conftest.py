@@ -78,3 +78,13 @@ def teacher_runs(tmp_path_factory):
                                                       "--run-name", "tiny", "--checkpoint-every", "1"], cwd=work)
         dirs[suite] = (work, proc)
     return dirs
+
+
+@pytest.fixture(scope="session")
+def pendulum_teacher(tmp_path_factory):
+    """A competent InvertedPendulum-v4 teacher trained here (about 20 s), for the learning tests."""
+    work = tmp_path_factory.mktemp("pendulum")
+    run_script("ppo_teacher_mujoco.py", ["--env-id", "InvertedPendulum", "--total-timesteps", "40000",
+                                         "--num-steps", "64", "--eval-episodes", "10", "--run-name", "teacher"],
+               cwd=work)
+    return work

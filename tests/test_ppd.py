@@ -221,14 +221,11 @@ def test_end_to_end_each_student_size(suite, teacher_runs):
             torch.testing.assert_close(rollout["teacher_logits"].reshape(len(obs), -1), recomputed)
 
 
-def test_ppd_student_learns_from_a_teacher(tmp_path):
+def test_ppd_student_learns_from_a_teacher(pendulum_teacher):
     """From an InvertedPendulum teacher trained here, the PPD student reaches >= 90% of its evaluated return."""
-    run_script("ppo_teacher_mujoco.py", ["--env-id", "InvertedPendulum", "--total-timesteps", "40000",
-                                         "--num-steps", "64", "--eval-episodes", "10", "--run-name", "teacher"],
-               cwd=tmp_path)
     run_script("ppd_mujoco.py", ["--env-id", "InvertedPendulum", "--total-timesteps", "20000", "--eval-episodes",
-                                 "10", "--student", "smaller", "--run-name", "student"], cwd=tmp_path)
-    result = read_json(tmp_path / "runs" / "student" / "eval.json")
+                                 "10", "--student", "smaller", "--run-name", "ppd"], cwd=pendulum_teacher)
+    result = read_json(pendulum_teacher / "runs" / "ppd" / "eval.json")
     assert result["teacher"]["evaluation"]["mean"] >= 500
     assert result["fraction_of_teacher"] >= 0.9, result["fraction_of_teacher"]
 
