@@ -69,7 +69,7 @@ def test_end_to_end(method, suite, teacher_runs):
     size = "larger" if suite == "mujoco" else "smaller"
     flags = TINY[suite][:TINY[suite].index("--minibatch-size")] + TINY[suite][TINY[suite].index("--eval-episodes"):]
     run_script(f"{method}.py", [*flags, "--num-steps", "8", "--total-timesteps", 4 * 8 * 4, "--student", size,
-                                "--run-name", f"{method}_{size}", "--eval-every", 4 * 8 * 2], cwd=work)
+                                "--run-name", f"{method}_{size}", "--eval-every", 4 * 8 * 2, "--eval-every-episodes", 1], cwd=work)
     run_dir = work / "runs" / f"{method}_{size}"
     result = read_json(run_dir / "eval.json")
     assert result["method"] == method and result["script"] == f"{method}.py" and result["suite"] == suite
