@@ -63,6 +63,8 @@ class Args:
     env_id: str = "Pong-v5"
     """envpool Atari game ('-v5' may be left out); the paper's: Atlantis, BeamRider, CrazyClimber, DemonAttack,
     Enduro, Freeway, MsPacman, Pong, Qbert, Seaquest, Zaxxon"""
+    max_episode_steps: int = 27_000
+    """episodes are truncated after this many agent steps (envpool's default: 27,000 = 30 minutes of play)"""
     total_timesteps: int = 2_000_000
     """total environment steps (agent steps, 4 frames each) of distillation (paper: 2M)"""
     learning_rate: float = 3e-4
@@ -152,7 +154,7 @@ def resolve_args(args: Args) -> Args:
     if args.kl_direction not in ("forward", "reverse"):
         raise UsageError(f"--kl-direction must be forward or reverse, got '{args.kl_direction}'")
     positive = ["total_timesteps", "learning_rate", "num_envs", "num_steps", "minibatch_size", "update_epochs",
-                "clip_coef", "max_grad_norm", "reward_clip", "checkpoint_every", "eval_envs"]
+                "clip_coef", "max_grad_norm", "max_episode_steps", "reward_clip", "checkpoint_every", "eval_envs"]
     for name in positive:
         if not getattr(args, name) > 0:
             raise UsageError(f"--{name.replace('_', '-')} must be positive, got {getattr(args, name)}")
@@ -174,7 +176,7 @@ def resolve_args(args: Args) -> Args:
 # ---------------------------------------------------------------------------------------------
 # Environment
 # ---------------------------------------------------------------------------------------------
-def make_env(env_id: str, num_envs: int, seed: int, episodic_life: bool = True):
+def make_env(env_id: str, num_envs: int, seed: int, max_episode_steps: int, episodic_life: bool = True):
     """envpool Atari with the standard preprocessing (A.2): frame skip 4, up to 30 no-ops, 84x84 grayscale,
     4 stacked frames, unclipped rewards; training episodes end on a life loss.
 
@@ -182,7 +184,7 @@ def make_env(env_id: str, num_envs: int, seed: int, episodic_life: bool = True):
     observation with reward 0 and ignores the action, so it is not a transition (see `valid` in train)."""
     return envpool.make(env_id, env_type="gymnasium", num_envs=num_envs, seed=seed, episodic_life=episodic_life,
                         reward_clip=False, noop_max=30, frame_skip=4, stack_num=4, img_height=84, img_width=84,
-                        gray_scale=True, repeat_action_probability=0.0)
+                        gray_scale=True, repeat_action_probability=0.0, max_episode_steps=max_episode_steps)
 
 
 class RunningMeanStd:
@@ -483,13 +485,13 @@ def human_normalized(env_id: str, score: float) -> Optional[float]:
     return (score - random_score) / (human_score - random_score)
 
 
-def evaluate(agent: Agent, env_id: str, obs_norm, episodes: int, num_envs: int, seed: int,
+def evaluate(agent: Agent, args: Args, obs_norm, episodes: int, num_envs: int, seed: int,
              device, deterministic: bool = True) -> dict:
     """Paper A.3: full games (no life-loss termination), deterministic actions, raw scores. Each env plays a
     fixed quota of episodes, so short episodes are not over-represented."""
     num_envs = min(num_envs, episodes)
     quotas = np.array([episodes // num_envs + (i < episodes % num_envs) for i in range(num_envs)])
-    envs = make_env(env_id, num_envs, seed, episodic_life=False)
+    envs = make_env(args.env_id, num_envs, seed, args.max_episode_steps, episodic_life=False)
     obs, _ = envs.reset()
     stats, counts, returns = EpisodeStats(num_envs), np.zeros(num_envs, np.int64), []
     over = np.zeros(num_envs, bool)
@@ -507,7 +509,7 @@ def evaluate(agent: Agent, env_id: str, obs_norm, episodes: int, num_envs: int, 
     envs.close()
     mean = float(np.mean(returns))
     return {"episodes": episodes, "deterministic": deterministic, "levels": None, "returns": returns,
-            "mean": mean, "std": float(np.std(returns)), "human_normalized": human_normalized(env_id, mean)}
+            "mean": mean, "std": float(np.std(returns)), "human_normalized": human_normalized(args.env_id, mean)}
 
 
 def fraction_of_teacher(student_eval: dict, teacher_eval: dict) -> Optional[float]:
@@ -543,7 +545,7 @@ def train(args: Args) -> dict:
     torch.backends.cudnn.deterministic = args.torch_deterministic
     device = torch.device("cuda" if torch.cuda.is_available() and args.cuda else "cpu")
 
-    envs = make_env(args.env_id, args.num_envs, seed=args.seed + start_update - 1)
+    envs = make_env(args.env_id, args.num_envs, args.seed + start_update - 1, args.max_episode_steps)
     obs_shape = envs.observation_space.shape
     action_dim = envs.action_space.n
     teacher, teacher_state = load_teacher(args, obs_shape, action_dim)
@@ -564,7 +566,7 @@ def train(args: Args) -> dict:
 
     teacher_evaluation = None
     if args.eval_episodes > 0:  # the (possibly corrupted) teacher, with the student's protocol
-        teacher_evaluation = evaluate(teacher, args.env_id, obs_norm, args.eval_episodes, args.eval_envs,
+        teacher_evaluation = evaluate(teacher, args, obs_norm, args.eval_episodes, args.eval_envs,
                                       seed=args.seed + 10_000, device=device)
         print(f"teacher evaluation: {args.eval_episodes} episodes, mean return {teacher_evaluation['mean']:.2f}")
 
@@ -658,7 +660,7 @@ def train(args: Args) -> dict:
         writer.add_scalar("charts/SPS", sps, global_step)
         writer.add_scalar("charts/distill_lambda", distill_lambda, global_step)
         if args.eval_every and global_step // args.eval_every > (global_step - batch_size) // args.eval_every:
-            curve = evaluate(agent, args.env_id, obs_norm, args.eval_every_episodes, args.eval_envs,
+            curve = evaluate(agent, args, obs_norm, args.eval_every_episodes, args.eval_envs,
                              seed=args.seed + 20_000, device=device)
             writer.add_scalar("eval/episodic_return", curve["mean"], global_step)
         eta = (num_updates * batch_size - global_step) / max(sps, 1)
@@ -681,7 +683,7 @@ def train(args: Args) -> dict:
                           "evaluation": teacher_evaluation},
               "distill_lambda": args.distill_lambda, "kl_direction": args.kl_direction, "fraction_of_teacher": None}
     if args.eval_episodes > 0:
-        result["evaluation"] = evaluate(agent, args.env_id, obs_norm, args.eval_episodes, args.eval_envs,
+        result["evaluation"] = evaluate(agent, args, obs_norm, args.eval_episodes, args.eval_envs,
                                         seed=args.seed + 10_000, device=device)
         writer.add_scalar("eval/mean_return", result["evaluation"]["mean"], global_step)
         print(f"evaluation: {args.eval_episodes} episodes, mean return {result['evaluation']['mean']:.1f}")

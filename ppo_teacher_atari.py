@@ -56,6 +56,8 @@ class Args:
     env_id: str = "Pong-v5"
     """envpool Atari game ('-v5' may be left out); the paper's: Atlantis, BeamRider, CrazyClimber, DemonAttack,
     Enduro, Freeway, MsPacman, Pong, Qbert, Seaquest, Zaxxon"""
+    max_episode_steps: int = 27_000
+    """episodes are truncated after this many agent steps (envpool's default: 27,000 = 30 minutes of play)"""
     total_timesteps: int = 10_000_000
     """total environment steps (agent steps, 4 frames each) of training (paper: 10M)"""
     learning_rate: float = 3e-4
@@ -128,7 +130,7 @@ def resolve_args(args: Args) -> Args:
     """Fill the per-env defaults of Table 3 and reject impossible values before any long work."""
     args.env_id = canonical_env_id(args.env_id)
     positive = ["total_timesteps", "learning_rate", "num_envs", "num_steps", "minibatch_size", "update_epochs",
-                "clip_coef", "max_grad_norm", "fc_size", "reward_clip", "checkpoint_every", "eval_envs"]
+                "clip_coef", "max_grad_norm", "max_episode_steps", "fc_size", "reward_clip", "checkpoint_every", "eval_envs"]
     for name in positive:
         if not getattr(args, name) > 0:
             raise UsageError(f"--{name.replace('_', '-')} must be positive, got {getattr(args, name)}")
@@ -149,7 +151,7 @@ def resolve_args(args: Args) -> Args:
 # ---------------------------------------------------------------------------------------------
 # Environment
 # ---------------------------------------------------------------------------------------------
-def make_env(env_id: str, num_envs: int, seed: int, episodic_life: bool = True):
+def make_env(env_id: str, num_envs: int, seed: int, max_episode_steps: int, episodic_life: bool = True):
     """envpool Atari with the standard preprocessing (A.2): frame skip 4, up to 30 no-ops, 84x84 grayscale,
     4 stacked frames, unclipped rewards; training episodes end on a life loss.
 
@@ -157,7 +159,7 @@ def make_env(env_id: str, num_envs: int, seed: int, episodic_life: bool = True):
     observation with reward 0 and ignores the action, so it is not a transition (see `valid` in train)."""
     return envpool.make(env_id, env_type="gymnasium", num_envs=num_envs, seed=seed, episodic_life=episodic_life,
                         reward_clip=False, noop_max=30, frame_skip=4, stack_num=4, img_height=84, img_width=84,
-                        gray_scale=True, repeat_action_probability=0.0)
+                        gray_scale=True, repeat_action_probability=0.0, max_episode_steps=max_episode_steps)
 
 
 class RunningMeanStd:
@@ -410,13 +412,13 @@ def human_normalized(env_id: str, score: float) -> Optional[float]:
     return (score - random_score) / (human_score - random_score)
 
 
-def evaluate(agent: Agent, env_id: str, obs_norm, episodes: int, num_envs: int, seed: int,
+def evaluate(agent: Agent, args: Args, obs_norm, episodes: int, num_envs: int, seed: int,
              device, deterministic: bool = True) -> dict:
     """Paper A.3: full games (no life-loss termination), deterministic actions, raw scores. Each env plays a
     fixed quota of episodes, so short episodes are not over-represented."""
     num_envs = min(num_envs, episodes)
     quotas = np.array([episodes // num_envs + (i < episodes % num_envs) for i in range(num_envs)])
-    envs = make_env(env_id, num_envs, seed, episodic_life=False)
+    envs = make_env(args.env_id, num_envs, seed, args.max_episode_steps, episodic_life=False)
     obs, _ = envs.reset()
     stats, counts, returns = EpisodeStats(num_envs), np.zeros(num_envs, np.int64), []
     over = np.zeros(num_envs, bool)
@@ -434,7 +436,7 @@ def evaluate(agent: Agent, env_id: str, obs_norm, episodes: int, num_envs: int, 
     envs.close()
     mean = float(np.mean(returns))
     return {"episodes": episodes, "deterministic": deterministic, "levels": None, "returns": returns,
-            "mean": mean, "std": float(np.std(returns)), "human_normalized": human_normalized(env_id, mean)}
+            "mean": mean, "std": float(np.std(returns)), "human_normalized": human_normalized(args.env_id, mean)}
 
 
 # ---------------------------------------------------------------------------------------------
@@ -464,7 +466,7 @@ def train(args: Args) -> dict:
     torch.backends.cudnn.deterministic = args.torch_deterministic
     device = torch.device("cuda" if torch.cuda.is_available() and args.cuda else "cpu")
 
-    envs = make_env(args.env_id, args.num_envs, seed=args.seed + start_update - 1)
+    envs = make_env(args.env_id, args.num_envs, args.seed + start_update - 1, args.max_episode_steps)
     obs_shape = envs.observation_space.shape
     agent = Agent(network_spec(args.arch, args.channels, args.fc_size), obs_shape, envs.action_space.n).to(device)
     optimizer = torch.optim.Adam(agent.parameters(), lr=args.learning_rate, eps=1e-5)
@@ -575,7 +577,7 @@ def train(args: Args) -> dict:
               "total_timesteps": args.total_timesteps, "student_size": None, "policy_params": agent.policy_params(),
               "evaluation": None, "evaluation_train_levels": None}
     if args.eval_episodes > 0:
-        result["evaluation"] = evaluate(agent, args.env_id, obs_norm, args.eval_episodes, args.eval_envs,
+        result["evaluation"] = evaluate(agent, args, obs_norm, args.eval_episodes, args.eval_envs,
                                         seed=args.seed + 10_000, device=device)
         writer.add_scalar("eval/mean_return", result["evaluation"]["mean"], global_step)
         print(f"evaluation: {args.eval_episodes} episodes, mean return {result['evaluation']['mean']:.1f}")

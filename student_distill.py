@@ -89,6 +89,8 @@ class Args:
     """imperfect teacher: add N(0, sigma^2) noise to every parameter of its policy network (section 3: 0.05)"""
     kl_direction: str = "forward"
     """forward: KL(teacher || student) as in Algorithm 2; reverse: KL(student || teacher)"""
+    max_episode_steps: int = 27_000
+    """Atari: episodes are truncated after this many agent steps (envpool's default: 27,000)"""
     num_levels: int = 200
     """Procgen: training levels, starting at start_level (A.2: 200, easy mode)"""
     start_level: int = 0
@@ -152,7 +154,7 @@ def resolve_args(args: Args) -> tuple[Args, str]:
     if args.eval_deterministic is None:
         args.eval_deterministic = suite != "procgen"
     for name in ["total_timesteps", "learning_rate", "num_envs", "num_steps", "max_grad_norm", "checkpoint_every",
-                 "eval_envs", "num_levels"]:
+                 "eval_envs", "num_levels", "max_episode_steps"]:
         if not getattr(args, name) > 0:
             raise UsageError(f"--{name.replace('_', '-')} must be positive, got {getattr(args, name)}")
     for name in ["ent_coef", "vf_coef", "eval_episodes", "teacher_corruption_sigma", "eval_every",
@@ -185,7 +187,8 @@ class VecEnv:
         elif suite == "atari":  # A.2 preprocessing; training episodes end on a life loss
             self.env = envpool.make(env_id, env_type="gymnasium", num_envs=num_envs, seed=seed, episodic_life=training,
                                     reward_clip=False, noop_max=30, frame_skip=4, stack_num=4, img_height=84,
-                                    img_width=84, gray_scale=True, repeat_action_probability=0.0)
+                                    img_width=84, gray_scale=True, repeat_action_probability=0.0,
+                                    max_episode_steps=args.max_episode_steps)
             self.obs_shape, self.action_dim = self.env.observation_space.shape, int(self.env.action_space.n)
         else:  # Procgen resets in the same step and hides final observations
             start, levels = (TEST_START_LEVEL, TEST_START_LEVEL) if test_levels else (args.start_level, args.num_levels)

@@ -17,14 +17,14 @@ TINY = {
     "mujoco": ["--env-id", "Hopper", "--num-envs", "4", "--num-steps", "64", "--minibatch-size", "64",
                "--eval-episodes", "2", "--eval-envs", "2"],
     "atari": ["--env-id", "Pong", "--num-envs", "4", "--num-steps", "32", "--minibatch-size", "64",
-              "--eval-episodes", "1", "--eval-envs", "1"],
-    "procgen": ["--env-id", "coinrun", "--num-envs", "4", "--num-steps", "32", "--minibatch-size", "64",
+              "--eval-episodes", "2", "--eval-envs", "2", "--max-episode-steps", "50"],
+    "procgen": ["--env-id", "starpilot", "--num-envs", "4", "--num-steps", "32", "--minibatch-size", "64",
                 "--eval-episodes", "2", "--eval-envs", "2"],
 }
 TINY_TEACHER_NET = {"mujoco": ["--hidden-sizes", "32", "32"], "atari": ["--channels", "4", "4", "4", "--fc-size", "16"],
                     "procgen": ["--channels", "4", "4", "4", "--fc-size", "16"]}
-TINY_STEPS = {"mujoco": 512, "atari": 256, "procgen": 256}
-CANONICAL = {"mujoco": "Hopper-v4", "atari": "Pong-v5", "procgen": "coinrun"}
+TINY_STEPS = {"mujoco": 512, "atari": 256, "procgen": 512}
+CANONICAL = {"mujoco": "Hopper-v4", "atari": "Pong-v5", "procgen": "starpilot"}  # starpilot: short episodes
 SUITES = tuple(TINY)
 
 

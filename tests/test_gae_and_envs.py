@@ -51,7 +51,7 @@ def test_envpool_reset_step_is_not_a_transition():
     """The masking in ppo_teacher_atari.py relies on this: after an episode ends, envpool's next step only
     resets (reward 0, the episode step counter does not advance, the action is ignored)."""
     atari = load_script("ppo_teacher_atari")
-    envs = atari.make_env("Breakout-v5", 2, seed=3)
+    envs = atari.make_env("Breakout-v5", 2, seed=3, max_episode_steps=27_000)
     envs.reset()
     seen = 0
     for _ in range(3000):
