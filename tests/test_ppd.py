@@ -253,10 +253,11 @@ def test_bad_input(suite, teacher_runs, capsys, monkeypatch, tmp_path):
              f"python ppo_teacher_{suite}.py --env-id {CANONICAL[suite]} --seed 1"),
         (["--teacher-path", truncated], "not a complete checkpoint file"),
         (["--teacher-path", foreign], f"was trained on {other_suite}"),
-        (["--teacher-path", good, "--env-id", other_env], f"not {suite}"),
+        (["--teacher-path", good], f"not {suite}", other_env),
     ]
-    for argv, message in cases:
-        code, _, err = run_cli(module, [*TINY[suite][2:], *argv], capsys, monkeypatch)
+    for argv, message, *env_id in cases:
+        env_args = ["--env-id", env_id[0] if env_id else CANONICAL[suite]]
+        code, _, err = run_cli(module, [*env_args, *TINY[suite][2:], *argv], capsys, monkeypatch)
         assert code == 2 and message in err, (argv, err)
         assert len(err.strip().splitlines()) == 1 and "Traceback" not in err
     assert not (tmp_path / "runs").exists()
