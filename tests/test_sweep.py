@@ -1,0 +1,150 @@
+"""tools/sweep.py: the grid, a local two-stage sweep, and a real single-node SLURM."""
+
+import os
+import shutil
+import socket
+import subprocess
+import sys
+import time
+
+import pytest
+
+from conftest import ROOT, read_json
+
+sys.path.insert(0, os.path.join(ROOT, "tools"))
+import sweep  # noqa: E402
+
+TINY_TEACHER = "--num-envs 2 --num-steps 64 --minibatch-size 64 --hidden-sizes 16 16 --total-timesteps 256 --eval-episodes 1 --eval-envs 1"
+TINY_STUDENT = "--num-envs 2 --num-steps 8 --total-timesteps 64 --eval-episodes 1 --eval-envs 1"
+TINY_GRID = ["--suites", "mujoco", "--envs", "Hopper-v4", "--seeds", "1", "--methods", "ppd", "student_distill",
+             "--students", "smaller", "--no-imperfect", "--lambdas"]
+
+
+def order_is_valid(runs) -> bool:
+    seen = set()
+    for run in runs:
+        if run.teacher is not None and run.teacher not in seen:
+            return False
+        seen.add(run.name)
+    return True
+
+
+def test_full_paper_grid():
+    runs = sweep.expand(sweep.Args())
+    teachers = [r for r in runs if r.teacher is None]
+    # 20 envs x 5 seeds teachers; 9 students each; imperfect: 8 envs x 3 methods x 5 seeds; lambda: 4 x 3 x 5
+    assert len(teachers) == 100 and len(runs) == 100 + 900 + 120 + 60
+    assert order_is_valid(runs) and len({r.name for r in runs}) == len(runs)
+    corrupted = [r for r in runs if "--teacher-corruption-sigma" in r.command]
+    assert len(corrupted) == 120 and all("--student" in r.command and "larger" in r.command for r in corrupted)
+    ppd_hopper = next(r for r in runs if r.name == "Hopper-v4__ppd__larger__300")
+    assert ppd_hopper.command[1].endswith("ppd_mujoco.py") and ppd_hopper.teacher == "Hopper-v4__teacher__300"
+    assert "teachers/Hopper-v4__300.pt" in ppd_hopper.command
+
+
+def test_filtered_grid():
+    args = sweep.Args(suites=("atari",), seeds=(1, 2), imperfect=False, lambdas=())
+    runs = sweep.expand(args)
+    assert len(runs) == 11 * 2 * (1 + 9) and order_is_valid(runs)
+    runs = sweep.expand(sweep.Args(envs=("BeamRider-v5",), seeds=(7,)))
+    assert len(runs) == 1 + 9 + 3 + 3  # teacher, main grid, imperfect teachers, lambdas 0.5, 2, 5
+    assert sorted(r.name for r in runs if "lambda" in r.name) == [
+        "BeamRider-v5__ppd__larger__7__lambda0.5", "BeamRider-v5__ppd__larger__7__lambda2.0",
+        "BeamRider-v5__ppd__larger__7__lambda5.0"]
+
+
+def run_sweep(argv, cwd):
+    return subprocess.run([sys.executable, os.path.join(ROOT, "tools", "sweep.py"), *argv], cwd=cwd,
+                          capture_output=True, text=True, timeout=900)
+
+
+def test_local_sweep_runs_skips_and_reports_failures(tmp_path):
+    flags = [f"--teacher-flags={TINY_TEACHER}", f"--distill-flags={TINY_STUDENT}", "--ppd-flags=--minibatch-size 16",
+             "--workers", "2"]
+    proc = run_sweep([*TINY_GRID, *flags], tmp_path)
+    assert proc.returncode == 0, proc.stderr
+    for name in ("Hopper-v4__teacher__1", "Hopper-v4__ppd__smaller__1", "Hopper-v4__student_distill__smaller__1"):
+        assert read_json(tmp_path / "runs" / name / "eval.json")["env_id"] == "Hopper-v4"
+        assert (tmp_path / "sweep_logs" / f"{name}.log").stat().st_size > 0
+    assert (tmp_path / "teachers" / "Hopper-v4__1.pt").is_file()
+
+    again = run_sweep([*TINY_GRID, *flags], tmp_path)
+    assert again.returncode == 0 and again.stdout.count("skip (done)") == 3 and "start:" not in again.stdout
+
+    broken = run_sweep([*TINY_GRID, "--teacher-flags=--num-envs 0", "--runs-dir", "broken"], tmp_path)
+    assert broken.returncode == 1
+    assert "3 run(s) failed" in broken.stderr and "Hopper-v4__teacher__1: exit code 2" in broken.stderr
+    assert "Hopper-v4__ppd__smaller__1: its teacher Hopper-v4__teacher__1 failed" in broken.stderr
+
+
+@pytest.fixture
+def slurm(tmp_path):
+    """A real single-node SLURM (slurmctld, slurmd, munge on localhost) configured in a temporary folder."""
+    if shutil.which("slurmctld") is None:
+        subprocess.run("apt-get update -qq && apt-get install -y -qq slurm-wlm munge", shell=True, check=True,
+                       capture_output=True)
+    subprocess.run("mkdir -p /run/munge && chown munge:munge /run/munge && (pgrep munged || munged --force)",
+                   shell=True, check=True, capture_output=True)
+    host, conf = socket.gethostname(), tmp_path / "slurm"
+    (conf / "state").mkdir(parents=True)
+    (conf / "spool").mkdir()
+    (conf / "slurm.conf").write_text(f"""ClusterName=local
+SlurmctldHost={host}
+SlurmUser=root
+SlurmdUser=root
+AuthType=auth/munge
+StateSaveLocation={conf}/state
+SlurmdSpoolDir={conf}/spool
+SlurmctldPidFile={conf}/slurmctld.pid
+SlurmdPidFile={conf}/slurmd.pid
+SlurmctldLogFile={conf}/slurmctld.log
+SlurmdLogFile={conf}/slurmd.log
+ProctrackType=proctrack/linuxproc
+TaskPlugin=task/none
+SchedulerType=sched/backfill
+SelectType=select/cons_tres
+SelectTypeParameters=CR_Core
+ReturnToService=2
+MpiDefault=none
+NodeName={host} CPUs={os.cpu_count()} State=UNKNOWN
+PartitionName=debug Nodes={host} Default=YES MaxTime=INFINITE State=UP
+""")
+    env = {**os.environ, "SLURM_CONF": str(conf / "slurm.conf")}
+    subprocess.run(["slurmctld", "-c"], env=env, check=True)
+    subprocess.run(["slurmd", "-c"], env=env, check=True)
+    for _ in range(30):
+        if "idle" in subprocess.run(["sinfo"], env=env, capture_output=True, text=True).stdout:
+            break
+        time.sleep(1)
+    yield env
+    for pid_file in ("slurmd.pid", "slurmctld.pid"):
+        if (conf / pid_file).exists():
+            subprocess.run(["kill", (conf / pid_file).read_text().strip()])
+
+
+def test_slurm_two_stage_sweep(slurm, tmp_path):
+    work = tmp_path / "work"
+    work.mkdir()
+    flags = [f"--teacher-flags={TINY_TEACHER}", f"--distill-flags={TINY_STUDENT}", "--ppd-flags=--minibatch-size 16",
+             "--mode", "slurm", "--cpus", "1",
+             "--mem", "1G", "--time", "00:20:00"]
+    proc = subprocess.run([sys.executable, os.path.join(ROOT, "tools", "sweep.py"), *TINY_GRID, *flags], cwd=work,
+                          capture_output=True, text=True, env=slurm, timeout=120)
+    assert proc.returncode == 0, proc.stderr
+    assert "teachers: 1 runs, job array" in proc.stdout and "students: 2 runs, job array" in proc.stdout
+    script = (work / "slurm" / "students.sbatch").read_text()
+    assert "#SBATCH --array=0-1" in script and "--resume" in script and "gres" not in script
+    deadline = time.time() + 600
+    while time.time() < deadline:
+        queue = subprocess.run(["squeue", "-h"], env=slurm, capture_output=True, text=True).stdout
+        if not queue.strip():
+            break
+        time.sleep(3)
+    teacher_eval = work / "runs" / "Hopper-v4__teacher__1" / "eval.json"
+    assert teacher_eval.is_file(), list((work / "sweep_logs").iterdir())
+    for name in ("Hopper-v4__ppd__smaller__1", "Hopper-v4__student_distill__smaller__1"):
+        assert read_json(work / "runs" / name / "eval.json")["method"] in ("ppd", "student_distill")
+    # The distillation array started only after the teacher array had succeeded.
+    student_logs = [p for p in (work / "sweep_logs").iterdir() if p.name.startswith("students_")]
+    assert len(student_logs) == 2
+    assert min(p.stat().st_ctime for p in student_logs) >= teacher_eval.stat().st_mtime - 1

@@ -1,0 +1,250 @@
+"""Expand the paper's grid of runs into the project's own commands, and run it here or on SLURM.
+
+The grid (paper section 3, A.2, A.3): a PPO teacher per env and seed, then PPD, student-distill and
+teacher-distill onto smaller, same and larger students from each teacher; imperfect teachers (sigma 0.05,
+larger students, the paper's Atari and Procgen subsets); and a lambda sweep for PPD (larger students, the
+Atari subset). A distillation run depends on its teacher's checkpoint.
+
+    python tools/sweep.py --dry-run                                  # the whole grid, in dependency order
+    python tools/sweep.py --suites mujoco --seeds 1 --workers 2      # run a subset here
+    python tools/sweep.py --mode slurm --suites atari --gpus 1 --setup "source .venv/bin/activate"
+"""
+
+import os
+import shlex
+import subprocess
+import sys
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass
+from typing import Literal, Optional
+
+import tyro
+
+ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+PAPER_ENVS = {
+    "atari": ("Atlantis-v5", "BeamRider-v5", "CrazyClimber-v5", "DemonAttack-v5", "Enduro-v5", "Freeway-v5",
+              "MsPacman-v5", "Pong-v5", "Qbert-v5", "Seaquest-v5", "Zaxxon-v5"),
+    "mujoco": ("Ant-v4", "HalfCheetah-v4", "Hopper-v4", "Humanoid-v4", "Swimmer-v4"),
+    "procgen": ("coinrun", "jumper", "miner", "ninja"),
+}
+IMPERFECT_ENVS = ("BeamRider-v5", "CrazyClimber-v5", "MsPacman-v5", "Qbert-v5", "miner", "jumper", "coinrun", "ninja")
+LAMBDA_ENVS = ("BeamRider-v5", "CrazyClimber-v5", "MsPacman-v5", "Qbert-v5")
+METHOD_SCRIPTS = {"ppd": "ppd_{suite}.py", "student_distill": "student_distill.py", "teacher_distill": "teacher_distill.py"}
+
+
+@dataclass
+class Args:
+    mode: Literal["local", "slurm"] = "local"
+    """run here with a pool of workers, or submit SLURM job arrays"""
+    dry_run: bool = False
+    """print the commands in dependency order and stop"""
+    suites: tuple[str, ...] = ("atari", "mujoco", "procgen")
+    """suites of the grid"""
+    envs: tuple[str, ...] = ()
+    """only these env ids (canonical: Pong-v5, Hopper-v4, coinrun); default: the paper's envs of each suite"""
+    seeds: tuple[int, ...] = (100, 200, 300, 400, 500)
+    """seeds (A.2: 100 to 500); a student uses the teacher of its own seed"""
+    methods: tuple[str, ...] = ("ppd", "student_distill", "teacher_distill")
+    """distillation methods"""
+    students: tuple[str, ...] = ("smaller", "same", "larger")
+    """student sizes"""
+    imperfect: bool = True
+    """add the imperfect-teacher runs (sigma, larger students, the paper's subset of envs)"""
+    sigma: float = 0.05
+    """teacher corruption of the imperfect-teacher runs"""
+    lambdas: tuple[float, ...] = (0.5, 1.0, 2.0, 5.0)
+    """PPD lambda sweep (larger students, the paper's Atari subset); lambda 1 is the main grid's; () for none"""
+    teacher_flags: str = ""
+    """extra flags for every teacher command, e.g. "--total-timesteps 1000000" """
+    distill_flags: str = ""
+    """extra flags for every distillation command"""
+    ppd_flags: str = ""
+    """extra flags for the PPD commands only (PPO's flags, e.g. --minibatch-size, which the baselines lack)"""
+    runs_dir: str = "runs"
+    """run folders (each run gets runs/{run name}/ with its eval.json)"""
+    teachers_dir: str = "teachers"
+    """where the teachers are written and read"""
+    logs_dir: str = "sweep_logs"
+    """one log file per run (local mode) or per array task (SLURM)"""
+    python: str = sys.executable
+    """the Python that runs the scripts"""
+    workers: int = 2
+    """local mode: runs at a time"""
+    partition: Optional[str] = None
+    """SLURM partition"""
+    account: Optional[str] = None
+    """SLURM account"""
+    gpus: int = 0
+    """SLURM GPUs per task (0: CPU-only jobs)"""
+    cpus: int = 2
+    """SLURM CPUs per task"""
+    mem: str = "8G"
+    """SLURM memory per task"""
+    time: str = "24:00:00"
+    """SLURM time limit per task"""
+    setup: tuple[str, ...] = ()
+    """lines run at the start of every SLURM task (environment activation, module loads)"""
+    slurm_dir: str = "slurm"
+    """where the sbatch scripts and command lists are written"""
+
+
+@dataclass
+class Run:
+    name: str
+    command: list[str]
+    teacher: Optional[str] = None  # the name of the run this one depends on
+
+    def run_dir(self, args: Args) -> str:
+        return os.path.join(args.runs_dir, self.name)
+
+
+class UsageError(Exception):
+    """Bad input: reported as one line, without a traceback."""
+
+
+def suite_of(env_id: str) -> str:
+    for suite, envs in PAPER_ENVS.items():
+        if env_id in envs:
+            return suite
+    if env_id.endswith("-v5"):
+        return "atari"
+    return "mujoco" if env_id.endswith("-v4") else "procgen"
+
+
+def expand(args: Args) -> list[Run]:
+    """The grid, teachers first: every run's teacher comes before it."""
+    for name, allowed in (("suites", PAPER_ENVS), ("methods", METHOD_SCRIPTS), ("students", ("smaller", "same", "larger"))):
+        unknown = set(getattr(args, name)) - set(allowed)
+        if unknown:
+            raise UsageError(f"unknown --{name} {', '.join(sorted(unknown))}; choose from {', '.join(allowed)}")
+    envs = [e for s in args.suites for e in (args.envs if args.envs else PAPER_ENVS[s]) if suite_of(e) == s]
+    envs = list(dict.fromkeys(envs))
+    teachers, students = [], []
+    for env_id in envs:
+        suite = suite_of(env_id)
+        for seed in args.seeds:
+            teacher = f"{env_id}__teacher__{seed}"
+            teachers.append(Run(teacher, [f"ppo_teacher_{suite}.py", "--env-id", env_id, "--seed", str(seed),
+                                          "--teachers-dir", args.teachers_dir, *shlex.split(args.teacher_flags)]))
+            variants = [(m, size, 0.0, 1.0) for m in args.methods for size in args.students]
+            if args.imperfect and env_id in IMPERFECT_ENVS and "larger" in args.students:
+                variants += [(m, "larger", args.sigma, 1.0) for m in args.methods]
+            if "ppd" in args.methods and env_id in LAMBDA_ENVS and "larger" in args.students:
+                variants += [("ppd", "larger", 0.0, lam) for lam in args.lambdas if lam != 1.0]
+            for method, size, sigma, lam in variants:
+                name = f"{env_id}__{method}__{size}__{seed}" + (f"__sigma{sigma}" if sigma else "") + (
+                    f"__lambda{lam}" if lam != 1.0 else "")
+                command = [METHOD_SCRIPTS[method].format(suite=suite), "--env-id", env_id, "--seed", str(seed),
+                           "--student", size, "--teacher-path", os.path.join(args.teachers_dir, f"{env_id}__{seed}.pt")]
+                command += ["--teacher-corruption-sigma", str(sigma)] if sigma else []
+                command += ["--distill-lambda", str(lam)] if lam != 1.0 else []
+                command += shlex.split(args.distill_flags) + (shlex.split(args.ppd_flags) if method == "ppd" else [])
+                students.append(Run(name, command, teacher))
+    runs = teachers + students
+    for run in runs:
+        run.command = [args.python, os.path.join(ROOT, run.command[0]), *run.command[1:], "--run-name", run.name,
+                       "--runs-dir", args.runs_dir]
+    return runs
+
+
+def is_done(run: Run, args: Args) -> bool:
+    return os.path.isfile(os.path.join(run.run_dir(args), "eval.json"))
+
+
+def run_local(runs: list[Run], args: Args) -> list[str]:
+    """Teachers, then the runs whose teacher succeeded; returns the failures (name: reason)."""
+    os.makedirs(args.logs_dir, exist_ok=True)
+    failed: dict[str, str] = {}
+
+    def launch(run: Run) -> None:
+        if run.teacher in failed:
+            failed[run.name] = f"its teacher {run.teacher} failed"
+            return
+        if is_done(run, args):
+            print(f"skip (done): {run.name}", flush=True)
+            return
+        command = list(run.command)
+        checkpoint = os.path.join(run.run_dir(args), "checkpoint.pt")
+        if os.path.isfile(checkpoint):
+            command += ["--resume", checkpoint]
+        print(f"start: {run.name}", flush=True)
+        with open(os.path.join(args.logs_dir, f"{run.name}.log"), "w") as log:
+            code = subprocess.run(command, stdout=log, stderr=subprocess.STDOUT).returncode
+        if code != 0:
+            failed[run.name] = f"exit code {code}, log {os.path.join(args.logs_dir, run.name + '.log')}"
+        print(f"{'FAILED' if code else 'done'}: {run.name}", flush=True)
+
+    with ThreadPoolExecutor(args.workers) as pool:
+        list(pool.map(launch, [r for r in runs if r.teacher is None]))
+    with ThreadPoolExecutor(args.workers) as pool:
+        list(pool.map(launch, [r for r in runs if r.teacher is not None]))
+    return [f"{name}: {reason}" for name, reason in failed.items()]
+
+
+def sbatch_script(name: str, commands_file: str, count: int, args: Args) -> str:
+    options = [f"--job-name=ppd-{name}", f"--array=0-{count - 1}", f"--cpus-per-task={args.cpus}",
+               f"--mem={args.mem}", f"--time={args.time}", "--requeue",
+               f"--output={os.path.abspath(args.logs_dir)}/{name}_%A_%a.log"]
+    options += [f"--partition={args.partition}"] if args.partition else []
+    options += [f"--account={args.account}"] if args.account else []
+    options += [f"--gres=gpu:{args.gpus}"] if args.gpus else []
+    lines = ["#!/bin/bash", *[f"#SBATCH {o}" for o in options], "set -eo pipefail", f"cd {shlex.quote(os.getcwd())}",
+             *args.setup,
+             f'line=$(sed -n "$((SLURM_ARRAY_TASK_ID + 1))p" {shlex.quote(os.path.abspath(commands_file))})',
+             'run_dir=${line%%$\'\\t\'*}', 'command=${line#*$\'\\t\'}',
+             'if [ -f "$run_dir/eval.json" ]; then echo "already done: $run_dir"; exit 0; fi',
+             '# a requeued (preempted) task continues from its checkpoint instead of starting over',
+             'if [ -f "$run_dir/checkpoint.pt" ]; then command="$command --resume $run_dir/checkpoint.pt"; fi',
+             'echo "$command"', 'eval "$command"']
+    return "\n".join(lines) + "\n"
+
+
+def submit_slurm(runs: list[Run], args: Args) -> list[str]:
+    """One job array for the teachers, one for the distillation runs, afterok on the teachers' array."""
+    os.makedirs(args.slurm_dir, exist_ok=True)
+    os.makedirs(args.logs_dir, exist_ok=True)
+    job_ids = []
+    for stage, stage_runs in (("teachers", [r for r in runs if r.teacher is None]),
+                              ("students", [r for r in runs if r.teacher is not None])):
+        if not stage_runs:
+            continue
+        commands_file = os.path.join(args.slurm_dir, f"{stage}.txt")
+        with open(commands_file, "w") as f:
+            f.writelines(f"{r.run_dir(args)}\t{shlex.join(r.command)}\n" for r in stage_runs)
+        script = os.path.join(args.slurm_dir, f"{stage}.sbatch")
+        with open(script, "w") as f:
+            f.write(sbatch_script(stage, commands_file, len(stage_runs), args))
+        dependency = [f"--dependency=afterok:{job_ids[0]}"] if job_ids and stage == "students" else []
+        proc = subprocess.run(["sbatch", "--parsable", *dependency, script], capture_output=True, text=True)
+        if proc.returncode != 0:
+            raise UsageError(f"sbatch failed for {script}: {proc.stderr.strip()}")
+        job_ids.append(proc.stdout.strip().split(";")[0])
+        print(f"{stage}: {len(stage_runs)} runs, job array {job_ids[-1]}", flush=True)
+    return job_ids
+
+
+def main() -> None:
+    args = tyro.cli(Args)
+    try:
+        runs = expand(args)
+        if args.dry_run:
+            for run in runs:
+                print(shlex.join(run.command))
+            teachers = sum(r.teacher is None for r in runs)
+            print(f"# {len(runs)} runs: {teachers} teachers, {len(runs) - teachers} distillation runs")
+            return
+        if args.mode == "slurm":
+            submit_slurm(runs, args)
+            return
+        failures = run_local(runs, args)
+    except UsageError as e:
+        print(f"error: {e}", file=sys.stderr)
+        sys.exit(2)
+    if failures:
+        print(f"{len(failures)} run(s) failed:\n" + "\n".join(f"  {f}" for f in failures), file=sys.stderr)
+        sys.exit(1)
+    print(f"all {len(runs)} runs done")
+
+
+if __name__ == "__main__":
+    main()
