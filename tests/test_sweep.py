@@ -106,7 +106,7 @@ SelectType=select/cons_tres
 SelectTypeParameters=CR_Core
 ReturnToService=2
 MpiDefault=none
-NodeName={host} CPUs={os.cpu_count()} State=UNKNOWN
+NodeName={host} CPUs={os.cpu_count()} RealMemory=4096 State=UNKNOWN
 PartitionName=debug Nodes={host} Default=YES MaxTime=INFINITE State=UP
 """)
     env = {**os.environ, "SLURM_CONF": str(conf / "slurm.conf")}
