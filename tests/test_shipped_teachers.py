@@ -1,0 +1,61 @@
+"""The Mujoco teachers committed in teachers/: they load, carry their statistics, and play well."""
+
+import os
+
+import gymnasium as gym
+import numpy as np
+import pytest
+import torch
+
+from conftest import ROOT, load_script, read_json, run_script
+
+SHIPPED = ("Ant-v4", "HalfCheetah-v4", "Hopper-v4", "Humanoid-v4", "Swimmer-v4")
+EPISODES = 3
+
+
+def random_policy_returns(env_id: str) -> np.ndarray:
+    env = gym.make(env_id)
+    env.action_space.seed(0)
+    returns = []
+    for episode in range(EPISODES):
+        env.reset(seed=100 + episode)
+        total, over = 0.0, False
+        while not over:
+            _, reward, term, trunc, _ = env.step(env.action_space.sample())
+            total, over = total + reward, term or trunc
+        returns.append(total)
+    env.close()
+    return np.array(returns)
+
+
+@pytest.mark.parametrize("env_id", SHIPPED)
+def test_shipped_teacher_loads_and_beats_a_random_policy(env_id):
+    mujoco = load_script("ppo_teacher_mujoco")
+    path = os.path.join(ROOT, "teachers", f"{env_id}__1.pt")
+    state = mujoco.load_checkpoint(path)
+    assert state["env_id"] == env_id and state["suite"] == "mujoco" and "optimizer" not in state
+    agent = mujoco.agent_from_checkpoint(state)
+    obs_norm = mujoco.ObsNormalizer(tuple(state["obs_shape"]), clip=10.0)
+    obs_norm.rms.load_state_dict(state["obs_rms"])
+    assert obs_norm.rms.mean.shape == tuple(state["obs_shape"]) and obs_norm.rms.count > 1000
+    assert (obs_norm.rms.var > 0).all() and not np.allclose(obs_norm.rms.mean, 0)
+
+    evaluation = mujoco.evaluate(agent, env_id, obs_norm, EPISODES, EPISODES, seed=100, device=torch.device("cpu"))
+    random_returns = random_policy_returns(env_id)
+    assert evaluation["mean"] > random_returns.mean() + 3 * random_returns.std(), (evaluation, random_returns)
+    if random_returns.mean() > 0:
+        assert evaluation["mean"] > 1.2 * random_returns.mean()
+    shipped_eval = read_json(os.path.join(ROOT, "teachers", f"{env_id}__1.json"))
+    assert shipped_eval["evaluation"]["episodes"] == 50 and shipped_eval["env_id"] == env_id
+
+
+def test_readme_quickstart_runs_from_the_shipped_teacher(tmp_path):
+    """`python ppd_mujoco.py --env-id Hopper --student larger`, from the repository root, no path flag."""
+    proc = run_script("ppd_mujoco.py", ["--env-id", "Hopper", "--student", "larger", "--total-timesteps", 2 * 18 * 64,
+                                        "--eval-episodes", 2, "--runs-dir", tmp_path, "--run-name", "quickstart"],
+                      cwd=ROOT)
+    assert "teacher evaluation" in proc.stdout
+    result = read_json(tmp_path / "quickstart" / "eval.json")
+    assert result["teacher"]["path"] == "teachers/Hopper-v4__1.pt" and result["student_size"] == "larger"
+    random_returns = random_policy_returns("Hopper-v4")  # the shipped teacher, not a fresh network
+    assert result["teacher"]["evaluation"]["mean"] > random_returns.mean() + 3 * random_returns.std()
