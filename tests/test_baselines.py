@@ -113,3 +113,22 @@ def test_bad_input(method, teacher_runs, capsys, monkeypatch, tmp_path):
         assert code == 2 and message in err, (argv, err)
         assert len(err.strip().splitlines()) == 1 and "Traceback" not in err
     assert not (tmp_path / "runs").exists()
+
+
+@pytest.mark.parametrize("script", ["ppd_mujoco", "student_distill", "teacher_distill"])
+def test_distillation_resume(script, teacher_runs):
+    """A distillation run stopped after 2 updates and resumed ends at 4, in the same run folder."""
+    work = teacher_runs["mujoco"][0]
+    rollout = 4 * 8
+    flags = ["--env-id", "Hopper", "--num-envs", 4, "--num-steps", 8, "--eval-episodes", 0, "--student", "smaller"]
+    flags += ["--minibatch-size", 16] if script == "ppd_mujoco" else []
+    run_script(f"{script}.py", [*flags, "--total-timesteps", 2 * rollout, "--run-name", f"resume_{script}"], cwd=work)
+    checkpoint = work / "runs" / f"resume_{script}" / "checkpoint.pt"
+    module = load_script(script)
+    first = module.load_checkpoint(str(checkpoint))["optimizer"]["state"][0]["step"].item()
+    run_script(f"{script}.py", [*flags, "--total-timesteps", 4 * rollout, "--resume", checkpoint], cwd=work)
+    state = module.load_checkpoint(str(checkpoint))
+    assert state["update"] == 4 and state["global_step"] == 4 * rollout
+    assert state["optimizer"]["state"][0]["step"].item() == 2 * first  # the optimiser carried on
+    steps = sorted({s for s, _ in read_scalars(str(checkpoint.parent))["losses/distill_loss"]})
+    assert steps == [rollout, 2 * rollout, 3 * rollout, 4 * rollout]
