@@ -651,7 +651,7 @@ def train(args: Args) -> dict:
               "total_timesteps": args.total_timesteps, "student_size": args.student,
               "policy_params": agent.policy_params(), "evaluation": None, "evaluation_train_levels": None,
               "teacher": {"path": args.teacher_path, "corruption_sigma": args.teacher_corruption_sigma,
-                          "evaluation": teacher_evaluation},
+                          "evaluation": teacher_evaluation, "evaluation_train_levels": None},
               "distill_lambda": args.distill_lambda, "kl_direction": args.kl_direction, "fraction_of_teacher": None}
     if args.eval_episodes > 0:
         result["evaluation"] = evaluate(agent, args.env_id, obs_norm, args.eval_episodes, args.eval_envs,
