@@ -2,8 +2,8 @@
 
 The grid (paper section 3, A.2, A.3): a PPO teacher per env and seed, then PPD, student-distill and
 teacher-distill onto smaller, same and larger students from each teacher; imperfect teachers (sigma 0.05,
-larger students, the paper's Atari and Procgen subsets); and a lambda sweep for PPD (larger students, the
-Atari subset). A distillation run depends on its teacher's checkpoint.
+larger students, the paper's Atari and Procgen subsets by default); and a lambda sweep for PPD (larger
+students, the Atari subset by default). A distillation run depends on its teacher's checkpoint.
 
     python tools/sweep.py --dry-run                                  # the whole grid, in dependency order
     python tools/sweep.py --suites mujoco --seeds 1 --workers 2      # run a subset here
@@ -52,8 +52,12 @@ class Args:
     """add the imperfect-teacher runs (sigma, larger students, the paper's subset of envs)"""
     sigma: float = 0.05
     """teacher corruption of the imperfect-teacher runs"""
+    imperfect_envs: Optional[tuple[str, ...]] = None
+    """envs of the imperfect-teacher runs (default: the paper's four Atari and four Procgen envs)"""
     lambdas: tuple[float, ...] = (0.5, 1.0, 2.0, 5.0)
-    """PPD lambda sweep (larger students, the paper's Atari subset); lambda 1 is the main grid's; () for none"""
+    """PPD lambda sweep (larger students); lambda 1 is the main grid's; () for none"""
+    lambda_envs: Optional[tuple[str, ...]] = None
+    """envs of the lambda sweep (default: the paper's four Atari envs)"""
     teacher_flags: str = ""
     """extra flags for every teacher command, e.g. "--total-timesteps 1000000" """
     distill_flags: str = ""
@@ -119,6 +123,8 @@ def expand(args: Args) -> list[Run]:
             raise UsageError(f"unknown --{name} {', '.join(sorted(unknown))}; choose from {', '.join(allowed)}")
     envs = [e for s in args.suites for e in (args.envs if args.envs else PAPER_ENVS[s]) if suite_of(e) == s]
     envs = list(dict.fromkeys(envs))
+    imperfect_envs = IMPERFECT_ENVS if args.imperfect_envs is None else args.imperfect_envs
+    lambda_envs = LAMBDA_ENVS if args.lambda_envs is None else args.lambda_envs
     teachers, students = [], []
     for env_id in envs:
         suite = suite_of(env_id)
@@ -127,9 +133,9 @@ def expand(args: Args) -> list[Run]:
             teachers.append(Run(teacher, [f"ppo_teacher_{suite}.py", "--env-id", env_id, "--seed", str(seed),
                                           "--teachers-dir", args.teachers_dir, *shlex.split(args.teacher_flags)]))
             variants = [(m, size, 0.0, 1.0) for m in args.methods for size in args.students]
-            if args.imperfect and env_id in IMPERFECT_ENVS and "larger" in args.students:
+            if args.imperfect and env_id in imperfect_envs and "larger" in args.students:
                 variants += [(m, "larger", args.sigma, 1.0) for m in args.methods]
-            if "ppd" in args.methods and env_id in LAMBDA_ENVS and "larger" in args.students:
+            if "ppd" in args.methods and env_id in lambda_envs and "larger" in args.students:
                 variants += [("ppd", "larger", 0.0, lam) for lam in args.lambdas if lam != 1.0]
             for method, size, sigma, lam in variants:
                 name = f"{env_id}__{method}__{size}__{seed}" + (f"__sigma{sigma}" if sigma else "") + (

@@ -1,0 +1,201 @@
+"""tools/report.py on a synthetic runs folder with known numbers: real eval.json files and real tensorboard
+events; the tables must hold the hand-computed values."""
+
+import csv
+import json
+import os
+import subprocess
+import sys
+
+import numpy as np
+import pytest
+
+from conftest import ROOT
+
+sys.path.insert(0, os.path.join(ROOT, "tools"))
+import report  # noqa: E402
+
+PNG_MAGIC = b"\x89PNG\r\n\x1a\n"
+SUITE_OF = {"Hopper-v4": "mujoco", "HalfCheetah-v4": "mujoco", "Pong-v5": "atari", "coinrun": "procgen"}
+
+
+def evaluation(mean, levels=None):
+    return {"episodes": 2, "deterministic": True, "levels": levels, "returns": [mean, mean], "mean": mean, "std": 0.0}
+
+
+def write_run(root, name, info, curves=None):
+    """eval.json (unless info is None: an unfinished run) and tensorboard scalars {tag: [(step, value)]}."""
+    from torch.utils.tensorboard import SummaryWriter
+
+    folder = os.path.join(root, name)
+    os.makedirs(folder, exist_ok=True)
+    writer = SummaryWriter(folder)
+    for tag, points in (curves or {"charts/episodic_return": [(0, 0.0)]}).items():
+        for step, value in points:
+            writer.add_scalar(tag, value, step)
+    writer.close()
+    if info is not None:
+        with open(os.path.join(folder, "eval.json"), "w") as f:
+            json.dump(info, f)
+
+
+def teacher(root, env, seed, score, train_score=None):
+    info = {"method": "ppo", "suite": SUITE_OF[env], "env_id": env, "seed": seed, "student_size": None,
+            "evaluation": evaluation(score, "test" if train_score is not None else None),
+            "evaluation_train_levels": evaluation(train_score, "train") if train_score is not None else None}
+    write_run(root, f"{env}__teacher__{seed}", info)
+
+
+def student(root, env, seed, method, size, score, sigma=0.0, lam=1.0, teacher_score=None, train_score=None,
+            curves=None):
+    info = {"method": method, "suite": SUITE_OF[env], "env_id": env, "seed": seed, "student_size": size,
+            "evaluation": evaluation(score),
+            "evaluation_train_levels": evaluation(train_score, "train") if train_score is not None else None,
+            "teacher": {"path": f"teachers/{env}__{seed}.pt", "corruption_sigma": sigma,
+                        "evaluation": evaluation(teacher_score) if teacher_score is not None else None},
+            "distill_lambda": lam if method == "ppd" else None}
+    name = f"{env}__{method}__{size}__{seed}" + (f"__sigma{sigma}" if sigma else "") + (
+        f"__lambda{lam}" if lam != 1.0 else "")
+    write_run(root, name, info, curves)
+    return name
+
+
+def ramp(final, steps=(1000, 2000, 3000, 4000)):
+    return [(s, final * (i + 1) / len(steps)) for i, s in enumerate(steps)]
+
+
+@pytest.fixture(scope="module")
+def runs_folder(tmp_path_factory):
+    root = str(tmp_path_factory.mktemp("runs"))
+    teacher(root, "Hopper-v4", 1, 1000.0)
+    teacher(root, "Hopper-v4", 2, 2000.0)
+    teacher(root, "HalfCheetah-v4", 1, 500.0)
+    teacher(root, "Pong-v5", 1, 14.6)  # human-normalised: exactly 1.0
+    teacher(root, "coinrun", 1, 5.0, train_score=8.0)
+    # Mujoco, larger PPD: fractions 1.2, 0.6, 1.0
+    student(root, "Hopper-v4", 1, "ppd", "larger", 1200.0, curves={"charts/episodic_return": ramp(1200.0)})
+    student(root, "Hopper-v4", 2, "ppd", "larger", 1200.0, curves={"charts/episodic_return": ramp(1200.0)})
+    student(root, "HalfCheetah-v4", 1, "ppd", "larger", 500.0, curves={"charts/episodic_return": ramp(500.0)})
+    student(root, "Hopper-v4", 1, "student_distill", "larger", -50.0)  # fraction -0.05: raised to 0.01
+    # teacher-distill with both curves: the figures must use eval/ (its own trajectories), not charts/
+    student(root, "Hopper-v4", 1, "teacher_distill", "larger", 1000.0,
+            curves={"charts/episodic_return": ramp(3000.0), "eval/episodic_return": ramp(700.0)})
+    student(root, "Hopper-v4", 3, "teacher_distill", "smaller", 700.0)  # no teacher of seed 3
+    write_run(root, "Hopper-v4__ppd__same__1", None)  # unfinished: events, no eval.json
+    # imperfect teacher: corrupted 400 of the original 1000
+    student(root, "Hopper-v4", 1, "ppd", "larger", 800.0, sigma=0.05, teacher_score=400.0)
+    student(root, "Hopper-v4", 1, "student_distill", "larger", 500.0, sigma=0.05, teacher_score=400.0)
+    # lambda sweep: not part of Table 1
+    student(root, "Hopper-v4", 1, "ppd", "larger", 300.0, lam=2.0, curves={"charts/episodic_return": ramp(300.0)})
+    # Atari: raw -3.05 is human-normalised (-3.05 + 20.7) / 35.3 = 0.5
+    student(root, "Pong-v5", 1, "ppd", "same", -3.05)
+    # Procgen: test 4 of 5, train 4 of 8
+    student(root, "coinrun", 1, "ppd", "smaller", 4.0, train_score=4.0)
+    return root
+
+
+@pytest.fixture(scope="module")
+def made_report(runs_folder, tmp_path_factory):
+    out = str(tmp_path_factory.mktemp("report"))
+    extracted = str(tmp_path_factory.mktemp("extracted"))
+    text = report.report(report.Args(runs_dir=runs_folder, out_dir=out, extract_to=extracted, bootstrap_reps=4000))
+    return text, out, extracted
+
+
+def table_rows(text, heading):
+    """The rows of the markdown table under a '## heading' line, as lists of cells."""
+    section = text.split(f"## {heading}")[1].split("\n## ")[0]
+    return [[c.strip() for c in line.strip("|").split("|")] for line in section.splitlines()
+            if line.startswith("|") and not line.startswith("|---")]
+
+
+def test_statistics_against_hand_computed_values():
+    assert report.iqm(np.arange(1, 9)) == 4.5  # middle four of 1..8
+    assert report.iqm([1, 2, 3, 4, 100]) == 3.0  # int(5/4) = 1 cut from each end
+    assert report.geometric_mean([0.5, 2.0], 0.01) == (pytest.approx(1.0), 0)
+    assert report.geometric_mean([-1.0, 1.0], 0.01) == (pytest.approx(0.1), 1)
+    # stratified: each env keeps its count, so two constant envs give a point interval (an unstratified
+    # bootstrap of the pooled values would not)
+    assert report.stratified_bootstrap_ci([[1, 1, 1, 1], [3, 3, 3, 3]], reps=500) == (2.0, 2.0)
+    # one env with values {0, 1}: resampled means 0, 0.5, 1 with probabilities 1/4, 1/2, 1/4
+    assert report.stratified_bootstrap_ci([[0.0, 1.0]], reps=4000) == (0.0, 1.0)
+    assert report.stratified_bootstrap_ci([[0.0, 1.0]], reps=4000, size=0.4) == (0.5, 0.5)
+
+
+def test_table1_values(made_report):
+    text, out, _ = made_report
+    header, *rows = table_rows(text, "Table 1: fraction of teacher, geometric mean")
+    assert header[:5] == ["env", "teacher score", "smaller td", "smaller sd", "smaller ppd"]
+    table = {row[0]: dict(zip(header, row)) for row in rows}
+    assert set(table) == {"atari", "mujoco", "procgen", "all"}
+    assert table["mujoco"]["larger ppd"] == "0.90"  # (1.2 * 0.6 * 1.0) ** (1/3) = 0.8963
+    assert table["mujoco"]["larger sd"] == "0.01*"  # -0.05 raised to the 0.01 floor
+    assert table["mujoco"]["larger td"] == "1.00"
+    assert table["mujoco"]["teacher score"] == "1000.00"  # mean over envs of (1500, 500)
+    assert table["atari"]["same ppd"] == "0.50" and table["atari"]["teacher score"] == "1.00"
+    assert table["procgen"]["smaller ppd"] == "0.80"  # test levels
+    assert table["all"]["larger ppd"] == "0.90x" and table["all"]["smaller td"] == "–"
+    header, *rows = table_rows(text, "Table 1: IQM [95% CI]")
+    mujoco = dict(zip(header, next(r for r in rows if r[0] == "mujoco")))
+    # IQM of (1.2, 0.6, 1.0) = their mean 0.933; resampling Hopper's two seeds gives 0.733, 0.933 or 1.133
+    assert mujoco["larger ppd"] == "0.93 [0.73, 1.13]"
+    with open(os.path.join(out, "table1.csv")) as f:
+        cells = {(r["suite"], r["size"], r["method"]): r for r in csv.DictReader(f)}
+    assert float(cells[("mujoco", "larger", "ppd")]["geomean"]) == pytest.approx(0.72 ** (1 / 3))
+    assert cells[("mujoco", "larger", "ppd")]["n"] == "3"
+    assert cells[("mujoco", "larger", "sd")]["raised"] == "1"
+
+
+def test_table2_5_7_values(made_report):
+    text, out, _ = made_report
+    header, *rows = table_rows(text, "Tables 2 and 6")
+    table = {row[0]: dict(zip(header, row)) for row in rows}
+    hopper = table["Hopper-v4 (σ=0.05)"]
+    assert hopper["original teacher score"] == "1000.00" and hopper["corrupted teacher"] == "0.40x"
+    assert (hopper["larger ppd"], hopper["larger sd"], hopper["larger td"]) == ("0.80", "0.50", "–")
+    assert table["mujoco (σ=0.05)"]["larger ppd"] == "0.80"
+    header, *rows = table_rows(text, "Table 5")
+    table = {row[0]: dict(zip(header, row)) for row in rows}
+    assert table["Hopper-v4"]["teacher score"] == "1500.00" and table["Hopper-v4"]["larger ppd"] == "1200.00"
+    assert table["Pong-v5"]["same ppd"] == "0.50"  # human-normalised
+    assert table["Hopper-v4"]["smaller td"] == "–"  # its only run has no teacher
+    header, *rows = table_rows(text, "Table 7")
+    table = {row[0]: dict(zip(header, row)) for row in rows}
+    assert table["procgen (train)"]["teacher score"] == "8.00" and table["procgen (train)"]["smaller ppd"] == "0.50"
+    assert table["procgen (test)"]["teacher score"] == "5.00" and table["procgen (test)"]["smaller ppd"] == "0.80"
+
+
+def test_missing_pieces_are_named(made_report):
+    text, _, _ = made_report
+    left_out = text.split("## Left out")[1]
+    assert "Hopper-v4__ppd__same__1: no eval.json (unfinished run)" in left_out
+    assert "Hopper-v4__teacher_distill__smaller__3: no eval.json of its teacher (Hopper-v4 seed 3)" in left_out
+
+
+def test_figures_and_curves(made_report, runs_folder):
+    _, out, _ = made_report
+    for name in ("figure1_mujoco.png", "figure1_atari.png", "figure1_procgen.png", "figure2_mujoco.png"):
+        with open(os.path.join(out, name), "rb") as f:
+            assert f.read(8) == PNG_MAGIC, name
+    runs = report.load_runs(runs_folder, [])
+    scorer = report.Scorer(runs, report.Args().atari_scores, [])
+    td = next(r for r in runs if r.name == "Hopper-v4__teacher_distill__larger__1")
+    tag, steps, values = report.normalised_curve(td, scorer, [])
+    assert tag == "eval/episodic_return"  # the honest curve, not the teacher's trajectories
+    assert list(steps) == [1000, 2000, 3000, 4000] and values == pytest.approx([0.175, 0.35, 0.525, 0.7])
+
+
+def test_extracted_folder_gives_the_same_report(made_report, tmp_path):
+    text, _, extracted = made_report
+    assert sorted(os.listdir(os.path.join(extracted, "Hopper-v4__ppd__larger__1"))) == ["curves.csv", "eval.json"]
+    again = report.report(report.Args(runs_dir=extracted, out_dir=str(tmp_path), bootstrap_reps=4000))
+    strip = lambda t: t.split("\n", 1)[1].split("## Left out")[0]  # the title names the folder
+    assert strip(again) == strip(text)
+
+
+def test_bad_runs_dir_is_one_line(tmp_path):
+    proc = subprocess.run([sys.executable, os.path.join(ROOT, "tools", "report.py"), "--runs-dir",
+                           str(tmp_path / "nope"), "--out-dir", str(tmp_path / "out")], capture_output=True, text=True)
+    assert proc.returncode == 2 and proc.stderr.strip().splitlines() == [
+        f"error: runs folder '{tmp_path / 'nope'}' does not exist"]
+    assert not os.path.exists(tmp_path / "out")

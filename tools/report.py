@@ -1,0 +1,590 @@
+"""Turn a folder of runs into the paper's tables and figures: Tables 1, 2 (with 6), 5 and 7, Figures 1 and 2.
+
+    python tools/report.py --runs-dir runs --out-dir report
+    python tools/report.py --runs-dir runs/grid/runs --extract-to results/runs --out-dir results/report
+
+Every runs/{run}/eval.json is read (the scripts write it last, so a run without one is unfinished), and for
+the figures the run's curves: its tensorboard events, or the curves.csv that --extract-to writes beside a
+copy of eval.json (a compact form to commit). Outputs in --out-dir: report.md (all tables, the IQM tables
+and the list of what was left out), table*.csv (long format, one row per cell) and figure*.png.
+
+Scores and fractions (paper section 3):
+- A run's score is the mean return of its final evaluation; Atari scores are human-normalised,
+  (score - random) / (human - random), with the scores of --atari-scores; Procgen's is on test levels, and
+  on training levels in Table 7.
+- A student's fraction is its score divided by the score of its own teacher (same env, the teacher's seed),
+  read from the teacher run's eval.json. Imperfect-teacher runs (Table 2) are divided by the original,
+  uncorrupted teacher, as is the corrupted teacher's own score (from the student's eval.json).
+- Geometric means are undefined for non-positive numbers. Rule: a pair whose teacher score is <= 0 is left
+  out (reported by name), and a student fraction <= --min-fraction is raised to --min-fraction (0.01: a
+  student at or below zero counts as 1% of its teacher); cells with raised values carry a '*'.
+- Beside each geometric mean: the interquartile mean (IQM) of the same fractions with a 95% percentile
+  confidence interval from a stratified bootstrap (runs resampled with replacement within each env), as
+  rliable computes it; a small numpy implementation, tested against hand-computed values.
+"""
+
+import csv
+import io
+import json
+import os
+import re
+import sys
+from collections import defaultdict
+from dataclasses import dataclass
+from typing import Optional
+
+import numpy as np
+import tyro
+
+ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+METHODS = {"teacher_distill": "td", "student_distill": "sd", "ppd": "ppd"}  # the paper's column order
+SIZES = ("smaller", "same", "larger")
+SUITES = ("atari", "mujoco", "procgen")
+CURVE_TAGS = ("eval/episodic_return", "charts/episodic_return")  # preferred first: the honest curve of TD
+CURVES_FILE = "curves.csv"
+
+
+@dataclass
+class Args:
+    runs_dir: str = "runs"
+    """folder of run folders, each with its eval.json (and tensorboard events or curves.csv)"""
+    out_dir: str = "report"
+    """where report.md, the CSV tables and the PNG figures are written"""
+    extract_to: Optional[str] = None
+    """also copy each finished run's eval.json and its curves (as curves.csv) to this folder"""
+    atari_scores: str = os.path.join(ROOT, "tools", "atari_human_random_scores.csv")
+    """CSV of random and human Atari scores (columns game, random, human; Badia et al. 2020's values)"""
+    min_fraction: float = 0.01
+    """fractions of teacher at or below this are raised to it before a geometric mean (see the module doc)"""
+    bootstrap_reps: int = 2000
+    """stratified-bootstrap resamples for the IQM confidence intervals"""
+    seed: int = 0
+    """seed of the bootstrap"""
+
+
+class UsageError(Exception):
+    """Bad input: reported as one line, without a traceback."""
+
+
+# ---------------------------------------------------------------------------------------------
+# Statistics
+# ---------------------------------------------------------------------------------------------
+def geometric_mean(values, floor: float) -> tuple[float, int]:
+    """Geometric mean after raising values <= floor to floor; returns (mean, how many were raised)."""
+    values = np.asarray(values, np.float64)
+    raised = int(np.sum(values <= floor))
+    return float(np.exp(np.mean(np.log(np.maximum(values, floor))))), raised
+
+
+def iqm(values) -> float:
+    """Interquartile mean: the mean after cutting int(n/4) values from each end (scipy's trim_mean(x, 0.25))."""
+    values = np.sort(np.asarray(values, np.float64).ravel())
+    cut = int(0.25 * len(values))
+    return float(np.mean(values[cut:len(values) - cut]))
+
+
+def stratified_bootstrap_ci(groups: list, statistic=iqm, reps: int = 2000, size: float = 0.95,
+                            seed: int = 0) -> tuple[float, float]:
+    """Percentile interval of statistic over resamples that redraw each group's values (an env's seeds) with
+    replacement, keeping every group's count: the stratified bootstrap of rliable."""
+    rng = np.random.default_rng(seed)
+    groups = [np.asarray(g, np.float64) for g in groups if len(g)]
+    draws = [g[rng.integers(0, len(g), size=(reps, len(g)))] for g in groups]
+    samples = np.concatenate(draws, axis=1)
+    stats = np.array([statistic(row) for row in samples])
+    tail = 100 * (1 - size) / 2
+    low, high = np.percentile(stats, [tail, 100 - tail])
+    return float(low), float(high)
+
+
+# ---------------------------------------------------------------------------------------------
+# Runs
+# ---------------------------------------------------------------------------------------------
+@dataclass
+class Run:
+    name: str
+    path: str
+    info: dict
+
+    @property
+    def suite(self) -> str:
+        return self.info["suite"]
+
+    @property
+    def env_id(self) -> str:
+        return self.info["env_id"]
+
+    @property
+    def method(self) -> str:
+        return self.info["method"]
+
+    @property
+    def size(self) -> str:
+        return self.info.get("student_size") or "same"
+
+    @property
+    def sigma(self) -> float:
+        return float((self.info.get("teacher") or {}).get("corruption_sigma") or 0.0)
+
+    @property
+    def lam(self) -> Optional[float]:
+        return self.info.get("distill_lambda")
+
+    @property
+    def teacher_seed(self) -> int:
+        """The seed in the teacher checkpoint's name ({env_id}__{seed}.pt), else the run's own seed."""
+        match = re.search(r"__(\d+)\.pt$", (self.info.get("teacher") or {}).get("path") or "")
+        return int(match.group(1)) if match else int(self.info["seed"])
+
+    @property
+    def is_main_grid(self) -> bool:
+        """Table 1's runs: an uncorrupted teacher and lambda 1 (SD/TD have no lambda)."""
+        return self.method in METHODS and self.sigma == 0 and self.lam in (None, 1.0)
+
+
+def load_runs(runs_dir: str, problems: list) -> list:
+    if not os.path.isdir(runs_dir):
+        raise UsageError(f"runs folder '{runs_dir}' does not exist")
+    runs = []
+    for name in sorted(os.listdir(runs_dir)):
+        path = os.path.join(runs_dir, name)
+        if not os.path.isdir(path):
+            continue
+        eval_path = os.path.join(path, "eval.json")
+        if not os.path.isfile(eval_path):
+            problems.append(f"{name}: no eval.json (unfinished run); left out")
+            continue
+        try:
+            with open(eval_path) as f:
+                info = json.load(f)
+        except (OSError, json.JSONDecodeError) as e:
+            problems.append(f"{name}: unreadable eval.json ({e}); left out")
+            continue
+        if not info.get("evaluation"):
+            problems.append(f"{name}: eval.json has no final evaluation; left out")
+            continue
+        runs.append(Run(name, path, info))
+    if not runs:
+        raise UsageError(f"no finished runs (folders with eval.json) in '{runs_dir}'")
+    return runs
+
+
+class Scorer:
+    """Scores (human-normalised on Atari) and the teacher each student is measured against."""
+
+    def __init__(self, runs: list, atari_scores: str, problems: list):
+        self.problems = problems
+        self.atari = {}
+        if any(r.suite == "atari" for r in runs):
+            if not os.path.isfile(atari_scores):
+                raise UsageError(f"Atari random/human scores '{atari_scores}' not found (--atari-scores)")
+            with open(atari_scores) as f:
+                rows = csv.DictReader(line for line in f if not line.startswith("#"))
+                self.atari = {r["game"]: (float(r["random"]), float(r["human"])) for r in rows}
+        self.teachers = {}
+        for run in runs:
+            if run.method == "ppo":
+                self.teachers.setdefault((run.env_id, int(run.info["seed"])), []).append(run)
+
+    def normalise(self, suite: str, env_id: str, raw: float) -> Optional[float]:
+        if suite != "atari":
+            return raw
+        game = env_id.split("-v")[0]
+        if game not in self.atari:
+            return None
+        random_score, human_score = self.atari[game]
+        return (raw - random_score) / (human_score - random_score)
+
+    def score(self, run: Run, train_levels: bool = False, evaluation: Optional[dict] = None) -> Optional[float]:
+        if evaluation is None:
+            evaluation = run.info.get("evaluation_train_levels") if train_levels else run.info["evaluation"]
+        if not evaluation:
+            return None
+        return self.normalise(run.suite, run.env_id, float(evaluation["mean"]))
+
+    def teacher_score(self, run: Run, train_levels: bool = False) -> Optional[float]:
+        """The mean score of the student's own (uncorrupted) teacher run; None (and a note) if there is none."""
+        teachers = self.teachers.get((run.env_id, run.teacher_seed), [])
+        scores = [s for s in (self.score(t, train_levels) for t in teachers) if s is not None]
+        if not scores:
+            self.note(f"{run.name}: no eval.json of its teacher ({run.env_id} seed {run.teacher_seed}); left out")
+            return None
+        if np.mean(scores) <= 0:
+            self.note(f"{run.name}: its teacher's score {np.mean(scores):.3g} <= 0, a fraction is undefined; left out")
+            return None
+        return float(np.mean(scores))
+
+    def fraction(self, run: Run, train_levels: bool = False) -> Optional[float]:
+        student, teacher = self.score(run, train_levels), self.teacher_score(run, train_levels)
+        if student is None:
+            self.note(f"{run.name}: no {'training-level ' if train_levels else ''}score; left out")
+        return None if student is None or teacher is None else student / teacher
+
+    def note(self, message: str) -> None:
+        if message not in self.problems:
+            self.problems.append(message)
+
+
+# ---------------------------------------------------------------------------------------------
+# Tables
+# ---------------------------------------------------------------------------------------------
+def cell_stats(groups: dict, args: Args) -> dict:
+    """groups: env -> fractions of its seeds. Geometric mean (with the raised count), IQM and its CI."""
+    values = [v for vs in groups.values() for v in vs]
+    if not values:
+        return {}
+    gm, raised = geometric_mean(values, args.min_fraction)
+    low, high = stratified_bootstrap_ci(list(groups.values()), iqm, args.bootstrap_reps, seed=args.seed)
+    return {"n": len(values), "geomean": gm, "raised": raised, "iqm": iqm(values), "ci_low": low, "ci_high": high}
+
+
+def fmt_gm(stats: dict, suffix: str = "") -> str:
+    return f"{stats['geomean']:.2f}{suffix}{'*' if stats['raised'] else ''}" if stats else "–"
+
+
+def fmt_iqm(stats: dict) -> str:
+    return f"{stats['iqm']:.2f} [{stats['ci_low']:.2f}, {stats['ci_high']:.2f}]" if stats else "–"
+
+
+def markdown_table(header: list, rows: list) -> str:
+    lines = ["| " + " | ".join(header) + " |", "|" + "---|" * len(header)]
+    return "\n".join(lines + ["| " + " | ".join(map(str, row)) + " |" for row in rows])
+
+
+def csv_text(header: list, rows: list) -> str:
+    out = io.StringIO()
+    writer = csv.writer(out, lineterminator="\n")
+    writer.writerow(header)
+    writer.writerows(rows)
+    return out.getvalue()
+
+
+def stats_row(key: list, stats: dict) -> list:
+    return key + [stats.get(k, "") for k in ("n", "geomean", "raised", "iqm", "ci_low", "ci_high")]
+
+
+STATS_HEADER = ["n", "geomean", "raised", "iqm", "ci_low", "ci_high"]
+GRID_HEADER = [f"{size} {short}" for size in SIZES for short in METHODS.values()]
+
+
+def fraction_table(runs: list, scorer: Scorer, args: Args, row_of, train_levels: bool = False,
+                   with_all: bool = True):
+    """Geometric-mean fractions per row (row_of(run) -> label) and per size x method, with an 'all' row.
+    Returns (rows of the geometric means, rows of the IQMs, csv rows)."""
+    cells = defaultdict(lambda: defaultdict(list))  # (row, size, method) -> env -> fractions
+    teacher_scores = defaultdict(dict)  # row -> (env, seed) -> teacher score
+    for run in runs:
+        if not run.is_main_grid:
+            continue
+        fraction = scorer.fraction(run, train_levels)
+        if fraction is None:
+            continue
+        row = row_of(run)
+        for label in (row, "all"):
+            cells[(label, run.size, run.method)][run.env_id].append(fraction)
+        teacher_scores[row][(run.env_id, run.teacher_seed)] = scorer.teacher_score(run, train_levels)
+    rows = sorted(teacher_scores) + (["all"] if with_all and teacher_scores else [])
+    gm_rows, iqm_rows, csv_rows = [], [], []
+    for row in rows:
+        per_env = defaultdict(list)
+        for (env, _), score in teacher_scores.get(row, {}).items():
+            per_env[env].append(score)
+        teacher = f"{np.mean([np.mean(v) for v in per_env.values()]):.2f}" if per_env else ""
+        suffix = "x" if row == "all" else ""
+        stats = {(size, method): cell_stats(cells[(row, size, method)], args) for size in SIZES for method in METHODS}
+        gm_rows.append([row, teacher] + [fmt_gm(stats[(s, m)], suffix) for s in SIZES for m in METHODS])
+        iqm_rows.append([row] + [fmt_iqm(stats[(s, m)]) for s in SIZES for m in METHODS])
+        csv_rows += [stats_row([row, teacher, s, METHODS[m]], stats[(s, m)]) for s in SIZES for m in METHODS
+                     if stats[(s, m)]]
+    return gm_rows, iqm_rows, csv_rows
+
+
+def table1(runs, scorer, args):
+    gm_rows, iqm_rows, csv_rows = fraction_table(runs, scorer, args, lambda r: r.suite)
+    return (markdown_table(["env", "teacher score"] + GRID_HEADER, gm_rows),
+            markdown_table(["env"] + GRID_HEADER, iqm_rows), csv_rows)
+
+
+def table7(runs, scorer, args):
+    """Procgen: training levels against test levels (each against the teacher on the same levels)."""
+    procgen = [r for r in runs if r.suite == "procgen"]
+    train = fraction_table(procgen, scorer, args, lambda r: "procgen (train)", train_levels=True, with_all=False)
+    test = fraction_table(procgen, scorer, args, lambda r: "procgen (test)", with_all=False)
+    return markdown_table(["levels", "teacher score"] + GRID_HEADER, train[0] + test[0]), train[2] + test[2]
+
+
+def table2(runs, scorer, args):
+    """Imperfect teachers (Tables 2 and 6): per env and per suite, the corrupted teacher and each method's
+    larger student, as fractions of the original teacher."""
+    cells = defaultdict(lambda: defaultdict(list))  # (row, column) -> env -> fractions
+    corrupted = defaultdict(dict)  # row -> (env, seed) -> the corrupted teacher's fraction (same for every method)
+    originals = defaultdict(dict)  # row -> (env, seed) -> original teacher score
+    for run in runs:
+        if run.method not in METHODS or run.sigma == 0:
+            continue
+        if run.size != "larger":
+            scorer.note(f"{run.name}: an imperfect-teacher run with a {run.size} student (Table 2 is larger); left out")
+            continue
+        original, student = scorer.teacher_score(run), scorer.score(run)
+        if original is None or student is None:
+            continue
+        corrupted_score = scorer.score(run, evaluation=(run.info.get("teacher") or {}).get("evaluation"))
+        for row in (f"{run.env_id} (σ={run.sigma:g})", f"{run.suite} (σ={run.sigma:g})"):
+            cells[(row, METHODS[run.method])][run.env_id].append(student / original)
+            originals[row][(run.env_id, run.teacher_seed)] = original
+            if corrupted_score is not None:
+                corrupted[row][(run.env_id, run.teacher_seed)] = corrupted_score / original
+    for row, values in corrupted.items():
+        for (env, _), fraction in values.items():
+            cells[(row, "corrupted")][env].append(fraction)
+    rows = sorted(originals, key=lambda row: (row.split(" ")[0] in SUITES, row))  # envs first, then suites
+    columns = ["corrupted"] + list(METHODS.values())
+    md, csv_rows = [], []
+    for row in rows:
+        stats = {column: cell_stats(cells[(row, column)], args) for column in columns}
+        original = f"{np.mean(list(originals[row].values())):.2f}"
+        md.append([row, original] + [fmt_gm(stats[c], "x" if c == "corrupted" else "") for c in columns])
+        csv_rows += [stats_row([row, original, c], stats[c]) for c in columns if stats[c]]
+    header = ["env", "original teacher score", "corrupted teacher", "larger td", "larger sd", "larger ppd"]
+    return (markdown_table(header, md) if md else None), csv_rows
+
+
+def table5(runs, scorer):
+    """Per env: the teacher's score and each method x size, averaged over seeds (human-normalised on Atari)."""
+    sections = []
+    for suite in SUITES:
+        level_sets = [("procgen-train", True), ("procgen-test", False)] if suite == "procgen" else [(suite, False)]
+        for section, train_levels in level_sets:
+            rows = []
+            for env in sorted({r.env_id for r in runs if r.suite == suite and r.is_main_grid}):
+                students = [r for r in runs if r.env_id == env and r.is_main_grid
+                            and scorer.teacher_score(r, train_levels) is not None]
+                teachers = {(r.env_id, r.teacher_seed) for r in students}
+                teacher = [s for t in teachers for run in scorer.teachers.get(t, [])
+                           if (s := scorer.score(run, train_levels)) is not None]
+                cells = []
+                for size in SIZES:
+                    for method in METHODS:
+                        scores = [s for r in students if r.size == size and r.method == method
+                                  if (s := scorer.score(r, train_levels)) is not None]
+                        cells.append(f"{np.mean(scores):.2f}" if scores else "–")
+                rows.append([env, f"{np.mean(teacher):.2f}" if teacher else "–"] + cells)
+            if rows:
+                sections.append((section, rows))
+    if not sections:
+        return None, []
+    md_rows = [row for section, rows in sections for row in [[f"**{section}**"] + [""] * 10] + rows]
+    csv_rows = [[section] + row for section, rows in sections for row in rows]
+    return markdown_table(["env", "teacher score"] + GRID_HEADER, md_rows), csv_rows
+
+
+# ---------------------------------------------------------------------------------------------
+# Curves and figures
+# ---------------------------------------------------------------------------------------------
+def read_curves(run_dir: str) -> dict:
+    """tag -> (steps, values) for CURVE_TAGS, from curves.csv if the folder has one, else tensorboard events."""
+    curves = defaultdict(lambda: ([], []))
+    csv_path = os.path.join(run_dir, CURVES_FILE)
+    if os.path.isfile(csv_path):
+        with open(csv_path) as f:
+            for row in csv.DictReader(f):
+                curves[row["tag"]][0].append(int(row["step"]))
+                curves[row["tag"]][1].append(float(row["value"]))
+    elif any(name.startswith("events.out.tfevents") for name in os.listdir(run_dir)):
+        from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
+
+        acc = EventAccumulator(run_dir, size_guidance={"scalars": 0})
+        acc.Reload()
+        for tag in set(CURVE_TAGS) & set(acc.Tags()["scalars"]):
+            for event in acc.Scalars(tag):
+                curves[tag][0].append(event.step)
+                curves[tag][1].append(event.value)
+    return {tag: (np.array(s), np.array(v)) for tag, (s, v) in curves.items() if s}
+
+
+def normalised_curve(run: Run, scorer: Scorer, problems: list):
+    """(tag, steps, fraction of teacher) with the preferred tag, or None (noted) when the run has no curve."""
+    curves = read_curves(run.path)
+    tag = next((t for t in CURVE_TAGS if t in curves), None)
+    if tag is None:
+        scorer.note(f"{run.name}: no {' or '.join(CURVE_TAGS)} curve; left out of the figures")
+        return None
+    # Procgen's training returns are on training levels; its --eval-every evaluation is on test levels.
+    teacher = scorer.teacher_score(run, train_levels=run.suite == "procgen" and tag.startswith("charts"))
+    if teacher is None:
+        return None
+    steps, values = curves[tag]
+    order = np.argsort(steps, kind="stable")
+    steps, values = steps[order], values[order]
+    window = min(10, max(1, len(values) // 10))
+    if tag.startswith("charts") and window > 1:  # per-episode returns: a running mean over up to 10 episodes
+        values = np.convolve(values, np.ones(window) / window, mode="valid")
+        steps = steps[window - 1:]
+    return tag, steps, np.array([scorer.normalise(run.suite, run.env_id, v) for v in values]) / teacher
+
+
+def mean_curve(curves: list, points: int = 100):
+    """Average of curves on a common grid up to the shortest run's last step."""
+    end = min(steps[-1] for steps, _ in curves)
+    grid = np.linspace(min(steps[0] for steps, _ in curves), end, points)
+    return grid, np.mean([np.interp(grid, steps, values) for steps, values in curves], axis=0)
+
+
+def save_figure(fig, path: str) -> None:
+    tmp = f"{path}.tmp.png"
+    fig.savefig(tmp, dpi=110, bbox_inches="tight")
+    os.replace(tmp, path)
+
+
+def figure1(runs: list, scorer: Scorer, out_dir: str, problems: list) -> list:
+    """Per suite, one panel per student size: each method's training return as a fraction of the teacher."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    written = []
+    for suite in SUITES:
+        suite_runs = [r for r in runs if r.suite == suite and r.is_main_grid]
+        if not suite_runs:
+            continue
+        fig, axes = plt.subplots(1, len(SIZES), figsize=(5 * len(SIZES), 3.6), sharey=True)
+        for ax, size in zip(axes, SIZES):
+            for method, short in METHODS.items():
+                found = [c for r in suite_runs if r.size == size and r.method == method
+                         if (c := normalised_curve(r, scorer, problems)) is not None]
+                if not found:
+                    continue
+                tags = sorted({tag for tag, _, _ in found})
+                steps, values = mean_curve([(s, v) for _, s, v in found])
+                ax.plot(steps, values, label=f"{short} ({', '.join(tags)}; {len(found)} runs)")
+            ax.axhline(1.0, color="black", linestyle="--", linewidth=1, label="teacher")
+            ax.set_title(f"{suite}: {size} student")
+            ax.set_xlabel("environment steps")
+            ax.legend(fontsize=7)
+        axes[0].set_ylabel("return / teacher score")
+        path = os.path.join(out_dir, f"figure1_{suite}.png")
+        save_figure(fig, path)
+        plt.close(fig)
+        written.append(path)
+    return written
+
+
+def figure2(runs: list, scorer: Scorer, out_dir: str, problems: list, args: Args) -> list:
+    """PPD onto larger students with several lambda, on the envs that have a lambda sweep; the circle marks the
+    last step below 90% of the teacher; the legend gives the final test fraction (geometric mean)."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    written = []
+    for suite in SUITES:
+        ppd = [r for r in runs if r.suite == suite and r.method == "ppd" and r.size == "larger" and r.sigma == 0]
+        envs = {r.env_id for r in ppd if r.lam not in (None, 1.0)}
+        by_lambda = defaultdict(list)
+        for run in ppd:
+            if run.env_id in envs:
+                by_lambda[float(run.lam)].append(run)
+        if not envs:
+            continue
+        fig, ax = plt.subplots(figsize=(6, 4))
+        for lam in sorted(by_lambda):
+            found = [c for r in by_lambda[lam] if (c := normalised_curve(r, scorer, problems)) is not None]
+            fractions = [f for r in by_lambda[lam] if (f := scorer.fraction(r)) is not None]
+            if not found:
+                continue
+            steps, values = mean_curve([(s, v) for _, s, v in found])
+            final = f"{geometric_mean(fractions, args.min_fraction)[0]:.2f}x" if fractions else "–"
+            line, = ax.plot(steps, values, label=f"λ={lam:g} ({final})")
+            below = np.flatnonzero(values < 0.9)
+            if len(below):
+                ax.plot(steps[below[-1]], values[below[-1]], "o", color=line.get_color())
+        ax.axhline(1.0, color="black", linestyle="--", linewidth=1)
+        ax.axhline(0.9, color="gray", linestyle="--", linewidth=1)
+        tags = sorted({t for r in ppd if r.env_id in envs for t in read_curves(r.path)} & set(CURVE_TAGS))
+        ax.set_title(f"{suite}: PPD, larger student, {', '.join(sorted(envs))}")
+        ax.set_xlabel("environment steps")
+        ax.set_ylabel(f"return / teacher score ({tags[0] if tags else 'no curve'})")
+        ax.legend(fontsize=8)
+        path = os.path.join(out_dir, f"figure2_{suite}.png")
+        save_figure(fig, path)
+        plt.close(fig)
+        written.append(path)
+    return written
+
+
+# ---------------------------------------------------------------------------------------------
+# Output
+# ---------------------------------------------------------------------------------------------
+def atomic_write_text(path: str, text: str) -> None:
+    tmp = f"{path}.tmp"
+    with open(tmp, "w") as f:
+        f.write(text)
+    os.replace(tmp, path)
+
+
+def extract(runs: list, dest: str) -> None:
+    """Copy eval.json and the curves (CURVE_TAGS only, as curves.csv) of every finished run: a compact folder
+    that this tool reads like the original."""
+    for run in runs:
+        folder = os.path.join(dest, run.name)
+        os.makedirs(folder, exist_ok=True)
+        atomic_write_text(os.path.join(folder, "eval.json"), json.dumps(run.info, indent=2) + "\n")
+        curves = read_curves(run.path)
+        if curves:
+            rows = [[tag, int(s), f"{v:.6g}"] for tag in sorted(curves) for s, v in zip(*curves[tag])]
+            atomic_write_text(os.path.join(folder, CURVES_FILE), csv_text(["tag", "step", "value"], rows))
+
+
+def report(args: Args) -> str:
+    problems: list = []
+    runs = load_runs(args.runs_dir, problems)
+    if args.extract_to:
+        extract(runs, args.extract_to)
+    scorer = Scorer(runs, args.atari_scores, problems)
+    os.makedirs(args.out_dir, exist_ok=True)
+    parts = [f"# Report of {args.runs_dir}", "",
+             f"{len(runs)} finished runs. Fractions of the student's own teacher, geometric mean over envs and "
+             f"seeds (Atari human-normalised; Procgen on test levels). '*': a fraction <= {args.min_fraction} was "
+             f"raised to {args.min_fraction}. IQM: interquartile mean [95% stratified-bootstrap CI, "
+             f"{args.bootstrap_reps} resamples]."]
+    t1, t1_iqm, t1_rows = table1(runs, scorer, args)
+    parts += ["", "## Table 1: fraction of teacher, geometric mean", "", t1, "", "## Table 1: IQM [95% CI]", "", t1_iqm]
+    atomic_write_text(os.path.join(args.out_dir, "table1.csv"),
+                      csv_text(["suite", "teacher_score", "size", "method"] + STATS_HEADER, t1_rows))
+    t2, t2_rows = table2(runs, scorer, args)
+    if t2:
+        parts += ["", "## Tables 2 and 6: imperfect teachers, fractions of the original teacher", "", t2]
+        atomic_write_text(os.path.join(args.out_dir, "table2.csv"),
+                          csv_text(["env", "original_teacher_score", "column"] + STATS_HEADER, t2_rows))
+    t5, t5_rows = table5(runs, scorer)
+    if t5:
+        parts += ["", "## Table 5: scores per env (mean over seeds; Atari human-normalised)", "", t5]
+        atomic_write_text(os.path.join(args.out_dir, "table5.csv"),
+                          csv_text(["section", "env", "teacher_score"] + GRID_HEADER, t5_rows))
+    if any(r.suite == "procgen" for r in runs):
+        t7, t7_rows = table7(runs, scorer, args)
+        parts += ["", "## Table 7: Procgen, training levels against test levels", "", t7]
+        atomic_write_text(os.path.join(args.out_dir, "table7.csv"),
+                          csv_text(["levels", "teacher_score", "size", "method"] + STATS_HEADER, t7_rows))
+    figures = figure1(runs, scorer, args.out_dir, problems) + figure2(runs, scorer, args.out_dir, problems, args)
+    parts += ["", "## Figures", ""] + [f"![{os.path.basename(p)}]({os.path.basename(p)})" for p in figures]
+    parts += ["", "## Left out", ""] + ([f"- {p}" for p in problems] or ["- nothing"])
+    text = "\n".join(parts) + "\n"
+    atomic_write_text(os.path.join(args.out_dir, "report.md"), text)
+    return text
+
+
+def main() -> None:
+    args = tyro.cli(Args)
+    try:
+        text = report(args)
+    except UsageError as e:
+        print(f"error: {e}", file=sys.stderr)
+        sys.exit(2)
+    print(text)
+
+
+if __name__ == "__main__":
+    main()
