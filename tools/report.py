@@ -138,8 +138,9 @@ class Run:
 
     @property
     def is_main_grid(self) -> bool:
-        """Table 1's runs: an uncorrupted teacher and lambda 1 (SD/TD have no lambda)."""
-        return self.method in METHODS and self.sigma == 0 and self.lam in (None, 1.0)
+        """Table 1's runs: an uncorrupted teacher, lambda 1 (SD/TD have no lambda) and the forward KL of Eq. 2."""
+        return (self.method in METHODS and self.sigma == 0 and self.lam in (None, 1.0)
+                and self.info.get("kl_direction", "forward") == "forward")
 
 
 def load_runs(runs_dir: str, problems: list) -> list:
@@ -489,11 +490,13 @@ def figure2(runs: list, scorer: Scorer, out_dir: str, problems: list, args: Args
         if not envs:
             continue
         fig, ax = plt.subplots(figsize=(6, 4))
+        tags = set()
         for lam in sorted(by_lambda):
             found = [c for r in by_lambda[lam] if (c := normalised_curve(r, scorer, problems)) is not None]
             fractions = [f for r in by_lambda[lam] if (f := scorer.fraction(r)) is not None]
             if not found:
                 continue
+            tags |= {tag for tag, _, _ in found}
             steps, values = mean_curve([(s, v) for _, s, v in found])
             final = f"{geometric_mean(fractions, args.min_fraction)[0]:.2f}x" if fractions else "–"
             line, = ax.plot(steps, values, label=f"λ={lam:g} ({final})")
@@ -502,10 +505,9 @@ def figure2(runs: list, scorer: Scorer, out_dir: str, problems: list, args: Args
                 ax.plot(steps[below[-1]], values[below[-1]], "o", color=line.get_color())
         ax.axhline(1.0, color="black", linestyle="--", linewidth=1)
         ax.axhline(0.9, color="gray", linestyle="--", linewidth=1)
-        tags = sorted({t for r in ppd if r.env_id in envs for t in read_curves(r.path)} & set(CURVE_TAGS))
         ax.set_title(f"{suite}: PPD, larger student, {', '.join(sorted(envs))}")
         ax.set_xlabel("environment steps")
-        ax.set_ylabel(f"return / teacher score ({tags[0] if tags else 'no curve'})")
+        ax.set_ylabel(f"return / teacher score ({', '.join(sorted(tags)) or 'no curve'})")
         ax.legend(fontsize=8)
         path = os.path.join(out_dir, f"figure2_{suite}.png")
         save_figure(fig, path)
