@@ -16,6 +16,7 @@ import warnings
 from dataclasses import dataclass
 from typing import Optional
 
+import envpool
 import gymnasium as gym
 import numpy as np
 import torch
@@ -74,6 +75,9 @@ class Args:
     """normalise advantages per minibatch"""
     hidden_sizes: tuple[int, ...] = (256, 256)
     """hidden layers of the actor and of the (separate) critic MLP"""
+    env_backend: str = "envpool"
+    """training envs: envpool (its v4 Mujoco tasks; faster, see README) or gymnasium (SyncVectorEnv); evaluation
+    always runs gymnasium's v4 envs, as the paper"""
     obs_clip: float = 10.0
     """clip normalised observations to [-obs_clip, obs_clip]"""
     reward_clip: float = 10.0
@@ -114,6 +118,8 @@ def canonical_env_id(env_id: str) -> str:
 def resolve_args(args: Args) -> Args:
     """Fill the per-env defaults of Table 3 and reject impossible values before any long work."""
     args.env_id = canonical_env_id(args.env_id)
+    if args.env_backend not in ("envpool", "gymnasium"):
+        raise UsageError(f"unknown --env-backend '{args.env_backend}'; choose envpool or gymnasium")
     if args.num_steps is None:
         args.num_steps = 256 if args.env_id in SHORT_ROLLOUT_ENVS else 512
     if args.ent_coef is None:
@@ -140,13 +146,28 @@ def resolve_args(args: Args) -> Args:
 # ---------------------------------------------------------------------------------------------
 # Environment
 # ---------------------------------------------------------------------------------------------
-def make_env(env_id: str, num_envs: int) -> gym.vector.VectorEnv:
-    """Vector env that resets in the same step an episode ends; the final observation is in info."""
+class EnvpoolVectorEnv:
+    """envpool's v4 Mujoco task under gymnasium's vector-env names. It resets on the step after an episode
+    ends: that step is not a transition (its action is ignored, its reward is 0), and the observation returned
+    with a time limit is the true final observation."""
+
+    def __init__(self, env_id: str, num_envs: int, seed: int):
+        self.env = envpool.make_gymnasium(env_id, num_envs=num_envs, seed=seed)
+        self.single_observation_space, self.single_action_space = self.env.observation_space, self.env.action_space
+        self.reset, self.step, self.close = self.env.reset, self.env.step, self.env.close
+
+
+def make_env(env_id: str, num_envs: int, seed: int, backend: str = "gymnasium"):
+    """The v4 task as a seeded vector env; returns (envs, first observations). gymnasium's resets in the same
+    step an episode ends (the final observation is in info); envpool's (same model, reward terms and
+    termination: tests/test_gae_and_envs.py) on the next step."""
     warnings.filterwarnings("ignore", message=".*is out of date.*")  # the paper's envs are v4, on purpose
-    return gym.make_vec(
-        env_id, num_envs=num_envs, vectorization_mode="sync",
-        vector_kwargs={"autoreset_mode": gym.vector.AutoresetMode.SAME_STEP},
-    )
+    if backend == "envpool":
+        envs = EnvpoolVectorEnv(env_id, num_envs, seed)
+        return envs, envs.reset()[0]
+    envs = gym.make_vec(env_id, num_envs=num_envs, vectorization_mode="sync",
+                        vector_kwargs={"autoreset_mode": gym.vector.AutoresetMode.SAME_STEP})
+    return envs, envs.reset(seed=seed)[0]
 
 
 class RunningMeanStd:
@@ -385,8 +406,7 @@ def evaluate(agent: Agent, env_id: str, obs_norm: ObsNormalizer, episodes: int, 
     episodes are not over-represented."""
     num_envs = min(num_envs, episodes)
     quotas = np.array([episodes // num_envs + (i < episodes % num_envs) for i in range(num_envs)])
-    envs = make_env(env_id, num_envs)
-    obs, _ = envs.reset(seed=seed)
+    envs, obs = make_env(env_id, num_envs, seed)
     stats, counts, returns = EpisodeStats(num_envs), np.zeros(num_envs, np.int64), []
     low, high = envs.single_action_space.low, envs.single_action_space.high
     while (counts < quotas).any():
@@ -431,7 +451,9 @@ def train(args: Args) -> dict:
     torch.backends.cudnn.deterministic = args.torch_deterministic
     device = torch.device("cuda" if torch.cuda.is_available() and args.cuda else "cpu")
 
-    envs = make_env(args.env_id, args.num_envs)
+    # A resumed run restarts its episodes: environment states cannot be saved.
+    envs, raw_obs = make_env(args.env_id, args.num_envs, args.seed + start_update - 1, args.env_backend)
+    next_step_reset = args.env_backend == "envpool"
     obs_dim = envs.single_observation_space.shape[0]
     act_low, act_high = envs.single_action_space.low, envs.single_action_space.high
     agent = Agent(network_spec(args.hidden_sizes), (obs_dim,), envs.single_action_space.shape[0]).to(device)
@@ -459,10 +481,8 @@ def train(args: Args) -> dict:
     logprobs, rewards, values, final_values, terminations, dones, valid = (
         torch.zeros(shape, device=device) for _ in range(7))
 
-    # A resumed run restarts its episodes: environment states cannot be saved.
-    raw_obs, _ = envs.reset(seed=args.seed + start_update - 1)
     next_obs = torch.as_tensor(obs_norm(raw_obs), device=device)
-    all_valid = np.ones(args.num_envs, bool)
+    all_valid, over = np.ones(args.num_envs, bool), np.zeros(args.num_envs, bool)
     episode_stats, recent_returns = EpisodeStats(args.num_envs), []
     start_time, start_step = time.time(), global_step
 
@@ -477,18 +497,19 @@ def train(args: Args) -> dict:
             with torch.inference_mode():
                 action, logprob, _, value = agent.get_action_and_value(next_obs)
             actions[step], logprobs[step], values[step] = action, logprob, value
+            step_valid = ~over if next_step_reset else all_valid  # envpool's reset step is not a transition
             raw_obs, reward, term, trunc, info = envs.step(np.clip(action.cpu().numpy(), act_low, act_high))
             over = term | trunc
-            for ret, length in episode_stats.update(reward, over, all_valid):
+            for ret, length in episode_stats.update(reward, over, step_valid):
                 recent_returns = (recent_returns + [ret])[-20:]
                 writer.add_scalar("charts/episodic_return", ret, global_step)
                 writer.add_scalar("charts/episodic_length", length, global_step)
-            rewards[step] = torch.as_tensor(reward_norm(reward, over, all_valid), device=device)
+            rewards[step] = torch.as_tensor(reward_norm(reward, over, step_valid), device=device)
             terminations[step] = torch.as_tensor(term, device=device, dtype=torch.float32)
             dones[step] = torch.as_tensor(over, device=device, dtype=torch.float32)
-            valid[step] = 1.0  # same-step autoreset: every step is a transition
+            valid[step] = torch.as_tensor(step_valid, device=device, dtype=torch.float32)
             next_obs = torch.as_tensor(obs_norm(raw_obs), device=device)
-            if trunc.any():  # bootstrap time limits with the value of the true final observation
+            if trunc.any() and not next_step_reset:  # bootstrap time limits with the true final observation's value
                 idx = np.flatnonzero(trunc)
                 final = obs_norm(np.stack(info["final_obs"][idx]), update=False)
                 with torch.inference_mode():
@@ -497,7 +518,10 @@ def train(args: Args) -> dict:
         # Advantages (Algorithm 1, line 4)
         with torch.inference_mode():
             following = torch.cat([values[1:], agent.get_value(next_obs)[None]])
-            next_values = torch.where((dones > 0) & (terminations == 0), final_values, following)
+            # envpool: the observation after a truncated step is its true final observation, so values[t + 1]
+            # bootstraps the time limit (A.2); gymnasium: final_values holds the value of info's final observation.
+            next_values = following if next_step_reset else torch.where((dones > 0) & (terminations == 0),
+                                                                        final_values, following)
             advantages, returns = compute_gae(rewards, values, next_values, terminations, dones, valid,
                                               args.gamma, args.gae_lambda)
 

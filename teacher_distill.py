@@ -92,6 +92,9 @@ class Args:
     """imperfect teacher: add N(0, sigma^2) noise to every parameter of its policy network (section 3: 0.05)"""
     kl_direction: str = "forward"
     """forward: KL(teacher || student) as in Algorithm 3; reverse: KL(student || teacher)"""
+    env_backend: str = "envpool"
+    """Mujoco training envs: envpool (its v4 tasks; faster, see README) or gymnasium (SyncVectorEnv); evaluation
+    always runs gymnasium's v4 envs, as the paper"""
     max_episode_steps: int = 27_000
     """Atari: episodes are truncated after this many agent steps (envpool's default: 27,000)"""
     num_levels: int = 200
@@ -150,6 +153,8 @@ def resolve_args(args: Args) -> tuple[Args, str]:
         args.teacher_path = os.path.join("teachers", f"{args.env_id}__{args.seed}.pt")
     if args.student not in STUDENT_SIZES["mujoco"]:
         raise UsageError(f"unknown student size '{args.student}'; choose smaller, same or larger")
+    if args.env_backend not in ("envpool", "gymnasium"):
+        raise UsageError(f"unknown --env-backend '{args.env_backend}'; choose envpool or gymnasium")
     if args.kl_direction not in ("forward", "reverse"):
         raise UsageError(f"--kl-direction must be forward or reverse, got '{args.kl_direction}'")
     if args.eval_episodes is None:
@@ -175,13 +180,20 @@ class VecEnv:
 
     over: the training episode ended (terminated or truncated; a life loss on Atari); valid: the step was a
     transition (envpool's reset step, the step after an episode ends, is not); game_over: a full game ended
-    (for the returns that are logged and evaluated)."""
+    (for the returns that are logged and evaluated). Mujoco trains on envpool's v4 tasks (--env-backend) and
+    evaluates on gymnasium's."""
 
     def __init__(self, suite: str, env_id: str, num_envs: int, seed: int, args: Args, training: bool = True,
                  test_levels: bool = False):
         self.suite, self.num_envs = suite, num_envs
-        self.over = np.zeros(num_envs, bool)
-        if suite == "mujoco":
+        self.over, self.seed = np.zeros(num_envs, bool), None  # envpool and Procgen take their seed at creation
+        mujoco_envpool = suite == "mujoco" and training and args.env_backend == "envpool"
+        self.next_step_reset = suite == "atari" or mujoco_envpool
+        if mujoco_envpool:
+            self.env = envpool.make_gymnasium(env_id, num_envs=num_envs, seed=seed)
+            self.obs_shape, self.action_dim = self.env.observation_space.shape, self.env.action_space.shape[0]
+            self.low, self.high = self.env.action_space.low, self.env.action_space.high
+        elif suite == "mujoco":
             warnings.filterwarnings("ignore", message=".*is out of date.*")  # the paper's envs are v4, on purpose
             self.env = gym.make_vec(env_id, num_envs=num_envs, vectorization_mode="sync",
                                     vector_kwargs={"autoreset_mode": gym.vector.AutoresetMode.SAME_STEP})
@@ -200,12 +212,12 @@ class VecEnv:
             self.obs_shape, self.action_dim = (64, 64, 3), 15
 
     def reset(self) -> np.ndarray:
-        if self.suite == "mujoco":
-            return self.env.reset(seed=self.seed)[0]
-        return self.env.reset()[0] if self.suite == "atari" else self.env.observe()[1]["rgb"]
+        if self.suite == "procgen":
+            return self.env.observe()[1]["rgb"]
+        return self.env.reset()[0] if self.seed is None else self.env.reset(seed=self.seed)[0]
 
     def step(self, actions: np.ndarray):
-        valid = ~self.over if self.suite == "atari" else np.ones(self.num_envs, bool)
+        valid = ~self.over if self.next_step_reset else np.ones(self.num_envs, bool)
         if self.suite == "procgen":
             self.env.act(actions.astype(np.int32))
             reward, obs, first = self.env.observe()

@@ -128,6 +128,10 @@ def main() -> None:
                                               "--total-timesteps", args.updates * rollout], work)
     ppd_sps = run(f"ppd_{suite}.py", [*common, "--student", args.student, "--teacher-path", teacher_path,
                                       "--total-timesteps", args.updates * rollout], work)
+    # Mujoco: the same PPD run on gymnasium's SyncVectorEnv, the scripts' other training backend.
+    ppd_gym_sps = run(f"ppd_{suite}.py", [*common, "--student", args.student, "--teacher-path", teacher_path,
+                                          "--total-timesteps", args.updates * rollout, "--env-backend", "gymnasium"],
+                      work) if suite == "mujoco" else None
     sd_sps, td_sps = (run(script, [*common, "--student", args.student, "--teacher-path", teacher_path,
                                    "--total-timesteps", args.sd_td_steps, "--checkpoint-every", 10_000], work)
                       for script in ("student_distill.py", "teacher_distill.py"))
@@ -171,7 +175,9 @@ def main() -> None:
             import envpool
         raws["envpool"] = raw_env_sps(lambda: envpool.make(env_id, env_type="gymnasium", num_envs=n), sample,
                                       args.raw_steps, n)
-        env_raw = raws["gymnasium sync"]  # what the scripts use
+        raws["envpool, 1 thread"] = raw_env_sps(
+            lambda: envpool.make(env_id, env_type="gymnasium", num_envs=n, num_threads=1), sample, args.raw_steps, n)
+        env_raw = raws["envpool"]  # what the scripts train on by default
     else:
         n_actions = state["action_dim"]
         raws["envpool"] = raw_env_sps(lambda: ppd.make_env(env_id, n, 1, 27_000), lambda: rng.integers(0, n_actions, n),
@@ -181,8 +187,9 @@ def main() -> None:
 
     print(f"## Throughput: {env_id}, {args.student} student, {n} envs\n\nMachine: {machine()}\n")
     print("| script | SPS |\n|---|---|")
-    for name, sps in (("PPO (student network, PPD settings)", ppo_sps), ("PPD", ppd_sps),
-                      ("student-distill", sd_sps), ("teacher-distill", td_sps)):
+    rows = [("PPO (student network, PPD settings)", ppo_sps), ("PPD", ppd_sps)]
+    rows += [("PPD, --env-backend gymnasium", ppd_gym_sps)] if ppd_gym_sps else []
+    for name, sps in rows + [("student-distill", sd_sps), ("teacher-distill", td_sps)]:
         print(f"| {name} | {sps:,.0f} |")
     total = env_time + acting + teacher_fwd + update
     print("\n| PPD time per rollout of 64 steps | seconds | share |\n|---|---|---|")
@@ -197,6 +204,8 @@ def main() -> None:
     print(f"| PPD / raw env | {ppd_sps / env_raw:.2f} |")
     print(f"| SD / PPD | {sd_sps / ppd_sps:.2f} |")
     print(f"| TD / PPD | {td_sps / ppd_sps:.2f} |")
+    if ppd_gym_sps:
+        print(f"| PPD envpool / PPD gymnasium | {ppd_sps / ppd_gym_sps:.2f} |")
 
 
 if __name__ == "__main__":

@@ -18,7 +18,8 @@ def test_throughput_benchmark_prints_its_tables(teacher_runs):
     assert "## Throughput: Hopper-v4, smaller student, 8 envs" in out and "Machine: " in out
     for row in ("PPO (student network, PPD settings)", "PPD", "student-distill", "teacher-distill", "env step (raw)",
                 "acting forward", "teacher forward", "update (4 epochs)", "gymnasium sync", "gymnasium async",
-                "envpool", "PPD / PPO", "PPD / raw env", "SD / PPD", "TD / PPD"):
+                "envpool", "envpool, 1 thread", "PPD, --env-backend gymnasium", "PPD / PPO", "PPD / raw env",
+                "SD / PPD", "TD / PPD", "PPD envpool / PPD gymnasium"):
         match = re.search(rf"^\| {re.escape(row)} \| ([\d,.]+) \|", out, re.M)
         assert match and float(match.group(1).replace(",", "")) > 0, row
     shares = [int(m) for m in re.findall(r"\| (\d+)% \|", out)]

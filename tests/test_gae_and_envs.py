@@ -1,10 +1,12 @@
 """GAE against a plain reference, and the reset semantics of the environments it relies on."""
 
+import os
+
 import numpy as np
 import pytest
 import torch
 
-from conftest import SUITES, load_script
+from conftest import ROOT, SUITES, load_script
 
 GAMMA, LAM = 0.9, 0.8
 
@@ -73,8 +75,7 @@ def test_envpool_reset_step_is_not_a_transition():
 def test_gymnasium_same_step_reset_exposes_final_obs():
     """ppo_teacher_mujoco.py bootstraps time limits from info['final_obs'] with same-step autoreset."""
     mujoco = load_script("ppo_teacher_mujoco")
-    envs = mujoco.make_env("InvertedPendulum-v4", 2)
-    obs, _ = envs.reset(seed=0)
+    envs, obs = mujoco.make_env("InvertedPendulum-v4", 2, 0, "gymnasium")
     for _ in range(200):
         obs, _, term, trunc, info = envs.step(np.ones((2, 1), np.float32) * 3.0)
         if (term | trunc).any():
@@ -85,6 +86,84 @@ def test_gymnasium_same_step_reset_exposes_final_obs():
     else:
         raise AssertionError("no episode ended")
     envs.close()
+
+
+PAPER_MUJOCO = ("Ant-v4", "HalfCheetah-v4", "Hopper-v4", "Humanoid-v4", "Swimmer-v4")
+
+
+@pytest.mark.parametrize("env_id", PAPER_MUJOCO)
+def test_envpool_mujoco_has_the_gymnasium_v4_spaces(env_id):
+    mujoco = load_script("ppo_teacher_mujoco")
+    pool, pool_obs = mujoco.make_env(env_id, 2, 0, "envpool")
+    gym_envs, gym_obs = mujoco.make_env(env_id, 2, 0, "gymnasium")
+    assert pool_obs.shape == gym_obs.shape
+    for a, b in ((pool.single_observation_space, gym_envs.single_observation_space),
+                 (pool.single_action_space, gym_envs.single_action_space)):
+        assert a.shape == b.shape and np.allclose(a.low, b.low) and np.allclose(a.high, b.high)  # float64/32
+    pool.close()
+    gym_envs.close()
+
+
+def hopper_unhealthy(obs):
+    """Gymnasium's Hopper-v4 termination: z <= 0.7, |angle| >= 0.2, or a state entry outside (-100, 100)."""
+    return obs[..., 0] <= 0.7 or abs(obs[..., 1]) >= 0.2 or np.abs(obs[..., 1:]).max() >= 100
+
+
+def test_envpool_hopper_reward_terms_and_termination_match_gymnasium():
+    """Random actions on both backends: every step's reward is gymnasium v4's 1 + forward velocity -
+    0.001 |a|^2, every episode ends by the v4 health rule, and the mean episode length agrees within noise."""
+    mujoco = load_script("ppo_teacher_mujoco")
+    lengths = {}
+    for backend in ("envpool", "gymnasium"):
+        envs, _ = mujoco.make_env("Hopper-v4", 8, 0, backend)
+        rng = np.random.default_rng(0)
+        steps, over, lengths[backend] = np.zeros(8, int), np.zeros(8, bool), []
+        for _ in range(400):
+            valid = ~over if backend == "envpool" else np.ones(8, bool)  # envpool's reset step
+            action = rng.uniform(-1, 1, (8, 3))
+            obs, reward, term, trunc, info = envs.step(action)
+            over = term | trunc
+            running = valid & ~over  # gymnasium's info of an ended env is the new episode's
+            expected = 1.0 + info["x_velocity"] - 1e-3 * (action ** 2).sum(1)
+            np.testing.assert_allclose(reward[running], expected[running], rtol=1e-5, atol=1e-5)
+            steps += valid
+            for i in np.flatnonzero(term):
+                final = obs[i] if backend == "envpool" else info["final_obs"][i]
+                assert hopper_unhealthy(final), (backend, final[:2])
+                lengths[backend].append(steps[i])
+                steps[i] = 0
+        envs.close()
+    a, b = (np.array(lengths[k], float) for k in ("envpool", "gymnasium"))
+    assert len(a) > 100 and len(b) > 100
+    assert abs(a.mean() - b.mean()) < 3 * np.sqrt(a.var() / len(a) + b.var() / len(b)), (a.mean(), b.mean())
+
+
+def test_envpool_hopper_gives_the_shipped_teacher_its_gymnasium_return():
+    """A fixed policy (the shipped Hopper teacher, deterministic): same episode lengths (1000, truncated) and
+    the same mean return within noise on both backends."""
+    mujoco = load_script("ppo_teacher_mujoco")
+    state = mujoco.load_checkpoint(os.path.join(ROOT, "teachers", "Hopper-v4__1.pt"))
+    agent = mujoco.agent_from_checkpoint(state)
+    norm = mujoco.ObsNormalizer(tuple(state["obs_shape"]), 10.0)
+    norm.rms.load_state_dict(state["obs_rms"])
+    returns = {}
+    for backend in ("envpool", "gymnasium"):
+        envs, obs = mujoco.make_env("Hopper-v4", 6, 5, backend)
+        total, length, done = np.zeros(6), np.zeros(6, int), np.zeros(6, bool)
+        while not done.all():
+            with torch.inference_mode():
+                action = agent.actor_mean(torch.as_tensor(norm(obs, update=False))).numpy()
+            obs, reward, term, trunc, _ = envs.step(np.clip(action, -1, 1))
+            total += reward * ~done
+            length += ~done
+            assert not (term & ~done).any()  # this teacher never falls
+            done |= trunc
+        envs.close()
+        assert (length == 1000).all()
+        returns[backend] = total
+    a, b = returns["envpool"], returns["gymnasium"]
+    assert a.mean() > 3000
+    assert abs(a.mean() - b.mean()) < 3 * np.sqrt(a.var() / len(a) + b.var() / len(b)), (a, b)
 
 
 def test_episode_stats_count_truncated_episodes_and_skip_reset_steps():

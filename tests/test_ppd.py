@@ -222,6 +222,29 @@ def test_end_to_end_each_student_size(suite, teacher_runs):
             torch.testing.assert_close(rollout["teacher_logits"].reshape(len(obs), -1), recomputed)
 
 
+def test_mujoco_backends_mask_exactly_envpool_reset_steps(teacher_runs):
+    """envpool resets on the step after an episode ends: that step is masked out of the rollout, and its input
+    is the ended episode's final (here: fallen) observation; gymnasium's same-step reset masks nothing."""
+    work = teacher_runs["mujoco"][0]
+    state = load_script("ppd_mujoco").load_checkpoint(str(work / "teachers" / "Hopper-v4__1.pt"))
+    mean, std = state["obs_rms"]["mean"].numpy(), np.sqrt(state["obs_rms"]["var"].numpy() + 1e-8)
+    for backend in ("envpool", "gymnasium"):
+        run_script("ppd_mujoco.py", [*TINY["mujoco"], "--total-timesteps", 256, "--student", "smaller",
+                                     "--eval-episodes", 0, "--env-backend", backend, "--dump-last-rollout",
+                                     "--run-name", f"ppd_{backend}"], cwd=work)
+        rollout = torch.load(work / "runs" / f"ppd_{backend}" / "last_rollout.pt")
+        valid = rollout["valid"].numpy()
+        if backend == "gymnasium":
+            assert (valid == 1).all()
+            continue
+        assert (valid == 0).any()  # a tiny student falls within 64 steps
+        assert not ((valid[1:] == 0) & (valid[:-1] == 0)).any()  # never two reset steps in a row
+        for t, i in zip(*np.nonzero(valid == 0)):
+            normalised = rollout["obs"][t, i].numpy()
+            raw = normalised * std + mean  # Hopper-v4's health rule; a state beyond it shows as a clipped entry
+            assert raw[0] <= 0.7 or abs(raw[1]) >= 0.2 or np.abs(normalised).max() >= 10, raw[:2]
+
+
 def test_ppd_student_learns_from_a_teacher(pendulum_teacher):
     """From an InvertedPendulum teacher trained here, the PPD student reaches >= 90% of its evaluated return."""
     run_script("ppd_mujoco.py", ["--env-id", "InvertedPendulum", "--total-timesteps", "20000", "--eval-episodes",
