@@ -51,6 +51,14 @@ def test_filtered_grid():
     assert sorted(r.name for r in runs if "lambda" in r.name) == [
         "BeamRider-v5__ppd__larger__7__lambda0.5", "BeamRider-v5__ppd__larger__7__lambda2.0",
         "BeamRider-v5__ppd__larger__7__lambda5.0"]
+    # results/run_grid.sh: imperfect teachers on both Mujoco envs, the lambda sweep on one
+    runs = sweep.expand(sweep.Args(suites=("mujoco",), envs=("Hopper-v4", "HalfCheetah-v4"), seeds=(1, 2),
+                                   imperfect_envs=("Hopper-v4", "HalfCheetah-v4"), lambda_envs=("HalfCheetah-v4",)))
+    assert len(runs) == 4 * (1 + 9 + 3) + 2 * 3 and order_is_valid(runs)
+    assert {r.name.split("__")[0] for r in runs if "lambda" in r.name} == {"HalfCheetah-v4"}
+    sigma = [r for r in runs if "__sigma0.05" in r.name]
+    assert len(sigma) == 12 and all(r.command[r.command.index("--teacher-corruption-sigma") + 1] == "0.05"
+                                    for r in sigma)
 
 
 def run_sweep(argv, cwd):
