@@ -1,4 +1,5 @@
-"""Proximal Policy Distillation (PPD) for Mujoco (gymnasium v4 tasks): the paper's Eq. 2 and Algorithm 1.
+"""Proximal Policy Distillation (PPD) for Mujoco v4 tasks: the paper's Eq. 2 and Algorithm 1. It trains on
+envpool's v4 tasks (or gymnasium's: --env-backend) and evaluates on gymnasium's.
 
 A student of --student smaller|same|larger learns with PPO from its own rewards while a frozen teacher (a
 checkpoint of ppo_teacher_mujoco.py) pulls it through a clipped KL term. This file is ppo_teacher_mujoco.py

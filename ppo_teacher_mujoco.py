@@ -1,4 +1,5 @@
-"""PPO teacher for Mujoco (gymnasium v4 tasks), as trained in the PPD paper (A.2, Table 3).
+"""PPO teacher for Mujoco v4 tasks, as trained in the PPD paper (A.2, Table 3). It trains on envpool's v4
+tasks (or gymnasium's: --env-backend) and evaluates on gymnasium's.
 
 Single-file, CleanRL-style: every part of the algorithm is in this file. The distillation scripts
 (ppd_mujoco.py, ...) copy it section by section; keep the section order and names in step with them.

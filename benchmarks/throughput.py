@@ -190,7 +190,7 @@ def main() -> None:
     rows = [("PPO (student network, PPD settings)", ppo_sps), ("PPD", ppd_sps)]
     rows += [("PPD, --env-backend gymnasium", ppd_gym_sps)] if ppd_gym_sps else []
     for name, sps in rows + [("student-distill", sd_sps), ("teacher-distill", td_sps)]:
-        print(f"| {name} | {sps:,.0f} |")
+        print(f"| {name} | {sps:,.0f} |" if sps >= 100 else f"| {name} | {sps:.2f} |")
     total = env_time + acting + teacher_fwd + update
     print("\n| PPD time per rollout of 64 steps | seconds | share |\n|---|---|---|")
     for name, t in (("env step (raw)", env_time), ("acting forward", acting), ("teacher forward", teacher_fwd),
