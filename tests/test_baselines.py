@@ -105,6 +105,7 @@ def test_bad_input(method, teacher_runs, capsys, monkeypatch, tmp_path):
         (["--student", "huge"], "unknown student size 'huge'"),
         (["--teacher-corruption-sigma", "-1"], "--teacher-corruption-sigma must not be negative"),
         (["--learning-rate", "0"], "--learning-rate must be positive"),
+        (["--env-backend", "gym3"], "unknown --env-backend 'gym3'; choose envpool or gymnasium"),
         ([], "teacher checkpoint not found: teachers/Hopper-v4__1.pt; train one with: "
              "python ppo_teacher_mujoco.py --env-id Hopper-v4 --seed 1"),
         (["--teacher-path", foreign], "was trained on atari Pong-v5, not mujoco Hopper-v4"),

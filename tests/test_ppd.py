@@ -278,7 +278,8 @@ def test_bad_input(suite, teacher_runs, capsys, monkeypatch, tmp_path):
         (["--teacher-path", truncated], "not a complete checkpoint file"),
         (["--teacher-path", foreign], f"was trained on {other_suite}"),
         (["--teacher-path", good], f"not {suite}", other_env),
-    ]
+    ] + ([(["--env-backend", "gym3"], "unknown --env-backend 'gym3'; choose envpool or gymnasium")]
+         if suite == "mujoco" else [])
     for argv, message, *env_id in cases:
         env_args = ["--env-id", env_id[0] if env_id else CANONICAL[suite]]
         code, _, err = run_cli(module, [*env_args, *TINY[suite][2:], *argv], capsys, monkeypatch)

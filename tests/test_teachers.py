@@ -164,10 +164,11 @@ BAD_FLAGS = [
     (["--vf-coef", "-1"], "--vf-coef must not be negative"),
     (["--learning-rate", "0"], "--learning-rate must be positive"),
 ]
+MUJOCO_BAD_FLAGS = [(["--env-backend", "gym3"], "unknown --env-backend 'gym3'; choose envpool or gymnasium")]
 
 
-@pytest.mark.parametrize("suite", SUITES)
-@pytest.mark.parametrize("argv,message", BAD_FLAGS)
+@pytest.mark.parametrize("suite,argv,message", [(s, a, m) for s in SUITES for a, m in BAD_FLAGS]
+                         + [("mujoco", a, m) for a, m in MUJOCO_BAD_FLAGS])
 def test_bad_flags(suite, argv, message, capsys, monkeypatch, tmp_path):
     monkeypatch.chdir(tmp_path)
     module = load_script(f"ppo_teacher_{suite}")

@@ -431,6 +431,16 @@ def mean_curve(curves: list, points: int = 100):
     return grid, np.mean([np.interp(grid, steps, values) for steps, values in curves], axis=0)
 
 
+def pyplot():
+    """matplotlib's pyplot on the file-only backend (imported late: the tables need no plotting)."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    return plt
+
+
 def save_figure(fig, path: str) -> None:
     tmp = f"{path}.tmp.png"
     fig.savefig(tmp, dpi=110, bbox_inches="tight")
@@ -439,11 +449,7 @@ def save_figure(fig, path: str) -> None:
 
 def figure1(runs: list, scorer: Scorer, out_dir: str, problems: list) -> list:
     """Per suite, one panel per student size: each method's training return as a fraction of the teacher."""
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
+    plt = pyplot()
     written = []
     for suite in SUITES:
         suite_runs = [r for r in runs if r.suite == suite and r.is_main_grid]
@@ -474,11 +480,7 @@ def figure1(runs: list, scorer: Scorer, out_dir: str, problems: list) -> list:
 def figure2(runs: list, scorer: Scorer, out_dir: str, problems: list, args: Args) -> list:
     """PPD onto larger students with several lambda, on the envs that have a lambda sweep; the circle marks the
     last step below 90% of the teacher; the legend gives the final test fraction (geometric mean)."""
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
+    plt = pyplot()
     written = []
     for suite in SUITES:
         ppd = [r for r in runs if r.suite == suite and r.method == "ppd" and r.size == "larger" and r.sigma == 0]
