@@ -273,17 +273,20 @@ def layer_init(layer: nn.Module, std: float = np.sqrt(2), bias_const: float = 0.
     return layer
 
 
-def make_mlp(in_dim: int, hidden_sizes, out_dim: int, out_std: float) -> nn.Sequential:
+ACTIVATIONS = {"relu": nn.ReLU, "tanh": nn.Tanh}  # the paper's MLPs use ReLU (A.2); SB3's default is Tanh
+
+
+def make_mlp(in_dim: int, hidden_sizes, out_dim: int, out_std: float, activation: str = "relu") -> nn.Sequential:
     layers, width = [], in_dim
     for hidden in hidden_sizes:
-        layers += [layer_init(nn.Linear(width, hidden)), nn.ReLU()]
+        layers += [layer_init(nn.Linear(width, hidden)), ACTIVATIONS[activation]()]
         width = hidden
     layers.append(layer_init(nn.Linear(width, out_dim), std=out_std))
     return nn.Sequential(*layers)
 
 
 def network_spec(hidden_sizes) -> dict:
-    return {"arch": "mlp", "hidden_sizes": [int(h) for h in hidden_sizes]}
+    return {"arch": "mlp", "hidden_sizes": [int(h) for h in hidden_sizes], "activation": "relu"}
 
 
 class Agent(nn.Module):
@@ -292,9 +295,12 @@ class Agent(nn.Module):
     def __init__(self, spec: dict, obs_shape, action_dim: int):
         super().__init__()
         self.spec, self.obs_shape, self.action_dim = spec, tuple(int(d) for d in obs_shape), int(action_dim)
-        self.actor_mean = make_mlp(obs_shape[0], spec["hidden_sizes"], action_dim, out_std=0.01)
+        # A spec may name its activation and a critic of other widths (imported teachers); default: ReLU, same widths.
+        activation = spec.get("activation", "relu")
+        self.actor_mean = make_mlp(obs_shape[0], spec["hidden_sizes"], action_dim, out_std=0.01, activation=activation)
         self.actor_logstd = nn.Parameter(torch.zeros(1, action_dim))
-        self.critic = make_mlp(obs_shape[0], spec["hidden_sizes"], 1, out_std=1.0)
+        self.critic = make_mlp(obs_shape[0], spec.get("critic_hidden_sizes", spec["hidden_sizes"]), 1, out_std=1.0,
+                               activation=activation)
 
     def policy_params(self) -> int:
         """Trunk + action head, as Table 4 counts them (no critic, no log-std)."""

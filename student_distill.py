@@ -266,10 +266,13 @@ def layer_init(layer: nn.Module, std: float = np.sqrt(2), bias_const: float = 0.
     return layer
 
 
-def make_mlp(in_dim: int, hidden_sizes, out_dim: int, out_std: float) -> nn.Sequential:
+ACTIVATIONS = {"relu": nn.ReLU, "tanh": nn.Tanh}  # the paper's MLPs use ReLU (A.2); SB3's default is Tanh
+
+
+def make_mlp(in_dim: int, hidden_sizes, out_dim: int, out_std: float, activation: str = "relu") -> nn.Sequential:
     layers, width = [], in_dim
     for hidden in hidden_sizes:
-        layers += [layer_init(nn.Linear(width, hidden)), nn.ReLU()]
+        layers += [layer_init(nn.Linear(width, hidden)), ACTIVATIONS[activation]()]
         width = hidden
     layers.append(layer_init(nn.Linear(width, out_dim), std=out_std))
     return nn.Sequential(*layers)
@@ -313,7 +316,7 @@ def make_trunk(spec: dict, obs_shape) -> nn.Sequential:
 
 def network_spec(suite: str, size: str) -> dict:
     if suite == "mujoco":
-        return {"arch": "mlp", "hidden_sizes": list(STUDENT_SIZES["mujoco"][size])}
+        return {"arch": "mlp", "hidden_sizes": list(STUDENT_SIZES["mujoco"][size]), "activation": "relu"}
     arch, channels, fc_size = STUDENT_SIZES["pixels"][size]
     return {"arch": arch, "channels": list(channels), "fc_size": fc_size}
 
@@ -324,9 +327,12 @@ class MlpAgent(nn.Module):
     def __init__(self, spec: dict, obs_shape, action_dim: int):
         super().__init__()
         self.spec, self.obs_shape, self.action_dim = spec, tuple(int(d) for d in obs_shape), int(action_dim)
-        self.actor_mean = make_mlp(obs_shape[0], spec["hidden_sizes"], action_dim, out_std=0.01)
+        # A spec may name its activation and a critic of other widths (imported teachers); default: ReLU, same widths.
+        activation = spec.get("activation", "relu")
+        self.actor_mean = make_mlp(obs_shape[0], spec["hidden_sizes"], action_dim, out_std=0.01, activation=activation)
         self.actor_logstd = nn.Parameter(torch.zeros(1, action_dim))
-        self.critic = make_mlp(obs_shape[0], spec["hidden_sizes"], 1, out_std=1.0)
+        self.critic = make_mlp(obs_shape[0], spec.get("critic_hidden_sizes", spec["hidden_sizes"]), 1, out_std=1.0,
+                               activation=activation)
 
     def policy_network(self) -> nn.Module:
         return self.actor_mean
