@@ -1,0 +1,628 @@
+"""Evaluate any checkpoint of this project again, and watch it play.
+
+    python tools/evaluate.py --checkpoint teachers/Hopper-v4__1.pt
+    python tools/evaluate.py --checkpoint runs/NAME/checkpoint.pt --episodes 100 --actions stochastic
+    python tools/evaluate.py --checkpoint runs/NAME/checkpoint.pt --levels train        # Procgen
+    python tools/evaluate.py --checkpoint teachers/Hopper-v4__1.pt --capture-video --video-episodes 3
+    python tools/evaluate.py --checkpoint teachers/Hopper-v4__1.pt --compare runs/NAME/checkpoint.pt
+
+Any checkpoint the scripts write works (a teacher file, a run's checkpoint.pt; any suite, any method): the
+checkpoint names the script that wrote it, and this tool imports that script and uses its own
+load_checkpoint, agent_from_checkpoint and evaluate, so there is one definition of the evaluation protocol.
+
+Protocol (defaults, the paper's, as the scripts' final evaluation): Atari and Mujoco 50 episodes with
+deterministic actions, Procgen 200 episodes with sampled actions on unseen test levels; the env seed is the
+training seed + 10,000 and the parallel envs are the run's --eval-envs, so that, with the same episode count,
+the numbers equal the run's eval.json. Stochastic evaluations seed torch with the env seed first, so they are
+reproducible (a script's own stochastic evaluation draws from its training RNG stream instead).
+
+The result (the `evaluation` block of eval.json, with the checkpoint's path and sha256) is printed and written
+as JSON to --out, default {checkpoint without .pt}.evaluate.json beside the checkpoint.
+
+Videos (--capture-video; --compare implies it) are MP4s (H.264, PyAV's bundled FFmpeg) at the environment's
+full resolution, in colour, in videos/ beside the JSON (or --video-dir), named in the JSON:
+- Mujoco: gymnasium's render_mode="rgb_array" (MUJOCO_GL=egl unless set), 480x480. Video episode j is the
+  episode that evaluate()'s env j % n plays as its (j // n)-th (n parallel envs): same seed, same actions
+  with deterministic actions, so its return is one of the evaluation's returns.
+- Atari: envpool cannot render, so the video replays the scripts' envpool preprocessing on ale-py's
+  gymnasium env (frameskip 1, no sticky actions; the no-ops, fire reset, frame skip with max-pooling, 84x84
+  INTER_AREA grayscale and frame stack read from the script's own envpool config): the policy sees the
+  84x84 stack, the video shows the 210x160 RGB screen. The random no-ops come from this tool's RNG, so the
+  video's episodes are not the evaluation's (tests/test_evaluate.py shows the two pipelines agree frame for
+  frame, within 1 grey level of resize rounding, when no-ops and actions are the same).
+- Procgen: the 512x512 RGB render of a one-env Procgen on the evaluation's levels (its level sequence is its
+  own, so not the evaluation's episodes).
+- --compare PATH2: one video per episode with the two policies side by side on the same env seed, each panel
+  labelled with its method, size and running return.
+"""
+
+import dataclasses
+import hashlib
+import importlib
+import json
+import os
+import sys
+import warnings
+from dataclasses import dataclass
+from typing import Literal, Optional
+
+ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+if ROOT not in sys.path:
+    sys.path.insert(0, ROOT)
+
+import numpy as np  # noqa: E402
+import torch  # noqa: E402
+import tyro  # noqa: E402
+
+SCRIPT = "tools/evaluate.py"
+# The scripts that write checkpoints, and how their evaluate() is called: the single-suite scripts share one
+# signature per suite, the two baselines one for all suites.
+SCRIPTS = {
+    "ppo_teacher_atari.py": "single", "ppo_teacher_mujoco.py": "single", "ppo_teacher_procgen.py": "single",
+    "ppd_atari.py": "single", "ppd_mujoco.py": "single", "ppd_procgen.py": "single",
+    "student_distill.py": "baseline", "teacher_distill.py": "baseline",
+}
+SUITES = ("atari", "mujoco", "procgen")
+PAPER_EPISODES = {"atari": 50, "mujoco": 50, "procgen": 200}
+EVAL_SEED_OFFSET = 10_000  # the scripts' final evaluation runs on seed args.seed + 10_000
+PROCGEN_RENDER_FPS = 15  # Procgen's own interactive frame rate
+LABEL_HEIGHT = 28  # pixels of the label bar above each --compare panel (two lines of the default font)
+
+
+@dataclass
+class Args:
+    checkpoint: str
+    """checkpoint to evaluate: a teacher file (teachers/*.pt) or a run's checkpoint.pt, any suite, any method"""
+    episodes: Optional[int] = None
+    """evaluation episodes (default: the paper's, 50 for Atari and Mujoco, 200 for Procgen)"""
+    actions: Optional[Literal["deterministic", "stochastic"]] = None
+    """deterministic (most likely action) or stochastic (sampled) actions (default: deterministic for Atari and
+    Mujoco, stochastic for Procgen, as the paper)"""
+    levels: Optional[Literal["test", "train"]] = None
+    """Procgen only: unseen test levels (default) or the run's training levels"""
+    seed: Optional[int] = None
+    """env seed of the evaluation (default: the run's seed + 10,000, the seed of the scripts' final evaluation)"""
+    num_envs: Optional[int] = None
+    """parallel envs (default: the run's --eval-envs; each env plays a fixed quota, so the numbers depend on it)"""
+    out: Optional[str] = None
+    """JSON file to write (default: {checkpoint without .pt}.evaluate.json beside the checkpoint)"""
+    capture_video: bool = False
+    """write MP4s of the first --video-episodes evaluation episodes"""
+    video_episodes: int = 1
+    """episodes to film with --capture-video or --compare"""
+    video_dir: Optional[str] = None
+    """folder of the videos (default: videos/ beside the JSON)"""
+    compare: Optional[str] = None
+    """a second checkpoint (same env) to film side by side with --checkpoint on the same env seeds (implies
+    --capture-video); typically a teacher and its student"""
+    cuda: bool = True
+    """use CUDA when it is available (as the scripts do)"""
+
+
+class UsageError(Exception):
+    """Bad input: reported as one line, without a traceback."""
+
+
+# ---------------------------------------------------------------------------------------------
+# Loading: the checkpoint's own script builds its agent and evaluates it
+# ---------------------------------------------------------------------------------------------
+def import_script(script: str):
+    """The script's module (their main() is guarded, importing runs nothing)."""
+    return importlib.import_module(script[: -len(".py")])
+
+
+def read_checkpoint(path: str):
+    """(module of the script that wrote it, checkpoint state); bad files and unknown scripts or suites raise."""
+    # Any script's load_checkpoint checks file, format and keys; the suite-agnostic baseline's is used to read
+    # the script name before the right module is known.
+    state = import_script("student_distill.py").load_checkpoint(path)
+    script, suite = state["script"], state["suite"]
+    if script not in SCRIPTS:
+        raise UsageError(f"{path} was written by '{script}', which this tool does not know "
+                         f"(known: {', '.join(SCRIPTS)})")
+    if suite not in SUITES:
+        raise UsageError(f"{path} is of unknown suite '{suite}' (known: {', '.join(SUITES)})")
+    module = import_script(script)
+    if SCRIPTS[script] == "single" and module.SUITE != suite:
+        raise UsageError(f"{path} claims suite '{suite}' but {script} trains {module.SUITE}")
+    return module, state
+
+
+def script_args(module, state: dict):
+    """The run's Args as its script knows them now: fields the checkpoint lacks (older runs) keep defaults."""
+    saved = state.get("args") or {}
+    known = {f.name for f in dataclasses.fields(module.Args)}
+    return module.Args(**{k: v for k, v in saved.items() if k in known})
+
+
+class Policy:
+    """A checkpoint's agent, its observation normalisation and its labels, from its own script's pieces."""
+
+    def __init__(self, path: str, device):
+        self.path = path
+        self.module, self.state = read_checkpoint(path)
+        self.script, self.suite, self.env_id = self.state["script"], self.state["suite"], self.state["env_id"]
+        self.family = SCRIPTS[self.script]
+        self.args = script_args(self.module, self.state)
+        self.agent = self.module.agent_from_checkpoint(self.state).to(device).eval()
+        self.device = device
+        self.obs_norm, self.normalize = None, None
+        if self.suite == "mujoco":
+            if self.state["obs_rms"] is None:
+                raise UsageError(f"{path} is a Mujoco checkpoint without observation statistics")
+            if self.family == "single":  # ObsNormalizer, the script's clip; frozen here (update=False)
+                self.obs_norm = self.module.ObsNormalizer(tuple(self.state["obs_shape"]), self.args.obs_clip)
+                self.obs_norm.rms.load_state_dict(self.state["obs_rms"])
+                self.normalize = lambda obs: self.obs_norm(obs, update=False)
+            else:  # the baselines' frozen RunningMeanStd is called directly
+                self.obs_norm = self.module.RunningMeanStd(self.state["obs_rms"])
+                self.normalize = self.obs_norm
+
+    @property
+    def method(self) -> str:
+        return self.state.get("method") or self.script
+
+    @property
+    def size(self) -> str:
+        """The student size of a distillation run, 'teacher' for a PPO teacher."""
+        return getattr(self.args, "student", None) or "teacher"
+
+    def policy_params(self) -> int:
+        if self.family == "single":
+            return self.agent.policy_params()
+        return self.module.policy_params(self.agent)
+
+    def act(self, obs: np.ndarray, deterministic: bool) -> np.ndarray:
+        """Actions for a batch of raw observations, as the scripts' evaluate() picks them."""
+        with torch.inference_mode():
+            x = torch.as_tensor(self.normalize(obs) if self.normalize else obs, device=self.device)
+            if self.family == "single":
+                action = self.agent.get_action_and_value(x, deterministic=deterministic)[0]
+            else:
+                action = self.module.sample_action(self.agent.get_dist(x), deterministic)
+        return action.cpu().numpy()
+
+    def evaluate(self, episodes: int, num_envs: int, seed: int, deterministic: bool, test_levels: bool) -> dict:
+        """The script's own evaluate(), called with its signature."""
+        m, args = self.module, self.args
+        if self.family == "baseline":
+            args.eval_envs, args.eval_deterministic = num_envs, deterministic
+            return m.evaluate(self.agent, args, self.suite, self.obs_norm, episodes, seed, self.device,
+                              test_levels=test_levels)
+        if self.suite == "mujoco":
+            return m.evaluate(self.agent, self.env_id, self.obs_norm, episodes, num_envs, seed, self.device,
+                              deterministic=deterministic)
+        if self.suite == "atari":
+            return m.evaluate(self.agent, args, self.obs_norm, episodes, num_envs, seed, self.device,
+                              deterministic=deterministic)
+        args.eval_deterministic = deterministic
+        return m.evaluate(self.agent, args, self.obs_norm, episodes, num_envs, seed, self.device,
+                          test_levels=test_levels)
+
+
+# ---------------------------------------------------------------------------------------------
+# Rendering environments: one env each, policy observations and full-resolution RGB frames
+# ---------------------------------------------------------------------------------------------
+class MujocoPlayer:
+    """gymnasium's v4 task with rgb_array rendering. The first reset is seeded as evaluate()'s vector env
+    seeds its env (seed + index); later resets continue the env's RNG, as the vector env's autoreset does."""
+
+    fps_key = "render_fps"
+
+    def __init__(self, policy: Policy, seed: int, levels: str):
+        import gymnasium as gym
+
+        warnings.filterwarnings("ignore", message=".*is out of date.*")  # the paper's envs are v4, on purpose
+        self.env = gym.make(policy.env_id, render_mode="rgb_array")
+        self.seed = seed
+        self.low, self.high = self.env.action_space.low, self.env.action_space.high
+        self.fps = int(self.env.metadata.get("render_fps", 30))
+
+    def reset(self) -> np.ndarray:
+        obs, _ = self.env.reset(seed=self.seed)
+        self.seed = None
+        return obs[None]
+
+    def step(self, action: np.ndarray):
+        """(obs batch of one, reward, episode over, whether frame() shows this episode)."""
+        obs, reward, term, trunc, _ = self.env.step(np.clip(action[0], self.low, self.high))
+        return obs[None], float(reward), bool(term or trunc), True
+
+    def frame(self) -> np.ndarray:
+        return self.env.render()
+
+    def close(self):
+        self.env.close()
+
+
+def area_resize_weights(src: int, dst: int) -> np.ndarray:
+    """(dst, src) matrix of OpenCV's INTER_AREA downscaling: each output pixel averages the source pixels
+    its footprint [i * s, (i + 1) * s) covers, weighted by the overlap (s = src / dst)."""
+    scale = src / dst
+    weights = np.zeros((dst, src))
+    for i in range(dst):
+        lo, hi = i * scale, (i + 1) * scale
+        for j in range(int(np.floor(lo)), min(int(np.ceil(hi)), src)):
+            weights[i, j] = (min(hi, j + 1) - max(lo, j)) / scale
+    return weights
+
+
+class AtariPlayer:
+    """ale-py's gymnasium env (frameskip 1, no sticky actions) behind the preprocessing of the script's envpool
+    env, whose config it reads: reset = reset_game, 1..noop_max no-ops (one fewer with fire reset), FIRE if
+    the game has it, the screen pushed into every stack slot; step = the action on frame_skip frames, the max
+    of the last two grayscale screens (the last one alone when the game ended earlier), resized, stacked;
+    truncation after max_episode_steps agent steps."""
+
+    def __init__(self, config: dict, seed: int, noop_max: Optional[int] = None):
+        import ale_py
+
+        unsupported = {k: config[k] for k, ok in (("gray_scale", True), ("use_inter_area_resize", True),
+                                                    ("full_action_space", False), ("episodic_life", False))
+                       if config[k] != ok}
+        if unsupported or config["frame_skip"] < 2:
+            raise UsageError(f"cannot mirror the script's envpool Atari config for video: {unsupported or config}")
+        self.frame_skip, self.stack_num = config["frame_skip"], config["stack_num"]
+        self.max_steps, self.noop_max = config["max_episode_steps"], config["noop_max"] if noop_max is None else noop_max
+        self.env = ale_py.AtariEnv(game=config["task"], obs_type="grayscale", frameskip=1,
+                                   repeat_action_probability=config["repeat_action_probability"],
+                                   full_action_space=False, render_mode="rgb_array",
+                                   max_num_frames_per_episode=10**9)  # the agent-step limit applies, as envpool's
+        action_set = list(self.env.ale.getMinimalActionSet())
+        self.noop_action = action_set.index(ale_py.Action.NOOP)
+        # envpool fires on reset when the game's action set has FIRE (use_fire_reset)
+        self.fire_action = (action_set.index(ale_py.Action.FIRE)
+                            if config["use_fire_reset"] and ale_py.Action.FIRE in action_set else None)
+        self.wy = area_resize_weights(210, config["img_height"])
+        self.wx = area_resize_weights(160, config["img_width"])
+        self.rng, self.seed, self.fps = np.random.default_rng(seed), seed, 60 // self.frame_skip
+        self.pool = [np.zeros((210, 160), np.uint8) for _ in range(2)]
+
+    @classmethod
+    def for_policy(cls, policy: Policy, seed: int, levels: str) -> "AtariPlayer":
+        return cls(cls.envpool_config(policy, seed), seed)
+
+    @staticmethod
+    def envpool_config(policy: Policy, seed: int) -> dict:
+        """The config of the envpool env the script evaluates on (one env, no life loss)."""
+        m = policy.module
+        if policy.family == "baseline":
+            envs = m.VecEnv("atari", policy.env_id, 1, seed, policy.args, training=False)
+            config = dict(envs.env.config)
+        else:
+            envs = m.make_env(policy.env_id, 1, seed, policy.args.max_episode_steps, episodic_life=False)
+            config = dict(envs.config)
+        envs.close()
+        return config
+
+    def resize(self, gray: np.ndarray) -> np.ndarray:
+        return np.clip(np.rint(self.wy @ gray.astype(np.float64) @ self.wx.T), 0, 255).astype(np.uint8)
+
+    def reset(self) -> np.ndarray:
+        gray, _ = self.env.reset(seed=self.seed)
+        self.seed = None  # later episodes continue the emulator, as envpool's do
+        noops = int(self.rng.integers(0, max(self.noop_max, 1))) + 1 - (self.fire_action is not None)
+        for _ in range(noops):
+            gray, _, term, _, _ = self.env.step(self.noop_action)
+            if term:
+                gray, _ = self.env.reset()
+        if self.fire_action is not None:
+            gray, *_ = self.env.step(self.fire_action)
+        self.pool[0] = gray
+        self.stack = [self.resize(gray)] * self.stack_num
+        self.steps = 0
+        return np.stack(self.stack)[None]
+
+    def step(self, action: np.ndarray):
+        reward, over, frames = 0.0, False, 0
+        for k in range(self.frame_skip):
+            gray, r, term, _, _ = self.env.step(int(action[0]))
+            reward, frames = reward + float(r), k + 1
+            if k >= self.frame_skip - 2:
+                self.pool[k - (self.frame_skip - 2)] = gray
+            if term:
+                over = True
+                break
+        # envpool max-pools only after a full skip; else its first pool buffer as it stands
+        screen = np.maximum(self.pool[0], self.pool[1]) if frames == self.frame_skip else self.pool[0]
+        self.stack = self.stack[1:] + [self.resize(screen)]
+        self.steps += 1
+        over = over or self.steps >= self.max_steps
+        return np.stack(self.stack)[None], reward, over, True
+
+    def frame(self) -> np.ndarray:
+        return self.env.render()
+
+    def close(self):
+        self.env.close()
+
+
+class ProcgenPlayer:
+    """A one-env Procgen on the evaluation's levels with its 512x512 RGB render. Procgen resets in the step an
+    episode ends, so that step's frame already shows the next episode and is not filmed."""
+
+    def __init__(self, policy: Policy, seed: int, levels: str):
+        import contextlib
+        import io
+
+        with contextlib.redirect_stderr(io.StringIO()):
+            from procgen import ProcgenGym3Env
+        args = policy.args
+        start, count = ((policy.module.TEST_START_LEVEL, policy.module.TEST_START_LEVEL) if levels == "test"
+                        else (args.start_level, args.num_levels))
+        self.env = ProcgenGym3Env(num=1, env_name=policy.env_id, num_levels=count, start_level=start,
+                                  distribution_mode=args.distribution_mode, rand_seed=seed, render_mode="rgb_array")
+        self.fps = PROCGEN_RENDER_FPS
+
+    def reset(self) -> np.ndarray:
+        return self.env.observe()[1]["rgb"]
+
+    def step(self, action: np.ndarray):
+        self.env.act(action.astype(np.int32))
+        reward, obs, first = self.env.observe()
+        return obs["rgb"], float(reward[0]), bool(first[0]), not bool(first[0])
+
+    def frame(self) -> np.ndarray:
+        return self.env.get_info()[0]["rgb"]
+
+    def close(self):
+        self.env.close()
+
+
+PLAYERS = {"mujoco": MujocoPlayer, "atari": AtariPlayer.for_policy, "procgen": ProcgenPlayer}
+
+
+def check_gl() -> None:
+    """Mujoco renders headless through EGL unless MUJOCO_GL says otherwise; fail early, in one line."""
+    import gc
+
+    os.environ.setdefault("MUJOCO_GL", "egl")
+    env, failure = None, None
+    try:
+        import gymnasium as gym
+
+        warnings.filterwarnings("ignore", message=".*is out of date.*")
+        env = gym.make("InvertedPendulum-v4", render_mode="rgb_array", width=64, height=64)
+        env.reset(seed=0)
+        frame = env.render()
+        env.close()
+        if frame is None or frame.shape != (64, 64, 3):
+            failure = f"render returned {None if frame is None else frame.shape}"
+    except Exception as e:  # missing libEGL/libOSMesa, bad MUJOCO_GL, no display for glfw, ...
+        failure = str(e).strip().splitlines()[0] if str(e).strip() else type(e).__name__
+    if failure is None:
+        return
+    # A half-made GL context fails again in its __del__ ("Exception ignored in ..."): collect it now, quietly.
+    hook, sys.unraisablehook = sys.unraisablehook, lambda unraisable: None
+    try:
+        env = None
+        gc.collect()
+    finally:
+        sys.unraisablehook = hook
+    raise UsageError(f"cannot render Mujoco with MUJOCO_GL={os.environ['MUJOCO_GL']} ({failure}); "
+                     "headless rendering needs MUJOCO_GL=egl (libEGL) or MUJOCO_GL=osmesa (libOSMesa)")
+
+
+# ---------------------------------------------------------------------------------------------
+# Videos
+# ---------------------------------------------------------------------------------------------
+class VideoWriter:
+    """H.264 MP4 through PyAV (its wheels bundle FFmpeg), written to a temporary file and renamed on close."""
+
+    def __init__(self, path: str, width: int, height: int, fps: int):
+        import av
+
+        self.path, self.tmp = path, f"{path}.tmp{os.getpid()}"
+        os.makedirs(os.path.dirname(path) or ".", exist_ok=True)
+        self.container = av.open(self.tmp, mode="w", format="mp4")
+        self.stream = self.container.add_stream("libx264", rate=fps)
+        # yuv420p (what players expect) needs even sizes: odd ones get a black last row or column
+        self.width, self.height = width + width % 2, height + height % 2
+        self.stream.width, self.stream.height, self.stream.pix_fmt = self.width, self.height, "yuv420p"
+        self.frames, self.av = 0, av
+
+    def write(self, rgb: np.ndarray) -> None:
+        if rgb.shape[:2] != (self.height, self.width):
+            rgb = np.pad(rgb, ((0, self.height - rgb.shape[0]), (0, self.width - rgb.shape[1]), (0, 0)))
+        frame = self.av.VideoFrame.from_ndarray(np.ascontiguousarray(rgb, dtype=np.uint8), format="rgb24")
+        for packet in self.stream.encode(frame):
+            self.container.mux(packet)
+        self.frames += 1
+
+    def close(self) -> None:
+        for packet in self.stream.encode():
+            self.container.mux(packet)
+        self.container.close()
+        os.replace(self.tmp, self.path)
+
+    def abort(self) -> None:
+        self.container.close()
+        if os.path.exists(self.tmp):
+            os.remove(self.tmp)
+
+
+def label_bar(width: int, lines: list[str]) -> np.ndarray:
+    from PIL import Image, ImageDraw, ImageFont
+
+    image = Image.new("RGB", (width, LABEL_HEIGHT), (0, 0, 0))
+    draw, font = ImageDraw.Draw(image), ImageFont.load_default()
+    for i, line in enumerate(lines):
+        draw.text((3, 1 + 13 * i), line, fill=(255, 255, 255), font=font)
+    return np.asarray(image)
+
+
+class Panel:
+    """One policy playing one episode in its own player; its frames, return and length."""
+
+    def __init__(self, policy: Policy, player, deterministic: bool, batch: int):
+        self.policy, self.player, self.deterministic, self.batch = policy, player, deterministic, batch
+        self.obs = player.reset()
+        self.last = player.frame()
+        self.ret, self.length, self.over = 0.0, 0, False
+
+    def advance(self) -> bool:
+        """One step unless the episode is over; True when a new frame of this episode was shown."""
+        if self.over:
+            return False
+        # The observation repeated to evaluate()'s batch size: CPU matrix kernels may round a row differently
+        # for other batch sizes, and Mujoco is chaotic enough that this changes returns in the 4th digit.
+        action = self.policy.act(np.repeat(self.obs, self.batch, axis=0), self.deterministic)[:1]
+        self.obs, reward, self.over, shows = self.player.step(action)
+        self.ret, self.length = self.ret + reward, self.length + 1
+        if shows:
+            self.last = self.player.frame()
+        return shows
+
+    def label(self) -> list[str]:
+        p = self.policy
+        return [f"{p.method} {p.size} ({p.policy_params() / 1000:.1f}k)",
+                f"return {self.ret:.1f}" + (" (end)" if self.over else "")]
+
+    def summary(self) -> dict:
+        p = self.policy
+        return {"checkpoint": os.path.abspath(p.path), "method": p.method, "size": p.size, "return": self.ret,
+                "length": self.length}
+
+
+def film(policies: list, slot_players: list, path: str, deterministic: bool, batch: int) -> dict:
+    """Play one episode per policy in lockstep (one player each, same env seed), write the frames side by side
+    (with labels when there are two), until every episode is over; the shorter one holds its last frame."""
+    panels = [Panel(p, player, deterministic, batch) for p, player in zip(policies, slot_players)]
+    labelled = len(panels) > 1
+    height, width = panels[0].last.shape[:2]
+
+    def compose() -> np.ndarray:
+        if not labelled:
+            return panels[0].last
+        return np.concatenate([np.concatenate([label_bar(width, q.label()), q.last]) for q in panels], axis=1)
+
+    first = compose()
+    writer = VideoWriter(path, first.shape[1], first.shape[0], slot_players[0].fps)
+    try:
+        writer.write(first)
+        while not all(q.over for q in panels):
+            shown = [q.advance() for q in panels]
+            if any(shown) or labelled:  # a labelled frame also shows the final return
+                writer.write(compose())
+        writer.close()
+    except BaseException:
+        writer.abort()
+        raise
+    return {"frames": writer.frames, "width": writer.width, "height": writer.height, "fps": slot_players[0].fps,
+            "panels": [q.summary() for q in panels]}
+
+
+def capture_videos(policies: list, suite: str, episodes: int, num_envs: int, seed: int, deterministic: bool,
+                   levels: str, video_dir: str, stem: str, json_dir: str) -> list:
+    """Video episode j: env slot j % num_envs (seed + slot, as evaluate()'s env of that index), its
+    (j // num_envs)-th episode; each policy in its own player of that seed."""
+    players, videos = {}, []
+    torch.manual_seed(seed)  # sampled actions: reproducible videos
+    try:
+        for j in range(episodes):
+            slot = j % num_envs
+            if slot not in players:
+                players[slot] = [PLAYERS[suite](p, seed + slot, levels) for p in policies]
+            name = f"{stem}__{'compare__' if len(policies) > 1 else ''}episode{j}.mp4"
+            path = os.path.join(video_dir, name)
+            # Only Mujoco's video episodes are evaluation episodes, so only there is the batch padded
+            info = film(policies, players[slot], path, deterministic, batch=num_envs if suite == "mujoco" else 1)
+            videos.append({"path": os.path.relpath(path, json_dir), "episode": j, "env_index": slot,
+                           "env_episode": j // num_envs, **info})
+            returns = ", ".join(f"{q['return']:.1f}" for q in info["panels"])
+            print(f"video: {path} ({info['frames']} frames, {info['width']}x{info['height']}, returns {returns})",
+                  flush=True)
+    finally:
+        for group in players.values():
+            for player in group:
+                player.close()
+    return videos
+
+
+# ---------------------------------------------------------------------------------------------
+# Main
+# ---------------------------------------------------------------------------------------------
+def sha256(path: str) -> str:
+    digest = hashlib.sha256()
+    with open(path, "rb") as f:
+        for block in iter(lambda: f.read(1 << 20), b""):
+            digest.update(block)
+    return digest.hexdigest()
+
+
+def write_json(path: str, data: dict) -> None:
+    os.makedirs(os.path.dirname(path) or ".", exist_ok=True)
+    tmp = f"{path}.tmp{os.getpid()}"
+    with open(tmp, "w") as f:
+        json.dump(data, f, indent=2)
+    os.replace(tmp, path)
+
+
+def run(args: Args) -> dict:
+    # Every check before any long work or any write.
+    for name in ("episodes", "num_envs", "video_episodes"):
+        value = getattr(args, name)
+        if value is not None and value <= 0:
+            raise UsageError(f"--{name.replace('_', '-')} must be positive, got {value}")
+    device = torch.device("cuda" if torch.cuda.is_available() and args.cuda else "cpu")
+    policy = Policy(args.checkpoint, device)
+    suite = policy.suite
+    other = Policy(args.compare, device) if args.compare else None
+    if other is not None and (other.suite, other.env_id) != (suite, policy.env_id):
+        raise UsageError(f"--compare {args.compare} is on {other.env_id}, --checkpoint on {policy.env_id}: "
+                         "side by side needs the same env")
+    if args.levels is not None and suite != "procgen":
+        raise UsageError(f"--levels applies to Procgen only; {args.checkpoint} is {suite}")
+    episodes = args.episodes or PAPER_EPISODES[suite]
+    deterministic = suite != "procgen" if args.actions is None else args.actions == "deterministic"
+    levels = args.levels or "test"
+    seed = args.seed if args.seed is not None else int(policy.args.seed) + EVAL_SEED_OFFSET
+    num_envs = min(args.num_envs or int(policy.args.eval_envs), episodes)  # evaluate() caps it the same way
+    out = args.out or f"{os.path.splitext(args.checkpoint)[0]}.evaluate.json"
+    if os.path.isdir(out):
+        raise UsageError(f"--out {out} is a folder; give a file name")
+    filming = args.capture_video or other is not None
+    if filming and suite == "mujoco":
+        check_gl()
+
+    torch.manual_seed(seed)  # sampled actions: the same numbers on every call
+    evaluation = policy.evaluate(episodes, num_envs, seed, deterministic, test_levels=levels == "test")
+    result = {
+        "checkpoint": os.path.abspath(args.checkpoint), "sha256": sha256(args.checkpoint),
+        "script": policy.script, "method": policy.method, "suite": suite, "env_id": policy.env_id,
+        "student_size": getattr(policy.args, "student", None), "policy_params": policy.policy_params(),
+        "global_step": policy.state.get("global_step"), "seed": seed, "num_envs": num_envs,
+        "evaluation": evaluation, "videos": [],
+    }
+    protocol = f"{'deterministic' if deterministic else 'stochastic'} actions" + (
+        f", {levels} levels" if suite == "procgen" else "")
+    normalized = evaluation.get("human_normalized")
+    print(f"{policy.env_id} {policy.method} ({args.checkpoint}): {episodes} episodes, {protocol}, seed {seed}, "
+          f"{num_envs} envs: mean return {evaluation['mean']:.2f} +- {evaluation['std']:.2f}"
+          + (f", human-normalised {normalized:.3f}" if normalized is not None else ""), flush=True)
+
+    if filming:
+        json_dir = os.path.dirname(os.path.abspath(out))
+        video_dir = args.video_dir or os.path.join(json_dir, "videos")
+        stem = os.path.splitext(os.path.basename(out))[0]
+        policies = [policy] + ([other] if other is not None else [])
+        result["videos"] = capture_videos(policies, suite, args.video_episodes, num_envs, seed, deterministic,
+                                          levels, video_dir, stem, json_dir)
+    write_json(out, result)
+    print(f"wrote {out}")
+    return result
+
+
+def main() -> None:
+    args = tyro.cli(Args, description=__doc__.split("\n\n")[0])
+    try:
+        run(args)
+    except Exception as e:  # the scripts' UsageErrors too: each module has its own class
+        if type(e).__name__ != "UsageError":
+            raise
+        print(f"error: {e}", file=sys.stderr)
+        sys.exit(2)
+
+
+if __name__ == "__main__":
+    main()
