@@ -4,6 +4,7 @@ imported Mujoco teacher drives ppd_mujoco.py; bad input is one line, exit 2, not
 
 import hashlib
 import io
+import json
 import os
 import sys
 import zipfile
@@ -101,7 +102,7 @@ def sb3_models(tmp_path_factory):
     models = {}
     # PPO, SB3's default Tanh, critic widths other than the actor's, VecNormalize with a non-default epsilon
     # and clip (folded into the statistics), trained 2,048 steps.
-    venv = VecNormalize(make_vec_env("Hopper-v4", n_envs=2, seed=0), clip_obs=5.0, epsilon=1e-4)
+    venv = VecNormalize(make_vec_env("Hopper-v4", n_envs=2, seed=0), clip_obs=3.0, epsilon=1e-4)
     model = PPO("MlpPolicy", venv, n_steps=512, batch_size=128, n_epochs=2, seed=0,
                 policy_kwargs=dict(net_arch=dict(pi=[32, 16], vf=[24])))
     model.learn(2048)
@@ -176,9 +177,35 @@ def test_mujoco_import_is_exact(kind, sb3_models, tmp_path, capsys, monkeypatch)
     normalization = source["observation_normalization"]
     assert normalization["normalized"] == (venv is not None)
     if kind == "ppo_tanh":
-        assert normalization["epsilon"] == 1e-4 and normalization["clip_obs"] == 5.0
-        assert normalization["folded_scale"] == 0.5
+        assert normalization["epsilon"] == 1e-4 and normalization["clip_obs"] == 3.0
+        assert normalization["folded_scale"] == pytest.approx(0.3)
     assert f"-> {teachers}/Hopper-v4__7.pt" in out
+
+
+def test_unpicklable_spaces_and_kwargs_are_read_from_the_json(sb3_models, tmp_path, capsys, monkeypatch):
+    """Models saved by other Python / library versions often do not unpickle; the zip's JSON names the same
+    spaces and classes in readable form, and the import uses it."""
+    work, models = sb3_models
+    model, venv = models["a2c_relu"]
+    with zipfile.ZipFile(work / "a2c_relu.zip") as zin:
+        entries = {name: zin.read(name) for name in zin.namelist()}
+    data = json.loads(entries["data"])
+    for key in ("policy_kwargs", "observation_space", "action_space"):
+        data[key][":serialized:"] = "AAAA"  # not a pickle
+    entries["data"] = json.dumps(data).encode()
+    with zipfile.ZipFile(tmp_path / "old.zip", "w") as zout:
+        for name, content in entries.items():
+            zout.writestr(name, content)
+    code, _, err = run_cli(import_sb3, ["--model", tmp_path / "old.zip", "--vecnormalize", work / "a2c_relu_vecnormalize.pkl",
+                                        "--env-id", "Hopper", "--teachers-dir", tmp_path / "teachers", "--eval-episodes", "0"],
+                           capsys, monkeypatch)
+    assert code == 0, err
+    raw = hopper_raw_observations(100)
+    mean, _, value, state = imported_gaussian(tmp_path / "teachers" / "Hopper-v4__1.pt", raw)
+    assert state["network"]["activation"] == "relu" and state["action_dim"] == 3
+    sb3_mean, _, sb3_value = sb3_gaussian(model, venv.normalize_obs(raw))
+    np.testing.assert_allclose(mean, sb3_mean, rtol=1e-5, atol=1e-5)
+    np.testing.assert_allclose(value, sb3_value, rtol=1e-5, atol=1e-5)
 
 
 def test_existing_teacher_is_kept_unless_overwrite(sb3_models, tmp_path, capsys, monkeypatch):

@@ -104,7 +104,9 @@ class SB3Model:
     policy_class: str  # ActorCriticPolicy or ActorCriticCnnPolicy
     policy_kwargs: dict
     obs_shape: tuple
-    action_space: object  # gymnasium space
+    action_kind: str  # the space's class name: Box (Mujoco) or Discrete (Atari)
+    action_shape: tuple
+    action_n: Optional[int]  # Discrete's number of actions
     params: dict  # the policy's state dict
     num_timesteps: int
     sb3_version: Optional[str]
@@ -169,19 +171,48 @@ def read_sb3_zip(path: str) -> SB3Model:
     if raw.get("use_sde"):
         raise UsageError(f"{path} uses gSDE (use_sde=True): its exploration noise depends on the state; only "
                          f"the state-independent log-std of SB3's default policy can be imported")
-    try:
-        data = deserialize(raw, ["policy_kwargs", "observation_space", "action_space"])
-    except Exception as e:  # noqa: BLE001
-        raise UsageError(f"cannot unpickle the spaces or policy_kwargs of {path} ({type(e).__name__}: {e})")
-    if "observation_space" not in data or "action_space" not in data:
-        raise UsageError(f"cannot unpickle the observation and action spaces of {path}")
-    return SB3Model(path=path, algorithm=algorithm, policy_class=cls_name, policy_kwargs=data.get("policy_kwargs") or {},
-                    obs_shape=tuple(int(d) for d in data["observation_space"].shape), action_space=data["action_space"],
-                    params=params, num_timesteps=int(raw.get("num_timesteps") or 0), sb3_version=version)
+    data = {}
+    for key in ("policy_kwargs", "observation_space", "action_space"):
+        try:
+            data.update(deserialize(raw, [key]))
+        except Exception:  # noqa: BLE001 (pickled by other library versions: fall back to the readable JSON)
+            pass
+    kwargs = data.get("policy_kwargs")
+    if kwargs is None:  # the JSON's readable copy: classes as "<class 'module.Name'>" strings
+        kwargs = {k: v for k, v in (raw.get("policy_kwargs") or {}).items() if not k.startswith(":")}
+    spaces = {key: space_of(raw.get(key), data.get(key)) for key in ("observation_space", "action_space")}
+    if spaces["observation_space"] is None or spaces["action_space"] is None:
+        raise UsageError(f"cannot read the observation and action spaces of {path}")
+    action_kind, action_shape, action_n = spaces["action_space"]
+    return SB3Model(path=path, algorithm=algorithm, policy_class=cls_name, policy_kwargs=kwargs,
+                    obs_shape=spaces["observation_space"][1], action_kind=action_kind, action_shape=action_shape,
+                    action_n=action_n, params=params, num_timesteps=int(raw.get("num_timesteps") or 0),
+                    sb3_version=version)
+
+
+def space_of(entry, space) -> Optional[tuple]:
+    """(class name, shape, n) of a gymnasium (or old gym) space, from the object or from its JSON entry."""
+    if space is not None and not isinstance(space, dict):  # a dict: the JSON entry had nothing pickled
+        n = getattr(space, "n", None)
+        return type(space).__name__, tuple(int(d) for d in (space.shape or ())), None if n is None else int(n)
+    if not isinstance(entry, dict):
+        return None
+    match = re.search(r"\.(\w+)'>", str(entry.get(":type:", "")))
+    shape = entry.get("_shape", entry.get("shape"))
+    if match is None or shape is None:
+        return None
+    n = entry.get("n")
+    return match.group(1), tuple(int(d) for d in shape), None if n is None else int(n)
 
 
 def class_name(obj) -> Optional[str]:
-    return None if obj is None else getattr(obj, "__name__", type(obj).__name__)
+    """The name of a class given as the class or as its JSON string "<class 'torch.nn.modules.activation.Tanh'>"."""
+    if obj is None:
+        return None
+    if isinstance(obj, str):
+        match = re.search(r"([\w]+)'>$", obj)
+        return match.group(1) if match else obj
+    return getattr(obj, "__name__", type(obj).__name__)
 
 
 # ---------------------------------------------------------------------------------------------
@@ -205,9 +236,9 @@ def mlp_agent(model: SB3Model) -> tuple:
     if extractor != "FlattenExtractor" or len(model.obs_shape) != 1:
         raise UsageError(f"unsupported features extractor {extractor} on observations {model.obs_shape}: only "
                          f"flat Box observations (FlattenExtractor) can be imported")
-    from gymnasium.spaces import Box
-    if not isinstance(model.action_space, Box) or len(model.action_space.shape) != 1:
-        raise UsageError(f"unsupported action space {model.action_space}: a Mujoco teacher has Box actions")
+    if model.action_kind != "Box" or len(model.action_shape) != 1:
+        raise UsageError(f"unsupported action space {model.action_kind}{model.action_shape}: a Mujoco teacher has "
+                         f"Box actions")
     p = model.params
     shared = linear_layers(p, "mlp_extractor.shared_net")  # SB3 < 1.8: layers before the pi / vf split
     pi = shared + linear_layers(p, "mlp_extractor.policy_net")
@@ -217,7 +248,7 @@ def mlp_agent(model: SB3Model) -> tuple:
     if unknown or known - set(p):
         raise UsageError(f"unexpected MlpPolicy parameters (missing {sorted(known - set(p))}, unknown {unknown[:3]}): "
                          f"not SB3's ActorCriticPolicy with a diagonal Gaussian")
-    action_dim = model.action_space.shape[0]
+    action_dim = model.action_shape[0]
     if tuple(p["log_std"].shape) != (action_dim,):
         raise UsageError(f"log_std has shape {tuple(p['log_std'].shape)}, not ({action_dim},): only the "
                          f"state-independent log-std can be imported")
@@ -305,9 +336,9 @@ def cnn_agent(model: SB3Model) -> tuple:
     if kwargs.get("normalize_images", True) is False:
         raise UsageError("the CnnPolicy was built with normalize_images=False; this project's networks divide "
                          "pixels by 255 as SB3 does by default")
-    from gymnasium.spaces import Discrete
-    if not isinstance(model.action_space, Discrete):
-        raise UsageError(f"unsupported action space {model.action_space}: an Atari teacher has Discrete actions")
+    if model.action_kind != "Discrete" or model.action_n is None:
+        raise UsageError(f"unsupported action space {model.action_kind}{model.action_shape}: an Atari teacher has "
+                         f"Discrete actions")
     p = model.params
     if any(k.startswith("mlp_extractor.") for k in p):
         raise UsageError("the CnnPolicy has net_arch layers after the CNN; only the default CnnPolicy (NatureCNN "
@@ -331,7 +362,7 @@ def cnn_agent(model: SB3Model) -> tuple:
         raise UsageError(f"conv kernels {kernels} are not NatureCNN's 8x8, 4x4, 3x3")
     spec = atari_script.network_spec("nature", [int(t[f"cnn.{i}.weight"].shape[0]) for i in (0, 2, 4)],
                                      int(t["linear.0.weight"].shape[0]))
-    agent = atari_script.Agent(spec, model.obs_shape, int(model.action_space.n))
+    agent = atari_script.Agent(spec, model.obs_shape, model.action_n)
     state = {}
     # Agent: actor = Sequential(trunk, head); trunk = Sequential(convs, Linear, ReLU); convs = conv, ReLU, conv,
     # ReLU, conv, ReLU, Flatten: the same layers, in the same order, as NatureCNN's cnn and linear.
@@ -403,7 +434,7 @@ def import_model(args: Args) -> dict:
         hint = (" (rl-baselines3-zoo's older v3 Mujoco models observe more: Ant-v3 111 values, Ant-v4 27)"
                 if suite == "mujoco" else " (this project stacks 4 grayscale 84x84 frames, channels first)")
         raise UsageError(f"the model observes shape {model.obs_shape}, this project's {env_id} {obs_shape}{hint}")
-    model_actions = int(model.action_space.n) if suite == "atari" else int(model.action_space.shape[0])
+    model_actions = model.action_n if suite == "atari" else (model.action_shape or (0,))[0]
     if model_actions != action_dim:
         raise UsageError(f"the model has {model_actions} actions, this project's {env_id} {action_dim}")
 
@@ -440,7 +471,7 @@ def import_model(args: Args) -> dict:
 
     # Write the checkpoint under a temporary name, read it back as the distillation scripts will, evaluate
     # that, and only then give it its name: a failure leaves nothing behind.
-    tmp_path = f"{teacher_path}.import{os.getpid()}"
+    tmp_path, json_tmp = f"{teacher_path}.import{os.getpid()}", f"{json_path}.import{os.getpid()}"
     try:
         script.save_checkpoint(tmp_path, agent, script_args, obs_norm, model.num_timesteps, 0)
         state = torch.load(tmp_path, map_location="cpu", weights_only=True)
@@ -460,15 +491,17 @@ def import_model(args: Args) -> dict:
             else:
                 evaluation = script.evaluate(teacher, script_args, None, args.eval_episodes, args.eval_envs,
                                              seed=args.seed + 10_000, device=device)
-        os.replace(tmp_path, teacher_path)
+        result = {"script": SCRIPT, "method": model.algorithm.lower(), "suite": suite, "env_id": env_id,
+                  "seed": args.seed, "total_timesteps": model.num_timesteps, "student_size": None,
+                  "policy_params": teacher.policy_params(), "evaluation": evaluation, "evaluation_train_levels": None,
+                  "source": source, "checkpoint_sha256": sha256_file(tmp_path)}
+        script.write_json(json_tmp, result)
+        os.replace(tmp_path, teacher_path)  # the two renames last: both files, or neither
+        os.replace(json_tmp, json_path)
     finally:
-        if os.path.exists(tmp_path):
-            os.remove(tmp_path)
-    result = {"script": SCRIPT, "method": model.algorithm.lower(), "suite": suite, "env_id": env_id, "seed": args.seed,
-              "total_timesteps": model.num_timesteps, "student_size": None, "policy_params": teacher.policy_params(),
-              "evaluation": evaluation, "evaluation_train_levels": None, "source": source,
-              "checkpoint_sha256": sha256_file(teacher_path)}
-    script.write_json(json_path, result)
+        for path in (tmp_path, json_tmp):
+            if os.path.exists(path):
+                os.remove(path)
     score = f", mean return {evaluation['mean']:.1f} over {args.eval_episodes} episodes" if evaluation else ""
     print(f"imported {model.algorithm} {model.policy_class} -> {teacher_path}{score}")
     return result
