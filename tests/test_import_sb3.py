@@ -335,3 +335,9 @@ def test_bad_input_is_one_line_exit_2_nothing_written(sb3_models, tmp_path, caps
         assert err.startswith("error: ") and err.count("\n") == 1 and "Traceback" not in err, (name, err)
         assert message in err, (name, err)
         assert not teachers.exists() or os.listdir(teachers) == [], name
+    # A fresh process, as a user runs it: still one line (no import banners), exit 2.
+    proc = run_script("tools/import_sb3.py", ["--model", tmp_path / "sac.zip", "--env-id", "Hopper", "--teachers-dir",
+                                              tmp_path / "teachers_cli"], cwd=tmp_path, check=False)
+    assert proc.returncode == 2 and proc.stdout == ""
+    assert proc.stderr.startswith("error: unsupported policy class") and proc.stderr.count("\n") == 1, proc.stderr
+    assert not (tmp_path / "teachers_cli").exists()

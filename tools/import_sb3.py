@@ -45,7 +45,9 @@ import tyro
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 sys.path.insert(0, ROOT)
-import ppo_teacher_atari as atari_script  # noqa: E402  (the checkpoint format, networks and evaluation)
+# The teacher scripts define the checkpoint format, networks and evaluation. The Atari script first: it imports
+# envpool with the old gym's banner silenced, so that an error stays one line on stderr.
+import ppo_teacher_atari as atari_script  # noqa: E402
 import ppo_teacher_mujoco as mujoco_script  # noqa: E402
 
 SCRIPT = "tools/import_sb3.py"
