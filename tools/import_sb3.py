@@ -27,7 +27,6 @@ and spaces stored in the zip and VecNormalize. The weights are read from the zip
 older SB3 versions (shared layers) load too.
 """
 
-import dataclasses
 import hashlib
 import json
 import os
