@@ -10,10 +10,12 @@ plus the distillation change, section by section: `diff ppo_teacher_procgen.py p
 
 import contextlib
 import dataclasses
+import hashlib
 import io
 import json
 import os
 import random
+import signal
 import sys
 import time
 from dataclasses import dataclass
@@ -113,6 +115,8 @@ class Args:
     """clip normalised rewards to [-reward_clip, reward_clip]"""
     checkpoint_every: int = 20
     """write runs/{run_name}/checkpoint.pt every this many updates (and at the end)"""
+    checkpoint_minutes: float = 10.0
+    """also write it when this many minutes have passed since the last one (a SIGKILL loses at most this much)"""
     eval_episodes: int = 200
     """episodes of the final evaluation on unseen test levels, and again on the training levels (paper: 200,
     stochastic actions); 0 skips it"""
@@ -125,7 +129,7 @@ class Args:
     runs_dir: str = "runs"
     """folder of the run folders"""
     resume: Optional[str] = None
-    """continue from this checkpoint.pt of an interrupted run (pass the run's other flags unchanged)"""
+    """continue the run of this checkpoint.pt with its own flags (give --total-timesteps to extend it)"""
 
 
 class UsageError(Exception):
@@ -152,7 +156,8 @@ def resolve_args(args: Args) -> Args:
     if args.kl_direction not in ("forward", "reverse"):
         raise UsageError(f"--kl-direction must be forward or reverse, got '{args.kl_direction}'")
     positive = ["total_timesteps", "learning_rate", "num_envs", "num_steps", "minibatch_size", "update_epochs",
-                "clip_coef", "max_grad_norm", "reward_clip", "checkpoint_every", "eval_envs", "num_levels"]
+                "clip_coef", "max_grad_norm", "reward_clip", "checkpoint_every",
+                "checkpoint_minutes", "eval_envs", "num_levels"]
     for name in positive:
         if not getattr(args, name) > 0:
             raise UsageError(f"--{name.replace('_', '-')} must be positive, got {getattr(args, name)}")
@@ -404,6 +409,98 @@ def agent_from_checkpoint(state: dict) -> Agent:
     return agent
 
 
+def sha256_of(path: str) -> str:
+    """Names a checkpoint file: a student's eval.json records its teacher's, and the report matches on it."""
+    digest = hashlib.sha256()
+    with open(path, "rb") as f:
+        for block in iter(lambda: f.read(1 << 20), b""):
+            digest.update(block)
+    return digest.hexdigest()
+
+
+# ---------------------------------------------------------------------------------------------
+# Interruption and resume
+# ---------------------------------------------------------------------------------------------
+class Interrupted(Exception):
+    """SIGINT or SIGTERM arrived; raised at the next safe point (env step, minibatch, evaluation step)."""
+
+    def __init__(self, signum: int):
+        super().__init__(signal.Signals(signum).name)
+        self.signum = signum
+
+
+class StopSignal:
+    """Ctrl-C (SIGINT) and SLURM's preemption or time limit (SIGTERM, then SIGKILL after a grace period) ask the
+    run to stop. The handler only takes note; check() raises at the next safe point, where the run writes its
+    resumable checkpoint, says how to resume, and exits with 128 + the signal's number."""
+
+    def __init__(self):
+        self.signum, self.checkpoint, self.previous = None, None, {}
+
+    def arm(self) -> None:
+        for signum in (signal.SIGINT, signal.SIGTERM):
+            self.previous[signum] = signal.signal(signum, self.handle)
+
+    def disarm(self) -> None:
+        for signum, handler in self.previous.items():
+            signal.signal(signum, handler)
+        self.previous = {}
+
+    def handle(self, signum, frame) -> None:
+        self.signum = signum
+
+    def check(self) -> None:
+        if self.signum is not None:
+            raise Interrupted(self.signum)
+
+    def report(self) -> str:
+        name = signal.Signals(self.signum).name
+        if self.checkpoint is None or not os.path.isfile(self.checkpoint):
+            return f"interrupted by {name} before the first checkpoint: nothing to resume, start the run again"
+        step = load_checkpoint(self.checkpoint)["global_step"]
+        return (f"interrupted by {name}: {self.checkpoint} holds step {step}; resume with: "
+                f"python {sys.argv[0]} --resume {self.checkpoint}")
+
+
+STOP = StopSignal()
+# Flags that may differ from the checkpoint's on --resume: they do not change what is trained.
+RESUME_MAY_CHANGE = ("resume", "total_timesteps", "checkpoint_every", "checkpoint_minutes", "eval_episodes",
+                     "eval_envs", "cuda", "run_name", "runs_dir", "overwrite_teacher", "track", "wandb_project_name",
+                     "wandb_entity")
+
+
+def given_flags(argv: list) -> set:
+    """The Args fields named on the command line (--flag, --flag=value, --no-flag)."""
+    names, given = {f.name for f in dataclasses.fields(Args)}, set()
+    for token in argv:
+        name = token[2:].split("=")[0].replace("-", "_") if token.startswith("--") else ""
+        name = name[3:] if name.startswith("no_") and name[3:] in names else name
+        if name in names:
+            given.add(name)
+    return given
+
+
+def resume_args(args: Args, given: set) -> tuple[Args, dict]:
+    """--resume PATH alone continues that run: the flags not given come from its checkpoint."""
+    state = load_checkpoint(args.resume)
+    if state["script"] != SCRIPT or "optimizer" not in state:
+        raise UsageError(f"--resume {args.resume} is a checkpoint of {state['script']}, not a resumable {SCRIPT} run")
+    names = {f.name for f in dataclasses.fields(Args)}
+    saved = {k: tuple(v) if isinstance(v, list) else v for k, v in state["args"].items() if k in names}
+    args = dataclasses.replace(args, **{k: v for k, v in saved.items() if k not in given})
+    args.runs_dir, args.run_name = os.path.split(os.path.normpath(os.path.dirname(args.resume) or os.getcwd()))
+    args.runs_dir = args.runs_dir or "."
+    return args, state
+
+
+def check_resume_flags(args: Args, state: dict, given: set) -> None:
+    """A given flag that would change what the checkpoint's run trains is refused (compared once resolved)."""
+    for name in sorted(given - set(RESUME_MAY_CHANGE)):
+        ours, theirs = getattr(args, name), state["args"].get(name)
+        if (list(ours) if isinstance(ours, tuple) else ours) != (list(theirs) if isinstance(theirs, tuple) else theirs):
+            raise UsageError(f"--{name.replace('_', '-')} {ours} contradicts {args.resume}, whose run has {theirs}; "
+                             f"leave it out to resume that run, or start a new one")
+
 # ---------------------------------------------------------------------------------------------
 # GAE
 # ---------------------------------------------------------------------------------------------
@@ -506,6 +603,7 @@ def evaluate(agent: Agent, args: Args, obs_norm, episodes: int, num_envs: int, s
     stats, counts, returns = EpisodeStats(num_envs), np.zeros(num_envs, np.int64), []
     valid = np.ones(num_envs, bool)
     while (counts < quotas).any():
+        STOP.check()
         with torch.inference_mode():
             x = torch.as_tensor(obs, device=device)
             action = agent.get_action_and_value(x, deterministic=args.eval_deterministic)[0].cpu().numpy()
@@ -529,23 +627,34 @@ def fraction_of_teacher(student_eval: dict, teacher_eval: dict) -> Optional[floa
 # ---------------------------------------------------------------------------------------------
 # Training
 # ---------------------------------------------------------------------------------------------
-def train(args: Args) -> dict:
-    args = resolve_args(args)
+def train(args: Args, given: Optional[set] = None) -> dict:
+    """given: the flags named on the command line (default: those that differ from Args' defaults)."""
+    if given is None:
+        defaults = Args()
+        given = {f.name for f in dataclasses.fields(Args) if getattr(args, f.name) != getattr(defaults, f.name)}
     resume_state = None
     if args.resume:
-        resume_state = load_checkpoint(args.resume)
-        if resume_state["script"] != SCRIPT or resume_state["env_id"] != args.env_id or "optimizer" not in resume_state:
-            raise UsageError(f"--resume {args.resume} is from {resume_state['script']} on {resume_state['env_id']}, "
-                             f"not a resumable {SCRIPT} checkpoint on {args.env_id}")
-        args.run_name = os.path.basename(os.path.dirname(os.path.abspath(args.resume)))
+        args, resume_state = resume_args(args, given)
+    args = resolve_args(args)
+    if resume_state is not None:
+        check_resume_flags(args, resume_state, given)
     if args.run_name is None:
         args.run_name = f"{args.env_id}__{args.exp_name}__{args.seed}__{int(time.time())}"
     run_dir = os.path.join(args.runs_dir, args.run_name)
+    checkpoint_path = os.path.join(run_dir, "checkpoint.pt")
+    if resume_state is None and any(os.path.exists(os.path.join(run_dir, f)) for f in ("checkpoint.pt", "eval.json")):
+        raise UsageError(f"{run_dir} already holds a run; resume it with --resume {checkpoint_path}, "
+                         f"or choose another --run-name")
     start_update = resume_state["update"] + 1 if resume_state else 1
     batch_size = args.num_envs * args.num_steps
     num_updates = args.total_timesteps // batch_size
     if num_updates < 1:
         raise UsageError(f"--total-timesteps {args.total_timesteps} is less than one rollout ({batch_size} steps)")
+    print(f"run folder: {run_dir}")
+    if num_updates * batch_size != args.total_timesteps:
+        print(f"--total-timesteps {args.total_timesteps} is not a multiple of the rollout ({args.num_envs} envs x "
+              f"{args.num_steps} steps): training {num_updates * batch_size} steps")
+    STOP.checkpoint = checkpoint_path
 
     random.seed(args.seed)
     np.random.seed(args.seed)
@@ -558,6 +667,7 @@ def train(args: Args) -> dict:
     obs_shape = envs.observation_shape
     action_dim = envs.n_actions
     teacher, teacher_state = load_teacher(args, obs_shape, action_dim)
+    teacher_sha256 = sha256_of(args.teacher_path)
     teacher = teacher.to(device)
     corrupt_teacher_(teacher, args.teacher_corruption_sigma, args.seed)
     agent = Agent(network_spec(*STUDENT_SIZES[args.student]), obs_shape, action_dim).to(device)
@@ -572,6 +682,7 @@ def train(args: Args) -> dict:
         reward_norm.returns = resume_state["reward_returns"].numpy().copy()
         set_rng_state(resume_state["rng"])
         global_step = resume_state["global_step"]
+        print(f"resumed {run_dir} from step {global_step}")
 
     teacher_evaluation = teacher_evaluation_train_levels = None
     if args.eval_episodes > 0:  # the (possibly corrupted) teacher, with the student's protocol
@@ -581,7 +692,7 @@ def train(args: Args) -> dict:
                                                    seed=args.seed + 10_000, device=device, test_levels=False)
         print(f"teacher evaluation: {args.eval_episodes} episodes, mean return {teacher_evaluation['mean']:.2f}")
 
-    writer = SummaryWriter(run_dir)
+    writer = SummaryWriter(run_dir, purge_step=global_step + 1)  # drops what was logged after the checkpoint
     writer.add_text("hyperparameters", "|param|value|\n|-|-|\n" + "\n".join(
         f"|{k}|{v}|" for k, v in dataclasses.asdict(args).items()))
 
@@ -599,95 +710,110 @@ def train(args: Args) -> dict:
     episode_stats, recent_returns = EpisodeStats(args.num_envs), []
     start_time, start_step = time.time(), global_step
 
-    for update in range(start_update, num_updates + 1):
-        if args.anneal_lr:
-            optimizer.param_groups[0]["lr"] = args.learning_rate * (1.0 - (update - 1.0) / num_updates)
+    last_checkpoint_time = time.time()
+    try:
+        for update in range(start_update, num_updates + 1):
+            rollout_start_step = global_step
+            if args.anneal_lr:
+                optimizer.param_groups[0]["lr"] = args.learning_rate * (1.0 - (update - 1.0) / num_updates)
 
-        # Rollout (Algorithm 1, line 3)
-        for step in range(args.num_steps):
-            global_step += args.num_envs
-            obs[step] = next_obs
+            # Rollout (Algorithm 1, line 3)
+            for step in range(args.num_steps):
+                STOP.check()
+                global_step += args.num_envs
+                obs[step] = next_obs
+                with torch.inference_mode():
+                    action, logprob, _, value = agent.get_action_and_value(next_obs)
+                    teacher_logits[step] = teacher.get_dist(next_obs).logits
+                actions[step], logprobs[step], values[step] = action, logprob, value
+                raw_obs, reward, term, trunc, info = envs.step(action.cpu().numpy())
+                over = term | trunc
+                for ret, length in episode_stats.update(reward, over, all_valid):
+                    recent_returns = (recent_returns + [ret])[-20:]
+                    writer.add_scalar("charts/episodic_return", ret, global_step)
+                    writer.add_scalar("charts/episodic_length", length, global_step)
+                rewards[step] = torch.as_tensor(reward_norm(reward, over, all_valid), device=device)
+                terminations[step] = torch.as_tensor(term, device=device, dtype=torch.float32)
+                dones[step] = torch.as_tensor(over, device=device, dtype=torch.float32)
+                valid[step] = 1.0  # same-step reset: every step is a transition
+                next_obs = torch.as_tensor(raw_obs, device=device)
+
+            # Advantages (Algorithm 1, line 4)
             with torch.inference_mode():
-                action, logprob, _, value = agent.get_action_and_value(next_obs)
-                teacher_logits[step] = teacher.get_dist(next_obs).logits
-            actions[step], logprobs[step], values[step] = action, logprob, value
-            raw_obs, reward, term, trunc, info = envs.step(action.cpu().numpy())
-            over = term | trunc
-            for ret, length in episode_stats.update(reward, over, all_valid):
-                recent_returns = (recent_returns + [ret])[-20:]
-                writer.add_scalar("charts/episodic_return", ret, global_step)
-                writer.add_scalar("charts/episodic_length", length, global_step)
-            rewards[step] = torch.as_tensor(reward_norm(reward, over, all_valid), device=device)
-            terminations[step] = torch.as_tensor(term, device=device, dtype=torch.float32)
-            dones[step] = torch.as_tensor(over, device=device, dtype=torch.float32)
-            valid[step] = 1.0  # same-step reset: every step is a transition
-            next_obs = torch.as_tensor(raw_obs, device=device)
+                # Procgen hides final observations, so its time limits count as terminations (see ProcgenVecEnv).
+                next_values = torch.cat([values[1:], agent.get_value(next_obs)[None]])
+                advantages, returns = compute_gae(rewards, values, next_values, terminations, dones, valid,
+                                                  args.gamma, args.gae_lambda)
 
-        # Advantages (Algorithm 1, line 4)
-        with torch.inference_mode():
-            # Procgen hides final observations, so its time limits count as terminations (see ProcgenVecEnv).
-            next_values = torch.cat([values[1:], agent.get_value(next_obs)[None]])
-            advantages, returns = compute_gae(rewards, values, next_values, terminations, dones, valid,
-                                              args.gamma, args.gae_lambda)
+            # PPO update (Algorithm 1, lines 5-10)
+            b_obs, b_actions = obs.reshape((-1,) + obs_shape), actions.reshape(-1)
+            b_logprobs, b_advantages, b_returns, b_values = (
+                x.reshape(-1) for x in (logprobs, advantages, returns, values))
+            b_teacher_logits = teacher_logits.reshape((-1, action_dim))
+            distill_lambda = distill_lambda_at(args, update, num_updates)
+            valid_idx = torch.nonzero(valid.reshape(-1)).squeeze(-1)
+            update_stats = []
+            for _ in range(args.update_epochs):
+                perm = valid_idx[torch.randperm(len(valid_idx), device=device)]
+                for start in range(0, len(perm), args.minibatch_size):
+                    STOP.check()
+                    mb = perm[start:start + args.minibatch_size]
+                    dist = agent.get_dist(b_obs[mb])  # the student's one forward pass of this minibatch
+                    newlogprob, entropy = dist.log_prob(b_actions[mb]), dist.entropy()
+                    newvalue = agent.get_value(b_obs[mb])
+                    loss, ratio, stats = ppo_loss(newlogprob, b_logprobs[mb], b_advantages[mb], entropy, newvalue,
+                                                  b_returns[mb], args)
+                    kl = distill_kl(dist, Categorical(logits=b_teacher_logits[mb]), args.kl_direction)
+                    distill_loss = ppd_loss(kl, ratio, args.clip_coef)
+                    loss = loss + distill_lambda * distill_loss  # Eq. 2
+                    stats.update(distill_loss=distill_loss.item(), distill_kl=kl.mean().item())
+                    optimizer.zero_grad()
+                    loss.backward()
+                    nn.utils.clip_grad_norm_(agent.parameters(), args.max_grad_norm)
+                    optimizer.step()
+                    update_stats.append(stats)
 
-        # PPO update (Algorithm 1, lines 5-10)
-        b_obs, b_actions = obs.reshape((-1,) + obs_shape), actions.reshape(-1)
-        b_logprobs, b_advantages, b_returns, b_values = (
-            x.reshape(-1) for x in (logprobs, advantages, returns, values))
-        b_teacher_logits = teacher_logits.reshape((-1, action_dim))
-        distill_lambda = distill_lambda_at(args, update, num_updates)
-        valid_idx = torch.nonzero(valid.reshape(-1)).squeeze(-1)
-        update_stats = []
-        for _ in range(args.update_epochs):
-            perm = valid_idx[torch.randperm(len(valid_idx), device=device)]
-            for start in range(0, len(perm), args.minibatch_size):
-                mb = perm[start:start + args.minibatch_size]
-                dist = agent.get_dist(b_obs[mb])  # the student's one forward pass of this minibatch
-                newlogprob, entropy = dist.log_prob(b_actions[mb]), dist.entropy()
-                newvalue = agent.get_value(b_obs[mb])
-                loss, ratio, stats = ppo_loss(newlogprob, b_logprobs[mb], b_advantages[mb], entropy, newvalue,
-                                              b_returns[mb], args)
-                kl = distill_kl(dist, Categorical(logits=b_teacher_logits[mb]), args.kl_direction)
-                distill_loss = ppd_loss(kl, ratio, args.clip_coef)
-                loss = loss + distill_lambda * distill_loss  # Eq. 2
-                stats.update(distill_loss=distill_loss.item(), distill_kl=kl.mean().item())
-                optimizer.zero_grad()
-                loss.backward()
-                nn.utils.clip_grad_norm_(agent.parameters(), args.max_grad_norm)
-                optimizer.step()
-                update_stats.append(stats)
+            # Logging
+            y_pred, y_true = b_values[valid_idx], b_returns[valid_idx]
+            explained_var = ((1 - torch.var(y_true - y_pred) / torch.var(y_true)).item() if len(y_true) > 1
+                             else float("nan"))
+            sps = int((global_step - start_step) / (time.time() - start_time))
+            writer.add_scalar("charts/learning_rate", optimizer.param_groups[0]["lr"], global_step)
+            for key in update_stats[0]:
+                writer.add_scalar(f"losses/{key}", float(np.mean([s[key] for s in update_stats])), global_step)
+            writer.add_scalar("losses/explained_variance", explained_var, global_step)
+            writer.add_scalar("charts/SPS", sps, global_step)
+            writer.add_scalar("charts/distill_lambda", distill_lambda, global_step)
+            if args.eval_every and global_step // args.eval_every > (global_step - batch_size) // args.eval_every:
+                curve = evaluate(agent, args, obs_norm, args.eval_every_episodes, args.eval_envs,
+                                 seed=args.seed + 20_000, device=device)
+                writer.add_scalar("eval/episodic_return", curve["mean"], global_step)
+            eta = (num_updates * batch_size - global_step) / max(sps, 1)
+            mean_return = f"{np.mean(recent_returns):.1f}" if recent_returns else "n/a"
+            print(f"step {global_step}/{num_updates * batch_size} | SPS {sps} | ETA {eta / 60:.1f} min | "
+                  f"return {mean_return}", flush=True)
 
-        # Logging
-        y_pred, y_true = b_values[valid_idx], b_returns[valid_idx]
-        explained_var = (1 - torch.var(y_true - y_pred) / torch.var(y_true)).item() if len(y_true) > 1 else float("nan")
-        sps = int((global_step - start_step) / (time.time() - start_time))
-        writer.add_scalar("charts/learning_rate", optimizer.param_groups[0]["lr"], global_step)
-        for key in update_stats[0]:
-            writer.add_scalar(f"losses/{key}", float(np.mean([s[key] for s in update_stats])), global_step)
-        writer.add_scalar("losses/explained_variance", explained_var, global_step)
-        writer.add_scalar("charts/SPS", sps, global_step)
-        writer.add_scalar("charts/distill_lambda", distill_lambda, global_step)
-        if args.eval_every and global_step // args.eval_every > (global_step - batch_size) // args.eval_every:
-            curve = evaluate(agent, args, obs_norm, args.eval_every_episodes, args.eval_envs,
-                             seed=args.seed + 20_000, device=device)
-            writer.add_scalar("eval/episodic_return", curve["mean"], global_step)
-        eta = (num_updates * batch_size - global_step) / max(sps, 1)
-        mean_return = f"{np.mean(recent_returns):.1f}" if recent_returns else "n/a"
-        print(f"step {global_step}/{num_updates * batch_size} | SPS {sps} | ETA {eta / 60:.1f} min | "
-              f"return {mean_return}", flush=True)
-
-        if update % args.checkpoint_every == 0 or update == num_updates:
-            save_checkpoint(os.path.join(run_dir, "checkpoint.pt"), agent, args, obs_norm, global_step, update,
-                            optimizer, reward_norm)
+            if (update % args.checkpoint_every == 0 or update == num_updates
+                    or time.time() - last_checkpoint_time >= 60 * args.checkpoint_minutes):
+                save_checkpoint(checkpoint_path, agent, args, obs_norm, global_step, update, optimizer, reward_norm)
+                last_checkpoint_time = time.time()
+    except Interrupted:
+        # The interrupted update does not count: its rollout is collected again on resume, while the minibatches
+        # it finished stay in the weights.
+        save_checkpoint(checkpoint_path, agent, args, obs_norm, rollout_start_step, update - 1, optimizer,
+                        reward_norm)
+        writer.close()
+        raise
     envs.close()
     if args.dump_last_rollout:
         torch.save({"obs": obs.cpu(), "teacher_logits": teacher_logits.cpu(), "valid": valid.cpu()},
                    os.path.join(run_dir, "last_rollout.pt"))
 
     result = {"script": SCRIPT, "method": METHOD, "suite": SUITE, "env_id": args.env_id, "seed": args.seed,
-              "total_timesteps": args.total_timesteps, "student_size": args.student,
+              "total_timesteps": global_step, "student_size": args.student,
               "policy_params": agent.policy_params(), "evaluation": None, "evaluation_train_levels": None,
-              "teacher": {"path": args.teacher_path, "corruption_sigma": args.teacher_corruption_sigma,
+              "teacher": {"path": args.teacher_path, "sha256": teacher_sha256,
+                          "corruption_sigma": args.teacher_corruption_sigma,
                           "evaluation": teacher_evaluation, "evaluation_train_levels": teacher_evaluation_train_levels},
               "distill_lambda": args.distill_lambda, "kl_direction": args.kl_direction, "fraction_of_teacher": None}
     if args.eval_episodes > 0:
@@ -700,16 +826,24 @@ def train(args: Args) -> dict:
         result["fraction_of_teacher"] = fraction_of_teacher(result["evaluation"], teacher_evaluation)
     write_json(os.path.join(run_dir, "eval.json"), result)
     writer.close()
+    for path in (os.path.join(run_dir, "eval.json"), checkpoint_path):
+        print(f"wrote {path}")
     return result
 
 
 def main() -> None:
     args = tyro.cli(Args)
     try:
-        train(args)
+        STOP.arm()
+        train(args, given_flags(sys.argv[1:]))
     except UsageError as e:
         print(f"error: {e}", file=sys.stderr)
         sys.exit(2)
+    except Interrupted as e:
+        print(STOP.report(), file=sys.stderr)
+        sys.exit(128 + e.signum)
+    finally:
+        STOP.disarm()
 
 
 if __name__ == "__main__":

@@ -39,8 +39,14 @@ def write_run(root, name, info, curves=None):
             json.dump(info, f)
 
 
+def teacher_hash(env, seed):
+    """Stands for the sha256 of a teacher file (the report only compares them)."""
+    return f"sha-{env}-{seed}"
+
+
 def teacher(root, env, seed, score, train_score=None):
     info = {"method": "ppo", "suite": SUITE_OF[env], "env_id": env, "seed": seed, "student_size": None,
+            "checkpoint_sha256": teacher_hash(env, seed),
             "evaluation": evaluation(score, "test" if train_score is not None else None),
             "evaluation_train_levels": evaluation(train_score, "train") if train_score is not None else None}
     write_run(root, f"{env}__teacher__{seed}", info)
@@ -51,7 +57,8 @@ def student(root, env, seed, method, size, score, sigma=0.0, lam=1.0, teacher_sc
     info = {"method": method, "suite": SUITE_OF[env], "env_id": env, "seed": seed, "student_size": size,
             "evaluation": evaluation(score),
             "evaluation_train_levels": evaluation(train_score, "train") if train_score is not None else None,
-            "teacher": {"path": f"teachers/{env}__{seed}.pt", "corruption_sigma": sigma,
+            "teacher": {"path": f"teachers/{env}__{seed}.pt", "sha256": teacher_hash(env, seed),
+                        "corruption_sigma": sigma,
                         "evaluation": evaluation(teacher_score) if teacher_score is not None else None},
             "distill_lambda": lam if method == "ppd" else None}
     name = f"{env}__{method}__{size}__{seed}" + (f"__sigma{sigma}" if sigma else "") + (
@@ -169,7 +176,8 @@ def test_missing_pieces_are_named(made_report):
     text, _, _ = made_report
     left_out = text.split("## Left out")[1]
     assert "Hopper-v4__ppd__same__1: no eval.json (unfinished run)" in left_out
-    assert "Hopper-v4__teacher_distill__smaller__3: no eval.json of its teacher (Hopper-v4 seed 3)" in left_out
+    assert (f"Hopper-v4__teacher_distill__smaller__3: no evaluation of its teacher (teachers/Hopper-v4__3.pt, sha256 "
+            f"{teacher_hash('Hopper-v4', 3)[:12]}) among the teacher runs or teacher .json files; left out") in left_out
 
 
 def test_figures_and_curves(made_report, runs_folder):
@@ -199,3 +207,49 @@ def test_bad_runs_dir_is_one_line(tmp_path):
     assert proc.returncode == 2 and proc.stderr.strip().splitlines() == [
         f"error: runs folder '{tmp_path / 'nope'}' does not exist"]
     assert not os.path.exists(tmp_path / "out")
+
+
+def table1_cell(text, row, column):
+    header, *rows = table_rows(text, "Table 1: fraction of teacher, geometric mean")
+    return {r[0]: dict(zip(header, r)) for r in rows}[row][column]
+
+
+def test_each_student_is_divided_by_its_own_teacher(tmp_path):
+    """Two teachers of the same env and seed (different files: one overwritten by a short run) with a student
+    each: each student is divided by the teacher whose file it loaded, never by the other."""
+    runs = tmp_path / "runs"
+    for name, sha, score in (("long", "sha-long", 3000.0), ("short", "sha-short", 100.0)):
+        info = {"method": "ppo", "suite": "mujoco", "env_id": "Hopper-v4", "seed": 1, "student_size": None,
+                "checkpoint_sha256": sha, "evaluation": evaluation(score), "evaluation_train_levels": None}
+        write_run(runs, f"teacher_{name}", info)
+        student_info = {"method": "ppd", "suite": "mujoco", "env_id": "Hopper-v4", "seed": 1,
+                        "student_size": "larger", "evaluation": evaluation(300.0 if name == "short" else 2700.0),
+                        "evaluation_train_levels": None, "distill_lambda": 1.0,
+                        "teacher": {"path": "teachers/Hopper-v4__1.pt", "sha256": sha, "corruption_sigma": 0.0,
+                                    "evaluation": evaluation(score)}}
+        write_run(runs, f"student_of_{name}", student_info)
+    text = report.report(report.Args(runs_dir=str(runs), out_dir=str(tmp_path / "out"), bootstrap_reps=100))
+    # 2700 / 3000 = 0.9 and 300 / 100 = 3.0: geometric mean sqrt(2.7) = 1.64; mixing them up would give
+    # 2700 / 100 or 300 / 3000 (or their mean teacher)
+    assert table1_cell(text, "mujoco", "larger ppd") == f"{np.sqrt(0.9 * 3.0):.2f}"
+    rows = list(csv.DictReader(open(tmp_path / "out" / "table5.csv")))
+    assert rows[0]["teacher_score"] == "1550.00"  # both teachers of Hopper-v4, each counted once
+
+
+def test_quickstart_shape_shipped_teacher_and_one_student(tmp_path):
+    """A shipped teacher is a file with its .json (no teacher run): a student of it is scored through the
+    .json beside teacher.path; a student whose teacher file's hash differs is left out and named."""
+    shipped = os.path.join(ROOT, "teachers", "Hopper-v4__1.json")
+    teacher_info = json.load(open(shipped))
+    runs = tmp_path / "runs"
+    for name, sha in (("quickstart", teacher_info["checkpoint_sha256"]), ("other_teacher", "0" * 64)):
+        info = {"method": "ppd", "suite": "mujoco", "env_id": "Hopper-v4", "seed": 1, "student_size": "same",
+                "evaluation": evaluation(teacher_info["evaluation"]["mean"] / 2), "evaluation_train_levels": None,
+                "distill_lambda": 1.0, "teacher": {"path": os.path.join(ROOT, "teachers", "Hopper-v4__1.pt"),
+                                                   "sha256": sha, "corruption_sigma": 0.0, "evaluation": None}}
+        write_run(runs, name, info)
+    text = report.report(report.Args(runs_dir=str(runs), out_dir=str(tmp_path / "out"), bootstrap_reps=100,
+                                     teachers_dirs=()))
+    assert table1_cell(text, "mujoco", "same ppd") == "0.50"
+    assert f"{teacher_info['evaluation']['mean']:.2f}" == table1_cell(text, "mujoco", "teacher score")
+    assert "other_teacher: no evaluation of its teacher" in text.split("## Left out")[1]

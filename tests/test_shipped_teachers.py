@@ -47,6 +47,7 @@ def test_shipped_teacher_loads_and_beats_a_random_policy(env_id):
         assert evaluation["mean"] > 1.2 * random_returns.mean()
     shipped_eval = read_json(os.path.join(ROOT, "teachers", f"{env_id}__1.json"))
     assert shipped_eval["evaluation"]["episodes"] == 50 and shipped_eval["env_id"] == env_id
+    assert shipped_eval["checkpoint_sha256"] == mujoco.sha256_of(path)  # how the report finds a student's teacher
 
 
 def test_readme_quickstart_runs_from_the_shipped_teacher(tmp_path):
@@ -57,5 +58,7 @@ def test_readme_quickstart_runs_from_the_shipped_teacher(tmp_path):
     assert "teacher evaluation" in proc.stdout
     result = read_json(tmp_path / "quickstart" / "eval.json")
     assert result["teacher"]["path"] == "teachers/Hopper-v4__1.pt" and result["student_size"] == "larger"
+    assert result["teacher"]["sha256"] == read_json(os.path.join(ROOT, "teachers", "Hopper-v4__1.json"))["checkpoint_sha256"]
+    assert result["total_timesteps"] == 2 * 18 * 64
     random_returns = random_policy_returns("Hopper-v4")  # the shipped teacher, not a fresh network
     assert result["teacher"]["evaluation"]["mean"] > random_returns.mean() + 3 * random_returns.std()

@@ -79,7 +79,8 @@ def test_local_sweep_runs_skips_and_reports_failures(tmp_path):
     again = run_sweep([*TINY_GRID, *flags], tmp_path)
     assert again.returncode == 0 and again.stdout.count("skip (done)") == 3 and "start:" not in again.stdout
 
-    broken = run_sweep([*TINY_GRID, "--teacher-flags=--num-envs 0", "--runs-dir", "broken"], tmp_path)
+    broken = run_sweep([*TINY_GRID, "--teacher-flags=--num-envs 0", "--runs-dir", "broken", "--teachers-dir",
+                        "broken_teachers"], tmp_path)
     assert broken.returncode == 1
     assert "3 run(s) failed" in broken.stderr and "Hopper-v4__teacher__1: exit code 2" in broken.stderr
     assert "Hopper-v4__ppd__smaller__1: its teacher Hopper-v4__teacher__1 failed" in broken.stderr
@@ -156,3 +157,36 @@ def test_slurm_two_stage_sweep(slurm, tmp_path):
     student_logs = [p for p in (work / "sweep_logs").iterdir() if p.name.startswith("students_")]
     assert len(student_logs) == 2
     assert min(p.stat().st_ctime for p in student_logs) >= teacher_eval.stat().st_mtime - 1
+
+
+def test_an_existing_teacher_is_finished_not_retrained(tmp_path):
+    """A teacher file with its .json (shipped, or trained earlier) counts as a finished teacher: its students
+    run, and the teacher script is not started (it would refuse to overwrite the file anyway)."""
+    os.makedirs(tmp_path / "teachers")
+    for ext in (".pt", ".json"):
+        shutil.copy(os.path.join(ROOT, "teachers", f"Hopper-v4__1{ext}"), tmp_path / "teachers")
+    before = (tmp_path / "teachers" / "Hopper-v4__1.pt").read_bytes()
+    proc = run_sweep([*TINY_GRID, "--methods", "student_distill", f"--distill-flags={TINY_STUDENT}", "--workers",
+                      "1"], tmp_path)
+    assert proc.returncode == 0, proc.stderr
+    assert "skip (done): Hopper-v4__teacher__1" in proc.stdout and "start: Hopper-v4__teacher__1" not in proc.stdout
+    assert not (tmp_path / "runs" / "Hopper-v4__teacher__1").exists()
+    student = read_json(tmp_path / "runs" / "Hopper-v4__student_distill__smaller__1" / "eval.json")
+    assert student["teacher"]["sha256"] == read_json(tmp_path / "teachers" / "Hopper-v4__1.json")["checkpoint_sha256"]
+    assert (tmp_path / "teachers" / "Hopper-v4__1.pt").read_bytes() == before
+
+
+def test_env_ids_as_the_scripts_accept_them():
+    runs = sweep.expand(sweep.Args(suites=("mujoco",), envs=("Hopper",), seeds=(1,), imperfect=False, lambdas=()))
+    assert {r.name.split("__")[0] for r in runs} == {"Hopper-v4"} and len(runs) == 10
+    assert sweep.expand(sweep.Args(envs=("Pong", "coinrun"), seeds=(1,), imperfect=False, lambdas=()))[0].name \
+        == "Pong-v5__teacher__1"
+    for argv, message in (
+            (["--envs", "Hoper"], "error: unknown env id 'Hoper'; valid ids, short or full: atari: "),
+            (["--suites", "mujoco", "--envs", "Pong"], "error: --envs Pong-v5 (atari) not in --suites mujoco; "),
+            (["--suites", "mujoco", "--seeds"], "error: the filters select no runs")):
+        proc = run_sweep([*argv, "--dry-run"], ROOT)
+        lines = proc.stderr.strip().splitlines()
+        assert proc.returncode == 2 and len(lines) == 1 and lines[0].startswith(message), proc.stderr
+        assert proc.stdout == ""
+    assert "Hopper-v4" in run_sweep(["--envs", "Hoper", "--dry-run"], ROOT).stderr  # the valid ids are listed

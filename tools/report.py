@@ -12,9 +12,13 @@ Scores and fractions (paper section 3):
 - A run's score is the mean return of its final evaluation; Atari scores are human-normalised,
   (score - random) / (human - random), with the scores of --atari-scores; Procgen's is on test levels, and
   on training levels in Table 7.
-- A student's fraction is its score divided by the score of its own teacher (same env, the teacher's seed),
-  read from the teacher run's eval.json. Imperfect-teacher runs (Table 2) are divided by the original,
-  uncorrupted teacher, as is the corrupted teacher's own score (from the student's eval.json).
+- A student's fraction is its score divided by the score of its own teacher: the teacher whose checkpoint
+  file has the sha256 that the student's eval.json records (teacher.sha256). Its score is read from the
+  eval.json of a teacher run in --runs-dir, or from the .json beside a teacher file (in --teachers-dirs, or
+  beside the student's teacher.path), each with checkpoint_sha256. A student whose teacher is not found is
+  left out and named, never divided by another teacher of the same env and seed. Imperfect-teacher runs
+  (Table 2) are divided by the original, uncorrupted teacher, as is the corrupted teacher's own score (from
+  the student's eval.json).
 - Geometric means are undefined for non-positive numbers. Rule: a pair whose teacher score is <= 0 is left
   out (reported by name), and a student fraction <= --min-fraction is raised to --min-fraction (0.01: a
   student at or below zero counts as 1% of its teacher); cells with raised values carry a '*'.
@@ -27,7 +31,6 @@ import csv
 import io
 import json
 import os
-import re
 import sys
 from collections import defaultdict
 from dataclasses import dataclass
@@ -38,6 +41,7 @@ import tyro
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 METHODS = {"teacher_distill": "td", "student_distill": "sd", "ppd": "ppd"}  # the paper's column order
+TEACHER_METHODS = ("ppo", "a2c")  # teacher scripts' runs, and teachers imported from SB3 (tools/import_sb3.py)
 SIZES = ("smaller", "same", "larger")
 SUITES = ("atari", "mujoco", "procgen")
 CURVE_TAGS = ("eval/episodic_return", "charts/episodic_return")  # preferred first: the honest curve of TD
@@ -52,6 +56,9 @@ class Args:
     """where report.md, the CSV tables and the PNG figures are written"""
     extract_to: Optional[str] = None
     """also copy each finished run's eval.json and its curves (as curves.csv) to this folder"""
+    teachers_dirs: tuple[str, ...] = ("teachers",)
+    """folders of teacher files whose .json (with checkpoint_sha256) can score a student's teacher, besides the
+    teacher runs in --runs-dir"""
     atari_scores: str = os.path.join(ROOT, "tools", "atari_human_random_scores.csv")
     """CSV of random and human Atari scores (columns game, random, human; Badia et al. 2020's values)"""
     min_fraction: float = 0.01
@@ -131,10 +138,9 @@ class Run:
         return self.info.get("distill_lambda")
 
     @property
-    def teacher_seed(self) -> int:
-        """The seed in the teacher checkpoint's name ({env_id}__{seed}.pt), else the run's own seed."""
-        match = re.search(r"__(\d+)\.pt$", (self.info.get("teacher") or {}).get("path") or "")
-        return int(match.group(1)) if match else int(self.info["seed"])
+    def teacher_sha256(self) -> Optional[str]:
+        """The sha256 of the teacher checkpoint file the student distilled (None for teachers and old runs)."""
+        return (self.info.get("teacher") or {}).get("sha256")
 
     @property
     def is_main_grid(self) -> bool:
@@ -173,7 +179,7 @@ def load_runs(runs_dir: str, problems: list) -> list:
 class Scorer:
     """Scores (human-normalised on Atari) and the teacher each student is measured against."""
 
-    def __init__(self, runs: list, atari_scores: str, problems: list):
+    def __init__(self, runs: list, atari_scores: str, problems: list, teachers_dirs=()):
         self.problems = problems
         self.atari = {}
         if any(r.suite == "atari" for r in runs):
@@ -182,10 +188,27 @@ class Scorer:
             with open(atari_scores) as f:
                 rows = csv.DictReader(line for line in f if not line.startswith("#"))
                 self.atari = {r["game"]: (float(r["random"]), float(r["human"])) for r in rows}
-        self.teachers = {}
+        # sha256 of a teacher checkpoint -> its evaluations: teacher runs, then the .json beside teacher files
+        self.teachers = defaultdict(list)
         for run in runs:
-            if run.method == "ppo":
-                self.teachers.setdefault((run.env_id, int(run.info["seed"])), []).append(run)
+            if run.method in TEACHER_METHODS and run.info.get("checkpoint_sha256"):
+                self.teachers[run.info["checkpoint_sha256"]].append(run)
+        beside = [(r.info.get("teacher") or {}).get("path") for r in runs if r.method not in TEACHER_METHODS]
+        candidates = [os.path.join(d, n) for d in teachers_dirs if os.path.isdir(d) for n in sorted(os.listdir(d))]
+        candidates += [p[:-3] + ".json" for p in beside if p and p.endswith(".pt")]
+        seen = {os.path.abspath(r.path) for rs in self.teachers.values() for r in rs}
+        for path in dict.fromkeys(os.path.abspath(p) for p in candidates if p.endswith(".json")):
+            if path in seen or not os.path.isfile(path):
+                continue
+            try:
+                with open(path) as f:
+                    info = json.load(f)
+            except (OSError, json.JSONDecodeError):
+                continue
+            if isinstance(info, dict) and info.get("method") in TEACHER_METHODS and info.get("checkpoint_sha256") \
+                    and info.get("evaluation"):
+                self.teachers[info["checkpoint_sha256"]].append(Run(os.path.basename(path), path, info))
+                seen.add(path)
 
     def normalise(self, suite: str, env_id: str, raw: float) -> Optional[float]:
         if suite != "atari":
@@ -204,11 +227,17 @@ class Scorer:
         return self.normalise(run.suite, run.env_id, float(evaluation["mean"]))
 
     def teacher_score(self, run: Run, train_levels: bool = False) -> Optional[float]:
-        """The mean score of the student's own (uncorrupted) teacher run; None (and a note) if there is none."""
-        teachers = self.teachers.get((run.env_id, run.teacher_seed), [])
+        """The mean score of the student's own (uncorrupted) teacher, found by the sha256 of its checkpoint file;
+        None (and a note) if it is not found."""
+        if not run.teacher_sha256:
+            self.note(f"{run.name}: its eval.json does not name its teacher by sha256 (teacher.sha256); left out")
+            return None
+        teachers = self.teachers.get(run.teacher_sha256, [])
         scores = [s for s in (self.score(t, train_levels) for t in teachers) if s is not None]
         if not scores:
-            self.note(f"{run.name}: no eval.json of its teacher ({run.env_id} seed {run.teacher_seed}); left out")
+            path = (run.info.get("teacher") or {}).get("path")
+            self.note(f"{run.name}: no evaluation of its teacher ({path}, sha256 {run.teacher_sha256[:12]}) among "
+                      f"the teacher runs or teacher .json files; left out")
             return None
         if np.mean(scores) <= 0:
             self.note(f"{run.name}: its teacher's score {np.mean(scores):.3g} <= 0, a fraction is undefined; left out")
@@ -283,7 +312,7 @@ def fraction_table(runs: list, scorer: Scorer, args: Args, row_of, train_levels:
         row = row_of(run)
         for label in (row, "all"):
             cells[(label, run.size, run.method)][run.env_id].append(fraction)
-        teacher_scores[row][(run.env_id, run.teacher_seed)] = scorer.teacher_score(run, train_levels)
+        teacher_scores[row][(run.env_id, run.teacher_sha256)] = scorer.teacher_score(run, train_levels)
     rows = sorted(teacher_scores) + (["all"] if with_all and teacher_scores else [])
     gm_rows, iqm_rows, csv_rows = [], [], []
     for row in rows:
@@ -332,9 +361,9 @@ def table2(runs, scorer, args):
         corrupted_score = scorer.score(run, evaluation=(run.info.get("teacher") or {}).get("evaluation"))
         for row in (f"{run.env_id} (σ={run.sigma:g})", f"{run.suite} (σ={run.sigma:g})"):
             cells[(row, METHODS[run.method])][run.env_id].append(student / original)
-            originals[row][(run.env_id, run.teacher_seed)] = original
+            originals[row][(run.env_id, run.teacher_sha256)] = original
             if corrupted_score is not None:
-                corrupted[row][(run.env_id, run.teacher_seed)] = corrupted_score / original
+                corrupted[row][(run.env_id, run.teacher_sha256)] = corrupted_score / original
     for row, values in corrupted.items():
         for (env, _), fraction in values.items():
             cells[(row, "corrupted")][env].append(fraction)
@@ -360,7 +389,7 @@ def table5(runs, scorer):
             for env in sorted({r.env_id for r in runs if r.suite == suite and r.is_main_grid}):
                 students = [r for r in runs if r.env_id == env and r.is_main_grid
                             and scorer.teacher_score(r, train_levels) is not None]
-                teachers = {(r.env_id, r.teacher_seed) for r in students}
+                teachers = {r.teacher_sha256 for r in students}
                 teacher = [s for t in teachers for run in scorer.teachers.get(t, [])
                            if (s := scorer.score(run, train_levels)) is not None]
                 cells = []
@@ -546,7 +575,7 @@ def report(args: Args) -> str:
     runs = load_runs(args.runs_dir, problems)
     if args.extract_to:
         extract(runs, args.extract_to)
-    scorer = Scorer(runs, args.atari_scores, problems)
+    scorer = Scorer(runs, args.atari_scores, problems, args.teachers_dirs)
     os.makedirs(args.out_dir, exist_ok=True)
     parts = [f"# Report of {args.runs_dir}", "",
              f"{len(runs)} finished runs. Fractions of the student's own teacher, geometric mean over envs and "

@@ -10,6 +10,7 @@ students, the Atari subset by default). A distillation run depends on its teache
     python tools/sweep.py --mode slurm --suites atari --gpus 1 --setup "source .venv/bin/activate"
 """
 
+import importlib
 import os
 import shlex
 import subprocess
@@ -41,7 +42,8 @@ class Args:
     suites: tuple[str, ...] = ("atari", "mujoco", "procgen")
     """suites of the grid"""
     envs: tuple[str, ...] = ()
-    """only these env ids (canonical: Pong-v5, Hopper-v4, coinrun); default: the paper's envs of each suite"""
+    """only these envs, as the scripts accept them (Hopper or Hopper-v4, Pong or Pong-v5, coinrun); default: the
+    paper's envs of each suite"""
     seeds: tuple[int, ...] = (100, 200, 300, 400, 500)
     """seeds (A.2: 100 to 500); a student uses the teacher of its own seed"""
     methods: tuple[str, ...] = ("ppd", "student_distill", "teacher_distill")
@@ -97,6 +99,7 @@ class Run:
     name: str
     command: list[str]
     teacher: Optional[str] = None  # the name of the run this one depends on
+    teacher_file: Optional[str] = None  # a teacher run's output: {teachers_dir}/{env_id}__{seed}.pt
 
     def run_dir(self, args: Args) -> str:
         return os.path.join(args.runs_dir, self.name)
@@ -106,13 +109,17 @@ class UsageError(Exception):
     """Bad input: reported as one line, without a traceback."""
 
 
-def suite_of(env_id: str) -> str:
-    for suite, envs in PAPER_ENVS.items():
-        if env_id in envs:
-            return suite
-    if env_id.endswith("-v5"):
-        return "atari"
-    return "mujoco" if env_id.endswith("-v4") else "procgen"
+def canonical_env(env_id: str) -> tuple[str, str]:
+    """(the scripts' canonical id, its suite) for an id as the scripts accept it, short or full."""
+    sys.path.insert(0, ROOT)
+    messages = []
+    for suite in PAPER_ENVS:
+        script = importlib.import_module(f"ppo_teacher_{suite}")  # its canonical_env_id is the truth
+        try:
+            return script.canonical_env_id(env_id), suite
+        except script.UsageError as e:
+            messages.append(f"{suite}: {str(e).split('; ', 1)[1]}")
+    raise UsageError(f"unknown env id '{env_id}'; valid ids, short or full: {'; '.join(messages)}")
 
 
 def expand(args: Args) -> list[Run]:
@@ -121,17 +128,25 @@ def expand(args: Args) -> list[Run]:
         unknown = set(getattr(args, name)) - set(allowed)
         if unknown:
             raise UsageError(f"unknown --{name} {', '.join(sorted(unknown))}; choose from {', '.join(allowed)}")
-    envs = [e for s in args.suites for e in (args.envs if args.envs else PAPER_ENVS[s]) if suite_of(e) == s]
-    envs = list(dict.fromkeys(envs))
-    imperfect_envs = IMPERFECT_ENVS if args.imperfect_envs is None else args.imperfect_envs
-    lambda_envs = LAMBDA_ENVS if args.lambda_envs is None else args.lambda_envs
+    suite_of = {env: suite for suite, envs in PAPER_ENVS.items() for env in envs}
+    if args.envs:
+        suite_of = dict(canonical_env(e) for e in args.envs)
+        outside = [f"{e} ({s})" for e, s in suite_of.items() if s not in args.suites]
+        if outside:
+            raise UsageError(f"--envs {', '.join(outside)} not in --suites {' '.join(args.suites)}; "
+                             f"add the suite or drop the env")
+    envs = [e for e, s in suite_of.items() if s in args.suites]
+    canonical = lambda ids: [canonical_env(e)[0] for e in ids]  # noqa: E731
+    imperfect_envs = IMPERFECT_ENVS if args.imperfect_envs is None else canonical(args.imperfect_envs)
+    lambda_envs = LAMBDA_ENVS if args.lambda_envs is None else canonical(args.lambda_envs)
     teachers, students = [], []
     for env_id in envs:
-        suite = suite_of(env_id)
+        suite = suite_of[env_id]
         for seed in args.seeds:
             teacher = f"{env_id}__teacher__{seed}"
             teachers.append(Run(teacher, [f"ppo_teacher_{suite}.py", "--env-id", env_id, "--seed", str(seed),
-                                          "--teachers-dir", args.teachers_dir, *shlex.split(args.teacher_flags)]))
+                                          "--teachers-dir", args.teachers_dir, *shlex.split(args.teacher_flags)],
+                                teacher_file=os.path.join(args.teachers_dir, f"{env_id}__{seed}.pt")))
             variants = [(m, size, 0.0, 1.0) for m in args.methods for size in args.students]
             if args.imperfect and env_id in imperfect_envs and "larger" in args.students:
                 variants += [(m, "larger", args.sigma, 1.0) for m in args.methods]
@@ -147,6 +162,8 @@ def expand(args: Args) -> list[Run]:
                 command += shlex.split(args.distill_flags) + (shlex.split(args.ppd_flags) if method == "ppd" else [])
                 students.append(Run(name, command, teacher))
     runs = teachers + students
+    if not students and not teachers:
+        raise UsageError("the filters select no runs (check --suites, --envs, --seeds, --methods, --students)")
     for run in runs:
         run.command = [args.python, os.path.join(ROOT, run.command[0]), *run.command[1:], "--run-name", run.name,
                        "--runs-dir", args.runs_dir]
@@ -154,7 +171,12 @@ def expand(args: Args) -> list[Run]:
 
 
 def is_done(run: Run, args: Args) -> bool:
-    return os.path.isfile(os.path.join(run.run_dir(args), "eval.json"))
+    """A run with its eval.json; a teacher also when its file and .json exist (shipped or trained before): it is
+    not trained again (its script would refuse to overwrite it) and its students may run."""
+    if os.path.isfile(os.path.join(run.run_dir(args), "eval.json")):
+        return True
+    return run.teacher_file is not None and all(os.path.isfile(p) for p in (run.teacher_file,
+                                                                             run.teacher_file[:-3] + ".json"))
 
 
 def run_local(runs: list[Run], args: Args) -> list[str]:
@@ -213,7 +235,10 @@ def submit_slurm(runs: list[Run], args: Args) -> list[str]:
     os.makedirs(args.slurm_dir, exist_ok=True)
     os.makedirs(args.logs_dir, exist_ok=True)
     job_ids = []
-    for stage, stage_runs in (("teachers", [r for r in runs if r.teacher is None]),
+    for run in runs:
+        if run.teacher_file and is_done(run, args):
+            print(f"skip (teacher exists): {run.teacher_file}", flush=True)
+    for stage, stage_runs in (("teachers", [r for r in runs if r.teacher is None and not is_done(r, args)]),
                               ("students", [r for r in runs if r.teacher is not None])):
         if not stage_runs:
             continue

@@ -1,0 +1,221 @@
+"""Experiment integrity: no teacher overwritten, interrupted runs keep their work and resume from their own
+flags, a run reports what it did, and what the docs call committed is tracked by git. Real runs, real
+signals, real files."""
+
+import os
+import re
+import signal
+import subprocess
+import sys
+import time
+
+import pytest
+
+from conftest import ROOT, TINY, TINY_TEACHER_NET, load_script, read_json, read_scalars, run_script
+
+HOPPER = ["--env-id", "Hopper", "--num-envs", "4", "--num-steps", "64", "--minibatch-size", "64", "--eval-episodes",
+          "1", "--eval-envs", "1"]
+ROLLOUT = 4 * 64
+
+
+def sha(path) -> str:
+    return load_script("ppd_mujoco").sha256_of(str(path))
+
+
+def one_error_line(proc) -> str:
+    lines = proc.stderr.strip().splitlines()
+    assert len(lines) == 1 and lines[0].startswith("error: ") and "Traceback" not in proc.stderr, proc.stderr
+    return lines[0]
+
+
+def test_a_teacher_is_never_overwritten_silently(tmp_path):
+    teachers = tmp_path / "teachers"
+    teachers.mkdir()
+    shipped = teachers / "Hopper-v4__1.pt"
+    shipped.write_bytes(open(os.path.join(ROOT, "teachers", "Hopper-v4__1.pt"), "rb").read())
+    before = sha(shipped)
+    flags = [*HOPPER, "--hidden-sizes", "16", "16", "--total-timesteps", ROLLOUT, "--teachers-dir", teachers]
+    proc = run_script("ppo_teacher_mujoco.py", [*flags, "--run-name", "quick"], cwd=tmp_path, check=False)
+    assert proc.returncode == 2
+    assert one_error_line(proc) == (f"error: {shipped} exists and this run would replace it; choose another --seed "
+                                    f"or --teachers-dir, or pass --overwrite-teacher")
+    assert sha(shipped) == before and not (tmp_path / "runs").exists()  # refused before anything was written
+
+    run_script("ppo_teacher_mujoco.py", [*flags, "--seed", "2", "--run-name", "seed2"], cwd=tmp_path)
+    assert sha(shipped) == before and (teachers / "Hopper-v4__2.pt").is_file()
+
+    proc = run_script("ppo_teacher_mujoco.py", [*flags, "--overwrite-teacher", "--run-name", "asked"], cwd=tmp_path)
+    assert sha(shipped) != before
+    written = read_json(teachers / "Hopper-v4__1.json")
+    assert written["checkpoint_sha256"] == sha(shipped) == read_json(tmp_path / "runs" / "asked" / "eval.json")[
+        "checkpoint_sha256"]
+    assert [line for line in proc.stdout.splitlines() if line.startswith("wrote ")] == [
+        f"wrote {os.path.join('runs', 'asked', 'eval.json')}", f"wrote {os.path.join('runs', 'asked', 'checkpoint.pt')}",
+        f"wrote {shipped}", f"wrote {teachers / 'Hopper-v4__1.json'}"]
+
+
+def test_a_run_reports_what_it_did(tmp_path, teacher_runs):
+    """--total-timesteps 3000 with 256-step rollouts trains 2816 steps: said at start, and in eval.json."""
+    work, _ = teacher_runs["mujoco"]
+    teacher = work / "teachers" / "Hopper-v4__1.pt"
+    proc = run_script("ppd_mujoco.py", [*HOPPER, "--total-timesteps", 3000, "--teacher-path", teacher,
+                                        "--run-name", "honest"], cwd=tmp_path)
+    lines = proc.stdout.splitlines()
+    assert lines[0] == f"run folder: {os.path.join('runs', 'honest')}"
+    assert lines[1] == ("--total-timesteps 3000 is not a multiple of the rollout (4 envs x 64 steps): "
+                        "training 2816 steps")
+    result = read_json(tmp_path / "runs" / "honest" / "eval.json")
+    assert result["total_timesteps"] == 2816 == 11 * ROLLOUT
+    assert result["teacher"]["sha256"] == sha(teacher) and result["teacher"]["path"] == str(teacher)
+    assert lines[-2:] == [f"wrote {os.path.join('runs', 'honest', 'eval.json')}",
+                          f"wrote {os.path.join('runs', 'honest', 'checkpoint.pt')}"]
+    # a new run never writes into a folder that holds one
+    again = run_script("ppd_mujoco.py", [*HOPPER, "--total-timesteps", ROLLOUT, "--teacher-path", teacher,
+                                         "--run-name", "honest"], cwd=tmp_path, check=False)
+    assert again.returncode == 2 and "runs/honest already holds a run; resume it with --resume" in one_error_line(again)
+    assert read_json(tmp_path / "runs" / "honest" / "eval.json")["total_timesteps"] == 2816
+
+
+def start(script, args, cwd):
+    return subprocess.Popen([sys.executable, os.path.join(ROOT, script), *map(str, args)], cwd=cwd, text=True,
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+
+
+def wait_for_steps(proc, count: int) -> list:
+    """Read stdout until `count` progress lines ('step N/M ...') have been printed; return the lines."""
+    lines = []
+    while sum(line.startswith("step ") for line in lines) < count:
+        line = proc.stdout.readline()
+        assert line, f"the run ended early: {''.join(lines)}{proc.stderr.read()}"
+        lines.append(line)
+    return lines
+
+
+TEACHER_OF = {"mujoco": "Hopper-v4__1.pt", "atari": "Pong-v5__1.pt", "procgen": "starpilot__1.pt"}
+
+
+def flags_of(suite: str, script: str, teacher_runs) -> list:
+    if script.startswith("ppo_teacher"):
+        return [*TINY[suite], *TINY_TEACHER_NET[suite], "--teachers-dir", "new_teachers"]
+    teacher = ["--teacher-path", teacher_runs[suite][0] / "teachers" / TEACHER_OF[suite]]
+    if script == "student_distill.py":
+        return ["--env-id", "Hopper", "--num-envs", 4, "--num-steps", 8, "--eval-episodes", 1, "--eval-envs", 1,
+                *teacher]
+    return [*TINY[suite], *teacher]
+
+
+@pytest.mark.parametrize("script,suite,signum", [
+    ("ppd_mujoco.py", "mujoco", signal.SIGINT),
+    ("ppo_teacher_mujoco.py", "mujoco", signal.SIGTERM),
+    ("student_distill.py", "mujoco", signal.SIGTERM),
+    ("ppo_teacher_atari.py", "atari", signal.SIGINT),
+    ("ppd_procgen.py", "procgen", signal.SIGTERM),
+])
+def test_a_signal_keeps_the_work_and_says_how_to_resume(script, suite, signum, tmp_path, teacher_runs):
+    module = load_script(script[:-3])
+    flags = [*flags_of(suite, script, teacher_runs), "--checkpoint-every", 1000, "--run-name", "stopped"]
+    rollout = 4 * int(flags[flags.index("--num-steps") + 1])
+    proc = start(script, [*flags, "--total-timesteps", 1000 * rollout], tmp_path)
+    wait_for_steps(proc, 3)
+    sent = time.time()
+    proc.send_signal(signum)
+    out, err = proc.communicate(timeout=60)
+    assert time.time() - sent < 30  # SLURM's default grace before SIGKILL
+    assert proc.returncode == 128 + signum
+    checkpoint = os.path.join("runs", "stopped", "checkpoint.pt")
+    state = module.load_checkpoint(str(tmp_path / checkpoint))
+    step = state["global_step"]
+    assert step >= 3 * rollout and step % rollout == 0 and state["update"] == step // rollout
+    assert err.strip().splitlines()[-1] == (f"interrupted by {signal.Signals(signum).name}: {checkpoint} holds step "
+                                            f"{step}; resume with: python {os.path.join(ROOT, script)} --resume "
+                                            f"{checkpoint}")
+    assert "Traceback" not in err
+
+    # --resume alone (the flags come from the checkpoint), with --total-timesteps to end the run sooner
+    total = step + 5 * rollout
+    proc = run_script(script, ["--resume", checkpoint, "--total-timesteps", total], cwd=tmp_path)
+    assert f"resumed {os.path.join('runs', 'stopped')} from step {step}" in proc.stdout
+    assert read_json(tmp_path / "runs" / "stopped" / "eval.json")["total_timesteps"] == total
+    # one set of curves: every update logged once, in order, whatever the interrupted run logged after its checkpoint
+    sps_steps = [s for s, _ in read_scalars(str(tmp_path / "runs" / "stopped"))["charts/SPS"]]
+    assert sps_steps == list(range(rollout, total + 1, rollout))
+
+
+def test_resume_refuses_a_contradicting_flag(tmp_path, teacher_runs):
+    work, _ = teacher_runs["mujoco"]
+    teacher = work / "teachers" / "Hopper-v4__1.pt"
+    run_script("ppd_mujoco.py", [*HOPPER, "--student", "smaller", "--total-timesteps", ROLLOUT, "--teacher-path",
+                                 teacher, "--run-name", "small"], cwd=tmp_path)
+    checkpoint = os.path.join("runs", "small", "checkpoint.pt")
+    before = sha(tmp_path / checkpoint)
+    proc = run_script("ppd_mujoco.py", ["--resume", checkpoint, "--student", "larger"], cwd=tmp_path, check=False)
+    assert proc.returncode == 2 and one_error_line(proc) == (
+        f"error: --student larger contradicts {checkpoint}, whose run has smaller; leave it out to resume that run, "
+        f"or start a new one")
+    # the same env under its short name agrees; a longer budget extends the run
+    proc = run_script("ppd_mujoco.py", ["--resume", checkpoint, "--env-id", "Hopper", "--total-timesteps",
+                                        2 * ROLLOUT], cwd=tmp_path)
+    assert sha(tmp_path / checkpoint) != before
+    assert module_step(tmp_path / checkpoint) == 2 * ROLLOUT
+
+
+def module_step(path) -> int:
+    return load_script("ppd_mujoco").load_checkpoint(str(path))["global_step"]
+
+
+def test_time_based_checkpoint_survives_sigkill(tmp_path, teacher_runs):
+    """--checkpoint-every far away, --checkpoint-minutes tiny: a SIGKILL still leaves a recent checkpoint."""
+    work, _ = teacher_runs["mujoco"]
+    proc = start("ppd_mujoco.py", [*HOPPER, "--teacher-path", work / "teachers" / "Hopper-v4__1.pt",
+                                   "--total-timesteps", 1000 * ROLLOUT, "--checkpoint-every", 100_000,
+                                   "--checkpoint-minutes", 0.0001, "--run-name", "killed"], tmp_path)
+    wait_for_steps(proc, 4)
+    proc.kill()
+    proc.communicate(timeout=60)
+    assert module_step(tmp_path / "runs" / "killed" / "checkpoint.pt") >= 3 * ROLLOUT
+
+
+def test_sigkill_while_writing_a_checkpoint_leaves_the_previous_one_readable(tmp_path):
+    """A writer saving a large checkpoint over and over is killed while a temporary file is being written."""
+    path = tmp_path / "checkpoint.pt"
+    writer = subprocess.Popen([sys.executable, "-c", f"""
+import sys; sys.path.insert(0, {ROOT!r})
+import ppd_mujoco as m
+args = m.Args()
+agent = m.Agent(m.network_spec((1024, 1024)), (11,), 3)
+norm = m.ObsNormalizer((11,), 10.0)
+for step in range(10_000):
+    m.save_checkpoint({str(path)!r}, agent, args, norm, step, step)
+    print(step, flush=True)
+"""], stdout=subprocess.PIPE, text=True)
+    written = [int(writer.stdout.readline())]
+    deadline = time.time() + 60
+    while not any(n.startswith("checkpoint.pt.tmp") for n in os.listdir(tmp_path)) and time.time() < deadline:
+        pass
+    writer.kill()
+    written += [int(x) for x in writer.communicate()[0].split()]
+    assert any(n.startswith("checkpoint.pt.tmp") for n in os.listdir(tmp_path))  # killed mid-write
+    state = load_script("ppd_mujoco").load_checkpoint(str(path))
+    assert state["global_step"] == written[-1]  # the last complete checkpoint, intact
+
+
+def tracked(path: str) -> bool:
+    files = subprocess.run(["git", "ls-files", "--", path], cwd=ROOT, capture_output=True, text=True).stdout
+    return bool(files.strip())
+
+
+def test_data_the_docs_call_committed_is_tracked():
+    """Every results/ or teachers/ path that README.md or docs/ name is in git, and no ignore rule hides them."""
+    named = set()
+    for doc in ["README.md"] + [os.path.join("docs", n) for n in os.listdir(os.path.join(ROOT, "docs"))]:
+        text = open(os.path.join(ROOT, doc)).read()
+        for match in re.finditer(r"(?:\.\./)?((?:results|teachers)/[\w./-]*)", text):
+            path = match.group(1).rstrip(".")
+            if not any(c in path for c in "{*<"):
+                named.add(path)
+    assert "results/runs/" in named and "teachers/Hopper-v4__1.pt" in named
+    missing = sorted(p for p in named if not tracked(p))
+    assert not missing, f"named in the docs but not tracked by git: {missing}"
+    for path in ("results/runs/any__run__1/eval.json", "results/report/table1.csv", "teachers/Hopper-v4__2.pt"):
+        ignored = subprocess.run(["git", "check-ignore", "-q", path], cwd=ROOT).returncode == 0
+        assert not ignored, f"{path} would be ignored by git"
