@@ -56,6 +56,8 @@ class Args:
     """where report.md, the CSV tables and the PNG figures are written"""
     extract_to: Optional[str] = None
     """also copy each finished run's eval.json and its curves (as curves.csv) to this folder"""
+    extract_only: bool = False
+    """with --extract-to: copy the runs and write no report"""
     teachers_dirs: tuple[str, ...] = ("teachers",)
     """folders of teacher files whose .json (with checkpoint_sha256) can score a student's teacher, besides the
     teacher runs in --runs-dir"""
@@ -571,10 +573,14 @@ def extract(runs: list, dest: str) -> None:
 
 
 def report(args: Args) -> str:
+    if args.extract_only and not args.extract_to:
+        raise UsageError("--extract-only needs --extract-to")
     problems: list = []
     runs = load_runs(args.runs_dir, problems)
     if args.extract_to:
         extract(runs, args.extract_to)
+    if args.extract_only:
+        return f"copied {len(runs)} finished runs to {args.extract_to}"
     scorer = Scorer(runs, args.atari_scores, problems, args.teachers_dirs)
     os.makedirs(args.out_dir, exist_ok=True)
     parts = [f"# Report of {args.runs_dir}", "",

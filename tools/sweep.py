@@ -13,8 +13,11 @@ students, the Atari subset by default). A distillation run depends on its teache
 import importlib
 import os
 import shlex
+import signal
 import subprocess
 import sys
+import threading
+import time
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from typing import Literal, Optional
@@ -76,6 +79,15 @@ class Args:
     """the Python that runs the scripts"""
     workers: int = 2
     """local mode: runs at a time"""
+    done_dirs: tuple[str, ...] = ()
+    """a run whose eval.json is in {folder}/{run name}/ of one of these folders is done too (e.g. results/runs,
+    where finished runs are committed): it is skipped"""
+    on_done: str = ""
+    """local mode: a shell command run after each run that finishes, with {name} and {run_dir} filled in (e.g. copy
+    its data to results/ and commit it)"""
+    stop_after_minutes: float = 0.0
+    """local mode: stop after this many minutes (0: no limit); the running runs get SIGTERM, write their checkpoint
+    and resume on the next call, and no new run starts. SIGTERM or Ctrl-C to the sweep does the same"""
     partition: Optional[str] = None
     """SLURM partition"""
     account: Optional[str] = None
@@ -173,19 +185,25 @@ def expand(args: Args) -> list[Run]:
 def is_done(run: Run, args: Args) -> bool:
     """A run with its eval.json; a teacher also when its file and .json exist (shipped or trained before): it is
     not trained again (its script would refuse to overwrite it) and its students may run."""
-    if os.path.isfile(os.path.join(run.run_dir(args), "eval.json")):
+    if any(os.path.isfile(os.path.join(folder, run.name, "eval.json")) for folder in (args.runs_dir, *args.done_dirs)):
         return True
     return run.teacher_file is not None and all(os.path.isfile(p) for p in (run.teacher_file,
                                                                              run.teacher_file[:-3] + ".json"))
 
 
-def run_local(runs: list[Run], args: Args) -> list[str]:
-    """Teachers, then the runs whose teacher succeeded; returns the failures (name: reason)."""
+def run_local(runs: list[Run], args: Args) -> tuple[list[str], list[str]]:
+    """Teachers, then the runs whose teacher succeeded. Returns the failures (name: reason) and the runs left
+    for the next call (stopped by the time limit or a signal: resumable, or not started)."""
     os.makedirs(args.logs_dir, exist_ok=True)
     failed: dict[str, str] = {}
+    left: list[str] = []
     # Share the cores between the workers: torch threads that oversubscribe them run ~10x slower.
     threads = os.environ.get("OMP_NUM_THREADS", str(max(1, (os.cpu_count() or 1) // args.workers)))
     env = {**os.environ, "OMP_NUM_THREADS": threads}
+    stop = threading.Event()
+    deadline = time.time() + 60 * args.stop_after_minutes if args.stop_after_minutes > 0 else float("inf")
+    for signum in (signal.SIGINT, signal.SIGTERM):
+        signal.signal(signum, lambda *_: stop.set())
 
     def launch(run: Run) -> None:
         if run.teacher in failed:
@@ -194,22 +212,43 @@ def run_local(runs: list[Run], args: Args) -> list[str]:
         if is_done(run, args):
             print(f"skip (done): {run.name}", flush=True)
             return
+        if stop.is_set() or time.time() >= deadline:
+            left.append(f"{run.name} (not started)")
+            return
         command = list(run.command)
         checkpoint = os.path.join(run.run_dir(args), "checkpoint.pt")
         if os.path.isfile(checkpoint):
             command += ["--resume", checkpoint]
         print(f"start: {run.name}", flush=True)
-        with open(os.path.join(args.logs_dir, f"{run.name}.log"), "w") as log:
-            code = subprocess.run(command, stdout=log, stderr=subprocess.STDOUT, env=env).returncode
+        log_path = os.path.join(args.logs_dir, f"{run.name}.log")
+        with open(log_path, "a") as log:  # a resumed run's log follows its first part
+            # its own process group: a Ctrl-C in this terminal reaches the sweep only, which then stops it
+            proc = subprocess.Popen(command, stdout=log, stderr=subprocess.STDOUT, env=env, start_new_session=True)
+            while proc.poll() is None:
+                if stop.wait(timeout=2) or time.time() >= deadline:
+                    proc.send_signal(signal.SIGTERM)  # it writes its checkpoint and exits with 143
+                    proc.wait()
+                    break
+        code = proc.returncode
+        if code == 128 + signal.SIGTERM and (stop.is_set() or time.time() >= deadline):
+            left.append(f"{run.name} (stopped; resumes from {checkpoint})")
+            print(f"stopped: {run.name}", flush=True)
+            return
         if code != 0:
-            failed[run.name] = f"exit code {code}, log {os.path.join(args.logs_dir, run.name + '.log')}"
-        print(f"{'FAILED' if code else 'done'}: {run.name}", flush=True)
+            failed[run.name] = f"exit code {code}, log {log_path}"
+        elif args.on_done:
+            hook = subprocess.run(args.on_done.format(name=run.name, run_dir=run.run_dir(args)), shell=True)
+            if hook.returncode != 0:
+                failed[run.name] = f"--on-done exited with {hook.returncode}"
+        print(f"{'FAILED' if run.name in failed else 'done'}: {run.name}", flush=True)
 
     with ThreadPoolExecutor(args.workers) as pool:
         list(pool.map(launch, [r for r in runs if r.teacher is None]))
+    unfinished_teachers = {entry.split(" ")[0] for entry in left}
     with ThreadPoolExecutor(args.workers) as pool:
-        list(pool.map(launch, [r for r in runs if r.teacher is not None]))
-    return [f"{name}: {reason}" for name, reason in failed.items()]
+        list(pool.map(launch, [r for r in runs if r.teacher is not None and r.teacher not in unfinished_teachers]))
+    left += [f"{r.name} (waits for its teacher)" for r in runs if r.teacher in unfinished_teachers]
+    return [f"{name}: {reason}" for name, reason in failed.items()], left
 
 
 def sbatch_script(name: str, commands_file: str, count: int, args: Args) -> str:
@@ -270,13 +309,17 @@ def main() -> None:
         if args.mode == "slurm":
             submit_slurm(runs, args)
             return
-        failures = run_local(runs, args)
+        failures, left = run_local(runs, args)
     except UsageError as e:
         print(f"error: {e}", file=sys.stderr)
         sys.exit(2)
     if failures:
         print(f"{len(failures)} run(s) failed:\n" + "\n".join(f"  {f}" for f in failures), file=sys.stderr)
         sys.exit(1)
+    if left:
+        print(f"stopped with {len(left)} run(s) left; the same command continues them:\n" +
+              "\n".join(f"  {x}" for x in left))
+        sys.exit(3)
     print(f"all {len(runs)} runs done")
 
 
