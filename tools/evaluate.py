@@ -323,8 +323,11 @@ class AtariPlayer:
             if term:
                 over = True
                 break
-        # envpool max-pools only after a full skip; else its first pool buffer as it stands
-        screen = np.maximum(self.pool[0], self.pool[1]) if frames == self.frame_skip else self.pool[0]
+        # envpool max-pools only after a full skip, in place into its first buffer; a game that ends earlier
+        # shows that buffer as it stands (the last frame but one, or the previous step's pooled screen)
+        if frames == self.frame_skip:
+            self.pool[0] = np.maximum(self.pool[0], self.pool[1])
+        screen = self.pool[0]
         self.stack = self.stack[1:] + [self.resize(screen)]
         self.steps += 1
         over = over or self.steps >= self.max_steps
@@ -454,8 +457,8 @@ def label_bar(width: int, lines: list[str]) -> np.ndarray:
 class Panel:
     """One policy playing one episode in its own player; its frames, return and length."""
 
-    def __init__(self, policy: Policy, player, deterministic: bool, batch: int):
-        self.policy, self.player, self.deterministic, self.batch = policy, player, deterministic, batch
+    def __init__(self, policy: Policy, player, deterministic: bool, batch: int, row: int):
+        self.policy, self.player, self.deterministic, self.batch, self.row = policy, player, deterministic, batch, row
         self.obs = player.reset()
         self.last = player.frame()
         self.ret, self.length, self.over = 0.0, 0, False
@@ -464,9 +467,10 @@ class Panel:
         """One step unless the episode is over; True when a new frame of this episode was shown."""
         if self.over:
             return False
-        # The observation repeated to evaluate()'s batch size: CPU matrix kernels may round a row differently
-        # for other batch sizes, and Mujoco is chaotic enough that this changes returns in the 4th digit.
-        action = self.policy.act(np.repeat(self.obs, self.batch, axis=0), self.deterministic)[:1]
+        # The observation in its env's row of a batch of evaluate()'s size: CPU matrix kernels may round a row
+        # differently at another batch size or row, and Mujoco is chaotic enough for that to move returns in
+        # the 7th digit. The other rows are copies.
+        action = self.policy.act(np.repeat(self.obs, self.batch, axis=0), self.deterministic)[self.row:self.row + 1]
         self.obs, reward, self.over, shows = self.player.step(action)
         self.ret, self.length = self.ret + reward, self.length + 1
         if shows:
@@ -484,10 +488,10 @@ class Panel:
                 "length": self.length}
 
 
-def film(policies: list, slot_players: list, path: str, deterministic: bool, batch: int) -> dict:
+def film(policies: list, slot_players: list, path: str, deterministic: bool, batch: int, row: int) -> dict:
     """Play one episode per policy in lockstep (one player each, same env seed), write the frames side by side
     (with labels when there are two), until every episode is over; the shorter one holds its last frame."""
-    panels = [Panel(p, player, deterministic, batch) for p, player in zip(policies, slot_players)]
+    panels = [Panel(p, player, deterministic, batch, row) for p, player in zip(policies, slot_players)]
     labelled = len(panels) > 1
     height, width = panels[0].last.shape[:2]
 
@@ -526,7 +530,8 @@ def capture_videos(policies: list, suite: str, episodes: int, num_envs: int, see
             name = f"{stem}__{'compare__' if len(policies) > 1 else ''}episode{j}.mp4"
             path = os.path.join(video_dir, name)
             # Only Mujoco's video episodes are evaluation episodes, so only there is the batch padded
-            info = film(policies, players[slot], path, deterministic, batch=num_envs if suite == "mujoco" else 1)
+            batch, row = (num_envs, slot) if suite == "mujoco" else (1, 0)
+            info = film(policies, players[slot], path, deterministic, batch, row)
             videos.append({"path": os.path.relpath(path, json_dir), "episode": j, "env_index": slot,
                            "env_episode": j // num_envs, **info})
             returns = ", ".join(f"{q['return']:.1f}" for q in info["panels"])

@@ -1,0 +1,320 @@
+"""tools/evaluate.py: re-evaluation equals the scripts' own final evaluation, the ale-py pipeline equals envpool's,
+real MP4s read back, bad input."""
+
+import contextlib
+import io
+import json
+import os
+import shutil
+import subprocess
+import sys
+
+import av
+import numpy as np
+import pytest
+import torch
+
+from conftest import CANONICAL, ROOT, TINY, read_json, run_cli, run_script
+
+sys.path.insert(0, os.path.join(ROOT, "tools"))
+import evaluate as ev  # noqa: E402
+
+with contextlib.redirect_stderr(io.StringIO()):
+    import envpool  # noqa: E402
+
+# envpool resizes with OpenCV's INTER_AREA in its own float arithmetic; ours rounds the same weighted means, so
+# a pixel may differ by one grey level where a mean lands next to .5.
+RESIZE_TOLERANCE = 1
+
+
+def tool(argv, capsys, monkeypatch):
+    return run_cli(ev, argv, capsys, monkeypatch)
+
+
+def read_video(path):
+    """(frames as uint8 RGB arrays, fps) of an MP4."""
+    with av.open(str(path)) as container:
+        stream = container.streams.video[0]
+        frames = [f.to_ndarray(format="rgb24") for f in container.decode(stream)]
+        return frames, stream.average_rate
+
+
+def assert_real_video(path, frames_expected, width, height):
+    frames, fps = read_video(path)
+    assert len(frames) == frames_expected and fps > 0
+    assert all(f.shape == (height, width, 3) for f in frames)
+    stack = np.stack(frames).astype(np.float32)
+    assert stack.std() > 10 and all(f.std() > 5 for f in stack)  # not blank, nor a flat colour
+    # in colour: a grey video has R = G = B up to compression noise; these scenes have coloured bodies
+    saturation = stack.max(axis=-1) - stack.min(axis=-1)
+    assert (saturation > 40).mean() > 0.005
+    return frames
+
+
+# Software EGL renders a 480x480 Mujoco frame in about 70 ms on this machine, so the video tests film a barely
+# trained InvertedPendulum (episodes of 20-30 steps) rather than Hopper.
+PENDULUM = ["--env-id", "InvertedPendulum", "--num-envs", "4", "--eval-episodes", "2", "--eval-envs", "2"]
+
+
+@pytest.fixture(scope="module")
+def runs(teacher_runs, tmp_path_factory):
+    """The shared tiny teachers, plus: a tiny InvertedPendulum teacher and a student-distill run from it, and a
+    tiny PPD run on Procgen with deterministic evaluation (the Procgen scripts sample by default, from their
+    training RNG stream, which no other process can reproduce)."""
+    work = tmp_path_factory.mktemp("evaluate_runs")
+    procgen_teacher = teacher_runs["procgen"][0] / "teachers" / "starpilot__1.pt"
+    run_script("ppo_teacher_mujoco.py", [*PENDULUM, "--num-steps", "64", "--minibatch-size", "64", "--hidden-sizes", "32",
+                                         "32", "--total-timesteps", 256, "--run-name", "pendulum"], cwd=work)
+    mujoco_teacher = work / "teachers" / "InvertedPendulum-v4__1.pt"
+    run_script("student_distill.py", [*PENDULUM, "--num-steps", "8", "--total-timesteps", 64, "--student", "smaller",
+                                      "--teacher-path", mujoco_teacher, "--run-name", "sd"], cwd=work)
+    run_script("ppd_procgen.py", [*TINY["procgen"], "--num-steps", "16", "--total-timesteps", 64, "--student", "smaller",
+                                  "--teacher-path", procgen_teacher, "--eval-deterministic", "--run-name", "ppd"], cwd=work)
+    return {"mujoco": teacher_runs["mujoco"][0] / "runs" / "tiny", "atari": teacher_runs["atari"][0] / "runs" / "tiny",
+            "procgen_teacher": procgen_teacher, "mujoco_teacher": mujoco_teacher, "pendulum": work / "runs" / "pendulum",
+            "sd": work / "runs" / "sd", "ppd_procgen": work / "runs" / "ppd"}
+
+
+@pytest.mark.parametrize("suite", ["mujoco", "atari"])
+def test_equals_the_teacher_scripts_final_evaluation(suite, runs, tmp_path, capsys, monkeypatch):
+    run_dir = runs[suite]
+    out = tmp_path / "e.json"
+    code, stdout, _ = tool(["--checkpoint", run_dir / "checkpoint.pt", "--episodes", 2, "--out", out], capsys, monkeypatch)
+    assert code == 0 and "mean return" in stdout
+    result, script_eval = read_json(out), read_json(run_dir / "eval.json")
+    assert result["evaluation"] == script_eval["evaluation"]  # every return, bit for bit
+    assert result["seed"] == 1 + 10_000 and result["num_envs"] == 2 and result["suite"] == suite
+    assert result["env_id"] == CANONICAL[suite] and result["method"] == "ppo" and result["videos"] == []
+    assert result["checkpoint"] == str(run_dir / "checkpoint.pt")
+    assert result["sha256"] == __import__("hashlib").sha256((run_dir / "checkpoint.pt").read_bytes()).hexdigest()
+    assert result["policy_params"] == script_eval["policy_params"]
+
+
+def test_equals_student_distill_and_its_teacher_evaluation(runs, tmp_path, capsys, monkeypatch):
+    script_eval = read_json(runs["sd"] / "eval.json")
+    code, _, _ = tool(["--checkpoint", runs["sd"] / "checkpoint.pt", "--episodes", 2, "--out", tmp_path / "s.json"],
+                      capsys, monkeypatch)
+    assert code == 0
+    result = read_json(tmp_path / "s.json")
+    assert result["evaluation"] == script_eval["evaluation"]
+    assert result["method"] == "student_distill" and result["student_size"] == "smaller"
+    # the teacher file, evaluated by the tool, gives the teacher block the student's run wrote (same protocol)
+    code, _, _ = tool(["--checkpoint", runs["mujoco_teacher"], "--episodes", 2, "--out", tmp_path / "t.json"],
+                      capsys, monkeypatch)
+    assert code == 0 and read_json(tmp_path / "t.json")["evaluation"] == script_eval["teacher"]["evaluation"]
+
+
+def test_procgen_test_and_train_levels_equal_ppd(runs, tmp_path, capsys, monkeypatch):
+    script_eval = read_json(runs["ppd_procgen"] / "eval.json")
+    checkpoint = runs["ppd_procgen"] / "checkpoint.pt"
+    for levels, key in (("test", "evaluation"), ("train", "evaluation_train_levels")):
+        out = tmp_path / f"{levels}.json"
+        code, stdout, _ = tool(["--checkpoint", checkpoint, "--episodes", 2, "--actions", "deterministic",
+                                "--levels", levels, "--out", out], capsys, monkeypatch)
+        assert code == 0 and f"{levels} levels" in stdout
+        assert read_json(out)["evaluation"] == script_eval[key]
+        assert script_eval[key]["levels"] == levels and script_eval[key]["deterministic"] is True
+
+
+def test_procgen_defaults_are_the_papers_and_sampling_is_reproducible(runs, tmp_path, capsys, monkeypatch):
+    # default protocol: 200 episodes, sampled, test levels; here 3 episodes to keep it short, 2 envs
+    results = []
+    for name in ("a", "b"):
+        code, _, _ = tool(["--checkpoint", runs["procgen_teacher"], "--episodes", 3, "--num-envs", 2,
+                           "--seed", 7, "--out", tmp_path / f"{name}.json"], capsys, monkeypatch)
+        assert code == 0
+        results.append(read_json(tmp_path / f"{name}.json"))
+    a, b = results
+    assert a["evaluation"]["deterministic"] is False and a["evaluation"]["levels"] == "test"
+    assert a["evaluation"] == b["evaluation"] and len(a["evaluation"]["returns"]) == 3
+    assert a["seed"] == 7 and a["num_envs"] == 2
+
+
+def test_default_paths_beside_the_checkpoint(runs, tmp_path, capsys, monkeypatch):
+    checkpoint = tmp_path / "ckpt" / "checkpoint.pt"
+    checkpoint.parent.mkdir()
+    shutil.copy(runs["pendulum"] / "checkpoint.pt", checkpoint)
+    code, _, _ = tool(["--checkpoint", checkpoint, "--episodes", 2, "--capture-video"], capsys, monkeypatch)
+    assert code == 0
+    result = read_json(tmp_path / "ckpt" / "checkpoint.evaluate.json")
+    assert [v["path"] for v in result["videos"]] == [os.path.join("videos", "checkpoint.evaluate__episode0.mp4")]
+    assert (tmp_path / "ckpt" / "videos" / "checkpoint.evaluate__episode0.mp4").is_file()
+    assert sorted(os.listdir(tmp_path / "ckpt")) == ["checkpoint.evaluate.json", "checkpoint.pt", "videos"]
+
+
+# ---------------------------------------------------------------------------------------------
+# Atari: the ale-py pipeline of the videos against the scripts' envpool env
+# ---------------------------------------------------------------------------------------------
+@pytest.mark.parametrize("game,max_steps,end", [("Pong-v5", 27_000, "game over"), ("Breakout-v5", 1000, "game over"),
+                                                ("MsPacman-v5", 300, "step limit")])
+def test_ale_pipeline_matches_envpool_frame_for_frame(game, max_steps, end):
+    """No random no-ops on either side (noop_max 1; FIRE games then take no no-op at all) and the same random
+    actions: the observations agree frame for frame within RESIZE_TOLERANCE, rewards and episode ends exactly.
+    Pong and Breakout (FIRE, lives; its game ends inside a frame skip) play to game over, MsPacman (no FIRE: one
+    no-op) to the step limit."""
+    import ppo_teacher_atari as script
+
+    config = script.make_env(game, 1, 5, max_steps, episodic_life=False).config  # the scripts' preprocessing
+    kwargs = {k: config[k] for k in ("episodic_life", "reward_clip", "frame_skip", "stack_num", "img_height",
+                                     "img_width", "gray_scale", "repeat_action_probability", "max_episode_steps")}
+    reference = envpool.make(game, env_type="gymnasium", num_envs=1, seed=5, noop_max=1, **kwargs)
+    player = ev.AtariPlayer(config, seed=5, noop_max=1)
+    assert player.stack_num == 4 and player.frame_skip == 4 and (player.fire_action is not None) == (game != "MsPacman-v5")
+    expected, _ = reference.reset()
+    obs = player.reset()
+    rng = np.random.default_rng(0)
+    worst, differing, steps = 0, 0, 0
+    while True:
+        assert obs.shape == expected.shape == (1, 4, 84, 84)
+        diff = np.abs(obs.astype(int) - expected.astype(int))
+        worst, differing = max(worst, int(diff.max())), differing + int((diff > 0).sum())
+        action = rng.integers(reference.action_space.n, size=1)
+        expected, reward, term, trunc, _ = reference.step(action)
+        obs, our_reward, over, _ = player.step(action)
+        steps += 1
+        assert our_reward == reward[0] and over == bool(term[0] or trunc[0]), steps
+        assert player.frame().shape == (210, 160, 3)
+        if over:
+            break
+    diff = np.abs(obs.astype(int) - expected.astype(int))  # the final observation too
+    worst = max(worst, int(diff.max()))
+    assert worst <= RESIZE_TOLERANCE
+    assert differing / (steps * 4 * 84 * 84) < 0.01  # rounding ties only: well under 1% of the pixels
+    assert (bool(term[0]), bool(trunc[0])) == ((True, False) if end == "game over" else (False, True))
+    assert steps == max_steps if end == "step limit" else steps < max_steps
+    reference.close()
+    player.close()
+
+
+def test_area_resize_weights_average_exactly():
+    weights = ev.area_resize_weights(210, 84)
+    assert weights.shape == (84, 210) and np.allclose(weights.sum(axis=1), 1.0)
+    image = np.full((210, 160), 77, np.uint8)
+    player_resize = ev.area_resize_weights(210, 84) @ image.astype(float) @ ev.area_resize_weights(160, 84).T
+    assert np.allclose(player_resize, 77.0)
+
+
+# ---------------------------------------------------------------------------------------------
+# Videos
+# ---------------------------------------------------------------------------------------------
+def test_mujoco_videos_are_the_evaluation_episodes(runs, tmp_path, capsys, monkeypatch):
+    out = tmp_path / "m.json"
+    code, stdout, _ = tool(["--checkpoint", runs["pendulum"] / "checkpoint.pt", "--episodes", 2, "--capture-video",
+                            "--video-episodes", 2, "--out", out], capsys, monkeypatch)
+    assert code == 0 and stdout.count("video: ") == 2
+    result = read_json(out)
+    assert [v["episode"] for v in result["videos"]] == [0, 1] and [v["env_index"] for v in result["videos"]] == [0, 1]
+    for video in result["videos"]:
+        panel = video["panels"][0]
+        assert video["frames"] == panel["length"] + 1  # the first observation and one frame per step
+        assert (video["width"], video["height"]) == (480, 480)
+        assert_real_video(tmp_path / video["path"], video["frames"], 480, 480)
+    # deterministic actions, evaluate()'s seeds: the filmed episodes are the evaluated ones, returns bit for bit
+    assert sorted(v["panels"][0]["return"] for v in result["videos"]) == sorted(result["evaluation"]["returns"])
+    assert result["evaluation"] == read_json(runs["pendulum"] / "eval.json")["evaluation"]
+
+
+def test_atari_video_full_resolution_colour(runs, tmp_path, capsys, monkeypatch):
+    out = tmp_path / "a.json"
+    code, _, _ = tool(["--checkpoint", runs["atari"] / "checkpoint.pt", "--episodes", 1, "--capture-video",
+                       "--video-dir", tmp_path / "vids", "--out", out], capsys, monkeypatch)
+    assert code == 0
+    (video,) = read_json(out)["videos"]
+    assert video["path"] == os.path.join("vids", "a__episode0.mp4") and video["fps"] == 15
+    assert video["panels"][0]["length"] == 50  # the run's --max-episode-steps 50, from the checkpoint
+    assert_real_video(tmp_path / video["path"], 51, 160, 210)
+
+
+def test_procgen_video(runs, tmp_path, capsys, monkeypatch):
+    out = tmp_path / "p.json"
+    code, _, _ = tool(["--checkpoint", runs["procgen_teacher"], "--episodes", 1, "--capture-video", "--out", out],
+                      capsys, monkeypatch)
+    assert code == 0
+    (video,) = read_json(out)["videos"]
+    assert video["frames"] == video["panels"][0]["length"]  # the frame of the last step shows the next level
+    assert_real_video(tmp_path / video["path"], video["frames"], 512, 512)
+
+
+def test_compare_side_by_side(runs, tmp_path, capsys, monkeypatch):
+    out = tmp_path / "c.json"
+    code, _, _ = tool(["--checkpoint", runs["mujoco_teacher"], "--compare", runs["sd"] / "checkpoint.pt",
+                       "--episodes", 1, "--out", out], capsys, monkeypatch)
+    assert code == 0
+    result = read_json(out)
+    (video,) = result["videos"]
+    teacher, student = video["panels"]
+    assert (teacher["method"], teacher["size"]) == ("ppo", "teacher")
+    assert (student["method"], student["size"]) == ("student_distill", "smaller")
+    assert video["frames"] == max(teacher["length"], student["length"]) + 1
+    assert video["path"] == os.path.join("videos", "c__compare__episode0.mp4")
+    frames = assert_real_video(tmp_path / video["path"], video["frames"], 960, 480 + ev.LABEL_HEIGHT)
+    # the teacher's filmed episode is its evaluated one; both start from the same seeded state
+    assert teacher["return"] == result["evaluation"]["returns"][0]
+    first = frames[0].astype(int)
+    body = first[ev.LABEL_HEIGHT:]
+    assert np.abs(body[:, :480] - body[:, 480:]).mean() < 3  # same initial state, same robot pose
+    bar = first[:ev.LABEL_HEIGHT]
+    assert (bar[:, :480] > 128).any() and (bar[:, 480:] > 128).any()  # white label text in each panel
+    assert np.abs(bar[:, :480] - bar[:, 480:]).mean() > 1  # the labels differ
+
+
+# ---------------------------------------------------------------------------------------------
+# Bad input
+# ---------------------------------------------------------------------------------------------
+def test_bad_input_one_line_exit_2_nothing_written(runs, tmp_path, capsys, monkeypatch):
+    good = runs["mujoco"] / "checkpoint.pt"
+    text = tmp_path / "notes.pt"
+    text.write_text("not a checkpoint")
+    foreign = tmp_path / "foreign.pt"
+    torch.save({"weights": torch.zeros(3)}, foreign)
+    state = torch.load(good, weights_only=True)
+    unknown_suite, unknown_script = tmp_path / "suite.pt", tmp_path / "script.pt"
+    torch.save({**state, "suite": "dmcontrol"}, unknown_suite)
+    torch.save({**state, "script": "my_fork.py"}, unknown_script)
+    cases = [
+        (["--checkpoint", tmp_path / "missing.pt"], "not found"),
+        (["--checkpoint", text], "cannot read checkpoint"),
+        (["--checkpoint", foreign], "not a checkpoint of this project"),
+        (["--checkpoint", unknown_suite], "unknown suite 'dmcontrol'"),
+        (["--checkpoint", unknown_script], "'my_fork.py'"),
+        (["--checkpoint", good, "--episodes", 0], "--episodes must be positive"),
+        (["--checkpoint", good, "--episodes", -5], "--episodes must be positive"),
+        (["--checkpoint", good, "--num-envs", 0], "--num-envs must be positive"),
+        (["--checkpoint", good, "--capture-video", "--video-episodes", 0], "--video-episodes must be positive"),
+        (["--checkpoint", good, "--levels", "train"], "Procgen only"),
+        (["--checkpoint", good, "--compare", runs["atari"] / "checkpoint.pt"], "same env"),
+        (["--checkpoint", good, "--compare", text], "cannot read checkpoint"),
+    ]
+    before = sorted(os.listdir(tmp_path))
+    for argv, message in cases:
+        code, stdout, stderr = tool([*argv, "--out", tmp_path / "out.json"], capsys, monkeypatch)
+        assert code == 2, argv
+        assert stderr.startswith("error: ") and message in stderr and stderr.count("\n") == 1, (argv, stderr)
+        assert stdout == ""
+    assert sorted(os.listdir(tmp_path)) == before  # nothing written
+
+
+def test_no_gl_backend_one_line_hint(runs, tmp_path):
+    out = tmp_path / "g.json"
+    proc = subprocess.run([sys.executable, os.path.join(ROOT, "tools", "evaluate.py"), "--checkpoint",
+                           str(runs["mujoco"] / "checkpoint.pt"), "--episodes", "1", "--capture-video", "--out", str(out)],
+                          env={**os.environ, "MUJOCO_GL": "glfw", "DISPLAY": ""}, capture_output=True, text=True,
+                          timeout=300)
+    assert proc.returncode == 2 and proc.stdout == ""
+    assert proc.stderr.startswith("error: cannot render Mujoco with MUJOCO_GL=glfw") and proc.stderr.count("\n") == 1
+    assert "MUJOCO_GL=egl" in proc.stderr
+    assert os.listdir(tmp_path) == []
+
+
+def test_json_is_the_documented_shape(runs, tmp_path, capsys, monkeypatch):
+    out = tmp_path / "j.json"
+    code, _, _ = tool(["--checkpoint", runs["mujoco_teacher"], "--episodes", 3, "--num-envs", 3,
+                       "--actions", "stochastic", "--seed", 3, "--out", out], capsys, monkeypatch)
+    assert code == 0
+    result = json.loads(out.read_text())
+    assert set(result) == {"checkpoint", "sha256", "script", "method", "suite", "env_id", "student_size",
+                           "policy_params", "global_step", "seed", "num_envs", "evaluation", "videos"}
+    evaluation = result["evaluation"]
+    assert set(evaluation) == {"episodes", "deterministic", "levels", "returns", "mean", "std", "human_normalized"}
+    assert evaluation["deterministic"] is False and evaluation["episodes"] == 3 and len(evaluation["returns"]) == 3
+    assert evaluation["mean"] == pytest.approx(np.mean(evaluation["returns"]))
