@@ -1,0 +1,126 @@
+"""The eight scripts repeat each other on purpose; a fix must reach every copy. Every top-level definition
+(function, class or constant) that several scripts define must be identical in all of them, except where
+INTENDED below says along which line the copies differ, and why."""
+
+import ast
+import difflib
+import os
+from collections import defaultdict
+
+from conftest import ROOT
+
+SCRIPTS = ("ppo_teacher_atari", "ppo_teacher_mujoco", "ppo_teacher_procgen", "ppd_atari", "ppd_mujoco",
+           "ppd_procgen", "student_distill", "teacher_distill")
+BASELINES = ("student_distill", "teacher_distill")
+
+
+def suite(script: str) -> str:
+    """The suite a script is written for; the two baselines serve every suite from one file."""
+    return "all suites" if script in BASELINES else script.rsplit("_", 1)[1]
+
+
+def kind(script: str) -> str:
+    return "baselines" if script in BASELINES else "ppo and ppd"
+
+
+def suite_and_kind(script: str) -> str:
+    return "baselines" if script in BASELINES else ("mlp" if suite(script) == "mujoco" else "pixels")
+
+
+def itself(script: str) -> str:
+    return script
+
+
+# definition -> (the scripts whose copies must agree share a key, why the groups differ)
+INTENDED = {
+    "Args": (itself, "each script's own flags and defaults (Table 3 for teachers, A.3 for students)"),
+    "SCRIPT": (itself, "the script's own file name"),
+    "train": (itself, "the algorithm itself: PPO, PPD (Algorithm 1), student- and teacher-distill (2, 3)"),
+    "METHOD": (lambda s: s.split("_")[0] if s not in BASELINES else s, "the method name in eval.json"),
+    "TEACHER_SCRIPT": (itself, "the teacher script of the PPD script's suite"),
+    "resolve_args": (lambda s: "baselines" if s in BASELINES else s, "each script's own flags and per-env defaults"),
+    "PAPER_ENVS": (suite, "the paper's envs of the suite"),
+    "SUITE": (suite, "the suite's name"),
+    "make_env": (suite, "the suite's environments (envpool Atari, Mujoco v4, Procgen)"),
+    "canonical_env_id": (suite, "the suite's env ids; the baselines infer the suite from the id"),
+    "evaluate": (suite, "the suite's protocol (A.3); the baselines evaluate every suite"),
+    "Agent": (suite, "the suite's networks and action distribution"),
+    "network_spec": (suite_and_kind, "MLP widths or CNN channels; the baselines build either"),
+    "STUDENT_SIZES": (suite_and_kind, "Table 4's student networks of the suite; the baselines hold both kinds"),
+    "corrupt_teacher_": (suite_and_kind, "the teacher's policy network: actor_mean (MLP) or actor (CNN)"),
+    "distill_kl": (suite_and_kind, "Gaussian KL summed over action dimensions, or categorical KL"),
+    "RunningMeanStd": (kind, "the baselines only read the teacher's frozen statistics"),
+    "save_checkpoint": (kind, "the baselines have no reward normaliser and write the suite they trained"),
+    "agent_from_checkpoint": (kind, "the baselines pick the MLP or CNN agent from the checkpoint"),
+    "load_teacher": (kind, "the baselines check the teacher against the suite inferred from the env id"),
+}
+
+
+def definitions() -> dict:
+    """name -> script -> source of that top-level definition."""
+    found = defaultdict(dict)
+    for script in SCRIPTS:
+        source = open(os.path.join(ROOT, f"{script}.py")).read()
+        for node in ast.parse(source).body:
+            if isinstance(node, (ast.FunctionDef, ast.ClassDef)):
+                name = node.name
+            elif isinstance(node, ast.Assign) and len(node.targets) == 1 and isinstance(node.targets[0], ast.Name):
+                name = node.targets[0].id
+            else:
+                continue
+            found[name][script] = ast.get_source_segment(source, node)
+    return found
+
+
+def drifted(found: dict) -> list:
+    """One message per copy that differs from the first copy of its family: the name, both scripts, a diff."""
+    problems = []
+    for name, copies in sorted(found.items()):
+        if len(copies) < 2:
+            continue
+        key = INTENDED.get(name, (lambda s: "all", ""))[0]
+        families = defaultdict(list)
+        for script in copies:
+            families[key(script)].append(script)
+        for scripts in families.values():
+            first = scripts[0]
+            for other in scripts[1:]:
+                if copies[other] != copies[first]:
+                    diff = "\n".join(difflib.unified_diff(copies[first].splitlines(), copies[other].splitlines(),
+                                                          f"{first}.py", f"{other}.py", lineterm="", n=1))
+                    problems.append(f"{name} differs between {first}.py and {other}.py:\n{diff}")
+    return problems
+
+
+def test_shared_definitions_are_identical_within_their_family():
+    problems = drifted(definitions())
+    assert not problems, "copies drifted apart (fix every copy, or list the difference in INTENDED):\n\n" + \
+        "\n\n".join(problems)
+
+
+def test_a_drifted_copy_is_named_with_a_diff():
+    found = definitions()
+    gae = dict(found["compute_gae"])
+    gae["ppd_procgen"] = gae["ppd_procgen"].replace("gamma * gae_lambda", "gamma * gae_lambda * 0.5")
+    problems = drifted({"compute_gae": gae, "make_env": found["make_env"]})
+    assert len(problems) == 1 and problems[0].startswith("compute_gae differs between ppo_teacher_atari.py and "
+                                                         "ppd_procgen.py:")
+    assert "+        last = (delta + gamma * gae_lambda * 0.5 * (1.0 - dones[t]) * last) * valid[t]" in problems[0]
+
+
+def test_the_shared_sections_come_in_the_same_order():
+    """`diff ppo_teacher_mujoco.py ppd_mujoco.py` shows the method only if the sections line up."""
+    def sections(script):
+        lines = open(os.path.join(ROOT, f"{script}.py")).read().splitlines()
+        return [lines[i + 1][2:] for i, line in enumerate(lines[:-1])
+                if line.startswith("# ----") and lines[i + 1].startswith("# ") and not lines[i + 1].startswith("# --")]
+    for teacher, student in (("ppo_teacher_atari", "ppd_atari"), ("ppo_teacher_mujoco", "ppd_mujoco"),
+                             ("ppo_teacher_procgen", "ppd_procgen"), ("student_distill", "teacher_distill")):
+        assert [s for s in sections(student) if s != "Distillation"] == [s for s in sections(teacher)
+                                                                          if s != "Distillation"], (teacher, student)
+
+
+def test_every_intended_difference_is_still_a_shared_name():
+    """A stale entry would hide nothing but mislead the reader."""
+    shared = {name for name, copies in definitions().items() if len(copies) > 1}
+    assert set(INTENDED) <= shared, set(INTENDED) - shared
