@@ -28,6 +28,8 @@ RESIZE_TOLERANCE = 1
 
 
 def tool(argv, capsys, monkeypatch):
+    # the tool sets MUJOCO_GL=egl when unset; monkeypatch undoes that after the test
+    monkeypatch.setenv("MUJOCO_GL", os.environ.get("MUJOCO_GL", "egl"))
     return run_cli(ev, argv, capsys, monkeypatch)
 
 
@@ -281,13 +283,16 @@ def test_bad_input_one_line_exit_2_nothing_written(runs, tmp_path, capsys, monke
         (["--checkpoint", good, "--episodes", -5], "--episodes must be positive"),
         (["--checkpoint", good, "--num-envs", 0], "--num-envs must be positive"),
         (["--checkpoint", good, "--capture-video", "--video-episodes", 0], "--video-episodes must be positive"),
+        (["--checkpoint", good, "--episodes", 2, "--capture-video", "--video-episodes", 3], "more than the 2"),
+        (["--checkpoint", good, "--out", tmp_path], "is a folder"),
         (["--checkpoint", good, "--levels", "train"], "Procgen only"),
         (["--checkpoint", good, "--compare", runs["atari"] / "checkpoint.pt"], "same env"),
         (["--checkpoint", good, "--compare", text], "cannot read checkpoint"),
     ]
     before = sorted(os.listdir(tmp_path))
     for argv, message in cases:
-        code, stdout, stderr = tool([*argv, "--out", tmp_path / "out.json"], capsys, monkeypatch)
+        out = [] if "--out" in argv else ["--out", tmp_path / "out.json"]
+        code, stdout, stderr = tool([*argv, *out], capsys, monkeypatch)
         assert code == 2, argv
         assert stderr.startswith("error: ") and message in stderr and stderr.count("\n") == 1, (argv, stderr)
         assert stdout == ""

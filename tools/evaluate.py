@@ -76,8 +76,7 @@ class Args:
     episodes: Optional[int] = None
     """evaluation episodes (default: the paper's, 50 for Atari and Mujoco, 200 for Procgen)"""
     actions: Optional[Literal["deterministic", "stochastic"]] = None
-    """deterministic (most likely action) or stochastic (sampled) actions (default: deterministic for Atari and
-    Mujoco, stochastic for Procgen, as the paper)"""
+    """most likely or sampled actions (default: the paper's, sampled for Procgen only)"""
     levels: Optional[Literal["test", "train"]] = None
     """Procgen only: unseen test levels (default) or the run's training levels"""
     seed: Optional[int] = None
@@ -89,7 +88,7 @@ class Args:
     capture_video: bool = False
     """write MP4s of the first --video-episodes evaluation episodes"""
     video_episodes: int = 1
-    """episodes to film with --capture-video or --compare"""
+    """episodes to film with --capture-video or --compare (at most --episodes)"""
     video_dir: Optional[str] = None
     """folder of the videos (default: videos/ beside the JSON)"""
     compare: Optional[str] = None
@@ -583,10 +582,12 @@ def run(args: Args) -> dict:
     levels = args.levels or "test"
     seed = args.seed if args.seed is not None else int(policy.args.seed) + EVAL_SEED_OFFSET
     num_envs = min(args.num_envs or int(policy.args.eval_envs), episodes)  # evaluate() caps it the same way
+    filming = args.capture_video or other is not None
+    if filming and args.video_episodes > episodes:
+        raise UsageError(f"--video-episodes {args.video_episodes} is more than the {episodes} evaluation episodes")
     out = args.out or f"{os.path.splitext(args.checkpoint)[0]}.evaluate.json"
     if os.path.isdir(out):
         raise UsageError(f"--out {out} is a folder; give a file name")
-    filming = args.capture_video or other is not None
     if filming and suite == "mujoco":
         check_gl()
 
