@@ -318,6 +318,11 @@ class Agent(nn.Module):
     def get_dist(self, x: torch.Tensor) -> Categorical:
         return Categorical(logits=self.actor(x.float() / 255.0))
 
+    def act(self, x: torch.Tensor, deterministic: bool = False) -> torch.Tensor:
+        """An action from the policy alone (evaluation): no critic forward."""
+        dist = self.get_dist(x)
+        return dist.probs.argmax(-1) if deterministic else dist.sample()
+
     def get_action_and_value(self, x, action=None, deterministic: bool = False):
         dist = self.get_dist(x)
         if action is None:
@@ -518,9 +523,10 @@ def ppo_loss(newlogprob, oldlogprob, advantages, entropy, newvalue, returns, arg
     entropy_loss = entropy.mean()
     loss = pg_loss - args.ent_coef * entropy_loss + args.vf_coef * v_loss
     with torch.no_grad():
-        stats = {"policy_loss": pg_loss.item(), "value_loss": v_loss.item(), "entropy": entropy_loss.item(),
-                 "old_approx_kl": (-logratio).mean().item(), "approx_kl": ((ratio - 1) - logratio).mean().item(),
-                 "clipfrac": ((ratio - 1.0).abs() > args.clip_coef).float().mean().item()}
+        # tensors, read once per update: an .item() per minibatch would make a GPU wait for the CPU each time
+        stats = {"policy_loss": pg_loss.detach(), "value_loss": v_loss.detach(), "entropy": entropy_loss.detach(),
+                 "old_approx_kl": (-logratio).mean(), "approx_kl": ((ratio - 1) - logratio).mean(),
+                 "clipfrac": ((ratio - 1.0).abs() > args.clip_coef).float().mean()}
     return loss, ratio, stats
 
 
@@ -596,7 +602,7 @@ def evaluate(agent: Agent, args: Args, obs_norm, episodes: int, num_envs: int, s
         STOP.check()
         with torch.inference_mode():
             x = torch.as_tensor(obs, device=device)
-            action = agent.get_action_and_value(x, deterministic=deterministic)[0].cpu().numpy()
+            action = agent.act(x, deterministic).cpu().numpy()
         valid = ~over  # the step after an episode's end only resets the env
         obs, reward, term, trunc, _ = envs.step(action)
         over = term | trunc
@@ -662,7 +668,8 @@ def train(args: Args, given: Optional[set] = None) -> dict:
     teacher = teacher.to(device)
     corrupt_teacher_(teacher, args.teacher_corruption_sigma, args.seed)
     agent = Agent(network_spec(*STUDENT_SIZES[args.student]), obs_shape, action_dim).to(device)
-    optimizer = torch.optim.Adam(agent.parameters(), lr=args.learning_rate, eps=1e-5)
+    # fused: one kernel for the whole parameter update (same maths; measured faster on CPU, see README)
+    optimizer = torch.optim.Adam(agent.parameters(), lr=args.learning_rate, eps=1e-5, fused=True)
     obs_norm = None  # pixels are scaled inside the network
     reward_norm = RewardNormalizer(args.num_envs, args.gamma, args.reward_clip)
     global_step = 0
@@ -758,7 +765,7 @@ def train(args: Args, given: Optional[set] = None) -> dict:
                     kl = distill_kl(dist, Categorical(logits=b_teacher_logits[mb]), args.kl_direction)
                     distill_loss = ppd_loss(kl, ratio, args.clip_coef)
                     loss = loss + distill_lambda * distill_loss  # Eq. 2
-                    stats.update(distill_loss=distill_loss.item(), distill_kl=kl.mean().item())
+                    stats.update(distill_loss=distill_loss.detach(), distill_kl=kl.mean().detach())
                     optimizer.zero_grad()
                     loss.backward()
                     nn.utils.clip_grad_norm_(agent.parameters(), args.max_grad_norm)
@@ -771,8 +778,10 @@ def train(args: Args, given: Optional[set] = None) -> dict:
                              else float("nan"))
             sps = int((global_step - start_step) / (time.time() - start_time))
             writer.add_scalar("charts/learning_rate", optimizer.param_groups[0]["lr"], global_step)
-            for key in update_stats[0]:
-                writer.add_scalar(f"losses/{key}", float(np.mean([s[key] for s in update_stats])), global_step)
+            keys = list(update_stats[0])
+            means = torch.stack([torch.stack([s[k] for s in update_stats]).mean() for k in keys]).tolist()
+            for key, value in zip(keys, means):
+                writer.add_scalar(f"losses/{key}", value, global_step)
             writer.add_scalar("losses/explained_variance", explained_var, global_step)
             writer.add_scalar("charts/SPS", sps, global_step)
             writer.add_scalar("charts/distill_lambda", distill_lambda, global_step)

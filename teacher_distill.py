@@ -695,7 +695,8 @@ def train(args: Args, given: Optional[set] = None) -> dict:
     corrupt_teacher_(teacher, args.teacher_corruption_sigma, args.seed)
     agent_class = MlpAgent if suite == "mujoco" else CnnAgent
     agent = agent_class(network_spec(suite, args.student), obs_shape, action_dim).to(device)
-    optimizer = torch.optim.Adam(agent.parameters(), lr=args.learning_rate, eps=1e-5)
+    # fused: one kernel for the whole parameter update (same maths; measured faster on CPU, see README)
+    optimizer = torch.optim.Adam(agent.parameters(), lr=args.learning_rate, eps=1e-5, fused=True)
     # Mujoco: the teacher's observation statistics, frozen, for teacher and student (A.2).
     obs_norm = RunningMeanStd(teacher_state["obs_rms"]) if suite == "mujoco" else None
     global_step = 0

@@ -76,7 +76,8 @@ def test_end_to_end(method, suite, teacher_runs):
     assert result["env_id"] == CANONICAL[suite] and result["student_size"] == size
     assert result["teacher"]["path"] == f"teachers/{CANONICAL[suite]}__1.pt"
     assert result["teacher"]["evaluation"]["episodes"] == result["evaluation"]["episodes"]
-    assert set(result["teacher"]) == {"path", "corruption_sigma", "evaluation", "evaluation_train_levels"}
+    assert set(result["teacher"]) == {"path", "sha256", "corruption_sigma", "evaluation", "evaluation_train_levels"}
+    assert result["teacher"]["sha256"] == load_script("ppd_mujoco").sha256_of(str(work / result["teacher"]["path"]))
     assert (result["evaluation_train_levels"] is not None) == (suite == "procgen")
     module = load_script(method)
     agent = module.agent_from_checkpoint(module.load_checkpoint(str(run_dir / "checkpoint.pt")))

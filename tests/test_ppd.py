@@ -191,7 +191,8 @@ def test_end_to_end_each_student_size(suite, teacher_runs):
         assert result["method"] == "ppd" and result["student_size"] == size and result["suite"] == suite
         assert result["teacher"]["path"] == f"teachers/{CANONICAL[suite]}__1.pt"
         assert result["teacher"]["corruption_sigma"] == 0.0
-        assert set(result["teacher"]) == {"path", "corruption_sigma", "evaluation", "evaluation_train_levels"}
+        assert set(result["teacher"]) == {"path", "sha256", "corruption_sigma", "evaluation", "evaluation_train_levels"}
+        assert result["teacher"]["sha256"] == load_script("ppd_mujoco").sha256_of(str(work / result["teacher"]["path"]))
         if suite == "procgen":  # Table 8 needs the teacher on the training levels too
             assert result["teacher"]["evaluation_train_levels"]["levels"] == "train"
         assert result["distill_lambda"] == 1.0 and result["kl_direction"] == "forward"

@@ -13,7 +13,7 @@ SCALARS = ["charts/episodic_return", "charts/episodic_length", "charts/SPS", "ch
            "losses/value_loss", "losses/policy_loss", "losses/entropy", "losses/old_approx_kl",
            "losses/approx_kl", "losses/clipfrac", "losses/explained_variance"]
 EVAL_KEYS = {"script", "method", "suite", "env_id", "seed", "total_timesteps", "student_size", "policy_params",
-             "evaluation", "evaluation_train_levels"}
+             "checkpoint_sha256", "evaluation", "evaluation_train_levels"}
 EVALUATION_KEYS = {"episodes", "deterministic", "levels", "returns", "mean", "std", "human_normalized"}
 # Observation shape and action count of a sample env per suite (for in-process network tests).
 SHAPES = {"mujoco": ((11,), 3), "atari": ((4, 84, 84), 6), "procgen": ((64, 64, 3), 15)}
@@ -68,6 +68,7 @@ def test_end_to_end_outputs(suite, teacher_runs):
     agent = module.agent_from_checkpoint(teacher)
     assert agent.policy_params() == result["policy_params"]
     assert read_json(work / "teachers" / f"{CANONICAL[suite]}__1.json") == result
+    assert result["checkpoint_sha256"] == module.sha256_of(str(work / "teachers" / f"{CANONICAL[suite]}__1.pt"))
 
 
 @pytest.mark.parametrize("suite", SUITES)
@@ -194,8 +195,8 @@ def test_bad_resume(suite, teacher_runs, capsys, monkeypatch, tmp_path):
         ([str(tmp_path / "missing.pt")], "checkpoint not found"),
         ([str(truncated)], "not a complete checkpoint file"),
         ([str(not_a_checkpoint)], "not a complete checkpoint file"),
-        ([str(foreign)], f"not a resumable ppo_teacher_{suite}.py checkpoint"),
-        ([str(good), "--env-id", other_env], f"not a resumable ppo_teacher_{suite}.py checkpoint"),
+        ([str(foreign)], f"not a resumable ppo_teacher_{suite}.py run"),
+        ([str(good), "--env-id", other_env], "--env-id " + other_env),  # contradicts the checkpoint's env
     ]
     for extra, message in cases:
         code, _, err = run_cli(module, ["--resume", extra[0], *extra[1:]], capsys, monkeypatch)
