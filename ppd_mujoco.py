@@ -21,7 +21,7 @@ import sys
 import time
 import warnings
 from dataclasses import dataclass
-from typing import Optional
+from typing import Annotated, Literal, Optional
 
 import gymnasium as gym
 import numpy as np
@@ -46,22 +46,35 @@ STUDENT_SIZES = {"smaller": (128, 64), "same": (256, 256), "larger": (512, 512)}
 
 @dataclass
 class Args:
-    exp_name: str = "ppd_mujoco"
-    """the name of this experiment (part of the default run name)"""
-    seed: int = 1
-    """seed of the experiment (torch, numpy, random and the environments)"""
-    torch_deterministic: bool = True
-    """sets torch.backends.cudnn.deterministic"""
-    cuda: bool = True
-    """use CUDA when it is available"""
+    # The method (section 3, Eq. 2): what is distilled into what
+    student: Literal["smaller", "same", "larger"] = "same"
+    """student network: smaller (MLP 128-64), same (256-256, as the teacher) or larger (512-512); A.3"""
+    teacher_path: Annotated[Optional[str], tyro.conf.arg(
+        metavar="STR",
+        help_behavior_hint="(default: teachers/{env_id}__{seed}.pt, where ppo_teacher_mujoco.py writes it)")] = None
+    """teacher checkpoint"""
+    distill_lambda: float = 1.0
+    """weight lambda of the distillation term (Eq. 2)"""
+    distill_lambda_end: Annotated[Optional[float], tyro.conf.arg(
+        metavar="FLOAT", help_behavior_hint="(default: none: lambda stays constant)")] = None
+    """if set, lambda goes linearly from distill_lambda to this value over the run (Fig. 2's trade-off)"""
+    teacher_corruption_sigma: float = 0.0
+    """imperfect teacher: add N(0, sigma^2) noise to every parameter of its policy network (section 3: 0.05)"""
+    kl_direction: Literal["forward", "reverse"] = "forward"
+    """forward: KL(teacher || student) as in Eq. 2; reverse: KL(student || teacher)"""
+
+    # The environment
     env_id: str = "Hopper-v4"
     """Mujoco v4 task; the paper's: Ant, HalfCheetah, Hopper, Humanoid, Swimmer ('-v4' may be left out)"""
+    seed: int = 1
+    """seed of the experiment (torch, numpy, random and the environments)"""
+    env_backend: Literal["envpool", "gymnasium"] = "envpool"
+    """training envs: envpool (its v4 Mujoco tasks; faster, see README) or gymnasium (SyncVectorEnv); evaluation
+    always runs gymnasium's v4 envs, as the paper"""
+
+    # The paper's hyperparameters (A.2, Table 3; A.3 for distillation)
     total_timesteps: int = 2_000_000
     """total environment steps of distillation (paper: 2M)"""
-    learning_rate: float = 3e-4
-    """Adam learning rate"""
-    anneal_lr: bool = False
-    """linearly anneal the learning rate to 0 (the paper keeps it constant)"""
     num_envs: int = 18
     """number of parallel environments"""
     num_steps: int = 64
@@ -70,8 +83,13 @@ class Args:
     """samples per minibatch (the paper's batch_size); the last minibatch of a rollout may be smaller"""
     update_epochs: int = 4
     """passes over the rollout per update"""
-    gamma: Optional[float] = None
-    """discount factor (default: 0.995 for Swimmer and Hopper, 0.999 otherwise; A.3)"""
+    learning_rate: float = 3e-4
+    """Adam learning rate"""
+    anneal_lr: bool = False
+    """linearly anneal the learning rate to 0 (the paper keeps it constant)"""
+    gamma: Annotated[Optional[float], tyro.conf.arg(
+        metavar="FLOAT", help_behavior_hint="(default: 0.995 for Swimmer and Hopper, 0.999 otherwise; A.3)")] = None
+    """discount factor"""
     gae_lambda: float = 0.9
     """GAE lambda"""
     clip_coef: float = 0.2
@@ -84,45 +102,53 @@ class Args:
     """gradient clipping norm"""
     norm_adv: bool = True
     """normalise advantages per minibatch"""
-    student: str = "same"
-    """student network: smaller (MLP 128-64), same (256-256, as the teacher) or larger (512-512); A.3"""
-    teacher_path: Optional[str] = None
-    """teacher checkpoint (default: teachers/{env_id}__{seed}.pt, where ppo_teacher_mujoco.py writes it)"""
-    teacher_corruption_sigma: float = 0.0
-    """imperfect teacher: add N(0, sigma^2) noise to every parameter of its policy network (section 3: 0.05)"""
-    distill_lambda: float = 1.0
-    """weight lambda of the distillation term (Eq. 2)"""
-    distill_lambda_end: Optional[float] = None
-    """if set, lambda goes linearly from distill_lambda to this value over the run (Fig. 2's trade-off)"""
-    kl_direction: str = "forward"
-    """forward: KL(teacher || student) as in Eq. 2; reverse: KL(student || teacher)"""
-    eval_every: int = 0
-    """evaluate the student every this many steps and log eval/episodic_return (0: off)"""
-    eval_every_episodes: int = 10
-    """episodes of each --eval-every evaluation"""
-    dump_last_rollout: bool = False
-    """write the last rollout (observations, teacher outputs, validity) to runs/{run_name}/last_rollout.pt"""
-    env_backend: str = "envpool"
-    """training envs: envpool (its v4 Mujoco tasks; faster, see README) or gymnasium (SyncVectorEnv); evaluation
-    always runs gymnasium's v4 envs, as the paper"""
     obs_clip: float = 10.0
     """clip normalised observations to [-obs_clip, obs_clip]"""
     reward_clip: float = 10.0
     """clip normalised rewards to [-reward_clip, reward_clip]"""
-    checkpoint_every: int = 20
-    """write runs/{run_name}/checkpoint.pt every this many updates (and at the end)"""
-    checkpoint_minutes: float = 10.0
-    """also write it when this many minutes have passed since the last one (a SIGKILL loses at most this much)"""
+
+    # Evaluation (A.3)
     eval_episodes: int = 50
     """episodes of the final evaluation (paper: 50, deterministic actions); 0 skips it"""
     eval_envs: int = 10
     """parallel environments of the evaluation"""
-    run_name: Optional[str] = None
-    """run folder name under runs_dir (default: {env_id}__{exp_name}__{seed}__{unix time})"""
+    eval_every: int = 0
+    """evaluate the student every this many steps and log eval/episodic_return (0: off)"""
+    eval_every_episodes: int = 10
+    """episodes of each --eval-every evaluation"""
+
+    # Run folder, checkpoints and resume
+    exp_name: str = "ppd_mujoco"
+    """the name of this experiment (part of the default run name)"""
+    run_name: Annotated[Optional[str], tyro.conf.arg(
+        metavar="STR", help_behavior_hint="(default: {env_id}__{exp_name}__{seed}__{unix time})")] = None
+    """run folder name under runs_dir"""
     runs_dir: str = "runs"
     """folder of the run folders"""
-    resume: Optional[str] = None
+    resume: Annotated[Optional[str], tyro.conf.arg(
+        metavar="STR", help_behavior_hint="(default: none: a new run)")] = None
     """continue the run of this checkpoint.pt with its own flags (give --total-timesteps to extend it)"""
+    checkpoint_every: int = 20
+    """write runs/{run_name}/checkpoint.pt every this many updates (and at the end)"""
+    checkpoint_minutes: float = 10.0
+    """also write it when this many minutes have passed since the last one (a SIGKILL loses at most this much)"""
+    dump_last_rollout: bool = False
+    """write the last rollout (observations, teacher outputs, validity) to runs/{run_name}/last_rollout.pt"""
+
+    # Experiment tracking (CleanRL's flags)
+    track: bool = False
+    """log the run to Weights & Biases: the args as its config, the tensorboard scalars synced (needs wandb)"""
+    wandb_project_name: str = "ppd"
+    """the Weights & Biases project of --track"""
+    wandb_entity: Annotated[Optional[str], tyro.conf.arg(
+        metavar="STR", help_behavior_hint="(default: your W&B default entity)")] = None
+    """the Weights & Biases entity (team or user) of --track"""
+
+    # Hardware
+    cuda: bool = True
+    """use CUDA when it is available"""
+    torch_deterministic: bool = True
+    """sets torch.backends.cudnn.deterministic"""
 
 
 class UsageError(Exception):
@@ -174,6 +200,19 @@ def resolve_args(args: Args) -> Args:
         raise UsageError(f"--minibatch-size {args.minibatch_size} is larger than the rollout batch "
                          f"(num_envs x num_steps = {batch_size})")
     return args
+
+
+def parse_args() -> Args:
+    """tyro's parser; a flag it refuses (a value outside its choices, a malformed number) is one line."""
+    captured = io.StringIO()
+    try:
+        with contextlib.redirect_stderr(captured):
+            return tyro.cli(Args)
+    except SystemExit as e:
+        if e.code in (0, None):
+            raise
+        lines = [line.strip(" │╭╮╰╯─") for line in captured.getvalue().splitlines()[1:]]
+        raise UsageError(" ".join(line for line in lines if line and not line.startswith("For full helptext")))
 
 
 # ---------------------------------------------------------------------------------------------
@@ -586,27 +625,37 @@ def distill_lambda_at(args: Args, update: int, num_updates: int) -> float:
 # ---------------------------------------------------------------------------------------------
 # Evaluation
 # ---------------------------------------------------------------------------------------------
+def describe(evaluation: dict) -> str:
+    """'50 episodes, mean return 3361.68': one form for every evaluation a script prints."""
+    episodes = evaluation["episodes"]
+    return f"{episodes} episode{'s' * (episodes != 1)}, mean return {evaluation['mean']:.2f}"
+
+
 def evaluate(agent: Agent, env_id: str, obs_norm: ObsNormalizer, episodes: int, num_envs: int, seed: int,
              device, deterministic: bool = True) -> dict:
     """Paper A.3: deterministic actions, raw returns. Each env plays a fixed quota of episodes, so short
     episodes are not over-represented."""
     num_envs = min(num_envs, episodes)
     quotas = np.array([episodes // num_envs + (i < episodes % num_envs) for i in range(num_envs)])
-    envs, obs = make_env(env_id, num_envs, seed)
-    stats, counts, returns = EpisodeStats(num_envs), np.zeros(num_envs, np.int64), []
-    low, high = envs.single_action_space.low, envs.single_action_space.high
-    while (counts < quotas).any():
-        STOP.check()
-        with torch.inference_mode():
-            x = torch.as_tensor(obs_norm(obs, update=False), device=device)
-            action = agent.act(x, deterministic).cpu().numpy()
-        obs, reward, term, trunc, _ = envs.step(np.clip(action, low, high))
-        over = term | trunc
-        for i, (ret, _) in zip(np.flatnonzero(over), stats.update(reward, over, np.ones(num_envs, bool))):
-            if counts[i] < quotas[i]:
-                returns.append(ret)
-                counts[i] += 1
-    envs.close()
+    # Its own RNG stream: sampled actions repeat for a seed (tools/evaluate.py reproduces them), and an
+    # evaluation during training leaves the training RNG where it was.
+    with torch.random.fork_rng(devices=[device] if torch.device(device).type == "cuda" else []):
+        torch.manual_seed(seed)
+        envs, obs = make_env(env_id, num_envs, seed)
+        stats, counts, returns = EpisodeStats(num_envs), np.zeros(num_envs, np.int64), []
+        low, high = envs.single_action_space.low, envs.single_action_space.high
+        while (counts < quotas).any():
+            STOP.check()
+            with torch.inference_mode():
+                x = torch.as_tensor(obs_norm(obs, update=False), device=device)
+                action = agent.act(x, deterministic).cpu().numpy()
+            obs, reward, term, trunc, _ = envs.step(np.clip(action, low, high))
+            over = term | trunc
+            for i, (ret, _) in zip(np.flatnonzero(over), stats.update(reward, over, np.ones(num_envs, bool))):
+                if counts[i] < quotas[i]:
+                    returns.append(ret)
+                    counts[i] += 1
+        envs.close()
     return {"episodes": episodes, "deterministic": deterministic, "levels": None, "returns": returns,
             "mean": float(np.mean(returns)), "std": float(np.std(returns)), "human_normalized": None}
 
@@ -686,8 +735,16 @@ def train(args: Args, given: Optional[set] = None) -> dict:
     if args.eval_episodes > 0:  # the (possibly corrupted) teacher, with the student's protocol
         teacher_evaluation = evaluate(teacher, args.env_id, obs_norm, args.eval_episodes, args.eval_envs,
                                       seed=args.seed + 10_000, device=device)
-        print(f"teacher evaluation: {args.eval_episodes} episodes, mean return {teacher_evaluation['mean']:.1f}")
+        print(f"teacher evaluation: {describe(teacher_evaluation)}")
 
+    if args.track:  # Weights & Biases only when asked: without --track it is never imported
+        import wandb
+
+        # wandb's files go to ./wandb (as in CleanRL): inside the run folder its tensorboard sync would copy itself.
+        # A resumed run continues the same W&B run (its id comes from the run folder).
+        wandb.init(project=args.wandb_project_name, entity=args.wandb_entity, name=args.run_name,
+                   id=hashlib.sha256(os.path.abspath(run_dir).encode()).hexdigest()[:16], resume="allow",
+                   config=dataclasses.asdict(args), sync_tensorboard=True)
     writer = SummaryWriter(run_dir, purge_step=global_step + 1)  # drops what was logged after the checkpoint
     writer.add_text("hyperparameters", "|param|value|\n|-|-|\n" + "\n".join(
         f"|{k}|{v}|" for k, v in dataclasses.asdict(args).items()))
@@ -796,7 +853,7 @@ def train(args: Args, given: Optional[set] = None) -> dict:
                                  seed=args.seed + 20_000, device=device)
                 writer.add_scalar("eval/episodic_return", curve["mean"], global_step)
             eta = (num_updates * batch_size - global_step) / max(sps, 1)
-            mean_return = f"{np.mean(recent_returns):.1f}" if recent_returns else "n/a"
+            mean_return = f"{np.mean(recent_returns):.2f}" if recent_returns else "n/a"
             print(f"step {global_step}/{num_updates * batch_size} | SPS {sps} | ETA {eta / 60:.1f} min | "
                   f"return {mean_return}", flush=True)
 
@@ -827,18 +884,20 @@ def train(args: Args, given: Optional[set] = None) -> dict:
         result["evaluation"] = evaluate(agent, args.env_id, obs_norm, args.eval_episodes, args.eval_envs,
                                         seed=args.seed + 10_000, device=device)
         writer.add_scalar("eval/mean_return", result["evaluation"]["mean"], global_step)
-        print(f"evaluation: {args.eval_episodes} episodes, mean return {result['evaluation']['mean']:.1f}")
+        print(f"evaluation: {describe(result['evaluation'])}")
         result["fraction_of_teacher"] = fraction_of_teacher(result["evaluation"], teacher_evaluation)
     write_json(os.path.join(run_dir, "eval.json"), result)
     writer.close()
+    if args.track:
+        wandb.finish()
     for path in (os.path.join(run_dir, "eval.json"), checkpoint_path):
         print(f"wrote {path}")
     return result
 
 
 def main() -> None:
-    args = tyro.cli(Args)
     try:
+        args = parse_args()
         STOP.arm()
         train(args, given_flags(sys.argv[1:]))
     except UsageError as e:

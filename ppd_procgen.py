@@ -19,7 +19,7 @@ import signal
 import sys
 import time
 from dataclasses import dataclass
-from typing import Literal, Optional
+from typing import Annotated, Literal, Optional
 
 import numpy as np
 import torch
@@ -48,28 +48,39 @@ TEST_START_LEVEL = 1_000_000  # evaluation levels [1e6, 2e6): disjoint from any 
 
 @dataclass
 class Args:
-    exp_name: str = "ppd_procgen"
-    """the name of this experiment (part of the default run name)"""
-    seed: int = 1
-    """seed of the experiment (torch, numpy, random and the environments)"""
-    torch_deterministic: bool = True
-    """sets torch.backends.cudnn.deterministic"""
-    cuda: bool = True
-    """use CUDA when it is available"""
+    # The method (section 3, Eq. 2): what is distilled into what
+    student: Literal["smaller", "same", "larger"] = "same"
+    """student network: smaller (Nature-CNN {32, 64, 64} / 64), same (IMPALA {16, 32, 32} / 256, as the teacher)
+    or larger (IMPALA {32, 64, 64} / 1024); A.3, Table 4"""
+    teacher_path: Annotated[Optional[str], tyro.conf.arg(
+        metavar="STR",
+        help_behavior_hint="(default: teachers/{env_id}__{seed}.pt, where ppo_teacher_procgen.py writes it)")] = None
+    """teacher checkpoint"""
+    distill_lambda: float = 1.0
+    """weight lambda of the distillation term (Eq. 2)"""
+    distill_lambda_end: Annotated[Optional[float], tyro.conf.arg(
+        metavar="FLOAT", help_behavior_hint="(default: none: lambda stays constant)")] = None
+    """if set, lambda goes linearly from distill_lambda to this value over the run (Fig. 2's trade-off)"""
+    teacher_corruption_sigma: float = 0.0
+    """imperfect teacher: add N(0, sigma^2) noise to every parameter of its policy network (section 3: 0.05)"""
+    kl_direction: Literal["forward", "reverse"] = "forward"
+    """forward: KL(teacher || student) as in Eq. 2; reverse: KL(student || teacher)"""
+
+    # The environment
     env_id: str = "coinrun"
     """Procgen game; the paper's: coinrun, jumper, miner, ninja"""
+    seed: int = 1
+    """seed of the experiment (torch, numpy, random and the environments)"""
     num_levels: int = 200
     """training levels, starting at start_level (paper A.2: 200, easy mode)"""
     start_level: int = 0
     """first training level"""
     distribution_mode: Literal["easy", "hard"] = "easy"
     """Procgen difficulty (paper: easy)"""
+
+    # The paper's hyperparameters (A.2, Table 3; A.3 for distillation)
     total_timesteps: int = 2_000_000
     """total environment steps of distillation (paper: 2M)"""
-    learning_rate: float = 3e-4
-    """Adam learning rate"""
-    anneal_lr: bool = False
-    """linearly anneal the learning rate to 0 (the paper keeps it constant)"""
     num_envs: int = 18
     """number of parallel environments"""
     num_steps: int = 64
@@ -78,6 +89,10 @@ class Args:
     """samples per minibatch (the paper's batch_size); the last minibatch of a rollout may be smaller"""
     update_epochs: int = 4
     """passes over the rollout per update"""
+    learning_rate: float = 3e-4
+    """Adam learning rate"""
+    anneal_lr: bool = False
+    """linearly anneal the learning rate to 0 (the paper keeps it constant)"""
     gamma: float = 0.999
     """discount factor (A.3: 0.999 during distillation)"""
     gae_lambda: float = 0.9
@@ -92,31 +107,10 @@ class Args:
     """gradient clipping norm"""
     norm_adv: bool = True
     """normalise advantages per minibatch"""
-    student: str = "same"
-    """student network: smaller (Nature-CNN {32, 64, 64} / 64), same (IMPALA {16, 32, 32} / 256, as the teacher)
-    or larger (IMPALA {32, 64, 64} / 1024); A.3, Table 4"""
-    teacher_path: Optional[str] = None
-    """teacher checkpoint (default: teachers/{env_id}__{seed}.pt, where ppo_teacher_procgen.py writes it)"""
-    teacher_corruption_sigma: float = 0.0
-    """imperfect teacher: add N(0, sigma^2) noise to every parameter of its policy network (section 3: 0.05)"""
-    distill_lambda: float = 1.0
-    """weight lambda of the distillation term (Eq. 2)"""
-    distill_lambda_end: Optional[float] = None
-    """if set, lambda goes linearly from distill_lambda to this value over the run (Fig. 2's trade-off)"""
-    kl_direction: str = "forward"
-    """forward: KL(teacher || student) as in Eq. 2; reverse: KL(student || teacher)"""
-    eval_every: int = 0
-    """evaluate the student every this many steps and log eval/episodic_return (0: off)"""
-    eval_every_episodes: int = 10
-    """episodes of each --eval-every evaluation"""
-    dump_last_rollout: bool = False
-    """write the last rollout (observations, teacher outputs, validity) to runs/{run_name}/last_rollout.pt"""
     reward_clip: float = 10.0
     """clip normalised rewards to [-reward_clip, reward_clip]"""
-    checkpoint_every: int = 20
-    """write runs/{run_name}/checkpoint.pt every this many updates (and at the end)"""
-    checkpoint_minutes: float = 10.0
-    """also write it when this many minutes have passed since the last one (a SIGKILL loses at most this much)"""
+
+    # Evaluation (A.3)
     eval_episodes: int = 200
     """episodes of the final evaluation on unseen test levels, and again on the training levels (paper: 200,
     stochastic actions); 0 skips it"""
@@ -124,12 +118,43 @@ class Args:
     """evaluate with the most likely action (the paper samples: deterministic Procgen policies get stuck)"""
     eval_envs: int = 20
     """parallel environments of the evaluation"""
-    run_name: Optional[str] = None
-    """run folder name under runs_dir (default: {env_id}__{exp_name}__{seed}__{unix time})"""
+    eval_every: int = 0
+    """evaluate the student every this many steps and log eval/episodic_return (0: off)"""
+    eval_every_episodes: int = 10
+    """episodes of each --eval-every evaluation"""
+
+    # Run folder, checkpoints and resume
+    exp_name: str = "ppd_procgen"
+    """the name of this experiment (part of the default run name)"""
+    run_name: Annotated[Optional[str], tyro.conf.arg(
+        metavar="STR", help_behavior_hint="(default: {env_id}__{exp_name}__{seed}__{unix time})")] = None
+    """run folder name under runs_dir"""
     runs_dir: str = "runs"
     """folder of the run folders"""
-    resume: Optional[str] = None
+    resume: Annotated[Optional[str], tyro.conf.arg(
+        metavar="STR", help_behavior_hint="(default: none: a new run)")] = None
     """continue the run of this checkpoint.pt with its own flags (give --total-timesteps to extend it)"""
+    checkpoint_every: int = 20
+    """write runs/{run_name}/checkpoint.pt every this many updates (and at the end)"""
+    checkpoint_minutes: float = 10.0
+    """also write it when this many minutes have passed since the last one (a SIGKILL loses at most this much)"""
+    dump_last_rollout: bool = False
+    """write the last rollout (observations, teacher outputs, validity) to runs/{run_name}/last_rollout.pt"""
+
+    # Experiment tracking (CleanRL's flags)
+    track: bool = False
+    """log the run to Weights & Biases: the args as its config, the tensorboard scalars synced (needs wandb)"""
+    wandb_project_name: str = "ppd"
+    """the Weights & Biases project of --track"""
+    wandb_entity: Annotated[Optional[str], tyro.conf.arg(
+        metavar="STR", help_behavior_hint="(default: your W&B default entity)")] = None
+    """the Weights & Biases entity (team or user) of --track"""
+
+    # Hardware
+    cuda: bool = True
+    """use CUDA when it is available"""
+    torch_deterministic: bool = True
+    """sets torch.backends.cudnn.deterministic"""
 
 
 class UsageError(Exception):
@@ -174,6 +199,19 @@ def resolve_args(args: Args) -> Args:
         raise UsageError(f"--minibatch-size {args.minibatch_size} is larger than the rollout batch "
                          f"(num_envs x num_steps = {batch_size})")
     return args
+
+
+def parse_args() -> Args:
+    """tyro's parser; a flag it refuses (a value outside its choices, a malformed number) is one line."""
+    captured = io.StringIO()
+    try:
+        with contextlib.redirect_stderr(captured):
+            return tyro.cli(Args)
+    except SystemExit as e:
+        if e.code in (0, None):
+            raise
+        lines = [line.strip(" │╭╮╰╯─") for line in captured.getvalue().splitlines()[1:]]
+        raise UsageError(" ".join(line for line in lines if line and not line.startswith("For full helptext")))
 
 
 # ---------------------------------------------------------------------------------------------
@@ -597,6 +635,12 @@ def distill_lambda_at(args: Args, update: int, num_updates: int) -> float:
 # ---------------------------------------------------------------------------------------------
 # Evaluation
 # ---------------------------------------------------------------------------------------------
+def describe(evaluation: dict) -> str:
+    """'50 episodes, mean return 3361.68': one form for every evaluation a script prints."""
+    episodes = evaluation["episodes"]
+    return f"{episodes} episode{'s' * (episodes != 1)}, mean return {evaluation['mean']:.2f}"
+
+
 def evaluate(agent: Agent, args: Args, obs_norm, episodes: int, num_envs: int, seed: int,
              device, test_levels: bool = True) -> dict:
     """Paper A.3: stochastic actions, on unseen test levels (or on the training levels, Table 7). Each env
@@ -604,22 +648,26 @@ def evaluate(agent: Agent, args: Args, obs_norm, episodes: int, num_envs: int, s
     num_envs = min(num_envs, episodes)
     quotas = np.array([episodes // num_envs + (i < episodes % num_envs) for i in range(num_envs)])
     start_level, num_levels = (TEST_START_LEVEL, TEST_START_LEVEL) if test_levels else (args.start_level, args.num_levels)
-    envs = make_env(args.env_id, num_envs, seed, num_levels, start_level, args.distribution_mode)
-    obs, _ = envs.reset()
-    stats, counts, returns = EpisodeStats(num_envs), np.zeros(num_envs, np.int64), []
-    valid = np.ones(num_envs, bool)
-    while (counts < quotas).any():
-        STOP.check()
-        with torch.inference_mode():
-            x = torch.as_tensor(obs, device=device)
-            action = agent.act(x, args.eval_deterministic).cpu().numpy()
-        obs, reward, term, trunc, _ = envs.step(action)
-        over = term | trunc
-        for i, (ret, _) in zip(np.flatnonzero(over), stats.update(reward, over, valid)):
-            if counts[i] < quotas[i]:
-                returns.append(ret)
-                counts[i] += 1
-    envs.close()
+    # Its own RNG stream: sampled actions repeat for a seed (tools/evaluate.py reproduces them), and an
+    # evaluation during training leaves the training RNG where it was.
+    with torch.random.fork_rng(devices=[device] if torch.device(device).type == "cuda" else []):
+        torch.manual_seed(seed)
+        envs = make_env(args.env_id, num_envs, seed, num_levels, start_level, args.distribution_mode)
+        obs, _ = envs.reset()
+        stats, counts, returns = EpisodeStats(num_envs), np.zeros(num_envs, np.int64), []
+        valid = np.ones(num_envs, bool)
+        while (counts < quotas).any():
+            STOP.check()
+            with torch.inference_mode():
+                x = torch.as_tensor(obs, device=device)
+                action = agent.act(x, args.eval_deterministic).cpu().numpy()
+            obs, reward, term, trunc, _ = envs.step(action)
+            over = term | trunc
+            for i, (ret, _) in zip(np.flatnonzero(over), stats.update(reward, over, valid)):
+                if counts[i] < quotas[i]:
+                    returns.append(ret)
+                    counts[i] += 1
+        envs.close()
     return {"episodes": episodes, "deterministic": args.eval_deterministic, "levels": "test" if test_levels else "train",
             "returns": returns, "mean": float(np.mean(returns)), "std": float(np.std(returns)), "human_normalized": None}
 
@@ -697,8 +745,16 @@ def train(args: Args, given: Optional[set] = None) -> dict:
                                       seed=args.seed + 10_000, device=device)
         teacher_evaluation_train_levels = evaluate(teacher, args, obs_norm, args.eval_episodes, args.eval_envs,
                                                    seed=args.seed + 10_000, device=device, test_levels=False)
-        print(f"teacher evaluation: {args.eval_episodes} episodes, mean return {teacher_evaluation['mean']:.2f}")
+        print(f"teacher evaluation: {describe(teacher_evaluation)}")
 
+    if args.track:  # Weights & Biases only when asked: without --track it is never imported
+        import wandb
+
+        # wandb's files go to ./wandb (as in CleanRL): inside the run folder its tensorboard sync would copy itself.
+        # A resumed run continues the same W&B run (its id comes from the run folder).
+        wandb.init(project=args.wandb_project_name, entity=args.wandb_entity, name=args.run_name,
+                   id=hashlib.sha256(os.path.abspath(run_dir).encode()).hexdigest()[:16], resume="allow",
+                   config=dataclasses.asdict(args), sync_tensorboard=True)
     writer = SummaryWriter(run_dir, purge_step=global_step + 1)  # drops what was logged after the checkpoint
     writer.add_text("hyperparameters", "|param|value|\n|-|-|\n" + "\n".join(
         f"|{k}|{v}|" for k, v in dataclasses.asdict(args).items()))
@@ -798,7 +854,7 @@ def train(args: Args, given: Optional[set] = None) -> dict:
                                  seed=args.seed + 20_000, device=device)
                 writer.add_scalar("eval/episodic_return", curve["mean"], global_step)
             eta = (num_updates * batch_size - global_step) / max(sps, 1)
-            mean_return = f"{np.mean(recent_returns):.1f}" if recent_returns else "n/a"
+            mean_return = f"{np.mean(recent_returns):.2f}" if recent_returns else "n/a"
             print(f"step {global_step}/{num_updates * batch_size} | SPS {sps} | ETA {eta / 60:.1f} min | "
                   f"return {mean_return}", flush=True)
 
@@ -831,18 +887,20 @@ def train(args: Args, given: Optional[set] = None) -> dict:
                                    seed=args.seed + 10_000, device=device, test_levels=test_levels)
             levels = result[key]["levels"]
             writer.add_scalar(f"eval/mean_return_{levels}_levels", result[key]["mean"], global_step)
-            print(f"evaluation on {levels} levels: {args.eval_episodes} episodes, mean return {result[key]['mean']:.2f}")
+            print(f"evaluation on {levels} levels: {describe(result[key])}")
         result["fraction_of_teacher"] = fraction_of_teacher(result["evaluation"], teacher_evaluation)
     write_json(os.path.join(run_dir, "eval.json"), result)
     writer.close()
+    if args.track:
+        wandb.finish()
     for path in (os.path.join(run_dir, "eval.json"), checkpoint_path):
         print(f"wrote {path}")
     return result
 
 
 def main() -> None:
-    args = tyro.cli(Args)
     try:
+        args = parse_args()
         STOP.arm()
         train(args, given_flags(sys.argv[1:]))
     except UsageError as e:

@@ -17,7 +17,7 @@ import signal
 import sys
 import time
 from dataclasses import dataclass
-from typing import Literal, Optional
+from typing import Annotated, Literal, Optional
 
 import numpy as np
 import torch
@@ -47,25 +47,18 @@ PAPER_ENVS = ("Atlantis-v5", "BeamRider-v5", "CrazyClimber-v5", "DemonAttack-v5"
 
 @dataclass
 class Args:
-    exp_name: str = "ppo_teacher_atari"
-    """the name of this experiment (part of the default run name)"""
-    seed: int = 1
-    """seed of the experiment (torch, numpy, random and the environments)"""
-    torch_deterministic: bool = True
-    """sets torch.backends.cudnn.deterministic"""
-    cuda: bool = True
-    """use CUDA when it is available"""
+    # The environment
     env_id: str = "Pong-v5"
     """envpool Atari game ('-v5' may be left out); the paper's: Atlantis, BeamRider, CrazyClimber, DemonAttack,
     Enduro, Freeway, MsPacman, Pong, Qbert, Seaquest, Zaxxon"""
+    seed: int = 1
+    """seed of the experiment (torch, numpy, random and the environments)"""
     max_episode_steps: int = 27_000
     """episodes are truncated after this many agent steps (envpool's default: 27,000 = 30 minutes of play)"""
+
+    # The paper's hyperparameters (A.2, Table 3; A.3 for distillation)
     total_timesteps: int = 10_000_000
     """total environment steps (agent steps, 4 frames each) of training (paper: 10M)"""
-    learning_rate: float = 3e-4
-    """Adam learning rate"""
-    anneal_lr: bool = False
-    """linearly anneal the learning rate to 0 (the paper keeps it constant)"""
     num_envs: int = 18
     """number of parallel environments"""
     num_steps: int = 256
@@ -74,6 +67,10 @@ class Args:
     """samples per minibatch (the paper's batch_size); the last minibatch of a rollout may be smaller"""
     update_epochs: int = 4
     """passes over the rollout per update"""
+    learning_rate: float = 3e-4
+    """Adam learning rate"""
+    anneal_lr: bool = False
+    """linearly anneal the learning rate to 0 (the paper keeps it constant)"""
     gamma: float = 0.995
     """discount factor"""
     gae_lambda: float = 0.9
@@ -88,32 +85,57 @@ class Args:
     """gradient clipping norm"""
     norm_adv: bool = True
     """normalise advantages per minibatch"""
+    reward_clip: float = 10.0
+    """clip normalised rewards to [-reward_clip, reward_clip]"""
+
+    # The network (A.2)
     arch: Literal["impala", "nature"] = "impala"
     """network of the actor and of the (separate) critic: IMPALA-CNN or Nature-CNN"""
     channels: tuple[int, ...] = (16, 32, 32)
     """conv filters of the three stages (paper A.2: IMPALA {16, 32, 32})"""
     fc_size: int = 256
     """units of the fully connected layer after the convolutions"""
-    reward_clip: float = 10.0
-    """clip normalised rewards to [-reward_clip, reward_clip]"""
-    checkpoint_every: int = 20
-    """write runs/{run_name}/checkpoint.pt every this many updates (and at the end)"""
-    checkpoint_minutes: float = 10.0
-    """also write it when this many minutes have passed since the last one (a SIGKILL loses at most this much)"""
+
+    # Evaluation (A.3)
     eval_episodes: int = 50
     """full-game episodes of the final evaluation (paper: 50, deterministic actions); 0 skips it"""
     eval_envs: int = 10
     """parallel environments of the evaluation"""
-    run_name: Optional[str] = None
-    """run folder name under runs_dir (default: {env_id}__{exp_name}__{seed}__{unix time})"""
+
+    # Run folder, checkpoints and resume
+    exp_name: str = "ppo_teacher_atari"
+    """the name of this experiment (part of the default run name)"""
+    run_name: Annotated[Optional[str], tyro.conf.arg(
+        metavar="STR", help_behavior_hint="(default: {env_id}__{exp_name}__{seed}__{unix time})")] = None
+    """run folder name under runs_dir"""
     runs_dir: str = "runs"
     """folder of the run folders"""
+    resume: Annotated[Optional[str], tyro.conf.arg(
+        metavar="STR", help_behavior_hint="(default: none: a new run)")] = None
+    """continue the run of this checkpoint.pt with its own flags (give --total-timesteps to extend it)"""
+    checkpoint_every: int = 20
+    """write runs/{run_name}/checkpoint.pt every this many updates (and at the end)"""
+    checkpoint_minutes: float = 10.0
+    """also write it when this many minutes have passed since the last one (a SIGKILL loses at most this much)"""
     teachers_dir: str = "teachers"
     """the final policy is also written to {teachers_dir}/{env_id}__{seed}.pt, where the distillation scripts look"""
     overwrite_teacher: bool = False
     """replace an existing {teachers_dir}/{env_id}__{seed}.pt (without it, the run refuses to start)"""
-    resume: Optional[str] = None
-    """continue the run of this checkpoint.pt with its own flags (give --total-timesteps to extend it)"""
+
+    # Experiment tracking (CleanRL's flags)
+    track: bool = False
+    """log the run to Weights & Biases: the args as its config, the tensorboard scalars synced (needs wandb)"""
+    wandb_project_name: str = "ppd"
+    """the Weights & Biases project of --track"""
+    wandb_entity: Annotated[Optional[str], tyro.conf.arg(
+        metavar="STR", help_behavior_hint="(default: your W&B default entity)")] = None
+    """the Weights & Biases entity (team or user) of --track"""
+
+    # Hardware
+    cuda: bool = True
+    """use CUDA when it is available"""
+    torch_deterministic: bool = True
+    """sets torch.backends.cudnn.deterministic"""
 
 
 class UsageError(Exception):
@@ -153,6 +175,19 @@ def resolve_args(args: Args) -> Args:
         raise UsageError(f"--minibatch-size {args.minibatch_size} is larger than the rollout batch "
                          f"(num_envs x num_steps = {batch_size})")
     return args
+
+
+def parse_args() -> Args:
+    """tyro's parser; a flag it refuses (a value outside its choices, a malformed number) is one line."""
+    captured = io.StringIO()
+    try:
+        with contextlib.redirect_stderr(captured):
+            return tyro.cli(Args)
+    except SystemExit as e:
+        if e.code in (0, None):
+            raise
+        lines = [line.strip(" │╭╮╰╯─") for line in captured.getvalue().splitlines()[1:]]
+        raise UsageError(" ".join(line for line in lines if line and not line.startswith("For full helptext")))
 
 
 # ---------------------------------------------------------------------------------------------
@@ -517,29 +552,39 @@ def human_normalized(env_id: str, score: float) -> Optional[float]:
     return (score - random_score) / (human_score - random_score)
 
 
+def describe(evaluation: dict) -> str:
+    """'50 episodes, mean return 3361.68': one form for every evaluation a script prints."""
+    episodes = evaluation["episodes"]
+    return f"{episodes} episode{'s' * (episodes != 1)}, mean return {evaluation['mean']:.2f}"
+
+
 def evaluate(agent: Agent, args: Args, obs_norm, episodes: int, num_envs: int, seed: int,
              device, deterministic: bool = True) -> dict:
     """Paper A.3: full games (no life-loss termination), deterministic actions, raw scores. Each env plays a
     fixed quota of episodes, so short episodes are not over-represented."""
     num_envs = min(num_envs, episodes)
     quotas = np.array([episodes // num_envs + (i < episodes % num_envs) for i in range(num_envs)])
-    envs = make_env(args.env_id, num_envs, seed, args.max_episode_steps, episodic_life=False)
-    obs, _ = envs.reset()
-    stats, counts, returns = EpisodeStats(num_envs), np.zeros(num_envs, np.int64), []
-    over = np.zeros(num_envs, bool)
-    while (counts < quotas).any():
-        STOP.check()
-        with torch.inference_mode():
-            x = torch.as_tensor(obs, device=device)
-            action = agent.act(x, deterministic).cpu().numpy()
-        valid = ~over  # the step after an episode's end only resets the env
-        obs, reward, term, trunc, _ = envs.step(action)
-        over = term | trunc
-        for i, (ret, _) in zip(np.flatnonzero(over), stats.update(reward, over, valid)):
-            if counts[i] < quotas[i]:
-                returns.append(ret)
-                counts[i] += 1
-    envs.close()
+    # Its own RNG stream: sampled actions repeat for a seed (tools/evaluate.py reproduces them), and an
+    # evaluation during training leaves the training RNG where it was.
+    with torch.random.fork_rng(devices=[device] if torch.device(device).type == "cuda" else []):
+        torch.manual_seed(seed)
+        envs = make_env(args.env_id, num_envs, seed, args.max_episode_steps, episodic_life=False)
+        obs, _ = envs.reset()
+        stats, counts, returns = EpisodeStats(num_envs), np.zeros(num_envs, np.int64), []
+        over = np.zeros(num_envs, bool)
+        while (counts < quotas).any():
+            STOP.check()
+            with torch.inference_mode():
+                x = torch.as_tensor(obs, device=device)
+                action = agent.act(x, deterministic).cpu().numpy()
+            valid = ~over  # the step after an episode's end only resets the env
+            obs, reward, term, trunc, _ = envs.step(action)
+            over = term | trunc
+            for i, (ret, _) in zip(np.flatnonzero(over), stats.update(reward, over, valid)):
+                if counts[i] < quotas[i]:
+                    returns.append(ret)
+                    counts[i] += 1
+        envs.close()
     mean = float(np.mean(returns))
     return {"episodes": episodes, "deterministic": deterministic, "levels": None, "returns": returns,
             "mean": mean, "std": float(np.std(returns)), "human_normalized": human_normalized(args.env_id, mean)}
@@ -604,6 +649,14 @@ def train(args: Args, given: Optional[set] = None) -> dict:
         global_step = resume_state["global_step"]
         print(f"resumed {run_dir} from step {global_step}")
 
+    if args.track:  # Weights & Biases only when asked: without --track it is never imported
+        import wandb
+
+        # wandb's files go to ./wandb (as in CleanRL): inside the run folder its tensorboard sync would copy itself.
+        # A resumed run continues the same W&B run (its id comes from the run folder).
+        wandb.init(project=args.wandb_project_name, entity=args.wandb_entity, name=args.run_name,
+                   id=hashlib.sha256(os.path.abspath(run_dir).encode()).hexdigest()[:16], resume="allow",
+                   config=dataclasses.asdict(args), sync_tensorboard=True)
     writer = SummaryWriter(run_dir, purge_step=global_step + 1)  # drops what was logged after the checkpoint
     writer.add_text("hyperparameters", "|param|value|\n|-|-|\n" + "\n".join(
         f"|{k}|{v}|" for k, v in dataclasses.asdict(args).items()))
@@ -691,7 +744,7 @@ def train(args: Args, given: Optional[set] = None) -> dict:
             writer.add_scalar("losses/explained_variance", explained_var, global_step)
             writer.add_scalar("charts/SPS", sps, global_step)
             eta = (num_updates * batch_size - global_step) / max(sps, 1)
-            mean_return = f"{np.mean(recent_returns):.1f}" if recent_returns else "n/a"
+            mean_return = f"{np.mean(recent_returns):.2f}" if recent_returns else "n/a"
             print(f"step {global_step}/{num_updates * batch_size} | SPS {sps} | ETA {eta / 60:.1f} min | "
                   f"return {mean_return}", flush=True)
 
@@ -719,18 +772,20 @@ def train(args: Args, given: Optional[set] = None) -> dict:
         result["evaluation"] = evaluate(agent, args, obs_norm, args.eval_episodes, args.eval_envs,
                                         seed=args.seed + 10_000, device=device)
         writer.add_scalar("eval/mean_return", result["evaluation"]["mean"], global_step)
-        print(f"evaluation: {args.eval_episodes} episodes, mean return {result['evaluation']['mean']:.1f}")
+        print(f"evaluation: {describe(result['evaluation'])}")
     write_json(os.path.join(run_dir, "eval.json"), result)
     write_json(teacher_path[:-3] + ".json", result)
     writer.close()
+    if args.track:
+        wandb.finish()
     for path in (os.path.join(run_dir, "eval.json"), checkpoint_path, teacher_path, teacher_path[:-3] + ".json"):
         print(f"wrote {path}")
     return result
 
 
 def main() -> None:
-    args = tyro.cli(Args)
     try:
+        args = parse_args()
         STOP.arm()
         train(args, given_flags(sys.argv[1:]))
     except UsageError as e:

@@ -24,7 +24,7 @@ import sys
 import time
 import warnings
 from dataclasses import dataclass
-from typing import Literal, Optional
+from typing import Annotated, Literal, Optional
 
 import gymnasium as gym
 import numpy as np
@@ -62,39 +62,24 @@ TEST_START_LEVEL = 1_000_000  # Procgen evaluation levels [1e6, 2e6): disjoint f
 
 @dataclass
 class Args:
-    exp_name: str = "teacher_distill"
-    """the name of this experiment (part of the default run name)"""
-    seed: int = 1
-    """seed of the experiment (torch, numpy, random and the environments)"""
-    torch_deterministic: bool = True
-    """sets torch.backends.cudnn.deterministic"""
-    cuda: bool = True
-    """use CUDA when it is available"""
-    env_id: str = "Hopper-v4"
-    """any env id of the teacher scripts: Atari (Pong, Pong-v5, ...), Mujoco (Hopper, Hopper-v4, ...), Procgen (coinrun, ...)"""
-    total_timesteps: int = 2_000_000
-    """total environment steps of distillation (paper: 2M)"""
-    learning_rate: float = 3e-4
-    """Adam learning rate (the paper's library notes instability at high rates)"""
-    num_envs: int = 18
-    """number of parallel environments"""
-    num_steps: int = 5
-    """steps per environment per rollout (A.3: 5 for student-distill and teacher-distill)"""
-    ent_coef: float = 0.0
-    """entropy coefficient (A.3: 0)"""
-    vf_coef: float = 0.5
-    """weight of the value regression onto the teacher's critic"""
-    max_grad_norm: float = 0.5
-    """gradient clipping norm"""
-    student: str = "same"
+    # The method (section 3, Eq. 2): what is distilled into what
+    student: Literal["smaller", "same", "larger"] = "same"
     """student network: smaller, same (as the teacher) or larger; A.3, Table 4"""
-    teacher_path: Optional[str] = None
-    """teacher checkpoint (default: teachers/{env_id}__{seed}.pt, where the teacher scripts write it)"""
+    teacher_path: Annotated[Optional[str], tyro.conf.arg(
+        metavar="STR",
+        help_behavior_hint="(default: teachers/{env_id}__{seed}.pt, where the teacher scripts write it)")] = None
+    """teacher checkpoint"""
     teacher_corruption_sigma: float = 0.0
     """imperfect teacher: add N(0, sigma^2) noise to every parameter of its policy network (section 3: 0.05)"""
-    kl_direction: str = "forward"
+    kl_direction: Literal["forward", "reverse"] = "forward"
     """forward: KL(teacher || student) as in Algorithm 3; reverse: KL(student || teacher)"""
-    env_backend: str = "envpool"
+
+    # The environment
+    env_id: str = "Hopper-v4"
+    """any env id of the teacher scripts: Atari (Pong, Pong-v5, ...), Mujoco (Hopper, Hopper-v4, ...), Procgen (coinrun, ...)"""
+    seed: int = 1
+    """seed of the experiment (torch, numpy, random and the environments)"""
+    env_backend: Literal["envpool", "gymnasium"] = "envpool"
     """Mujoco training envs: envpool (its v4 tasks; faster, see README) or gymnasium (SyncVectorEnv); evaluation
     always runs gymnasium's v4 envs, as the paper"""
     max_episode_steps: int = 27_000
@@ -105,29 +90,71 @@ class Args:
     """Procgen: first training level"""
     distribution_mode: Literal["easy", "hard"] = "easy"
     """Procgen difficulty (paper: easy)"""
-    checkpoint_every: int = 500
-    """write runs/{run_name}/checkpoint.pt every this many updates (and at the end)"""
-    checkpoint_minutes: float = 10.0
-    """also write it when this many minutes have passed since the last one (a SIGKILL loses at most this much)"""
-    eval_episodes: Optional[int] = None
-    """episodes of the final evaluation (default: 50 deterministic for Atari and Mujoco, 200 sampled on unseen
-    levels for Procgen; A.3); 0 skips it"""
-    eval_deterministic: Optional[bool] = None
-    """evaluate with the most likely action (default: yes, but Procgen samples, as in the paper)"""
+
+    # The paper's hyperparameters (A.2, Table 3; A.3 for distillation)
+    total_timesteps: int = 2_000_000
+    """total environment steps of distillation (paper: 2M)"""
+    num_envs: int = 18
+    """number of parallel environments"""
+    num_steps: int = 5
+    """steps per environment per rollout (A.3: 5 for student-distill and teacher-distill)"""
+    learning_rate: float = 3e-4
+    """Adam learning rate (the paper's library notes instability at high rates)"""
+    ent_coef: float = 0.0
+    """entropy coefficient (A.3: 0)"""
+    vf_coef: float = 0.5
+    """weight of the value regression onto the teacher's critic"""
+    max_grad_norm: float = 0.5
+    """gradient clipping norm"""
+
+    # Evaluation (A.3)
+    eval_episodes: Annotated[Optional[int], tyro.conf.arg(
+        metavar="INT",
+        help_behavior_hint="(default: 50 deterministic for Atari and Mujoco, 200 sampled on unseen levels "
+                           "for Procgen; A.3)")] = None
+    """episodes of the final evaluation; 0 skips it"""
+    eval_deterministic: Annotated[Optional[bool], tyro.conf.arg(
+        metavar="{True,False}", help_behavior_hint="(default: yes, but Procgen samples, as in the paper)")] = None
+    """evaluate with the most likely action"""
     eval_envs: int = 10
     """parallel environments of the evaluation"""
     eval_every: int = 0
     """evaluate the student every this many steps and log eval/episodic_return (0: off)"""
     eval_every_episodes: int = 10
     """episodes of each --eval-every evaluation"""
-    run_name: Optional[str] = None
-    """run folder name under runs_dir (default: {env_id}__{exp_name}__{seed}__{unix time})"""
+
+    # Run folder, checkpoints and resume
+    exp_name: str = "teacher_distill"
+    """the name of this experiment (part of the default run name)"""
+    run_name: Annotated[Optional[str], tyro.conf.arg(
+        metavar="STR", help_behavior_hint="(default: {env_id}__{exp_name}__{seed}__{unix time})")] = None
+    """run folder name under runs_dir"""
     runs_dir: str = "runs"
     """folder of the run folders"""
-    resume: Optional[str] = None
+    resume: Annotated[Optional[str], tyro.conf.arg(
+        metavar="STR", help_behavior_hint="(default: none: a new run)")] = None
     """continue the run of this checkpoint.pt with its own flags (give --total-timesteps to extend it)"""
+    checkpoint_every: int = 500
+    """write runs/{run_name}/checkpoint.pt every this many updates (and at the end)"""
+    checkpoint_minutes: float = 10.0
+    """also write it when this many minutes have passed since the last one (a SIGKILL loses at most this much)"""
     dump_last_rollout: bool = False
     """write the last rollout (observations, actions, teacher outputs) to runs/{run_name}/last_rollout.pt"""
+
+    # Experiment tracking (CleanRL's flags)
+    track: bool = False
+    """log the run to Weights & Biases: the args as its config, the tensorboard scalars synced (needs wandb)"""
+    wandb_project_name: str = "ppd"
+    """the Weights & Biases project of --track"""
+    wandb_entity: Annotated[Optional[str], tyro.conf.arg(
+        metavar="STR", help_behavior_hint="(default: your W&B default entity)")] = None
+    """the Weights & Biases entity (team or user) of --track"""
+
+    # Hardware
+    cuda: bool = True
+    """use CUDA when it is available"""
+    torch_deterministic: bool = True
+    """sets torch.backends.cudnn.deterministic"""
 
 
 class UsageError(Exception):
@@ -174,6 +201,19 @@ def resolve_args(args: Args) -> tuple[Args, str]:
         if getattr(args, name) < 0:
             raise UsageError(f"--{name.replace('_', '-')} must not be negative, got {getattr(args, name)}")
     return args, suite
+
+
+def parse_args() -> Args:
+    """tyro's parser; a flag it refuses (a value outside its choices, a malformed number) is one line."""
+    captured = io.StringIO()
+    try:
+        with contextlib.redirect_stderr(captured):
+            return tyro.cli(Args)
+    except SystemExit as e:
+        if e.code in (0, None):
+            raise
+        lines = [line.strip(" │╭╮╰╯─") for line in captured.getvalue().splitlines()[1:]]
+        raise UsageError(" ".join(line for line in lines if line and not line.startswith("For full helptext")))
 
 
 # ---------------------------------------------------------------------------------------------
@@ -617,26 +657,36 @@ def human_normalized(env_id: str, score: float) -> Optional[float]:
     return (score - random_score) / (human_score - random_score)
 
 
+def describe(evaluation: dict) -> str:
+    """'50 episodes, mean return 3361.68': one form for every evaluation a script prints."""
+    episodes = evaluation["episodes"]
+    return f"{episodes} episode{'s' * (episodes != 1)}, mean return {evaluation['mean']:.2f}"
+
+
 def evaluate(agent: nn.Module, args: Args, suite: str, obs_norm, episodes: int, seed: int, device,
              test_levels: bool = True) -> dict:
     """Paper A.3: Atari full games and Mujoco with deterministic actions; Procgen sampled, on unseen levels (or
     the training levels, Table 7). Each env plays a fixed quota of episodes: short episodes are not favoured."""
     num_envs = min(args.eval_envs, episodes)
     quotas = np.array([episodes // num_envs + (i < episodes % num_envs) for i in range(num_envs)])
-    envs = VecEnv(suite, args.env_id, num_envs, seed, args, training=False, test_levels=test_levels)
-    obs = envs.reset()
-    stats, counts, returns = EpisodeStats(num_envs), np.zeros(num_envs, np.int64), []
-    while (counts < quotas).any():
-        STOP.check()
-        with torch.inference_mode():
-            x = torch.as_tensor(obs_norm(obs) if obs_norm else obs, device=device)
-            action = sample_action(agent.get_dist(x), args.eval_deterministic).cpu().numpy()
-        obs, reward, _, valid, game_over = envs.step(action)
-        for i, (ret, _) in zip(np.flatnonzero(game_over), stats.update(reward, game_over, valid)):
-            if counts[i] < quotas[i]:
-                returns.append(ret)
-                counts[i] += 1
-    envs.close()
+    # Its own RNG stream: sampled actions repeat for a seed (tools/evaluate.py reproduces them), and an
+    # evaluation during training leaves the training RNG where it was.
+    with torch.random.fork_rng(devices=[device] if torch.device(device).type == "cuda" else []):
+        torch.manual_seed(seed)
+        envs = VecEnv(suite, args.env_id, num_envs, seed, args, training=False, test_levels=test_levels)
+        obs = envs.reset()
+        stats, counts, returns = EpisodeStats(num_envs), np.zeros(num_envs, np.int64), []
+        while (counts < quotas).any():
+            STOP.check()
+            with torch.inference_mode():
+                x = torch.as_tensor(obs_norm(obs) if obs_norm else obs, device=device)
+                action = sample_action(agent.get_dist(x), args.eval_deterministic).cpu().numpy()
+            obs, reward, _, valid, game_over = envs.step(action)
+            for i, (ret, _) in zip(np.flatnonzero(game_over), stats.update(reward, game_over, valid)):
+                if counts[i] < quotas[i]:
+                    returns.append(ret)
+                    counts[i] += 1
+        envs.close()
     mean = float(np.mean(returns))
     levels = ("test" if test_levels else "train") if suite == "procgen" else None
     return {"episodes": episodes, "deterministic": args.eval_deterministic, "levels": levels, "returns": returns,
@@ -713,8 +763,16 @@ def train(args: Args, given: Optional[set] = None) -> dict:
         if suite == "procgen":
             teacher_evaluation_train_levels = evaluate(teacher, args, suite, obs_norm, args.eval_episodes,
                                                        args.seed + 10_000, device, test_levels=False)
-        print(f"teacher evaluation: {args.eval_episodes} episodes, mean return {teacher_evaluation['mean']:.2f}")
+        print(f"teacher evaluation: {describe(teacher_evaluation)}")
 
+    if args.track:  # Weights & Biases only when asked: without --track it is never imported
+        import wandb
+
+        # wandb's files go to ./wandb (as in CleanRL): inside the run folder its tensorboard sync would copy itself.
+        # A resumed run continues the same W&B run (its id comes from the run folder).
+        wandb.init(project=args.wandb_project_name, entity=args.wandb_entity, name=args.run_name,
+                   id=hashlib.sha256(os.path.abspath(run_dir).encode()).hexdigest()[:16], resume="allow",
+                   config=dataclasses.asdict(args), sync_tensorboard=True)
     writer = SummaryWriter(run_dir, purge_step=global_step + 1)  # drops what was logged after the checkpoint
     writer.add_text("hyperparameters", "|param|value|\n|-|-|\n" + "\n".join(
         f"|{k}|{v}|" for k, v in dataclasses.asdict(args).items()))
@@ -777,7 +835,7 @@ def train(args: Args, given: Optional[set] = None) -> dict:
                 writer.add_scalar("eval/episodic_return", curve["mean"], global_step)
             if update % max(1, num_updates // 100) == 0 or update == num_updates:
                 eta = (num_updates * batch_size - global_step) / max(sps, 1)
-                mean_return = f"{np.mean(recent_returns):.1f}" if recent_returns else "n/a"
+                mean_return = f"{np.mean(recent_returns):.2f}" if recent_returns else "n/a"
                 print(f"step {global_step}/{num_updates * batch_size} | SPS {sps} | ETA {eta / 60:.1f} min | "
                       f"return {mean_return}", flush=True)
 
@@ -811,18 +869,20 @@ def train(args: Args, given: Optional[set] = None) -> dict:
             result["evaluation_train_levels"] = evaluate(agent, args, suite, obs_norm, args.eval_episodes,
                                                          args.seed + 10_000, device, test_levels=False)
         writer.add_scalar("eval/mean_return", result["evaluation"]["mean"], global_step)
-        print(f"evaluation: {args.eval_episodes} episodes, mean return {result['evaluation']['mean']:.2f}")
+        print(f"evaluation: {describe(result['evaluation'])}")
         result["fraction_of_teacher"] = fraction_of_teacher(result["evaluation"], teacher_evaluation)
     write_json(os.path.join(run_dir, "eval.json"), result)
     writer.close()
+    if args.track:
+        wandb.finish()
     for path in (os.path.join(run_dir, "eval.json"), checkpoint_path):
         print(f"wrote {path}")
     return result
 
 
 def main() -> None:
-    args = tyro.cli(Args)
     try:
+        args = parse_args()
         STOP.arm()
         train(args, given_flags(sys.argv[1:]))
     except UsageError as e:

@@ -103,10 +103,10 @@ def test_bad_input(method, teacher_runs, capsys, monkeypatch, tmp_path):
     foreign = teacher_runs["atari"][0] / "teachers" / "Pong-v5__1.pt"
     cases = [
         (["--env-id", "NoSuchGame"], "unknown env id 'NoSuchGame'"),
-        (["--student", "huge"], "unknown student size 'huge'"),
+        (["--student", "huge"], "invalid choice 'huge' for argument '--student'. Expected one of ('smaller', 'same', 'larger')"),
         (["--teacher-corruption-sigma", "-1"], "--teacher-corruption-sigma must not be negative"),
         (["--learning-rate", "0"], "--learning-rate must be positive"),
-        (["--env-backend", "gym3"], "unknown --env-backend 'gym3'; choose envpool or gymnasium"),
+        (["--env-backend", "gym3"], "invalid choice 'gym3' for argument '--env-backend'. Expected one of ('envpool', 'gymnasium')"),
         ([], "teacher checkpoint not found: teachers/Hopper-v4__1.pt; train one with: "
              "python ppo_teacher_mujoco.py --env-id Hopper-v4 --seed 1"),
         (["--teacher-path", foreign], "was trained on atari Pong-v5, not mujoco Hopper-v4"),

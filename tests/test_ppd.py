@@ -256,10 +256,10 @@ def test_ppd_student_learns_from_a_teacher(pendulum_teacher):
 
 
 BAD = [
-    (["--student", "huge"], "unknown student size 'huge'"),
+    (["--student", "huge"], "invalid choice 'huge' for argument '--student'. Expected one of ('smaller', 'same', 'larger')"),
     (["--teacher-corruption-sigma", "-0.1"], "--teacher-corruption-sigma must not be negative"),
     (["--distill-lambda", "-1"], "--distill-lambda must not be negative"),
-    (["--kl-direction", "sideways"], "--kl-direction must be forward or reverse"),
+    (["--kl-direction", "sideways"], "invalid choice 'sideways' for argument '--kl-direction'"),
 ]
 
 
@@ -279,7 +279,7 @@ def test_bad_input(suite, teacher_runs, capsys, monkeypatch, tmp_path):
         (["--teacher-path", truncated], "not a complete checkpoint file"),
         (["--teacher-path", foreign], f"was trained on {other_suite}"),
         (["--teacher-path", good], f"not {suite}", other_env),
-    ] + ([(["--env-backend", "gym3"], "unknown --env-backend 'gym3'; choose envpool or gymnasium")]
+    ] + ([(["--env-backend", "gym3"], "invalid choice 'gym3' for argument '--env-backend'. Expected one of ('envpool', 'gymnasium')")]
          if suite == "mujoco" else [])
     for argv, message, *env_id in cases:
         env_args = ["--env-id", env_id[0] if env_id else CANONICAL[suite]]

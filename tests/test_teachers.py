@@ -165,7 +165,7 @@ BAD_FLAGS = [
     (["--vf-coef", "-1"], "--vf-coef must not be negative"),
     (["--learning-rate", "0"], "--learning-rate must be positive"),
 ]
-MUJOCO_BAD_FLAGS = [(["--env-backend", "gym3"], "unknown --env-backend 'gym3'; choose envpool or gymnasium")]
+MUJOCO_BAD_FLAGS = [(["--env-backend", "gym3"], "invalid choice 'gym3' for argument '--env-backend'. Expected one of ('envpool', 'gymnasium')")]
 
 
 @pytest.mark.parametrize("suite,argv,message", [(s, a, m) for s in SUITES for a, m in BAD_FLAGS]
