@@ -427,6 +427,15 @@ def sha256_of(path: str) -> str:
     return digest.hexdigest()
 
 
+def wrote_it_itself(run_dir: str, teacher_path: str) -> bool:
+    """Whether a run (finished, now extended with --resume) wrote this teacher file: its eval.json names it."""
+    eval_path = os.path.join(run_dir, "eval.json")
+    if not os.path.isfile(eval_path):
+        return False
+    with open(eval_path) as f:
+        return json.load(f).get("checkpoint_sha256") == sha256_of(teacher_path)
+
+
 # ---------------------------------------------------------------------------------------------
 # Interruption and resume
 # ---------------------------------------------------------------------------------------------
@@ -615,7 +624,7 @@ def train(args: Args, given: Optional[set] = None) -> dict:
     if num_updates < 1:
         raise UsageError(f"--total-timesteps {args.total_timesteps} is less than one rollout ({batch_size} steps)")
     teacher_path = os.path.join(args.teachers_dir, f"{args.env_id}__{args.seed}.pt")
-    if os.path.exists(teacher_path) and not args.overwrite_teacher:
+    if os.path.exists(teacher_path) and not args.overwrite_teacher and not wrote_it_itself(run_dir, teacher_path):
         raise UsageError(f"{teacher_path} exists and this run would replace it; choose another --seed or "
                          f"--teachers-dir, or pass --overwrite-teacher")
     print(f"run folder: {run_dir}")

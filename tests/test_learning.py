@@ -21,7 +21,8 @@ def test_teacher_learns_inverted_pendulum(tmp_path):
 
 def test_same_seed_same_losses(tmp_path):
     for name in ("a", "b"):
-        run_script("ppo_teacher_mujoco.py", [*FAST, "--total-timesteps", "768", "--run-name", name], cwd=tmp_path)
+        run_script("ppo_teacher_mujoco.py", [*FAST, "--total-timesteps", "768", "--run-name", name, "--teachers-dir",
+                                             f"teachers_{name}"], cwd=tmp_path)
     a, b = (read_scalars(str(tmp_path / "runs" / name)) for name in ("a", "b"))
     for tag in ("losses/value_loss", "losses/policy_loss", "losses/approx_kl", "charts/episodic_return"):
         assert a[tag] == b[tag] and len(a[tag]) > 0, tag
