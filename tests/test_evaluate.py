@@ -71,7 +71,7 @@ def runs(teacher_runs, tmp_path_factory):
     run_script("student_distill.py", [*PENDULUM, "--num-steps", "8", "--total-timesteps", 64, "--student", "smaller",
                                       "--teacher-path", mujoco_teacher, "--run-name", "sd"], cwd=work)
     run_script("ppd_procgen.py", [*TINY["procgen"], "--num-steps", "16", "--total-timesteps", 64, "--student", "smaller",
-                                  "--teacher-path", procgen_teacher, "--eval-deterministic", "--run-name", "ppd"], cwd=work)
+                                  "--teacher-path", procgen_teacher, "--run-name", "ppd"], cwd=work)
     return {"mujoco": teacher_runs["mujoco"][0] / "runs" / "tiny", "atari": teacher_runs["atari"][0] / "runs" / "tiny",
             "procgen_teacher": procgen_teacher, "mujoco_teacher": mujoco_teacher, "pendulum": work / "runs" / "pendulum",
             "sd": work / "runs" / "sd", "ppd_procgen": work / "runs" / "ppd"}
@@ -107,15 +107,17 @@ def test_equals_student_distill_and_its_teacher_evaluation(runs, tmp_path, capsy
 
 
 def test_procgen_test_and_train_levels_equal_ppd(runs, tmp_path, capsys, monkeypatch):
+    """The paper's Procgen protocol samples actions: an evaluation draws them from its own RNG stream seeded
+    with its seed, so the tool repeats the run's sampled evaluations exactly, on both level sets."""
     script_eval = read_json(runs["ppd_procgen"] / "eval.json")
     checkpoint = runs["ppd_procgen"] / "checkpoint.pt"
     for levels, key in (("test", "evaluation"), ("train", "evaluation_train_levels")):
         out = tmp_path / f"{levels}.json"
-        code, stdout, _ = tool(["--checkpoint", checkpoint, "--episodes", 2, "--actions", "deterministic",
-                                "--levels", levels, "--out", out], capsys, monkeypatch)
+        code, stdout, _ = tool(["--checkpoint", checkpoint, "--episodes", 2, "--levels", levels, "--out", out],
+                               capsys, monkeypatch)
         assert code == 0 and f"{levels} levels" in stdout
         assert read_json(out)["evaluation"] == script_eval[key]
-        assert script_eval[key]["levels"] == levels and script_eval[key]["deterministic"] is True
+        assert script_eval[key]["levels"] == levels and script_eval[key]["deterministic"] is False
 
 
 def test_procgen_defaults_are_the_papers_and_sampling_is_reproducible(runs, tmp_path, capsys, monkeypatch):

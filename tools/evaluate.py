@@ -13,8 +13,8 @@ load_checkpoint, agent_from_checkpoint and evaluate, so there is one definition 
 Protocol (defaults, the paper's, as the scripts' final evaluation): Atari and Mujoco 50 episodes with
 deterministic actions, Procgen 200 episodes with sampled actions on unseen test levels; the env seed is the
 training seed + 10,000 and the parallel envs are the run's --eval-envs, so that, with the same episode count,
-the numbers equal the run's eval.json. Stochastic evaluations seed torch with the env seed first, so they are
-reproducible (a script's own stochastic evaluation draws from its training RNG stream instead).
+the numbers equal the run's eval.json. Every evaluation (the scripts' and this tool's) draws its sampled actions
+from its own RNG stream seeded with its seed, so stochastic evaluations repeat exactly too.
 
 The result (the `evaluation` block of eval.json, with the checkpoint's path and sha256) is printed and written
 as JSON to --out, default {checkpoint without .pt}.evaluate.json beside the checkpoint.
@@ -591,7 +591,6 @@ def run(args: Args) -> dict:
     if filming and suite == "mujoco":
         check_gl()
 
-    torch.manual_seed(seed)  # sampled actions: the same numbers on every call
     evaluation = policy.evaluate(episodes, num_envs, seed, deterministic, test_levels=levels == "test")
     result = {
         "checkpoint": os.path.abspath(args.checkpoint), "sha256": sha256(args.checkpoint),
