@@ -98,7 +98,7 @@ def flags_of(suite: str, script: str, teacher_runs) -> list:
     if script.startswith("ppo_teacher"):
         return [*TINY[suite], *TINY_TEACHER_NET[suite], "--teachers-dir", "new_teachers"]
     teacher = ["--teacher-path", teacher_runs[suite][0] / "teachers" / TEACHER_OF[suite]]
-    if script == "student_distill.py":
+    if script in ("student_distill.py", "teacher_distill.py"):
         return ["--env-id", "Hopper", "--num-envs", 4, "--num-steps", 8, "--eval-episodes", 1, "--eval-envs", 1,
                 *teacher]
     return [*TINY[suite], *teacher]
@@ -110,6 +110,9 @@ def flags_of(suite: str, script: str, teacher_runs) -> list:
     ("student_distill.py", "mujoco", signal.SIGTERM),
     ("ppo_teacher_atari.py", "atari", signal.SIGINT),
     ("ppd_procgen.py", "procgen", signal.SIGTERM),
+    ("ppd_atari.py", "atari", signal.SIGTERM),
+    ("ppo_teacher_procgen.py", "procgen", signal.SIGINT),
+    ("teacher_distill.py", "mujoco", signal.SIGINT),
 ])
 def test_a_signal_keeps_the_work_and_says_how_to_resume(script, suite, signum, tmp_path, teacher_runs):
     module = load_script(script[:-3])
