@@ -15,6 +15,7 @@
 #
 #     bash results/run_grid.sh                     # one piece of at most two hours
 #     PIECE_MINUTES=30 bash results/run_grid.sh     # a shorter piece
+#     ENVS=HalfCheetah-v4 bash results/run_grid.sh  # one env: two such streams (one per env) use both cores
 set -uo pipefail
 cd "$(dirname "$0")/.."
 PY=${PYTHON:-python}
@@ -22,27 +23,25 @@ GRID=${GRID:-runs/grid2m}          # raw runs and checkpoints (not committed)
 PIECE_MINUTES=${PIECE_MINUTES:-120}
 COMMIT=${COMMIT:-1}
 REPO=${REPO:-.}                     # the git checkout that receives the commits
-# One stream. One torch thread leaves the second core of a 2-core machine to the envs and other work.
+ENVS=${ENVS:-Hopper-v4 HalfCheetah-v4}
+# One torch thread per stream: one stream leaves the second core of a 2-core machine to other work.
 export OMP_NUM_THREADS=${OMP_NUM_THREADS:-1}
 
-collect='"$PY" tools/report.py --runs-dir "$GRID/runs" --extract-to results/runs --extract-only > /dev/null &&
-  "$PY" tools/report.py --runs-dir results/runs --out-dir results/report > /dev/null'
-commit='for try in 1 2 3 4 5; do git -C "$REPO" add -- results teachers && git -C "$REPO" commit -q -m "grid: {name}" -- results teachers && break; sleep 10; done'
-on_done="$collect"
-[ "$COMMIT" = 1 ] && on_done="$collect && $commit"
-export PY GRID REPO
+export PY GRID REPO COMMIT
+mkdir -p "$GRID"
 
 end=$(( $(date +%s) + 60 * PIECE_MINUTES ))
 status=0
 for seed in 1 2; do  # seed 1 first: its teachers are shipped, its students can start at once
   left=$(( (end - $(date +%s)) / 60 ))
   if [ "$left" -le 0 ]; then status=3; break; fi
-  "$PY" tools/sweep.py --suites mujoco --envs Hopper-v4 HalfCheetah-v4 --seeds "$seed" --workers 1 \
+  # shellcheck disable=SC2086
+  "$PY" tools/sweep.py --suites mujoco --envs $ENVS --seeds "$seed" --workers 1 \
     --imperfect-envs Hopper-v4 HalfCheetah-v4 --lambda-envs HalfCheetah-v4 \
     --teachers-dir teachers --runs-dir "$GRID/runs" --logs-dir "$GRID/logs" --done-dirs results/runs \
     --teacher-flags="--total-timesteps 2000000 --env-backend gymnasium" \
     --distill-flags="--total-timesteps 2000000 --eval-every 100000" \
-    --on-done="$on_done" --stop-after-minutes "$left" --python "$PY"
+    --on-done="bash results/collect_run.sh {name}" --stop-after-minutes "$left" --python "$PY"
   code=$?
   [ "$code" -ne 0 ] && status=$code && [ "$code" -ne 3 ] && break
   [ "$code" -eq 3 ] && break
