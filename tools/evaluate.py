@@ -37,7 +37,6 @@ full resolution, in colour, in videos/ beside the JSON (or --video-dir), named i
 """
 
 import dataclasses
-import hashlib
 import importlib
 import json
 import os
@@ -546,14 +545,6 @@ def capture_videos(policies: list, suite: str, episodes: int, num_envs: int, see
 # ---------------------------------------------------------------------------------------------
 # Main
 # ---------------------------------------------------------------------------------------------
-def sha256(path: str) -> str:
-    digest = hashlib.sha256()
-    with open(path, "rb") as f:
-        for block in iter(lambda: f.read(1 << 20), b""):
-            digest.update(block)
-    return digest.hexdigest()
-
-
 def write_json(path: str, data: dict) -> None:
     os.makedirs(os.path.dirname(path) or ".", exist_ok=True)
     tmp = f"{path}.tmp{os.getpid()}"
@@ -593,7 +584,7 @@ def run(args: Args) -> dict:
 
     evaluation = policy.evaluate(episodes, num_envs, seed, deterministic, test_levels=levels == "test")
     result = {
-        "checkpoint": os.path.abspath(args.checkpoint), "sha256": sha256(args.checkpoint),
+        "checkpoint": os.path.abspath(args.checkpoint), "sha256": policy.module.sha256_of(args.checkpoint),
         "script": policy.script, "method": policy.method, "suite": suite, "env_id": policy.env_id,
         "student_size": getattr(policy.args, "student", None), "policy_params": policy.policy_params(),
         "global_step": policy.state.get("global_step"), "seed": seed, "num_envs": num_envs,

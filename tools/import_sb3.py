@@ -27,7 +27,6 @@ and spaces stored in the zip and VecNormalize. The weights are read from the zip
 older SB3 versions (shared layers) load too.
 """
 
-import hashlib
 import json
 import os
 import pickle
@@ -85,14 +84,6 @@ class Args:
 
 class UsageError(Exception):
     """Bad input: reported as one line, without a traceback."""
-
-
-def sha256_file(path: str) -> str:
-    digest = hashlib.sha256()
-    with open(path, "rb") as f:
-        for block in iter(lambda: f.read(1 << 20), b""):
-            digest.update(block)
-    return digest.hexdigest()
 
 
 # ---------------------------------------------------------------------------------------------
@@ -463,11 +454,11 @@ def import_model(args: Args) -> dict:
                                         eval_episodes=args.eval_episodes, eval_envs=args.eval_envs)
     script_args.exp_name = "import_sb3"
 
-    source = {"tool": SCRIPT, "file": os.path.abspath(args.model), "sha256": sha256_file(args.model),
+    source = {"tool": SCRIPT, "file": os.path.abspath(args.model), "sha256": mujoco_script.sha256_of(args.model),
               "sb3_version": model.sb3_version, "algorithm": model.algorithm, "policy_class": model.policy_class,
               "architecture": arch, "num_timesteps": model.num_timesteps,
               "vecnormalize": None if not args.vecnormalize else {
-                  "file": os.path.abspath(args.vecnormalize), "sha256": sha256_file(args.vecnormalize)},
+                  "file": os.path.abspath(args.vecnormalize), "sha256": mujoco_script.sha256_of(args.vecnormalize)},
               "observation_normalization": normalization}
 
     # Write the checkpoint under a temporary name, read it back as the distillation scripts will, evaluate
@@ -495,7 +486,7 @@ def import_model(args: Args) -> dict:
         result = {"script": SCRIPT, "method": model.algorithm.lower(), "suite": suite, "env_id": env_id,
                   "seed": args.seed, "total_timesteps": model.num_timesteps, "student_size": None,
                   "policy_params": teacher.policy_params(), "evaluation": evaluation, "evaluation_train_levels": None,
-                  "source": source, "checkpoint_sha256": sha256_file(tmp_path)}
+                  "source": source, "checkpoint_sha256": mujoco_script.sha256_of(tmp_path)}
         script.write_json(json_tmp, result)
         os.replace(tmp_path, teacher_path)  # the two renames last: both files, or neither
         os.replace(json_tmp, json_path)
