@@ -11,7 +11,10 @@ flock 9
 "$PY" tools/report.py --runs-dir results/runs --out-dir results/report > /dev/null
 if [ "${COMMIT:-1}" = 1 ]; then
   for try in 1 2 3 4 5; do  # another git command of the same checkout may hold its lock for a moment
-    git -C "$REPO" add -- results teachers && git -C "$REPO" commit -q -m "grid: $1" -- results teachers && exit 0
+    git -C "$REPO" add -- results teachers || { sleep 10; continue; }
+    # nothing new: another stream's commit already took these files (a teacher written beside its run)
+    git -C "$REPO" diff --cached --quiet -- results teachers && exit 0
+    git -C "$REPO" commit -q -m "grid: $1" -- results teachers && exit 0
     sleep 10
   done
   exit 1
