@@ -59,6 +59,13 @@ def test_filtered_grid():
     sigma = [r for r in runs if "__sigma0.05" in r.name]
     assert len(sigma) == 12 and all(r.command[r.command.index("--teacher-corruption-sigma") + 1] == "0.05"
                                     for r in sigma)
+    # its two phases (main: Tables 1, 5 and 2; lambda: the sweep) together are that grid, each run once
+    grid = dict(suites=("mujoco",), envs=("Hopper-v4", "HalfCheetah-v4"), seeds=(1, 2))
+    main = sweep.expand(sweep.Args(**grid, lambdas=(), imperfect_envs=("Hopper-v4", "HalfCheetah-v4")))
+    lam = sweep.expand(sweep.Args(**grid, methods=("ppd",), students=("larger",), imperfect=False,
+                                  lambdas=(0.5, 2.0, 5.0), lambda_envs=("HalfCheetah-v4",)))
+    assert not any("lambda" in r.name for r in main) and len(main) == 4 * (1 + 9 + 3)
+    assert {r.name for r in main} | {r.name for r in lam} == {r.name for r in runs}
 
 
 def run_sweep(argv, cwd):
