@@ -43,7 +43,7 @@ import os
 import sys
 import warnings
 from dataclasses import dataclass
-from typing import Literal, Optional
+from typing import Annotated, Literal, Optional
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 if ROOT not in sys.path:
@@ -72,25 +72,33 @@ LABEL_HEIGHT = 28  # pixels of the label bar above each --compare panel (two lin
 class Args:
     checkpoint: str
     """checkpoint to evaluate: a teacher file (teachers/*.pt) or a run's checkpoint.pt, any suite, any method"""
-    episodes: Optional[int] = None
-    """evaluation episodes (default: the paper's, 50 for Atari and Mujoco, 200 for Procgen)"""
-    actions: Optional[Literal["deterministic", "stochastic"]] = None
-    """most likely or sampled actions (default: the paper's, sampled for Procgen only)"""
-    levels: Optional[Literal["test", "train"]] = None
-    """Procgen only: unseen test levels (default) or the run's training levels"""
-    seed: Optional[int] = None
-    """env seed of the evaluation (default: the run's seed + 10,000, the seed of the scripts' final evaluation)"""
-    num_envs: Optional[int] = None
-    """parallel envs (default: the run's --eval-envs; each env plays a fixed quota, so the numbers depend on it)"""
-    out: Optional[str] = None
-    """JSON file to write (default: {checkpoint without .pt}.evaluate.json beside the checkpoint)"""
+    episodes: Annotated[Optional[int], tyro.conf.arg(
+        metavar="INT", help_behavior_hint="(default: the paper's, 50 for Atari and Mujoco, 200 for Procgen)")] = None
+    """evaluation episodes"""
+    actions: Annotated[Optional[Literal["deterministic", "stochastic"]], tyro.conf.arg(
+        help_behavior_hint="(default: the paper's, sampled for Procgen only)")] = None
+    """most likely or sampled actions"""
+    levels: Annotated[Optional[Literal["test", "train"]], tyro.conf.arg(
+        help_behavior_hint="(default: test)")] = None
+    """Procgen only: unseen test levels or the run's training levels"""
+    seed: Annotated[Optional[int], tyro.conf.arg(
+        metavar="INT", help_behavior_hint="(default: the run's seed + 10,000)")] = None
+    """env seed of the evaluation (the default is the seed of the scripts' final evaluation)"""
+    num_envs: Annotated[Optional[int], tyro.conf.arg(
+        metavar="INT", help_behavior_hint="(default: the run's --eval-envs)")] = None
+    """parallel envs (each env plays a fixed quota, so the numbers depend on it)"""
+    out: Annotated[Optional[str], tyro.conf.arg(
+        metavar="STR", help_behavior_hint="(default: {checkpoint without .pt}.evaluate.json)")] = None
+    """JSON file to write"""
     capture_video: bool = False
     """write MP4s of the first --video-episodes evaluation episodes"""
     video_episodes: int = 1
     """episodes to film with --capture-video or --compare (at most --episodes)"""
-    video_dir: Optional[str] = None
-    """folder of the videos (default: videos/ beside the JSON)"""
-    compare: Optional[str] = None
+    video_dir: Annotated[Optional[str], tyro.conf.arg(
+        metavar="STR", help_behavior_hint="(default: videos/ beside the JSON)")] = None
+    """folder of the videos"""
+    compare: Annotated[Optional[str], tyro.conf.arg(
+        metavar="STR", help_behavior_hint="(default: none)")] = None
     """a second checkpoint (same env) to film side by side with --checkpoint on the same env seeds (implies
     --capture-video); typically a teacher and its student"""
     cuda: bool = True

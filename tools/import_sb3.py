@@ -35,7 +35,7 @@ import sys
 import warnings
 import zipfile
 from dataclasses import dataclass
-from typing import Optional
+from typing import Annotated, Optional
 
 import numpy as np
 import torch
@@ -65,7 +65,8 @@ class Args:
     """this project's env: a Mujoco v4 task (Hopper, Ant, ...) or an envpool Atari game (Pong, Breakout, ...)"""
     seed: int = 1
     """the teacher's seed: it is written to {teachers_dir}/{env_id}__{seed}.pt; also seeds the evaluation"""
-    vecnormalize: Optional[str] = None
+    vecnormalize: Annotated[Optional[str], tyro.conf.arg(
+        metavar="STR", help_behavior_hint="(default: none)")] = None
     """vec_normalize.pkl saved with the model (Mujoco): its observation statistics become the teacher's"""
     teachers_dir: str = "teachers"
     """where the distillation scripts look for teachers"""

@@ -34,7 +34,7 @@ import os
 import sys
 from collections import defaultdict
 from dataclasses import dataclass
-from typing import Optional
+from typing import Annotated, Optional
 
 import numpy as np
 import tyro
@@ -54,7 +54,8 @@ class Args:
     """folder of run folders, each with its eval.json (and tensorboard events or curves.csv)"""
     out_dir: str = "report"
     """where report.md, the CSV tables and the PNG figures are written"""
-    extract_to: Optional[str] = None
+    extract_to: Annotated[Optional[str], tyro.conf.arg(
+        metavar="STR", help_behavior_hint="(default: none: no copy)")] = None
     """also copy each finished run's eval.json and its curves (as curves.csv) to this folder"""
     extract_only: bool = False
     """with --extract-to: copy the runs and write no report"""

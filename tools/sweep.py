@@ -20,7 +20,7 @@ import threading
 import time
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
-from typing import Literal, Optional
+from typing import Annotated, Literal, Optional
 
 import tyro
 
@@ -57,12 +57,14 @@ class Args:
     """add the imperfect-teacher runs (sigma, larger students, the paper's subset of envs)"""
     sigma: float = 0.05
     """teacher corruption of the imperfect-teacher runs"""
-    imperfect_envs: Optional[tuple[str, ...]] = None
-    """envs of the imperfect-teacher runs (default: the paper's four Atari and four Procgen envs)"""
+    imperfect_envs: Annotated[Optional[tuple[str, ...]], tyro.conf.arg(
+        metavar="STR [STR ...]", help_behavior_hint="(default: the paper's four Atari and four Procgen envs)")] = None
+    """envs of the imperfect-teacher runs"""
     lambdas: tuple[float, ...] = (0.5, 1.0, 2.0, 5.0)
     """PPD lambda sweep (larger students); lambda 1 is the main grid's; () for none"""
-    lambda_envs: Optional[tuple[str, ...]] = None
-    """envs of the lambda sweep (default: the paper's four Atari envs)"""
+    lambda_envs: Annotated[Optional[tuple[str, ...]], tyro.conf.arg(
+        metavar="STR [STR ...]", help_behavior_hint="(default: the paper's four Atari envs)")] = None
+    """envs of the lambda sweep"""
     teacher_flags: str = ""
     """extra flags for every teacher command, e.g. "--total-timesteps 1000000" """
     distill_flags: str = ""
@@ -88,9 +90,11 @@ class Args:
     stop_after_minutes: float = 0.0
     """local mode: stop after this many minutes (0: no limit); the running runs get SIGTERM, write their checkpoint
     and resume on the next call, and no new run starts. SIGTERM or Ctrl-C to the sweep does the same"""
-    partition: Optional[str] = None
+    partition: Annotated[Optional[str], tyro.conf.arg(
+        metavar="STR", help_behavior_hint="(default: the cluster's default partition)")] = None
     """SLURM partition"""
-    account: Optional[str] = None
+    account: Annotated[Optional[str], tyro.conf.arg(
+        metavar="STR", help_behavior_hint="(default: none)")] = None
     """SLURM account"""
     gpus: int = 0
     """SLURM GPUs per task (0: CPU-only jobs)"""

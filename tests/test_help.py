@@ -1,0 +1,34 @@
+"""--help of every script and tool: it lists every Args field as a flag and says what an unset flag does,
+never tyro's bare "(default: None)"."""
+
+import ast
+import os
+import subprocess
+import sys
+
+import pytest
+
+from conftest import ROOT
+
+PROGRAMS = ("ppo_teacher_atari.py", "ppo_teacher_mujoco.py", "ppo_teacher_procgen.py", "ppd_atari.py", "ppd_mujoco.py",
+            "ppd_procgen.py", "student_distill.py", "teacher_distill.py", "tools/evaluate.py", "tools/import_sb3.py",
+            "tools/report.py", "tools/sweep.py")
+
+
+def args_fields(path: str) -> list:
+    """The field names of the file's Args dataclass, read from its source."""
+    tree = ast.parse(open(path).read())
+    args = next(node for node in tree.body if isinstance(node, ast.ClassDef) and node.name == "Args")
+    return [node.target.id for node in args.body if isinstance(node, ast.AnnAssign)]
+
+
+@pytest.mark.parametrize("program", PROGRAMS)
+def test_help_lists_every_flag_and_no_bare_none(program):
+    proc = subprocess.run([sys.executable, os.path.join(ROOT, program), "--help"], capture_output=True, text=True,
+                          timeout=120, env={**os.environ, "COLUMNS": "200"})
+    assert proc.returncode == 0, proc.stderr
+    assert "(default: None)" not in proc.stdout and "{None}" not in proc.stdout
+    fields = args_fields(os.path.join(ROOT, program))
+    assert len(fields) >= 4
+    for name in fields:
+        assert f"--{name.replace('_', '-')} " in proc.stdout or f"--{name.replace('_', '-')}," in proc.stdout, name
