@@ -234,6 +234,17 @@ def test_each_student_is_divided_by_its_own_teacher(tmp_path):
     assert table1_cell(text, "mujoco", "larger ppd") == f"{np.sqrt(0.9 * 3.0):.2f}"
     rows = list(csv.DictReader(open(tmp_path / "out" / "table5.csv")))
     assert rows[0]["teacher_score"] == "1550.00"  # both teachers of Hopper-v4, each counted once
+    # the short teacher known twice, by its run and by the .json beside its file (as a teacher script leaves
+    # them): still one teacher of 100 in Table 5, and the same fractions
+    teachers = tmp_path / "teachers"
+    teachers.mkdir()
+    (teachers / "Hopper-v4__1.json").write_text(json.dumps(
+        {"method": "ppo", "suite": "mujoco", "env_id": "Hopper-v4", "seed": 1, "student_size": None,
+         "checkpoint_sha256": "sha-short", "evaluation": evaluation(100.0)}))
+    again = report.report(report.Args(runs_dir=str(runs), out_dir=str(tmp_path / "out2"), bootstrap_reps=100,
+                                      teachers_dirs=(str(teachers),)))
+    assert table1_cell(again, "mujoco", "larger ppd") == f"{np.sqrt(0.9 * 3.0):.2f}"
+    assert list(csv.DictReader(open(tmp_path / "out2" / "table5.csv")))[0]["teacher_score"] == "1550.00"
 
 
 def test_quickstart_shape_shipped_teacher_and_one_student(tmp_path):

@@ -392,9 +392,9 @@ def table5(runs, scorer):
             for env in sorted({r.env_id for r in runs if r.suite == suite and r.is_main_grid}):
                 students = [r for r in runs if r.env_id == env and r.is_main_grid
                             and scorer.teacher_score(r, train_levels) is not None]
-                teachers = {r.teacher_sha256 for r in students}
-                teacher = [s for t in teachers for run in scorer.teachers.get(t, [])
-                           if (s := scorer.score(run, train_levels)) is not None]
+                # one score per teacher file, however many records (its run, its .json) evaluate it
+                one_student_per_teacher = {r.teacher_sha256: r for r in students}.values()
+                teacher = [scorer.teacher_score(r, train_levels) for r in one_student_per_teacher]
                 cells = []
                 for size in SIZES:
                     for method in METHODS:
