@@ -17,6 +17,7 @@
 #     PIECE_MINUTES=30 bash results/run_grid.sh     # a shorter piece
 #     ENVS=HalfCheetah-v4 bash results/run_grid.sh  # one env: two such streams (one per env) use both cores
 #     PHASES=lambda bash results/run_grid.sh        # only the lambda sweep (another stream may run PHASES=main)
+#     PHASES=lambda SEEDS=2 bash results/run_grid.sh  # only seed 2 of it
 #
 # Two phases, each seed 1 then seed 2: "main" (Table 1/5 and Table 2, the runs the paper's Mujoco claims rest on)
 # before "lambda" (the sweep the issue asks for at 2M steps if time allows).
@@ -29,6 +30,7 @@ COMMIT=${COMMIT:-1}
 REPO=${REPO:-.}                     # the git checkout that receives the commits
 ENVS=${ENVS:-Hopper-v4 HalfCheetah-v4}
 PHASES=${PHASES:-main lambda}
+SEEDS=${SEEDS:-1 2}
 # One torch thread per stream: one stream leaves the second core of a 2-core machine to other work.
 export OMP_NUM_THREADS=${OMP_NUM_THREADS:-1}
 
@@ -43,7 +45,7 @@ for phase in $PHASES; do
     lambda) selection=(--methods ppd --students larger --no-imperfect --lambdas 0.5 2.0 5.0 --lambda-envs HalfCheetah-v4) ;;
     *) echo "run_grid.sh: unknown phase '$phase' (main, lambda)" >&2; exit 2 ;;
   esac
-  for seed in 1 2; do  # seed 1 first: its teachers are shipped, its students can start at once
+  for seed in $SEEDS; do  # seed 1 first: its teachers are shipped, its students can start at once
     left=$(( (end - $(date +%s)) / 60 ))
     if [ "$left" -le 0 ]; then status=3; break 2; fi
     # shellcheck disable=SC2086
