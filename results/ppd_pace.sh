@@ -10,7 +10,8 @@
 #                        rollouts, epochs and minibatches
 # Writes results/ppd_pace/summary.csv: per student and variant, the 10-episode evaluation every 50k steps and at
 # the end (eval.json), with the mean KL to the teacher and entropy logged over the 50k steps before it.
-#     bash results/ppd_pace.sh
+#     bash results/ppd_pace.sh                  # about 20 minutes on one core
+#     SCRIPTS_ONLY=1 OUT=/tmp/p bash results/ppd_pace.sh   # only write the patched copies to /tmp/p/scripts
 set -euo pipefail
 cd "$(dirname "$0")/.."
 PY=${PYTHON:-python}
@@ -36,6 +37,7 @@ for variant in $VARIANTS; do
   want=$(case $variant in eq2) echo 0 ;; distill_only_detach) echo 2 ;; *) echo 1 ;; esac)
   [ "$changed" = "$want" ] || { echo "ppd_pace.sh: patch '$variant' changed $changed lines, not $want" >&2; exit 1; }
 done
+[ "${SCRIPTS_ONLY:-0}" = 1 ] && exit 0  # the patched copies only (tests/test_results.py checks them)
 for student in smaller larger; do
   for variant in $VARIANTS; do
     name="${student}_$variant"

@@ -1,5 +1,6 @@
-"""The committed results: a fresh report of results/runs/ equals the committed results/report/, and every
-committed run is a complete run of the grid in results/run_grid.sh."""
+"""The committed results: a fresh report of results/runs/ equals the committed results/report/, every
+committed run is a complete run of the grid in results/run_grid.sh, and results/ppd_pace.sh's variants and
+summary are what docs/results.md says they are."""
 
 import csv
 import filecmp
@@ -51,3 +52,56 @@ def test_every_committed_run_is_a_finished_run_of_the_grid():
 def info_rollout(info: dict) -> int:
     """Steps per env per rollout: 64 for PPD, 5 for the baselines (A.3)."""
     return 64 if info["method"] == "ppd" else 5
+
+
+def test_ppd_pace_variants_are_one_line_changes_of_eq2(tmp_path):
+    """results/ppd_pace.sh's patched copies of ppd_mujoco.py: the one line each names, and the detached ratio
+    keeps Eq. 2's value while its gradient no longer reaches r."""
+    import importlib.util
+
+    import torch
+
+    env = {**os.environ, "SCRIPTS_ONLY": "1", "OUT": str(tmp_path), "PYTHON": sys.executable}
+    proc = subprocess.run(["bash", os.path.join("results", "ppd_pace.sh")], cwd=ROOT, env=env, capture_output=True,
+                          text=True, timeout=60)
+    assert proc.returncode == 0, proc.stderr
+    original = open(os.path.join(ROOT, "ppd_mujoco.py")).read().splitlines()
+    changed = {}
+    for variant in ("eq2", "detach_ratio", "distill_only", "distill_only_detach"):
+        lines = open(tmp_path / "scripts" / f"ppd_mujoco_{variant}.py").read().splitlines()
+        assert len(lines) == len(original)
+        changed[variant] = [line.strip() for a, line in zip(original, lines) if a != line]
+    assert changed["eq2"] == []
+    assert changed["detach_ratio"] == ["return (kl * torch.clamp(ratio, min=1.0 - clip_coef).detach()).mean()"]
+    assert changed["distill_only"] == ["loss = distill_lambda * distill_loss  # Eq. 2"]
+    assert changed["distill_only_detach"] == changed["detach_ratio"] + changed["distill_only"]
+
+    def ppd_loss_of(variant):
+        path = tmp_path / "scripts" / f"ppd_mujoco_{variant}.py"
+        spec = importlib.util.spec_from_file_location(f"pace_{variant}", path)
+        module = importlib.util.module_from_spec(spec)
+        spec.loader.exec_module(module)
+        return module.ppd_loss
+
+    kl, ratio = torch.tensor([2.0, 3.0]), torch.tensor([1.1, 0.5], requires_grad=True)
+    losses = {v: ppd_loss_of(v)(kl, ratio, 0.2) for v in ("eq2", "detach_ratio")}
+    assert torch.allclose(losses["eq2"], losses["detach_ratio"])  # (2 * 1.1 + 3 * 0.8) / 2
+    assert abs(losses["eq2"].item() - 2.3) < 1e-6
+    (grad,) = torch.autograd.grad(losses["eq2"], ratio)
+    assert torch.allclose(grad, torch.tensor([1.0, 0.0]))  # KL / 2 where r > 1 - eps: the term the variant drops
+    assert not losses["detach_ratio"].requires_grad
+
+
+def test_ppd_pace_summary_starts_from_the_grid_run():
+    """The committed summary: 2 students x 4 variants x 4 evaluations, and its unchanged variant reproduces the
+    grid's seed-1 run of the same student at 100k steps (same seed, same code: the variants differ by one line)."""
+    with open(os.path.join(ROOT, "results", "ppd_pace", "summary.csv")) as f:
+        rows = list(csv.DictReader(f))
+    assert len(rows) == 32 and {r["variant"] for r in rows} == {"eq2", "detach_ratio", "distill_only",
+                                                                  "distill_only_detach"}
+    for student in ("smaller", "larger"):
+        with open(os.path.join(RUNS, f"HalfCheetah-v4__ppd__{student}__1", "curves.csv")) as f:
+            grid = {int(r["step"]): float(r["value"]) for r in csv.DictReader(f) if r["tag"] == "eval/episodic_return"}
+        eq2 = {int(r["step"]): float(r["eval_return"]) for r in rows
+               if r["student"] == student and r["variant"] == "eq2"}
+        assert abs(eq2[100224] - grid[100224]) < 0.1, (student, eq2[100224], grid[100224])
