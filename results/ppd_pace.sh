@@ -10,7 +10,7 @@
 #                        rollouts, epochs and minibatches
 # Writes results/ppd_pace/summary.csv: per student and variant, the 10-episode evaluation every 50k steps and at
 # the end (eval.json), with the mean KL to the teacher and entropy logged over the 50k steps before it.
-#     bash results/ppd_pace.sh                  # about 20 minutes on one core
+#     bash results/ppd_pace.sh                  # 8 runs: about 11 minutes here, beside two grid streams
 #     SCRIPTS_ONLY=1 OUT=/tmp/p bash results/ppd_pace.sh   # only write the patched copies to /tmp/p/scripts
 set -euo pipefail
 cd "$(dirname "$0")/.."
