@@ -71,6 +71,10 @@ class Args:
     """imperfect teacher: add N(0, sigma^2) noise to every parameter of its policy network (section 3: 0.05)"""
     kl_direction: Literal["forward", "reverse"] = "forward"
     """forward: KL(teacher || student) as in Eq. 2; reverse: KL(student || teacher)"""
+    distill_ratio: Literal["eq2", "stopgrad"] = "eq2"
+    """the ratio r in the distillation term KL * max(r, 1 - eps): eq2 keeps its gradient (Eq. 2 as published);
+    stopgrad treats r as a constant there (same loss value; the gradient loses KL * grad r, whose mean over the
+    rollout's actions is zero: beyond the paper, docs/results.md). The PPO term is the same in both"""
 
     # The environment
     env_id: str = "Pong-v5"
@@ -182,6 +186,8 @@ def resolve_args(args: Args) -> Args:
         raise UsageError(f"unknown student size '{args.student}'; choose smaller, same or larger")
     if args.kl_direction not in ("forward", "reverse"):
         raise UsageError(f"--kl-direction must be forward or reverse, got '{args.kl_direction}'")
+    if args.distill_ratio not in ("eq2", "stopgrad"):
+        raise UsageError(f"--distill-ratio must be eq2 or stopgrad, got '{args.distill_ratio}'")
     positive = ["total_timesteps", "learning_rate", "num_envs", "num_steps", "minibatch_size", "update_epochs",
                 "clip_coef", "max_grad_norm", "max_episode_steps", "reward_clip", "checkpoint_every",
                 "checkpoint_minutes", "eval_envs"]
@@ -603,10 +609,12 @@ def distill_kl(student_dist, teacher_dist, direction: str) -> torch.Tensor:
     return kl_divergence(teacher_dist, student_dist) if direction == "forward" else kl_divergence(student_dist, teacher_dist)
 
 
-def ppd_loss(kl: torch.Tensor, ratio: torch.Tensor, clip_coef: float) -> torch.Tensor:
+def ppd_loss(kl: torch.Tensor, ratio: torch.Tensor, clip_coef: float, ratio_grad: bool = True) -> torch.Tensor:
     """Eq. 2 / Algorithm 1, L_PPD = KL * max(r, 1 - eps). KL >= 0, so only the lower side of r needs the clip:
-    where r < 1 - eps the gradient flows through the KL alone."""
-    return (kl * torch.clamp(ratio, min=1.0 - clip_coef)).mean()
+    where r < 1 - eps the gradient flows through the KL alone. ratio_grad=False (--distill-ratio stopgrad)
+    keeps the value and drops KL * grad r: E_{a ~ pi_old}[grad r] = grad sum_a pi_theta(a|s) = 0."""
+    weight = torch.clamp(ratio, min=1.0 - clip_coef)
+    return (kl * (weight if ratio_grad else weight.detach())).mean()
 
 
 def distill_lambda_at(args: Args, update: int, num_updates: int) -> float:
@@ -819,7 +827,7 @@ def train(args: Args, given: Optional[set] = None) -> dict:
                     loss, ratio, stats = ppo_loss(newlogprob, b_logprobs[mb], b_advantages[mb], entropy, newvalue,
                                                   b_returns[mb], args)
                     kl = distill_kl(dist, Categorical(logits=b_teacher_logits[mb]), args.kl_direction)
-                    distill_loss = ppd_loss(kl, ratio, args.clip_coef)
+                    distill_loss = ppd_loss(kl, ratio, args.clip_coef, ratio_grad=args.distill_ratio == "eq2")
                     loss = loss + distill_lambda * distill_loss  # Eq. 2
                     stats.update(distill_loss=distill_loss.detach(), distill_kl=kl.mean().detach())
                     optimizer.zero_grad()
@@ -872,7 +880,8 @@ def train(args: Args, given: Optional[set] = None) -> dict:
               "teacher": {"path": args.teacher_path, "sha256": teacher_sha256,
                           "corruption_sigma": args.teacher_corruption_sigma,
                           "evaluation": teacher_evaluation, "evaluation_train_levels": None},
-              "distill_lambda": args.distill_lambda, "kl_direction": args.kl_direction, "fraction_of_teacher": None}
+              "distill_lambda": args.distill_lambda, "kl_direction": args.kl_direction,
+              "distill_ratio": args.distill_ratio, "fraction_of_teacher": None}
     if args.eval_episodes > 0:
         result["evaluation"] = evaluate(agent, args, obs_norm, args.eval_episodes, args.eval_envs,
                                         seed=args.seed + 10_000, device=device)

@@ -4,7 +4,8 @@
 # each with one line of Eq. 2's loss changed in a copy of the script (the way a researcher tries an idea):
 #   eq2                  the script as it is: PPO-clip + value loss + lambda * KL * max(r, 1 - eps)
 #   detach_ratio         the same, with r detached inside the distillation term (its gradient through r is zero
-#                        in expectation over the rollout's actions, KL being a function of the state only)
+#                        in expectation over the rollout's actions, KL being a function of the state only); the
+#                        study patched ppd_loss itself, this is now the default of --distill-ratio set to stopgrad
 #   distill_only         lambda * KL * max(r, 1 - eps) alone: no PPO term, no value loss
 #   distill_only_detach  lambda * KL * max(r, 1 - eps).detach'ed r alone: on-policy KL minimisation with PPD's
 #                        rollouts, epochs and minibatches
@@ -22,7 +23,7 @@ mkdir -p "$OUT/scripts" results/ppd_pace
 patch_line() {  # variant -> sed program applied to ppd_mujoco.py
   case $1 in
     eq2) echo "" ;;
-    detach_ratio) echo "s/torch.clamp(ratio, min=1.0 - clip_coef))/torch.clamp(ratio, min=1.0 - clip_coef).detach())/" ;;
+    detach_ratio) echo 's/distill_ratio: Literal\["eq2", "stopgrad"\] = "eq2"/distill_ratio: Literal["eq2", "stopgrad"] = "stopgrad"/' ;;
     distill_only) echo "s/loss = loss + distill_lambda \* distill_loss/loss = distill_lambda * distill_loss/" ;;
     distill_only_detach) echo "$(patch_line detach_ratio); $(patch_line distill_only)" ;;
   esac

@@ -18,6 +18,7 @@
 #     ENVS=HalfCheetah-v4 bash results/run_grid.sh  # one env: two such streams (one per env) use both cores
 #     PHASES=lambda bash results/run_grid.sh        # only the lambda sweep (another stream may run PHASES=main)
 #     PHASES=lambda SEEDS=2 bash results/run_grid.sh  # only seed 2 of it
+#     PHASES=stopgrad bash results/run_grid.sh     # the --distill-ratio stopgrad study (issue #21): 16 PPD runs
 #
 # Two phases, each seed 1 then seed 2: "main" (Table 1/5 and Table 2, the runs the paper's Mujoco claims rest on)
 # before "lambda" (the sweep the issue asks for at 2M steps if time allows).
@@ -43,7 +44,9 @@ for phase in $PHASES; do
   case $phase in
     main) selection=(--lambdas --imperfect-envs Hopper-v4 HalfCheetah-v4) ;;
     lambda) selection=(--methods ppd --students larger --no-imperfect --lambdas 0.5 2.0 5.0 --lambda-envs HalfCheetah-v4) ;;
-    *) echo "run_grid.sh: unknown phase '$phase' (main, lambda)" >&2; exit 2 ;;
+    # issue #21: PPD with --distill-ratio stopgrad for Table 1's 12 PPD cells and Table 2's 4 (PHASES=stopgrad)
+    stopgrad) selection=(--methods ppd_stopgrad --lambdas --imperfect-envs Hopper-v4 HalfCheetah-v4) ;;
+    *) echo "run_grid.sh: unknown phase '$phase' (main, lambda, stopgrad)" >&2; exit 2 ;;
   esac
   for seed in $SEEDS; do  # seed 1 first: its teachers are shipped, its students can start at once
     left=$(( (end - $(date +%s)) / 60 ))

@@ -180,7 +180,7 @@ def test_end_to_end_each_student_size(suite, teacher_runs):
     module = load_script(f"ppd_{suite}")
     teacher = module.agent_from_checkpoint(module.load_checkpoint(str(work / "teachers" / f"{CANONICAL[suite]}__1.pt")))
     for size in ("smaller", "same", "larger"):
-        extra = ["--dump-last-rollout"] if size == "smaller" else []
+        extra = ["--dump-last-rollout"] if size == "smaller" else ["--distill-ratio", "stopgrad"] if size == "larger" else []
         if suite == "mujoco" and size == "same":
             extra = ["--eval-every", TINY_STEPS[suite] // 2, "--distill-lambda-end", "0.0"]
         proc = run_script(f"ppd_{suite}.py", [*TINY[suite], "--total-timesteps", TINY_STEPS[suite], "--student", size,
@@ -196,6 +196,7 @@ def test_end_to_end_each_student_size(suite, teacher_runs):
         if suite == "procgen":  # Table 8 needs the teacher on the training levels too
             assert result["teacher"]["evaluation_train_levels"]["levels"] == "train"
         assert result["distill_lambda"] == 1.0 and result["kl_direction"] == "forward"
+        assert result["distill_ratio"] == ("stopgrad" if size == "larger" else "eq2")
         teacher_eval, student_eval = result["teacher"]["evaluation"], result["evaluation"]
         key = "human_normalized" if suite == "atari" else "mean"
         if teacher_eval[key] != 0:
@@ -260,6 +261,7 @@ BAD = [
     (["--teacher-corruption-sigma", "-0.1"], "--teacher-corruption-sigma must not be negative"),
     (["--distill-lambda", "-1"], "--distill-lambda must not be negative"),
     (["--kl-direction", "sideways"], "invalid choice 'sideways' for argument '--kl-direction'"),
+    (["--distill-ratio", "detach"], "invalid choice 'detach' for argument '--distill-ratio'. Expected one of ('eq2', 'stopgrad')"),
 ]
 
 
@@ -287,3 +289,105 @@ def test_bad_input(suite, teacher_runs, capsys, monkeypatch, tmp_path):
         assert code == 2 and message in err, (argv, err)
         assert len(err.strip().splitlines()) == 1 and "Traceback" not in err
     assert not (tmp_path / "runs").exists()
+
+
+# --distill-ratio stopgrad (beyond the paper): r treated as a constant in the distillation term.
+def ppd_gradients(suite: str):
+    """A real student and teacher of the suite, a batch of states and the student's own actions (the rollout
+    policy is the student, theta = theta_old), with r perturbed away from 1 by an old log-probability offset.
+    Returns (grad of Eq. 2's term, grad with r stopped, grad of max(r, 1 - eps) * KL with r constant,
+    grad of mean(KL * r) through r only) as flat vectors, and the loss values."""
+    ppd = load_script(f"ppd_{suite}")
+    torch.manual_seed(0)
+    if suite == "mujoco":
+        obs_shape, n = (11,), 3
+        spec = ppd.network_spec(ppd.STUDENT_SIZES["smaller"])
+        obs = torch.randn(64, *obs_shape)
+    else:
+        obs_shape, n = (4, 84, 84), 6
+        spec = ppd.network_spec("nature", (8, 8, 8), 32)
+        obs = torch.randint(0, 256, (64, *obs_shape), dtype=torch.uint8)
+    student, teacher = ppd.Agent(spec, obs_shape, n), ppd.Agent(spec, obs_shape, n)
+    params = [p for p in student.parameters()]
+    with torch.no_grad():
+        actions, oldlogprob, _, _ = student.get_action_and_value(obs)
+        oldlogprob = oldlogprob + 0.3 * torch.randn(len(obs))  # r spread around 1, some below 1 - eps
+        teacher_dist = teacher.get_dist(obs)
+        if suite != "mujoco":  # a decisive teacher: a random CNN's near-uniform logits give a tiny KL
+            teacher_dist = Categorical(logits=20 * teacher_dist.logits)
+
+    def flat_grad(loss):
+        grads = torch.autograd.grad(loss, params, allow_unused=True)
+        return torch.cat([(g if g is not None else torch.zeros_like(p)).flatten() for g, p in zip(grads, params)])
+
+    def terms():
+        dist = student.get_dist(obs)
+        logprob = dist.log_prob(actions).sum(-1) if suite == "mujoco" else dist.log_prob(actions)
+        ratio = (logprob - oldlogprob).exp()
+        teacher_copy = type(teacher_dist)(**({"loc": teacher_dist.loc, "scale": teacher_dist.scale} if suite == "mujoco"
+                                             else {"logits": teacher_dist.logits}))
+        return ppd.distill_kl(dist, teacher_copy, "forward"), ratio
+
+    kl, ratio = terms()
+    eq2 = ppd.ppd_loss(kl, ratio, EPS)
+    g_eq2 = flat_grad(eq2)
+    kl, ratio = terms()
+    stop = ppd.ppd_loss(kl, ratio, EPS, ratio_grad=False)
+    g_stop = flat_grad(stop)
+    kl, ratio = terms()
+    g_kl_only = flat_grad((kl * torch.clamp(ratio, min=1 - EPS).detach()).mean())  # max(r, 1 - eps) * grad KL
+    kl, ratio = terms()
+    g_ratio_only = flat_grad((kl.detach() * torch.clamp(ratio, min=1 - EPS)).mean())  # KL * grad max(r, 1 - eps)
+    return eq2, stop, g_eq2, g_stop, g_kl_only, g_ratio_only, ratio.detach()
+
+
+@pytest.mark.parametrize("suite", ["mujoco", "atari"])
+def test_stopgrad_ratio_same_value_gradient_without_kl_grad_r(suite):
+    """stopgrad: the loss value of Eq. 2; its gradient is max(r, 1 - eps) * grad KL; Eq. 2's gradient differs
+    from it by exactly KL * grad r (where r > 1 - eps; nothing where the clip holds r)."""
+    eq2, stop, g_eq2, g_stop, g_kl_only, g_ratio_only, ratio = ppd_gradients(suite)
+    assert (ratio < 1 - EPS).any() and (ratio > 1 - EPS).any()  # both branches of the clip are exercised
+    torch.testing.assert_close(stop, eq2)
+    torch.testing.assert_close(g_stop, g_kl_only)
+    torch.testing.assert_close(g_eq2 - g_stop, g_ratio_only, rtol=1e-4, atol=1e-6)
+    assert g_ratio_only.abs().max() > 1e-3 * g_stop.abs().max()  # the dropped term is not negligibly small here
+
+
+def test_kl_grad_r_has_zero_mean_over_old_policy_actions():
+    """At theta = theta_old, E_{a ~ pi_old}[KL(s) grad r(a|s)] = KL(s) grad sum_a pi_theta(a|s) = 0: per-sample
+    gradients of KL * r through r, on a real Mujoco student, average to zero within 4 standard errors, while
+    actions from another policy (the teacher's means) give a clearly non-zero mean: the test can tell them apart."""
+    from torch.func import functional_call, grad, vmap
+
+    ppd = load_script("ppd_mujoco")
+    torch.manual_seed(0)
+    spec = ppd.network_spec(ppd.STUDENT_SIZES["smaller"])
+    student, teacher = ppd.Agent(spec, (11,), 3), ppd.Agent(spec, (11,), 3)
+    states = torch.randn(16, 11).repeat_interleave(400, 0)  # 400 sampled actions per state
+    params = {k: v.detach() for k, v in student.named_parameters()}
+    with torch.no_grad():
+        old = student.get_dist(states)
+        kl = ppd.distill_kl(old, teacher.get_dist(states), "forward")
+
+    def kl_times_r(p, s, a, kl_s, oldlogprob):
+        mean = functional_call(student.actor_mean, {k[len("actor_mean."):]: v for k, v in p.items()
+                                                    if k.startswith("actor_mean.")}, (s[None],))
+        logstd = p["actor_logstd"].expand_as(mean)
+        logprob = Normal(mean, logstd.exp()).log_prob(a[None]).sum()
+        return kl_s * (logprob - oldlogprob).exp()
+
+    def mean_and_z(actions):
+        oldlogprob = old.log_prob(actions).sum(-1)
+        per_sample = vmap(grad(kl_times_r), in_dims=(None, 0, 0, 0, 0))(params, states, actions, kl, oldlogprob)
+        flat = torch.cat([g.reshape(len(states), -1) for g in per_sample.values()], 1)
+        mean, se = flat.mean(0), flat.std(0) / np.sqrt(len(flat))
+        nonzero = se > 1e-8
+        return (mean[nonzero] / se[nonzero]).abs()
+
+    with torch.no_grad():
+        sampled = old.sample()
+        other = teacher.get_dist(states).mean.expand_as(sampled)
+    z = mean_and_z(sampled)
+    # 4.5 standard errors over the ~2,800 parameters: a false alarm in about 2% of seeds, and this seed is fixed
+    assert z.max() < 4.5, z.max()
+    assert mean_and_z(other).max() > 10

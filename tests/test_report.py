@@ -264,3 +264,29 @@ def test_quickstart_shape_shipped_teacher_and_one_student(tmp_path):
     assert table1_cell(text, "mujoco", "same ppd") == "0.50"
     assert f"{teacher_info['evaluation']['mean']:.2f}" == table1_cell(text, "mujoco", "teacher score")
     assert "other_teacher: no evaluation of its teacher" in text.split("## Left out")[1]
+
+
+def test_stopgrad_variant_is_its_own_column_never_averaged_with_eq2(tmp_path):
+    """PPD runs with --distill-ratio stopgrad get their own 'ppd-sg' columns in Tables 1, 2 and 5 and their own
+    curve in Figure 1; Eq. 2's 'ppd' cells keep only Eq. 2's runs. Without such runs there is no such column."""
+    runs = str(tmp_path / "runs")
+    teacher(runs, "Hopper-v4", 1, 1000.0)
+    student(runs, "Hopper-v4", 1, "ppd", "larger", 900.0, curves={"charts/episodic_return": ramp(900.0)})
+    plain = report.report(report.Args(runs_dir=runs, out_dir=str(tmp_path / "out0"), bootstrap_reps=100))
+    assert "ppd-sg" not in plain
+    staging = str(tmp_path / "staging")  # student() names runs by method: write the variant's apart, then move
+    for sigma, score in ((0.0, 1100.0), (0.05, 700.0)):
+        name = student(staging, "Hopper-v4", 1, "ppd", "larger", score, sigma=sigma, teacher_score=500.0,
+                       curves={"charts/episodic_return": ramp(score)})
+        path = os.path.join(staging, name, "eval.json")
+        info = json.load(open(path))
+        info["distill_ratio"] = "stopgrad"
+        json.dump(info, open(path, "w"))
+        os.rename(os.path.join(staging, name), os.path.join(runs, name.replace("__ppd__", "__ppd_stopgrad__")))
+    text = report.report(report.Args(runs_dir=runs, out_dir=str(tmp_path / "out"), bootstrap_reps=100))
+    assert table1_cell(text, "mujoco", "larger ppd") == "0.90"
+    assert table1_cell(text, "mujoco", "larger ppd-sg") == "1.10"
+    header, *rows = table_rows(text, "Tables 2 and 6")
+    assert header[-1] == "larger ppd-sg" and rows[0][-1] == "0.70"
+    rows = list(csv.DictReader(open(tmp_path / "out" / "table5.csv")))
+    assert rows[0]["larger ppd"] == "900.00" and rows[0]["larger ppd-sg"] == "1100.00"

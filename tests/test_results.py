@@ -72,7 +72,7 @@ def test_ppd_pace_variants_are_one_line_changes_of_eq2(tmp_path):
         assert len(lines) == len(original)
         changed[variant] = [line.strip() for a, line in zip(original, lines) if a != line]
     assert changed["eq2"] == []
-    assert changed["detach_ratio"] == ["return (kl * torch.clamp(ratio, min=1.0 - clip_coef).detach()).mean()"]
+    assert changed["detach_ratio"] == ['distill_ratio: Literal["eq2", "stopgrad"] = "stopgrad"']
     assert changed["distill_only"] == ["loss = distill_lambda * distill_loss  # Eq. 2"]
     assert changed["distill_only_detach"] == changed["detach_ratio"] + changed["distill_only"]
 
@@ -81,7 +81,7 @@ def test_ppd_pace_variants_are_one_line_changes_of_eq2(tmp_path):
         spec = importlib.util.spec_from_file_location(f"pace_{variant}", path)
         module = importlib.util.module_from_spec(spec)
         spec.loader.exec_module(module)
-        return module.ppd_loss
+        return lambda *a: module.ppd_loss(*a, ratio_grad=module.Args().distill_ratio == "eq2")  # as train() calls it
 
     kl, ratio = torch.tensor([2.0, 3.0]), torch.tensor([1.1, 0.5], requires_grad=True)
     losses = {v: ppd_loss_of(v)(kl, ratio, 0.2) for v in ("eq2", "detach_ratio")}

@@ -68,6 +68,21 @@ def test_filtered_grid():
     assert {r.name for r in main} | {r.name for r in lam} == {r.name for r in runs}
 
 
+def test_stopgrad_variant_runs_are_ppd_with_its_flag():
+    runs = sweep.expand(sweep.Args(suites=("mujoco",), envs=("Hopper-v4",), seeds=(1,), methods=("ppd_stopgrad",),
+                                   imperfect_envs=("Hopper-v4",), ppd_flags="--minibatch-size 256"))
+    students = [r for r in runs if r.teacher]
+    assert sorted(r.name for r in students) == [
+        "Hopper-v4__ppd_stopgrad__larger__1", "Hopper-v4__ppd_stopgrad__larger__1__sigma0.05",
+        "Hopper-v4__ppd_stopgrad__same__1", "Hopper-v4__ppd_stopgrad__smaller__1"]  # no lambda sweep
+    for run in students:
+        assert run.command[1].endswith("ppd_mujoco.py")
+        assert run.command[run.command.index("--distill-ratio") + 1] == "stopgrad"
+        assert run.command[run.command.index("--minibatch-size") + 1] == "256"
+    with pytest.raises(sweep.UsageError, match="unknown --methods ppd_detached"):
+        sweep.expand(sweep.Args(suites=("mujoco",), methods=("ppd_detached",)))
+
+
 def run_sweep(argv, cwd):
     return subprocess.run([sys.executable, os.path.join(ROOT, "tools", "sweep.py"), *argv], cwd=cwd,
                           capture_output=True, text=True, timeout=900)

@@ -41,6 +41,9 @@ import tyro
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 METHODS = {"teacher_distill": "td", "student_distill": "sd", "ppd": "ppd"}  # the paper's column order
+# Variants beyond the paper: their own columns, after the paper's, only when a run of theirs is present.
+VARIANTS = {"ppd_stopgrad": "ppd-sg"}  # ppd_*.py --distill-ratio stopgrad (r's gradient stopped in the KL term)
+ALL_METHODS = {**METHODS, **VARIANTS}
 TEACHER_METHODS = ("ppo", "a2c")  # teacher scripts' runs, and teachers imported from SB3 (tools/import_sb3.py)
 SIZES = ("smaller", "same", "larger")
 SUITES = ("atari", "mujoco", "procgen")
@@ -126,6 +129,9 @@ class Run:
 
     @property
     def method(self) -> str:
+        """The method, with a variant's own name: it is never averaged with Eq. 2's runs."""
+        if self.info["method"] == "ppd" and self.info.get("distill_ratio", "eq2") != "eq2":
+            return f"ppd_{self.info['distill_ratio']}"
         return self.info["method"]
 
     @property
@@ -148,7 +154,7 @@ class Run:
     @property
     def is_main_grid(self) -> bool:
         """Table 1's runs: an uncorrupted teacher, lambda 1 (SD/TD have no lambda) and the forward KL of Eq. 2."""
-        return (self.method in METHODS and self.sigma == 0 and self.lam in (None, 1.0)
+        return (self.method in ALL_METHODS and self.sigma == 0 and self.lam in (None, 1.0)
                 and self.info.get("kl_direction", "forward") == "forward")
 
 
@@ -297,10 +303,19 @@ def stats_row(key: list, stats: dict) -> list:
 
 
 STATS_HEADER = ["n", "geomean", "raised", "iqm", "ci_low", "ci_high"]
-GRID_HEADER = [f"{size} {short}" for size in SIZES for short in METHODS.values()]
 
 
-def fraction_table(runs: list, scorer: Scorer, args: Args, row_of, train_levels: bool = False,
+def methods_of(runs: list) -> dict:
+    """The columns: the paper's three methods, then each variant that has a run."""
+    present = {r.method for r in runs}
+    return {**METHODS, **{m: short for m, short in VARIANTS.items() if m in present}}
+
+
+def grid_header(methods: dict) -> list:
+    return [f"{size} {short}" for size in SIZES for short in methods.values()]
+
+
+def fraction_table(runs: list, scorer: Scorer, args: Args, row_of, methods: dict, train_levels: bool = False,
                    with_all: bool = True):
     """Geometric-mean fractions per row (row_of(run) -> label) and per size x method, with an 'all' row.
     Returns (rows of the geometric means, rows of the IQMs, csv rows)."""
@@ -324,26 +339,29 @@ def fraction_table(runs: list, scorer: Scorer, args: Args, row_of, train_levels:
             per_env[env].append(score)
         teacher = f"{np.mean([np.mean(v) for v in per_env.values()]):.2f}" if per_env else ""
         suffix = "x" if row == "all" else ""
-        stats = {(size, method): cell_stats(cells[(row, size, method)], args) for size in SIZES for method in METHODS}
-        gm_rows.append([row, teacher] + [fmt_gm(stats[(s, m)], suffix) for s in SIZES for m in METHODS])
-        iqm_rows.append([row] + [fmt_iqm(stats[(s, m)]) for s in SIZES for m in METHODS])
-        csv_rows += [stats_row([row, teacher, s, METHODS[m]], stats[(s, m)]) for s in SIZES for m in METHODS
+        stats = {(size, method): cell_stats(cells[(row, size, method)], args) for size in SIZES for method in methods}
+        gm_rows.append([row, teacher] + [fmt_gm(stats[(s, m)], suffix) for s in SIZES for m in methods])
+        iqm_rows.append([row] + [fmt_iqm(stats[(s, m)]) for s in SIZES for m in methods])
+        csv_rows += [stats_row([row, teacher, s, methods[m]], stats[(s, m)]) for s in SIZES for m in methods
                      if stats[(s, m)]]
     return gm_rows, iqm_rows, csv_rows
 
 
 def table1(runs, scorer, args):
-    gm_rows, iqm_rows, csv_rows = fraction_table(runs, scorer, args, lambda r: r.suite)
-    return (markdown_table(["env", "teacher score"] + GRID_HEADER, gm_rows),
-            markdown_table(["env"] + GRID_HEADER, iqm_rows), csv_rows)
+    methods = methods_of(runs)
+    gm_rows, iqm_rows, csv_rows = fraction_table(runs, scorer, args, lambda r: r.suite, methods)
+    return (markdown_table(["env", "teacher score"] + grid_header(methods), gm_rows),
+            markdown_table(["env"] + grid_header(methods), iqm_rows), csv_rows)
 
 
 def table7(runs, scorer, args):
     """Procgen: training levels against test levels (each against the teacher on the same levels)."""
     procgen = [r for r in runs if r.suite == "procgen"]
-    train = fraction_table(procgen, scorer, args, lambda r: "procgen (train)", train_levels=True, with_all=False)
-    test = fraction_table(procgen, scorer, args, lambda r: "procgen (test)", with_all=False)
-    return markdown_table(["levels", "teacher score"] + GRID_HEADER, train[0] + test[0]), train[2] + test[2]
+    methods = methods_of(procgen)
+    train = fraction_table(procgen, scorer, args, lambda r: "procgen (train)", methods, train_levels=True,
+                           with_all=False)
+    test = fraction_table(procgen, scorer, args, lambda r: "procgen (test)", methods, with_all=False)
+    return markdown_table(["levels", "teacher score"] + grid_header(methods), train[0] + test[0]), train[2] + test[2]
 
 
 def table2(runs, scorer, args):
@@ -352,8 +370,9 @@ def table2(runs, scorer, args):
     cells = defaultdict(lambda: defaultdict(list))  # (row, column) -> env -> fractions
     corrupted = defaultdict(dict)  # row -> (env, seed) -> the corrupted teacher's fraction (same for every method)
     originals = defaultdict(dict)  # row -> (env, seed) -> original teacher score
+    methods = methods_of([r for r in runs if r.sigma != 0])
     for run in runs:
-        if run.method not in METHODS or run.sigma == 0:
+        if run.method not in methods or run.sigma == 0:
             continue
         if run.size != "larger":
             scorer.note(f"{run.name}: an imperfect-teacher run with a {run.size} student (Table 2 is larger); left out")
@@ -363,7 +382,7 @@ def table2(runs, scorer, args):
             continue
         corrupted_score = scorer.score(run, evaluation=(run.info.get("teacher") or {}).get("evaluation"))
         for row in (f"{run.env_id} (σ={run.sigma:g})", f"{run.suite} (σ={run.sigma:g})"):
-            cells[(row, METHODS[run.method])][run.env_id].append(student / original)
+            cells[(row, methods[run.method])][run.env_id].append(student / original)
             originals[row][(run.env_id, run.teacher_sha256)] = original
             if corrupted_score is not None:
                 corrupted[row][(run.env_id, run.teacher_sha256)] = corrupted_score / original
@@ -371,20 +390,21 @@ def table2(runs, scorer, args):
         for (env, _), fraction in values.items():
             cells[(row, "corrupted")][env].append(fraction)
     rows = sorted(originals, key=lambda row: (row.split(" ")[0] in SUITES, row))  # envs first, then suites
-    columns = ["corrupted"] + list(METHODS.values())
+    columns = ["corrupted"] + list(methods.values())
     md, csv_rows = [], []
     for row in rows:
         stats = {column: cell_stats(cells[(row, column)], args) for column in columns}
         original = f"{np.mean(list(originals[row].values())):.2f}"
         md.append([row, original] + [fmt_gm(stats[c], "x" if c == "corrupted" else "") for c in columns])
         csv_rows += [stats_row([row, original, c], stats[c]) for c in columns if stats[c]]
-    header = ["env", "original teacher score", "corrupted teacher", "larger td", "larger sd", "larger ppd"]
+    header = ["env", "original teacher score", "corrupted teacher"] + [f"larger {c}" for c in methods.values()]
     return (markdown_table(header, md) if md else None), csv_rows
 
 
 def table5(runs, scorer):
     """Per env: the teacher's score and each method x size, averaged over seeds (human-normalised on Atari)."""
     sections = []
+    methods = methods_of([r for r in runs if r.is_main_grid])
     for suite in SUITES:
         level_sets = [("procgen-train", True), ("procgen-test", False)] if suite == "procgen" else [(suite, False)]
         for section, train_levels in level_sets:
@@ -397,7 +417,7 @@ def table5(runs, scorer):
                 teacher = [scorer.teacher_score(r, train_levels) for r in one_student_per_teacher]
                 cells = []
                 for size in SIZES:
-                    for method in METHODS:
+                    for method in methods:
                         scores = [s for r in students if r.size == size and r.method == method
                                   if (s := scorer.score(r, train_levels)) is not None]
                         cells.append(f"{np.mean(scores):.2f}" if scores else "–")
@@ -406,9 +426,10 @@ def table5(runs, scorer):
                 sections.append((section, rows))
     if not sections:
         return None, []
-    md_rows = [row for section, rows in sections for row in [[f"**{section}**"] + [""] * 10] + rows]
+    header = ["env", "teacher score"] + grid_header(methods)
+    md_rows = [row for section, rows in sections for row in [[f"**{section}**"] + [""] * (len(header) - 1)] + rows]
     csv_rows = [[section] + row for section, rows in sections for row in rows]
-    return markdown_table(["env", "teacher score"] + GRID_HEADER, md_rows), csv_rows
+    return markdown_table(header, md_rows), csv_rows
 
 
 # ---------------------------------------------------------------------------------------------
@@ -489,7 +510,7 @@ def figure1(runs: list, scorer: Scorer, out_dir: str, problems: list) -> list:
             continue
         fig, axes = plt.subplots(1, len(SIZES), figsize=(5 * len(SIZES), 3.6), sharey=True)
         for ax, size in zip(axes, SIZES):
-            for method, short in METHODS.items():
+            for method, short in methods_of(suite_runs).items():
                 found = [c for r in suite_runs if r.size == size and r.method == method
                          if (c := normalised_curve(r, scorer, problems)) is not None]
                 if not found:
@@ -602,7 +623,7 @@ def report(args: Args) -> str:
     if t5:
         parts += ["", "## Table 5: scores per env (mean over seeds; Atari human-normalised)", "", t5]
         atomic_write_text(os.path.join(args.out_dir, "table5.csv"),
-                          csv_text(["section", "env", "teacher_score"] + GRID_HEADER, t5_rows))
+                          csv_text(["section", "env", "teacher_score"] + grid_header(methods_of([r for r in runs if r.is_main_grid])), t5_rows))
     if any(r.suite == "procgen" for r in runs):
         t7, t7_rows = table7(runs, scorer, args)
         parts += ["", "## Table 7: Procgen, training levels against test levels", "", t7]

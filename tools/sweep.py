@@ -33,7 +33,10 @@ PAPER_ENVS = {
 }
 IMPERFECT_ENVS = ("BeamRider-v5", "CrazyClimber-v5", "MsPacman-v5", "Qbert-v5", "miner", "jumper", "coinrun", "ninja")
 LAMBDA_ENVS = ("BeamRider-v5", "CrazyClimber-v5", "MsPacman-v5", "Qbert-v5")
-METHOD_SCRIPTS = {"ppd": "ppd_{suite}.py", "student_distill": "student_distill.py", "teacher_distill": "teacher_distill.py"}
+METHOD_SCRIPTS = {"ppd": "ppd_{suite}.py", "student_distill": "student_distill.py", "teacher_distill": "teacher_distill.py",
+                  "ppd_stopgrad": "ppd_{suite}.py"}
+# A method variant beyond the paper: the PPD script with its flag; its runs are named and reported as their own method.
+METHOD_FLAGS = {"ppd_stopgrad": ["--distill-ratio", "stopgrad"]}
 
 
 @dataclass
@@ -50,7 +53,8 @@ class Args:
     seeds: tuple[int, ...] = (100, 200, 300, 400, 500)
     """seeds (A.2: 100 to 500); a student uses the teacher of its own seed"""
     methods: tuple[str, ...] = ("ppd", "student_distill", "teacher_distill")
-    """distillation methods"""
+    """distillation methods: ppd, student_distill, teacher_distill (the paper's), ppd_stopgrad (PPD with
+    --distill-ratio stopgrad, beyond the paper)"""
     students: tuple[str, ...] = ("smaller", "same", "larger")
     """student sizes"""
     imperfect: bool = True
@@ -175,7 +179,9 @@ def expand(args: Args) -> list[Run]:
                            "--student", size, "--teacher-path", os.path.join(args.teachers_dir, f"{env_id}__{seed}.pt")]
                 command += ["--teacher-corruption-sigma", str(sigma)] if sigma else []
                 command += ["--distill-lambda", str(lam)] if lam != 1.0 else []
-                command += shlex.split(args.distill_flags) + (shlex.split(args.ppd_flags) if method == "ppd" else [])
+                command += METHOD_FLAGS.get(method, [])
+                command += shlex.split(args.distill_flags) + (shlex.split(args.ppd_flags) if method.startswith("ppd")
+                                                              else [])
                 students.append(Run(name, command, teacher))
     runs = teachers + students
     if not students and not teachers:
