@@ -144,6 +144,30 @@ def test_default_paths_beside_the_checkpoint(runs, tmp_path, capsys, monkeypatch
     assert [v["path"] for v in result["videos"]] == [os.path.join("videos", "checkpoint.evaluate__episode0.mp4")]
     assert (tmp_path / "ckpt" / "videos" / "checkpoint.evaluate__episode0.mp4").is_file()
     assert sorted(os.listdir(tmp_path / "ckpt")) == ["checkpoint.evaluate.json", "checkpoint.pt", "videos"]
+    # a comparison on the same checkpoint has its own default name: the first JSON and its video stay
+    code, _, _ = tool(["--checkpoint", checkpoint, "--compare", runs["mujoco_teacher"], "--episodes", 2],
+                      capsys, monkeypatch)
+    assert code == 0
+    assert read_json(tmp_path / "ckpt" / "checkpoint.evaluate.json") == result
+    compared = read_json(tmp_path / "ckpt" / "checkpoint.compare.json")
+    assert [v["path"] for v in compared["videos"]] == [os.path.join("videos", "checkpoint.compare__episode0.mp4")]
+    assert sorted(os.listdir(tmp_path / "ckpt" / "videos")) == ["checkpoint.compare__episode0.mp4",
+                                                                "checkpoint.evaluate__episode0.mp4"]
+
+
+def test_readme_example_outputs_are_ignored_and_committed_data_is_not():
+    """The README's examples write these (evaluate's --out watch/, a seed-3 teacher, a quick try, an imported
+    model, a report); git status stays clean of them, while the committed teachers and results stay tracked."""
+    def ignored(path):
+        return subprocess.run(["git", "check-ignore", "-q", "--no-index", path], cwd=ROOT).returncode == 0
+
+    for path in ("watch/hopper.json", "watch/videos/hopper__episode0.mp4", "teachers/Hopper-v4__3.pt",
+                 "teachers/Hopper-v4__3.json", "try/teachers/Hopper-v4__1.pt", "zoo/Hopper-v4__1.json",
+                 "report/report.md", "runs/quickstart/checkpoint.compare.json", "videos/x.mp4"):
+        assert ignored(path), path
+    for path in ("teachers/Hopper-v4__1.pt", "teachers/Hopper-v4__2.json", "teachers/Ant-v4__3.pt",
+                 "results/runs/Hopper-v4__ppd__larger__1/eval.json", "results/report/report.md"):
+        assert not ignored(path), path
 
 
 # ---------------------------------------------------------------------------------------------
@@ -218,6 +242,44 @@ def test_mujoco_videos_are_the_evaluation_episodes(runs, tmp_path, capsys, monke
     assert result["evaluation"] == read_json(runs["pendulum"] / "eval.json")["evaluation"]
 
 
+def projected(player, point, aspect=1.0):
+    """Image coordinates (0..1 from the left, 0..1 from the bottom) of a world point, through the camera of the
+    scene the player rendered last (mjr_render sizes the frustum's width by the image's aspect ratio)."""
+    cam = player.env.unwrapped.mujoco_renderer.viewer.scn.camera[0]
+    forward, up = np.array(cam.forward), np.array(cam.up)
+    v = np.asarray(point) - np.array(cam.pos)
+    depth = v @ forward
+    assert depth > 0  # in front of the camera
+    half_height = (cam.frustum_top - cam.frustum_bottom) / 2
+    x = (v @ np.cross(forward, up) / depth * cam.frustum_near - cam.frustum_center) / (2 * half_height * aspect)
+    y = (v @ up / depth * cam.frustum_near - cam.frustum_bottom) / (2 * half_height)
+    return x + 0.5, y
+
+
+@pytest.mark.parametrize("env_id", ["Hopper-v4", "HalfCheetah-v4", "Ant-v4", "Humanoid-v4", "Swimmer-v4"])
+def test_mujoco_camera_follows_the_agent(env_id, monkeypatch):
+    """The shipped teachers play a whole episode (metres to tens of metres); every 50 steps the agent's centre
+    of mass projects into the middle of the rendered frame."""
+    monkeypatch.setenv("MUJOCO_GL", os.environ.get("MUJOCO_GL", "egl"))
+    policy = ev.Policy(os.path.join(ROOT, "teachers", f"{env_id}__1.pt"), torch.device("cpu"))
+    player = ev.MujocoPlayer(policy, 10_001, "test")
+    try:
+        obs, over, steps = player.reset(), False, 0
+        data = player.env.unwrapped.data
+        start = data.subtree_com[1].copy()  # body 1: the root (torso) of every task
+        while not over:
+            if steps % 50 == 0:
+                assert player.frame().shape == (480, 480, 3)
+                x, y = projected(player, data.subtree_com[1])
+                assert 0.1 < x < 0.9 and 0.1 < y < 0.9, (steps, data.subtree_com[1], x, y)
+            obs, _, over, _ = player.step(policy.act(obs, deterministic=True))
+            steps += 1
+        travelled = np.linalg.norm(data.subtree_com[1][:2] - start[:2])
+    finally:
+        player.close()
+    assert travelled > 1  # 1 m (Humanoid, which falls) to 280 m (HalfCheetah): a fixed camera loses most
+
+
 def test_atari_video_full_resolution_colour(runs, tmp_path, capsys, monkeypatch):
     out = tmp_path / "a.json"
     code, _, _ = tool(["--checkpoint", runs["atari"] / "checkpoint.pt", "--episodes", 1, "--capture-video",
@@ -231,9 +293,9 @@ def test_atari_video_full_resolution_colour(runs, tmp_path, capsys, monkeypatch)
 
 def test_procgen_video(runs, tmp_path, capsys, monkeypatch):
     out = tmp_path / "p.json"
-    code, _, _ = tool(["--checkpoint", runs["procgen_teacher"], "--episodes", 1, "--capture-video", "--out", out],
-                      capsys, monkeypatch)
-    assert code == 0
+    code, stdout, _ = tool(["--checkpoint", runs["procgen_teacher"], "--episodes", 1, "--capture-video", "--out", out],
+                           capsys, monkeypatch)
+    assert code == 0 and ": 1 episode, stochastic actions, test levels, seed 10001, 1 env: mean return" in stdout
     (video,) = read_json(out)["videos"]
     assert video["frames"] == video["panels"][0]["length"]  # the frame of the last step shows the next level
     assert_real_video(tmp_path / video["path"], video["frames"], 512, 512)
@@ -250,7 +312,7 @@ def test_compare_side_by_side(runs, tmp_path, capsys, monkeypatch):
     assert (teacher["method"], teacher["size"]) == ("ppo", "teacher")
     assert (student["method"], student["size"]) == ("student_distill", "smaller")
     assert video["frames"] == max(teacher["length"], student["length"]) + 1
-    assert video["path"] == os.path.join("videos", "c__compare__episode0.mp4")
+    assert video["path"] == os.path.join("videos", "c__episode0.mp4")
     frames = assert_real_video(tmp_path / video["path"], video["frames"], 960, 480 + ev.LABEL_HEIGHT)
     # the teacher's filmed episode is its evaluated one; both start from the same seeded state
     assert teacher["return"] == result["evaluation"]["returns"][0]

@@ -142,6 +142,7 @@ def test_table1_values(made_report):
     assert table["atari"]["same ppd"] == "0.50" and table["atari"]["teacher score"] == "1.00"
     assert table["procgen"]["smaller ppd"] == "0.80"  # test levels
     assert table["all"]["larger ppd"] == "0.90x" and table["all"]["smaller td"] == "–"
+    assert "\n11 distillation runs and 5 teacher runs. Fractions" in text  # the unfinished run is not counted
     header, *rows = table_rows(text, "Table 1: IQM [95% CI]")
     mujoco = dict(zip(header, next(r for r in rows if r[0] == "mujoco")))
     # IQM of (1.2, 0.6, 1.0) = their mean 0.933; resampling Hopper's two seeds gives 0.733, 0.933 or 1.133
@@ -290,3 +291,27 @@ def test_stopgrad_variant_is_its_own_column_never_averaged_with_eq2(tmp_path):
     assert header[-1] == "larger ppd-sg" and rows[0][-1] == "0.70"
     rows = list(csv.DictReader(open(tmp_path / "out" / "table5.csv")))
     assert rows[0]["larger ppd"] == "900.00" and rows[0]["larger ppd-sg"] == "1100.00"
+
+
+def test_a_teacher_runs_own_checkpoint_as_teacher(tmp_path):
+    """A teacher run writes its policy twice: teachers/{env}__{seed}.pt (whose hash its eval.json records) and
+    runs/T/checkpoint.pt (another hash). Real tiny runs: a student of each file is scored against run T, which
+    counts as one teacher."""
+    from conftest import TINY, TINY_TEACHER_NET, run_script
+
+    run_script("ppo_teacher_mujoco.py", [*TINY["mujoco"], *TINY_TEACHER_NET["mujoco"], "--total-timesteps", 256,
+                                         "--run-name", "T"], cwd=tmp_path)
+    for name, path in (("of_run", os.path.join("runs", "T", "checkpoint.pt")), ("of_file", "teachers/Hopper-v4__1.pt")):
+        run_script("ppd_mujoco.py", [*TINY["mujoco"], "--num-steps", "16", "--total-timesteps", 64, "--student",
+                                     "same", "--teacher-path", path, "--run-name", name], cwd=tmp_path)
+    runs = tmp_path / "runs"
+    text = report.report(report.Args(runs_dir=str(runs), out_dir=str(tmp_path / "out"), bootstrap_reps=100,
+                                     teachers_dirs=()))
+    assert "- nothing" in text.split("## Left out")[1] and "\n2 distillation runs and 1 teacher run. " in text
+    teacher_score = json.load(open(runs / "T" / "eval.json"))["evaluation"]["mean"]
+    students = [json.load(open(runs / name / "eval.json"))["evaluation"]["mean"] for name in ("of_run", "of_file")]
+    cell = next(r for r in csv.DictReader(open(tmp_path / "out" / "table1.csv")) if r["method"] == "ppd")
+    assert cell["n"] == "2" and float(cell["teacher_score"]) == pytest.approx(teacher_score, abs=0.005)
+    assert teacher_score > 0 and float(cell["iqm"]) == pytest.approx(np.mean(students) / teacher_score)  # Hopper: alive
+    (row,) = csv.DictReader(open(tmp_path / "out" / "table5.csv"))
+    assert float(row["teacher_score"]) == pytest.approx(teacher_score, abs=0.005)

@@ -62,3 +62,21 @@ def test_readme_quickstart_runs_from_the_shipped_teacher(tmp_path):
     assert result["total_timesteps"] == 2 * 18 * 64
     random_returns = random_policy_returns("Hopper-v4")  # the shipped teacher, not a fresh network
     assert result["teacher"]["evaluation"]["mean"] > random_returns.mean() + 3 * random_returns.std()
+
+
+def test_teacher_records_count_the_steps_their_logs_show():
+    """teachers/train.sh logs each seed-1 teacher's training to teachers/logs/{env_id}.log; its .json's
+    total_timesteps is the last step the log prints (the budget rounded down to whole rollouts)."""
+    checked = 0
+    for name in sorted(os.listdir(os.path.join(ROOT, "teachers"))):
+        if not name.endswith(".json"):
+            continue
+        info = read_json(os.path.join(ROOT, "teachers", name))
+        log = os.path.join(ROOT, "teachers", "logs", f"{info['env_id']}.log")
+        if info["seed"] != 1 or not os.path.isfile(log):
+            continue
+        with open(log) as f:
+            steps = [int(line.split()[1].split("/")[0]) for line in f if line.startswith("step ")]
+        assert info["total_timesteps"] == steps[-1], name
+        checked += 1
+    assert checked == len(SHIPPED)

@@ -212,3 +212,30 @@ def test_env_ids_as_the_scripts_accept_them():
         assert proc.returncode == 2 and len(lines) == 1 and lines[0].startswith(message), proc.stderr
         assert proc.stdout == ""
     assert "Hopper-v4" in run_sweep(["--envs", "Hoper", "--dry-run"], ROOT).stderr  # the valid ids are listed
+
+
+def test_dry_run_shows_the_skips_of_the_real_call(tmp_path):
+    """The shipped teacher and a finished run are skipped by a real sweep: the dry run says so in their place."""
+    os.makedirs(tmp_path / "teachers")
+    for ext in (".pt", ".json"):
+        shutil.copy(os.path.join(ROOT, "teachers", f"Hopper-v4__1{ext}"), tmp_path / "teachers")
+    os.makedirs(tmp_path / "runs" / "Hopper-v4__ppd__smaller__1")
+    (tmp_path / "runs" / "Hopper-v4__ppd__smaller__1" / "eval.json").write_text("{}")
+    proc = run_sweep([*TINY_GRID, "--dry-run"], tmp_path)
+    assert proc.returncode == 0, proc.stderr
+    lines = proc.stdout.splitlines()
+    assert lines[:2] == ["# skip (done): Hopper-v4__teacher__1", "# skip (done): Hopper-v4__ppd__smaller__1"]
+    assert "student_distill.py" in lines[2] and "Hopper-v4__student_distill__smaller__1" in lines[2]
+    assert lines[3] == "# 3 runs: 1 teacher, 2 distillation runs; 2 skipped" and len(lines) == 4
+    # SLURM mode skips the same two: the teacher is not submitted, the finished run's task exits at once
+    assert run_sweep([*TINY_GRID, "--dry-run", "--mode", "slurm"], tmp_path).stdout == proc.stdout
+
+
+def test_dry_run_into_a_closed_pipe_exits_quietly(tmp_path):
+    """| head: the reader leaves after one line of the 1,180 commands; no BrokenPipeError traceback."""
+    proc = subprocess.Popen([sys.executable, os.path.join(ROOT, "tools", "sweep.py"), "--dry-run"], cwd=tmp_path,
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+    assert proc.stdout.readline().startswith(sys.executable.encode())
+    proc.stdout.close()
+    stderr = proc.stderr.read().decode()
+    assert proc.wait(timeout=120) == 1 and stderr == ""

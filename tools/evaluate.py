@@ -17,13 +17,15 @@ the numbers equal the run's eval.json. Every evaluation (the scripts' and this t
 from its own RNG stream seeded with its seed, so stochastic evaluations repeat exactly too.
 
 The result (the `evaluation` block of eval.json, with the checkpoint's path and sha256) is printed and written
-as JSON to --out, default {checkpoint without .pt}.evaluate.json beside the checkpoint.
+as JSON to --out, default {checkpoint without .pt}.evaluate.json beside the checkpoint (.compare.json with
+--compare, so that a comparison leaves an earlier evaluation and its videos listed).
 
 Videos (--capture-video; --compare implies it) are MP4s (H.264, PyAV's bundled FFmpeg) at the environment's
 full resolution, in colour, in videos/ beside the JSON (or --video-dir), named in the JSON:
-- Mujoco: gymnasium's render_mode="rgb_array" (MUJOCO_GL=egl unless set), 480x480. Video episode j is the
-  episode that evaluate()'s env j % n plays as its (j // n)-th (n parallel envs): same seed, same actions
-  with deterministic actions, so its return is one of the evaluation's returns.
+- Mujoco: gymnasium's render_mode="rgb_array" (MUJOCO_GL=egl unless set), 480x480, through the task's
+  "track" camera, which follows the agent. Video episode j is the episode that evaluate()'s env j % n plays
+  as its (j // n)-th (n parallel envs): same seed, same actions with deterministic actions, so its return is
+  one of the evaluation's returns.
 - Atari: envpool cannot render, so the video replays the scripts' envpool preprocessing on ale-py's
   gymnasium env (frameskip 1, no sticky actions; the no-ops, fire reset, frame skip with max-pooling, 84x84
   INTER_AREA grayscale and frame stack read from the script's own envpool config): the policy sees the
@@ -87,8 +89,8 @@ class Args:
     num_envs: Annotated[Optional[int], tyro.conf.arg(
         metavar="INT", help_behavior_hint="(default: the run's --eval-envs)")] = None
     """parallel envs (each env plays a fixed quota, so the numbers depend on it)"""
-    out: Annotated[Optional[str], tyro.conf.arg(
-        metavar="STR", help_behavior_hint="(default: {checkpoint without .pt}.evaluate.json)")] = None
+    out: Annotated[Optional[str], tyro.conf.arg(metavar="STR", help_behavior_hint=(
+        "(default: {checkpoint without .pt}.evaluate.json, .compare.json with --compare)"))] = None
     """JSON file to write"""
     capture_video: bool = False
     """write MP4s of the first --video-episodes evaluation episodes"""
@@ -210,8 +212,9 @@ class Policy:
 # Rendering environments: one env each, policy observations and full-resolution RGB frames
 # ---------------------------------------------------------------------------------------------
 class MujocoPlayer:
-    """gymnasium's v4 task with rgb_array rendering. The first reset is seeded as evaluate()'s vector env
-    seeds its env (seed + index); later resets continue the env's RNG, as the vector env's autoreset does."""
+    """gymnasium's v4 task with rgb_array rendering through the task's own tracking camera. The first reset is
+    seeded as evaluate()'s vector env seeds its env (seed + index); later resets continue the env's RNG, as the
+    vector env's autoreset does."""
 
     fps_key = "render_fps"
 
@@ -219,7 +222,11 @@ class MujocoPlayer:
         import gymnasium as gym
 
         warnings.filterwarnings("ignore", message=".*is out of date.*")  # the paper's envs are v4, on purpose
-        self.env = gym.make(policy.env_id, render_mode="rgb_array")
+        # Named, the XML's "track" camera (mode trackcom: it follows the body) films the task; left to its
+        # default, gymnasium 1.4 swaps it for a free camera at a fixed point (its trackbodyid only acts on a
+        # tracking camera), and a hopper leaves the picture within 100 steps. Tasks without one (the pendulums)
+        # keep gymnasium's default.
+        self.env = gym.make(policy.env_id, render_mode="rgb_array", camera_name="track")
         self.seed = seed
         self.low, self.high = self.env.action_space.low, self.env.action_space.high
         self.fps = int(self.env.metadata.get("render_fps", 30))
@@ -533,7 +540,7 @@ def capture_videos(policies: list, suite: str, episodes: int, num_envs: int, see
             slot = j % num_envs
             if slot not in players:
                 players[slot] = [PLAYERS[suite](p, seed + slot, levels) for p in policies]
-            name = f"{stem}__{'compare__' if len(policies) > 1 else ''}episode{j}.mp4"
+            name = f"{stem}__episode{j}.mp4"
             path = os.path.join(video_dir, name)
             # Only Mujoco's video episodes are evaluation episodes, so only there is the batch padded
             batch, row = (num_envs, slot) if suite == "mujoco" else (1, 0)
@@ -541,8 +548,8 @@ def capture_videos(policies: list, suite: str, episodes: int, num_envs: int, see
             videos.append({"path": os.path.relpath(path, json_dir), "episode": j, "env_index": slot,
                            "env_episode": j // num_envs, **info})
             returns = ", ".join(f"{q['return']:.1f}" for q in info["panels"])
-            print(f"video: {path} ({info['frames']} frames, {info['width']}x{info['height']}, returns {returns})",
-                  flush=True)
+            print(f"video: {path} ({plural(info['frames'], 'frame')}, {info['width']}x{info['height']}, "
+                  f"returns {returns})", flush=True)
     finally:
         for group in players.values():
             for player in group:
@@ -553,6 +560,10 @@ def capture_videos(policies: list, suite: str, episodes: int, num_envs: int, see
 # ---------------------------------------------------------------------------------------------
 # Main
 # ---------------------------------------------------------------------------------------------
+def plural(count: int, noun: str) -> str:
+    return f"{count} {noun}{'' if count == 1 else 's'}"
+
+
 def write_json(path: str, data: dict) -> None:
     os.makedirs(os.path.dirname(path) or ".", exist_ok=True)
     tmp = f"{path}.tmp{os.getpid()}"
@@ -583,8 +594,11 @@ def run(args: Args) -> dict:
     num_envs = min(args.num_envs or int(policy.args.eval_envs), episodes)  # evaluate() caps it the same way
     filming = args.capture_video or other is not None
     if filming and args.video_episodes > episodes:
-        raise UsageError(f"--video-episodes {args.video_episodes} is more than the {episodes} evaluation episodes")
-    out = args.out or f"{os.path.splitext(args.checkpoint)[0]}.evaluate.json"
+        raise UsageError(f"--video-episodes {args.video_episodes} is more than the "
+                         f"{plural(episodes, 'evaluation episode')}")
+    # A comparison has its own default name: it would otherwise replace a plain evaluation's JSON and the list
+    # of its videos.
+    out = args.out or f"{os.path.splitext(args.checkpoint)[0]}.{'compare' if other else 'evaluate'}.json"
     if os.path.isdir(out):
         raise UsageError(f"--out {out} is a folder; give a file name")
     if filming and suite == "mujoco":
@@ -601,8 +615,8 @@ def run(args: Args) -> dict:
     protocol = f"{'deterministic' if deterministic else 'stochastic'} actions" + (
         f", {levels} levels" if suite == "procgen" else "")
     normalized = evaluation.get("human_normalized")
-    print(f"{policy.env_id} {policy.method} ({args.checkpoint}): {episodes} episodes, {protocol}, seed {seed}, "
-          f"{num_envs} envs: mean return {evaluation['mean']:.2f} +- {evaluation['std']:.2f}"
+    print(f"{policy.env_id} {policy.method} ({args.checkpoint}): {plural(episodes, 'episode')}, {protocol}, "
+          f"seed {seed}, {plural(num_envs, 'env')}: mean return {evaluation['mean']:.2f} +- {evaluation['std']:.2f}"
           + (f", human-normalised {normalized:.3f}" if normalized is not None else ""), flush=True)
 
     if filming:
@@ -629,4 +643,11 @@ def main() -> None:
 
 
 if __name__ == "__main__":
-    main()
+    try:
+        try:
+            main()
+        finally:
+            sys.stdout.flush()  # a pipe closed early (| head) fails here when the output was buffered
+    except BrokenPipeError:  # stop quietly, as Unix tools do (the recipe of Python's signal docs)
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())  # the exit's own flush would fail again
+        sys.exit(1)

@@ -495,7 +495,8 @@ def import_model(args: Args) -> dict:
         for path in (tmp_path, json_tmp):
             if os.path.exists(path):
                 os.remove(path)
-    score = f", mean return {evaluation['mean']:.1f} over {args.eval_episodes} episodes" if evaluation else ""
+    episodes = f"{args.eval_episodes} episode{'' if args.eval_episodes == 1 else 's'}"
+    score = f", mean return {evaluation['mean']:.1f} over {episodes}" if evaluation else ""
     print(f"imported {model.algorithm} {model.policy_class} -> {teacher_path}{score}")
     return result
 
@@ -510,4 +511,11 @@ def main() -> None:
 
 
 if __name__ == "__main__":
-    main()
+    try:
+        try:
+            main()
+        finally:
+            sys.stdout.flush()  # a pipe closed early (| head) fails here when the output was buffered
+    except BrokenPipeError:  # stop quietly, as Unix tools do (the recipe of Python's signal docs)
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())  # the exit's own flush would fail again
+        sys.exit(1)

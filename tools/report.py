@@ -14,8 +14,9 @@ Scores and fractions (paper section 3):
   on training levels in Table 7.
 - A student's fraction is its score divided by the score of its own teacher: the teacher whose checkpoint
   file has the sha256 that the student's eval.json records (teacher.sha256). Its score is read from the
-  eval.json of a teacher run in --runs-dir, or from the .json beside a teacher file (in --teachers-dirs, or
-  beside the student's teacher.path), each with checkpoint_sha256. A student whose teacher is not found is
+  eval.json of a teacher run in --runs-dir (its checkpoint_sha256, the teacher file's, or the hash of the
+  run's own checkpoint.pt beside it), or from the .json beside a teacher file (in --teachers-dirs, or beside
+  the student's teacher.path), with checkpoint_sha256. A student whose teacher is not found is
   left out and named, never divided by another teacher of the same env and seed. Imperfect-teacher runs
   (Table 2) are divided by the original, uncorrupted teacher, as is the corrupted teacher's own score (from
   the student's eval.json).
@@ -28,6 +29,7 @@ Scores and fractions (paper section 3):
 """
 
 import csv
+import hashlib
 import io
 import json
 import os
@@ -185,6 +187,14 @@ def load_runs(runs_dir: str, problems: list) -> list:
     return runs
 
 
+def sha256_of(path: str) -> str:
+    digest = hashlib.sha256()
+    with open(path, "rb") as f:
+        for block in iter(lambda: f.read(1 << 20), b""):
+            digest.update(block)
+    return digest.hexdigest()
+
+
 class Scorer:
     """Scores (human-normalised on Atari) and the teacher each student is measured against."""
 
@@ -197,11 +207,18 @@ class Scorer:
             with open(atari_scores) as f:
                 rows = csv.DictReader(line for line in f if not line.startswith("#"))
                 self.atari = {r["game"]: (float(r["random"]), float(r["human"])) for r in rows}
-        # sha256 of a teacher checkpoint -> its evaluations: teacher runs, then the .json beside teacher files
+        # sha256 of a teacher checkpoint -> its evaluations: teacher runs, then the .json beside teacher files.
+        # A teacher run writes two files of its final policy, {teachers_dir}/{env}__{seed}.pt (the hash in its
+        # eval.json) and its run folder's checkpoint.pt (with the optimiser, so another hash): a student may
+        # have loaded either.
         self.teachers = defaultdict(list)
+        self.aliases = {}  # sha256 of a teacher run's checkpoint.pt -> the checkpoint_sha256 of its eval.json
         for run in runs:
             if run.method in TEACHER_METHODS and run.info.get("checkpoint_sha256"):
                 self.teachers[run.info["checkpoint_sha256"]].append(run)
+                checkpoint = os.path.join(run.path, "checkpoint.pt")
+                if os.path.isfile(checkpoint):
+                    self.aliases[sha256_of(checkpoint)] = run.info["checkpoint_sha256"]
         beside = [(r.info.get("teacher") or {}).get("path") for r in runs if r.method not in TEACHER_METHODS]
         candidates = [os.path.join(d, n) for d in teachers_dirs if os.path.isdir(d) for n in sorted(os.listdir(d))]
         candidates += [p[:-3] + ".json" for p in beside if p and p.endswith(".pt")]
@@ -218,6 +235,10 @@ class Scorer:
                     and info.get("evaluation"):
                 self.teachers[info["checkpoint_sha256"]].append(Run(os.path.basename(path), path, info))
                 seen.add(path)
+
+    def teacher_id(self, run: Run) -> Optional[str]:
+        """The student's teacher, one name for both files of a teacher run: the hash its eval.json records."""
+        return self.aliases.get(run.teacher_sha256, run.teacher_sha256)
 
     def normalise(self, suite: str, env_id: str, raw: float) -> Optional[float]:
         if suite != "atari":
@@ -241,7 +262,7 @@ class Scorer:
         if not run.teacher_sha256:
             self.note(f"{run.name}: its eval.json does not name its teacher by sha256 (teacher.sha256); left out")
             return None
-        teachers = self.teachers.get(run.teacher_sha256, [])
+        teachers = self.teachers.get(self.teacher_id(run), [])
         scores = [s for s in (self.score(t, train_levels) for t in teachers) if s is not None]
         if not scores:
             path = (run.info.get("teacher") or {}).get("path")
@@ -330,7 +351,7 @@ def fraction_table(runs: list, scorer: Scorer, args: Args, row_of, methods: dict
         row = row_of(run)
         for label in (row, "all"):
             cells[(label, run.size, run.method)][run.env_id].append(fraction)
-        teacher_scores[row][(run.env_id, run.teacher_sha256)] = scorer.teacher_score(run, train_levels)
+        teacher_scores[row][(run.env_id, scorer.teacher_id(run))] = scorer.teacher_score(run, train_levels)
     rows = sorted(teacher_scores) + (["all"] if with_all and teacher_scores else [])
     gm_rows, iqm_rows, csv_rows = [], [], []
     for row in rows:
@@ -383,9 +404,9 @@ def table2(runs, scorer, args):
         corrupted_score = scorer.score(run, evaluation=(run.info.get("teacher") or {}).get("evaluation"))
         for row in (f"{run.env_id} (σ={run.sigma:g})", f"{run.suite} (σ={run.sigma:g})"):
             cells[(row, methods[run.method])][run.env_id].append(student / original)
-            originals[row][(run.env_id, run.teacher_sha256)] = original
+            originals[row][(run.env_id, scorer.teacher_id(run))] = original
             if corrupted_score is not None:
-                corrupted[row][(run.env_id, run.teacher_sha256)] = corrupted_score / original
+                corrupted[row][(run.env_id, scorer.teacher_id(run))] = corrupted_score / original
     for row, values in corrupted.items():
         for (env, _), fraction in values.items():
             cells[(row, "corrupted")][env].append(fraction)
@@ -413,7 +434,7 @@ def table5(runs, scorer):
                 students = [r for r in runs if r.env_id == env and r.is_main_grid
                             and scorer.teacher_score(r, train_levels) is not None]
                 # one score per teacher file, however many records (its run, its .json) evaluate it
-                one_student_per_teacher = {r.teacher_sha256: r for r in students}.values()
+                one_student_per_teacher = {scorer.teacher_id(r): r for r in students}.values()
                 teacher = [scorer.teacher_score(r, train_levels) for r in one_student_per_teacher]
                 cells = []
                 for size in SIZES:
@@ -517,7 +538,7 @@ def figure1(runs: list, scorer: Scorer, out_dir: str, problems: list) -> list:
                     continue
                 tags = sorted({tag for tag, _, _ in found})
                 steps, values = mean_curve([(s, v) for _, s, v in found])
-                ax.plot(steps, values, label=f"{short} ({', '.join(tags)}; {len(found)} runs)")
+                ax.plot(steps, values, label=f"{short} ({', '.join(tags)}; {plural(len(found), 'run')})")
             ax.axhline(1.0, color="black", linestyle="--", linewidth=1, label="teacher")
             ax.set_title(f"{suite}: {size} student")
             ax.set_xlabel("environment steps")
@@ -574,6 +595,10 @@ def figure2(runs: list, scorer: Scorer, out_dir: str, problems: list, args: Args
 # ---------------------------------------------------------------------------------------------
 # Output
 # ---------------------------------------------------------------------------------------------
+def plural(count: int, noun: str) -> str:
+    return f"{count} {noun}{'' if count == 1 else 's'}"
+
+
 def atomic_write_text(path: str, text: str) -> None:
     tmp = f"{path}.tmp"
     with open(tmp, "w") as f:
@@ -602,14 +627,15 @@ def report(args: Args) -> str:
     if args.extract_to:
         extract(runs, args.extract_to)
     if args.extract_only:
-        return f"copied {len(runs)} finished runs to {args.extract_to}"
+        return f"copied {plural(len(runs), 'finished run')} to {args.extract_to}"
     scorer = Scorer(runs, args.atari_scores, problems, args.teachers_dirs)
+    teachers = sum(r.method in TEACHER_METHODS for r in runs)
     os.makedirs(args.out_dir, exist_ok=True)
     parts = [f"# Report of {args.runs_dir}", "",
-             f"{len(runs)} finished runs. Fractions of the student's own teacher, geometric mean over envs and "
-             f"seeds (Atari human-normalised; Procgen on test levels). '*': a fraction <= {args.min_fraction} was "
-             f"raised to {args.min_fraction}. IQM: interquartile mean [95% stratified-bootstrap CI, "
-             f"{args.bootstrap_reps} resamples]."]
+             f"{plural(len(runs) - teachers, 'distillation run')} and {plural(teachers, 'teacher run')}. Fractions "
+             f"of the student's own teacher, geometric mean over envs and seeds (Atari human-normalised; Procgen on "
+             f"test levels). '*': a fraction <= {args.min_fraction} was raised to {args.min_fraction}. IQM: "
+             f"interquartile mean [95% stratified-bootstrap CI, {args.bootstrap_reps} resamples]."]
     t1, t1_iqm, t1_rows = table1(runs, scorer, args)
     parts += ["", "## Table 1: fraction of teacher, geometric mean", "", t1, "", "## Table 1: IQM [95% CI]", "", t1_iqm]
     atomic_write_text(os.path.join(args.out_dir, "table1.csv"),
@@ -648,4 +674,11 @@ def main() -> None:
 
 
 if __name__ == "__main__":
-    main()
+    try:
+        try:
+            main()
+        finally:
+            sys.stdout.flush()  # a pipe closed early (| head) fails here when the output was buffered
+    except BrokenPipeError:  # stop quietly, as Unix tools do (the recipe of Python's signal docs)
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())  # the exit's own flush would fail again
+        sys.exit(1)

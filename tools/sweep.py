@@ -44,14 +44,16 @@ class Args:
     mode: Literal["local", "slurm"] = "local"
     """run here with a pool of workers, or submit SLURM job arrays"""
     dry_run: bool = False
-    """print the commands in dependency order and stop"""
+    """print what the call would do and stop: the commands in dependency order, '# skip (done): NAME' for the
+    runs it would skip (finished, or a teacher whose file exists, as the shipped ones)"""
     suites: tuple[str, ...] = ("atari", "mujoco", "procgen")
     """suites of the grid"""
     envs: tuple[str, ...] = ()
     """only these envs, as the scripts accept them (Hopper or Hopper-v4, Pong or Pong-v5, coinrun); default: the
     paper's envs of each suite"""
     seeds: tuple[int, ...] = (100, 200, 300, 400, 500)
-    """seeds (A.2: 100 to 500); a student uses the teacher of its own seed"""
+    """seeds (A.2: 100 to 500); a student uses the teacher of its own seed, so these train their own teachers:
+    the shipped teachers are seed 1 (--seeds 1 distils from them)"""
     methods: tuple[str, ...] = ("ppd", "student_distill", "teacher_distill")
     """distillation methods: ppd, student_distill, teacher_distill (the paper's), ppd_stopgrad (PPD with
     --distill-ratio stopgrad, beyond the paper)"""
@@ -201,6 +203,24 @@ def is_done(run: Run, args: Args) -> bool:
                                                                              run.teacher_file[:-3] + ".json"))
 
 
+def skipped(run: Run, args: Args) -> bool:
+    """Whether the real call leaves this run out: local mode every finished run; SLURM mode a finished teacher,
+    and a distillation run whose eval.json is in --runs-dir (its array task exits at once)."""
+    if args.mode == "slurm" and run.teacher is not None:
+        return os.path.isfile(os.path.join(run.run_dir(args), "eval.json"))
+    return is_done(run, args)
+
+
+def command_of(run: Run, args: Args) -> list[str]:
+    """The run's command; a run with a checkpoint (stopped earlier) continues from it."""
+    checkpoint = os.path.join(run.run_dir(args), "checkpoint.pt")
+    return run.command + (["--resume", checkpoint] if os.path.isfile(checkpoint) else [])
+
+
+def plural(count: int, noun: str) -> str:
+    return f"{count} {noun}{'' if count == 1 else 's'}"
+
+
 def run_local(runs: list[Run], args: Args) -> tuple[list[str], list[str]]:
     """Teachers, then the runs whose teacher succeeded. Returns the failures (name: reason) and the runs left
     for the next call (stopped by the time limit or a signal: resumable, or not started)."""
@@ -225,10 +245,8 @@ def run_local(runs: list[Run], args: Args) -> tuple[list[str], list[str]]:
         if stop.is_set() or time.time() >= deadline:
             left.append(f"{run.name} (not started)")
             return
-        command = list(run.command)
+        command = command_of(run, args)
         checkpoint = os.path.join(run.run_dir(args), "checkpoint.pt")
-        if os.path.isfile(checkpoint):
-            command += ["--resume", checkpoint]
         print(f"start: {run.name}", flush=True)
         log_path = os.path.join(args.logs_dir, f"{run.name}.log")
         with open(log_path, "a") as log:  # a resumed run's log follows its first part
@@ -302,7 +320,7 @@ def submit_slurm(runs: list[Run], args: Args) -> list[str]:
         if proc.returncode != 0:
             raise UsageError(f"sbatch failed for {script}: {proc.stderr.strip()}")
         job_ids.append(proc.stdout.strip().split(";")[0])
-        print(f"{stage}: {len(stage_runs)} runs, job array {job_ids[-1]}", flush=True)
+        print(f"{stage}: {plural(len(stage_runs), 'run')}, job array {job_ids[-1]}", flush=True)
     return job_ids
 
 
@@ -310,11 +328,15 @@ def main() -> None:
     args = tyro.cli(Args)
     try:
         runs = expand(args)
-        if args.dry_run:
+        if args.dry_run:  # what the call would do, skips included
+            skips = 0
             for run in runs:
-                print(shlex.join(run.command))
+                skip = skipped(run, args)
+                skips += skip
+                print(f"# skip (done): {run.name}" if skip else shlex.join(command_of(run, args)))
             teachers = sum(r.teacher is None for r in runs)
-            print(f"# {len(runs)} runs: {teachers} teachers, {len(runs) - teachers} distillation runs")
+            print(f"# {plural(len(runs), 'run')}: {plural(teachers, 'teacher')}, "
+                  f"{plural(len(runs) - teachers, 'distillation run')}; {skips} skipped")
             return
         if args.mode == "slurm":
             submit_slurm(runs, args)
@@ -330,8 +352,15 @@ def main() -> None:
         print(f"stopped with {len(left)} run(s) left; the same command continues them:\n" +
               "\n".join(f"  {x}" for x in left))
         sys.exit(3)
-    print(f"all {len(runs)} runs done")
+    print(f"all {plural(len(runs), 'run')} done")
 
 
 if __name__ == "__main__":
-    main()
+    try:
+        try:
+            main()
+        finally:
+            sys.stdout.flush()  # a pipe closed early (| head) fails here when the output was buffered
+    except BrokenPipeError:  # stop quietly, as Unix tools do (the recipe of Python's signal docs)
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())  # the exit's own flush would fail again
+        sys.exit(1)
