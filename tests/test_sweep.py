@@ -162,7 +162,7 @@ def test_slurm_two_stage_sweep(slurm, tmp_path):
     proc = subprocess.run([sys.executable, os.path.join(ROOT, "tools", "sweep.py"), *TINY_GRID, *flags], cwd=work,
                           capture_output=True, text=True, env=slurm, timeout=120)
     assert proc.returncode == 0, proc.stderr
-    assert "teachers: 1 runs, job array" in proc.stdout and "students: 2 runs, job array" in proc.stdout
+    assert "teachers: 1 run, job array" in proc.stdout and "students: 2 runs, job array" in proc.stdout
     script = (work / "slurm" / "students.sbatch").read_text()
     assert "#SBATCH --array=0-1" in script and "--resume" in script and "gres" not in script
     deadline = time.time() + 600
