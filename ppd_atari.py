@@ -25,7 +25,7 @@ import numpy as np
 import torch
 import torch.nn as nn
 import tyro
-from torch.distributions import Categorical, kl_divergence
+from torch.distributions import Categorical
 from torch.utils.tensorboard import SummaryWriter
 
 with contextlib.redirect_stderr(io.StringIO()):  # envpool imports the old gym, which prints a banner
@@ -56,8 +56,9 @@ PAPER_ENVS = ("Atlantis-v5", "BeamRider-v5", "CrazyClimber-v5", "DemonAttack-v5"
 class Args:
     # The method (section 3, Eq. 2): what is distilled into what
     student: Literal["smaller", "same", "larger"] = "same"
-    """student network: smaller (Nature-CNN {32, 64, 64} / 64), same (IMPALA {16, 32, 32} / 256, as the teacher)
-    or larger (IMPALA {32, 64, 64} / 1024); A.3, Table 4"""
+    """student network: smaller (Nature-CNN {32, 64, 64} / 64), larger (IMPALA {32, 64, 64} / 1024), or same: the
+    teacher's own network as its checkpoint describes it (self-distillation; the paper's teachers: IMPALA
+    {16, 32, 32} / 256); A.3, Table 4"""
     teacher_path: Annotated[Optional[str], tyro.conf.arg(
         metavar="STR",
         help_behavior_hint="(default: teachers/{env_id}__{seed}.pt, where ppo_teacher_atari.py writes it)")] = None
@@ -225,13 +226,14 @@ def parse_args() -> Args:
 # ---------------------------------------------------------------------------------------------
 # Environment
 # ---------------------------------------------------------------------------------------------
-def make_env(env_id: str, num_envs: int, seed: int, max_episode_steps: int, episodic_life: bool = True):
+def make_env(env_id: str, num_envs: int, seed: int, max_episode_steps: int):
     """envpool Atari with the standard preprocessing (A.2): frame skip 4, up to 30 no-ops, 84x84 grayscale,
-    4 stacked frames, unclipped rewards; training episodes end on a life loss.
+    4 stacked frames, unclipped rewards; an episode ends on a life loss (A.2), and its reset step then gives the
+    no-ops and FIRE of a new life without resetting the game: info["terminated"] is the real game over.
 
     envpool resets an env on the step *after* its episode ended: that step returns the new episode's first
     observation with reward 0 and ignores the action, so it is not a transition (see `valid` in train)."""
-    return envpool.make(env_id, env_type="gymnasium", num_envs=num_envs, seed=seed, episodic_life=episodic_life,
+    return envpool.make(env_id, env_type="gymnasium", num_envs=num_envs, seed=seed, episodic_life=True,
                         reward_clip=False, noop_max=30, frame_skip=4, stack_num=4, img_height=84, img_width=84,
                         gray_scale=True, repeat_action_probability=0.0, max_episode_steps=max_episode_steps)
 
@@ -306,8 +308,8 @@ def layer_init(layer: nn.Module, std: float = np.sqrt(2), bias_const: float = 0.
 class ResidualBlock(nn.Module):
     def __init__(self, channels: int):
         super().__init__()
-        self.conv0 = nn.Conv2d(channels, channels, 3, padding=1)
-        self.conv1 = nn.Conv2d(channels, channels, 3, padding=1)
+        self.conv0 = layer_init(nn.Conv2d(channels, channels, 3, padding=1))
+        self.conv1 = layer_init(nn.Conv2d(channels, channels, 3, padding=1))
 
     def forward(self, x):
         return x + self.conv1(torch.relu(self.conv0(torch.relu(x))))
@@ -315,7 +317,9 @@ class ResidualBlock(nn.Module):
 
 def impala_stage(in_channels: int, out_channels: int) -> nn.Sequential:
     """conv 3x3 -> max-pool 3, stride 2 -> two residual blocks (Espeholt et al., 2018)."""
-    return nn.Sequential(nn.Conv2d(in_channels, out_channels, 3, padding=1), nn.MaxPool2d(3, stride=2, padding=1),
+    # orthogonal, gain sqrt(2), as every layer here and in the paper's library (SB3): PyTorch's default init gives
+    # ~2.5x smaller weights, and a teacher corruption sigma (section 3) is measured against their scale
+    return nn.Sequential(layer_init(nn.Conv2d(in_channels, out_channels, 3, padding=1)), nn.MaxPool2d(3, stride=2, padding=1),
                          ResidualBlock(out_channels), ResidualBlock(out_channels))
 
 
@@ -351,16 +355,23 @@ class Agent(nn.Module):
         self.spec, self.obs_shape, self.action_dim = spec, tuple(int(d) for d in obs_shape), int(action_dim)
         self.actor = nn.Sequential(make_trunk(spec, obs_shape), layer_init(nn.Linear(spec["fc_size"], action_dim), std=0.01))
         self.critic = nn.Sequential(make_trunk(spec, obs_shape), layer_init(nn.Linear(spec["fc_size"], 1), std=1.0))
+        # channels_last: the layout in which oneDNN's CPU convolutions (and cuDNN's) run fastest; README, Throughput
+        self.to(memory_format=torch.channels_last)
 
     def policy_params(self) -> int:
         """Trunk + action head, as Table 4 counts them (no critic)."""
         return sum(p.numel() for p in self.actor.parameters())
 
+    def pixels(self, x: torch.Tensor) -> torch.Tensor:
+        """uint8 frames (N, C, H, W) -> floats in [0, 1], channels_last like the weights."""
+        return (x.float() / 255.0).contiguous(memory_format=torch.channels_last)
+
     def get_value(self, x: torch.Tensor) -> torch.Tensor:
-        return self.critic(x.float() / 255.0).squeeze(-1)
+        return self.critic(self.pixels(x)).squeeze(-1)
 
     def get_dist(self, x: torch.Tensor) -> Categorical:
-        return Categorical(logits=self.actor(x.float() / 255.0))
+        # validate_args=False: the check of the logits costs time, and a GPU-to-CPU wait, at every call
+        return Categorical(logits=self.actor(self.pixels(x)), validate_args=False)
 
     def act(self, x: torch.Tensor, deterministic: bool = False) -> torch.Tensor:
         """An action from the policy alone (evaluation): no critic forward."""
@@ -368,10 +379,11 @@ class Agent(nn.Module):
         return dist.probs.argmax(-1) if deterministic else dist.sample()
 
     def get_action_and_value(self, x, action=None, deterministic: bool = False):
-        dist = self.get_dist(x)
+        pixels = self.pixels(x)  # converted once for both networks
+        dist = Categorical(logits=self.actor(pixels), validate_args=False)
         if action is None:
             action = dist.probs.argmax(-1) if deterministic else dist.sample()
-        return action, dist.log_prob(action), dist.entropy(), self.get_value(x)
+        return action, dist.log_prob(action), dist.entropy(), self.critic(pixels).squeeze(-1)
 
 
 # ---------------------------------------------------------------------------------------------
@@ -515,6 +527,8 @@ def given_flags(argv: list) -> set:
 
 def resume_args(args: Args, given: set) -> tuple[Args, dict]:
     """--resume PATH alone continues that run: the flags not given come from its checkpoint."""
+    if os.path.isdir(args.resume):  # the run folder names its checkpoint
+        args.resume = os.path.join(args.resume, "checkpoint.pt")
     state = load_checkpoint(args.resume)
     if state["script"] != SCRIPT or "optimizer" not in state:
         raise UsageError(f"--resume {args.resume} is a checkpoint of {state['script']}, not a resumable {SCRIPT} run")
@@ -580,8 +594,11 @@ def ppo_loss(newlogprob, oldlogprob, advantages, entropy, newvalue, returns, arg
 def load_teacher(args: Args, obs_shape, action_dim: int) -> tuple[Agent, dict]:
     """The frozen teacher (policy and critic, eval mode, no gradients) and its checkpoint."""
     if not os.path.isfile(args.teacher_path):
+        folder, name = os.path.split(args.teacher_path)
+        to = "" if os.path.normpath(folder or ".") == "teachers" else f" --teachers-dir {folder or '.'}"
+        writes = "" if name == f"{args.env_id}__{args.seed}.pt" else f" (it writes {args.env_id}__{args.seed}.pt there)"
         raise UsageError(f"teacher checkpoint not found: {args.teacher_path}; train one with: "
-                         f"python {TEACHER_SCRIPT} --env-id {args.env_id} --seed {args.seed}")
+                         f"python {TEACHER_SCRIPT} --env-id {args.env_id} --seed {args.seed}{to}{writes}")
     state = load_checkpoint(args.teacher_path)
     if state["suite"] != SUITE or state["env_id"] != args.env_id:
         raise UsageError(f"teacher {args.teacher_path} was trained on {state['suite']} {state['env_id']}, "
@@ -605,8 +622,11 @@ def corrupt_teacher_(teacher: Agent, sigma: float, seed: int) -> None:
 
 
 def distill_kl(student_dist, teacher_dist, direction: str) -> torch.Tensor:
-    """Analytic KL per sample between categorical policies."""
-    return kl_divergence(teacher_dist, student_dist) if direction == "forward" else kl_divergence(student_dist, teacher_dist)
+    """Analytic KL per sample between categorical policies, sum_a p(a) (log p(a) - log q(a)), from the
+    normalised logits: torch's kl_divergence gives inf where a probability of q underflows to 0 (a logit gap
+    over ~100, which a confident student reaches), although the KL is finite there."""
+    p, q = (teacher_dist, student_dist) if direction == "forward" else (student_dist, teacher_dist)
+    return (p.probs * (p.logits - q.logits)).sum(-1)
 
 
 def ppd_loss(kl: torch.Tensor, ratio: torch.Tensor, clip_coef: float, ratio_grad: bool = True) -> torch.Tensor:
@@ -642,34 +662,41 @@ def describe(evaluation: dict) -> str:
 
 def evaluate(agent: Agent, args: Args, obs_norm, episodes: int, num_envs: int, seed: int,
              device, deterministic: bool = True) -> dict:
-    """Paper A.3: full games (no life-loss termination), deterministic actions, raw scores. Each env plays a
-    fixed quota of episodes, so short episodes are not over-represented."""
+    """Paper A.3: full games, deterministic actions, raw scores. Played as training plays (a life loss ends an
+    episode, and the reset step relaunches the next life with no-ops and FIRE, which a deterministic policy may
+    never have learned to press), scored per game (the sum over its lives, ended by the real game over or the
+    step limit). Each env plays a fixed quota of games, so short games are not over-represented."""
     num_envs = min(num_envs, episodes)
     quotas = np.array([episodes // num_envs + (i < episodes % num_envs) for i in range(num_envs)])
     # Its own RNG stream: sampled actions repeat for a seed (tools/evaluate.py reproduces them), and an
     # evaluation during training leaves the training RNG where it was.
     with torch.random.fork_rng(devices=[device] if torch.device(device).type == "cuda" else []):
         torch.manual_seed(seed)
-        envs = make_env(args.env_id, num_envs, seed, args.max_episode_steps, episodic_life=False)
+        envs = make_env(args.env_id, num_envs, seed, args.max_episode_steps)
         obs, _ = envs.reset()
-        stats, counts, returns = EpisodeStats(num_envs), np.zeros(num_envs, np.int64), []
+        stats, counts, returns, lengths, capped = EpisodeStats(num_envs), np.zeros(num_envs, np.int64), [], [], 0
         over = np.zeros(num_envs, bool)
         while (counts < quotas).any():
             STOP.check()
             with torch.inference_mode():
                 x = torch.as_tensor(obs, device=device)
                 action = agent.act(x, deterministic).cpu().numpy()
-            valid = ~over  # the step after an episode's end only resets the env
-            obs, reward, term, trunc, _ = envs.step(action)
+            valid = ~over  # the step after a life loss or a game's end only resets (no-ops, FIRE)
+            obs, reward, term, trunc, info = envs.step(action)
             over = term | trunc
-            for i, (ret, _) in zip(np.flatnonzero(over), stats.update(reward, over, valid)):
+            game_over = info["terminated"].astype(bool) | trunc
+            for i, (ret, length) in zip(np.flatnonzero(game_over), stats.update(reward, game_over, valid)):
                 if counts[i] < quotas[i]:
                     returns.append(ret)
+                    lengths.append(length)
+                    capped += int(trunc[i])
                     counts[i] += 1
         envs.close()
     mean = float(np.mean(returns))
+    # lengths: agent steps per game; capped: games ended by --max-episode-steps, not by a game over
     return {"episodes": episodes, "deterministic": deterministic, "levels": None, "returns": returns,
-            "mean": mean, "std": float(np.std(returns)), "human_normalized": human_normalized(args.env_id, mean)}
+            "mean": mean, "std": float(np.std(returns)), "human_normalized": human_normalized(args.env_id, mean),
+            "lengths": lengths, "capped": capped}
 
 
 def fraction_of_teacher(student_eval: dict, teacher_eval: dict) -> Optional[float]:
@@ -704,10 +731,15 @@ def train(args: Args, given: Optional[set] = None) -> dict:
     num_updates = args.total_timesteps // batch_size
     if num_updates < 1:
         raise UsageError(f"--total-timesteps {args.total_timesteps} is less than one rollout ({batch_size} steps)")
-    print(f"run folder: {run_dir}")
-    if num_updates * batch_size != args.total_timesteps:
-        print(f"--total-timesteps {args.total_timesteps} is not a multiple of the rollout ({args.num_envs} envs x "
-              f"{args.num_steps} steps): training {num_updates * batch_size} steps")
+    if resume_state is not None and num_updates < resume_state["update"]:
+        raise UsageError(f"--total-timesteps {args.total_timesteps} is below step {resume_state['global_step']}, where "
+                         f"{args.resume} stands; give at least that many to resume it")
+    if (resume_state is not None and num_updates == resume_state["update"]
+            and os.path.isfile(os.path.join(run_dir, "eval.json"))):
+        print(f"{run_dir} is finished at step {resume_state['global_step']} and its eval.json is written; nothing "
+              f"to do (give a larger --total-timesteps to train on)")
+        with open(os.path.join(run_dir, "eval.json")) as f:
+            return json.load(f)
     STOP.checkpoint = checkpoint_path
 
     random.seed(args.seed)
@@ -723,7 +755,14 @@ def train(args: Args, given: Optional[set] = None) -> dict:
     teacher_sha256 = sha256_of(args.teacher_path)
     teacher = teacher.to(device)
     corrupt_teacher_(teacher, args.teacher_corruption_sigma, args.seed)
-    agent = Agent(network_spec(*STUDENT_SIZES[args.student]), obs_shape, action_dim).to(device)
+    print(f"run folder: {run_dir}")
+    if num_updates * batch_size != args.total_timesteps:
+        print(f"--total-timesteps {args.total_timesteps} is not a multiple of the rollout ({args.num_envs} envs x "
+              f"{args.num_steps} steps): training {num_updates * batch_size} steps")
+    # "same" is self-distillation: the teacher's own network, as its checkpoint describes it (Table 4's for
+    # the paper's teachers; a Nature-CNN teacher's or an imported SB3 network otherwise)
+    student_spec = teacher_state["network"] if args.student == "same" else network_spec(*STUDENT_SIZES[args.student])
+    agent = Agent(student_spec, obs_shape, action_dim).to(device)
     # fused: one kernel for the whole parameter update (same maths; measured faster on CPU, see README)
     optimizer = torch.optim.Adam(agent.parameters(), lr=args.learning_rate, eps=1e-5, fused=True)
     obs_norm = None  # pixels are scaled inside the network

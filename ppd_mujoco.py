@@ -48,7 +48,8 @@ STUDENT_SIZES = {"smaller": (128, 64), "same": (256, 256), "larger": (512, 512)}
 class Args:
     # The method (section 3, Eq. 2): what is distilled into what
     student: Literal["smaller", "same", "larger"] = "same"
-    """student network: smaller (MLP 128-64), same (256-256, as the teacher) or larger (512-512); A.3"""
+    """student network: smaller (MLP 128-64), larger (512-512), or same: the teacher's own network as its
+    checkpoint describes it (self-distillation; the paper's teachers: 256-256); A.3, Table 4"""
     teacher_path: Annotated[Optional[str], tyro.conf.arg(
         metavar="STR",
         help_behavior_hint="(default: teachers/{env_id}__{seed}.pt, where ppo_teacher_mujoco.py writes it)")] = None
@@ -520,6 +521,8 @@ def given_flags(argv: list) -> set:
 
 def resume_args(args: Args, given: set) -> tuple[Args, dict]:
     """--resume PATH alone continues that run: the flags not given come from its checkpoint."""
+    if os.path.isdir(args.resume):  # the run folder names its checkpoint
+        args.resume = os.path.join(args.resume, "checkpoint.pt")
     state = load_checkpoint(args.resume)
     if state["script"] != SCRIPT or "optimizer" not in state:
         raise UsageError(f"--resume {args.resume} is a checkpoint of {state['script']}, not a resumable {SCRIPT} run")
@@ -585,8 +588,11 @@ def ppo_loss(newlogprob, oldlogprob, advantages, entropy, newvalue, returns, arg
 def load_teacher(args: Args, obs_shape, action_dim: int) -> tuple[Agent, dict]:
     """The frozen teacher (policy and critic, eval mode, no gradients) and its checkpoint."""
     if not os.path.isfile(args.teacher_path):
+        folder, name = os.path.split(args.teacher_path)
+        to = "" if os.path.normpath(folder or ".") == "teachers" else f" --teachers-dir {folder or '.'}"
+        writes = "" if name == f"{args.env_id}__{args.seed}.pt" else f" (it writes {args.env_id}__{args.seed}.pt there)"
         raise UsageError(f"teacher checkpoint not found: {args.teacher_path}; train one with: "
-                         f"python {TEACHER_SCRIPT} --env-id {args.env_id} --seed {args.seed}")
+                         f"python {TEACHER_SCRIPT} --env-id {args.env_id} --seed {args.seed}{to}{writes}")
     state = load_checkpoint(args.teacher_path)
     if state["suite"] != SUITE or state["env_id"] != args.env_id:
         raise UsageError(f"teacher {args.teacher_path} was trained on {state['suite']} {state['env_id']}, "
@@ -700,10 +706,15 @@ def train(args: Args, given: Optional[set] = None) -> dict:
     num_updates = args.total_timesteps // batch_size
     if num_updates < 1:
         raise UsageError(f"--total-timesteps {args.total_timesteps} is less than one rollout ({batch_size} steps)")
-    print(f"run folder: {run_dir}")
-    if num_updates * batch_size != args.total_timesteps:
-        print(f"--total-timesteps {args.total_timesteps} is not a multiple of the rollout ({args.num_envs} envs x "
-              f"{args.num_steps} steps): training {num_updates * batch_size} steps")
+    if resume_state is not None and num_updates < resume_state["update"]:
+        raise UsageError(f"--total-timesteps {args.total_timesteps} is below step {resume_state['global_step']}, where "
+                         f"{args.resume} stands; give at least that many to resume it")
+    if (resume_state is not None and num_updates == resume_state["update"]
+            and os.path.isfile(os.path.join(run_dir, "eval.json"))):
+        print(f"{run_dir} is finished at step {resume_state['global_step']} and its eval.json is written; nothing "
+              f"to do (give a larger --total-timesteps to train on)")
+        with open(os.path.join(run_dir, "eval.json")) as f:
+            return json.load(f)
     STOP.checkpoint = checkpoint_path
 
     random.seed(args.seed)
@@ -722,7 +733,14 @@ def train(args: Args, given: Optional[set] = None) -> dict:
     teacher_sha256 = sha256_of(args.teacher_path)
     teacher = teacher.to(device)
     corrupt_teacher_(teacher, args.teacher_corruption_sigma, args.seed)
-    agent = Agent(network_spec(STUDENT_SIZES[args.student]), (obs_dim,), action_dim).to(device)
+    print(f"run folder: {run_dir}")
+    if num_updates * batch_size != args.total_timesteps:
+        print(f"--total-timesteps {args.total_timesteps} is not a multiple of the rollout ({args.num_envs} envs x "
+              f"{args.num_steps} steps): training {num_updates * batch_size} steps")
+    # "same" is self-distillation: the teacher's own network, as its checkpoint describes it (Table 4's for
+    # the paper's teachers; a Nature-CNN teacher's or an imported SB3 network otherwise)
+    student_spec = teacher_state["network"] if args.student == "same" else network_spec(STUDENT_SIZES[args.student])
+    agent = Agent(student_spec, (obs_dim,), action_dim).to(device)
     # fused: one kernel for the whole parameter update (same maths; measured faster on CPU, see README)
     optimizer = torch.optim.Adam(agent.parameters(), lr=args.learning_rate, eps=1e-5, fused=True)
     obs_norm = ObsNormalizer((obs_dim,), args.obs_clip)

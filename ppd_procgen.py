@@ -25,7 +25,7 @@ import numpy as np
 import torch
 import torch.nn as nn
 import tyro
-from torch.distributions import Categorical, kl_divergence
+from torch.distributions import Categorical
 from torch.utils.tensorboard import SummaryWriter
 
 with contextlib.redirect_stderr(io.StringIO()):  # procgen imports the old gym, which prints a banner
@@ -50,8 +50,9 @@ TEST_START_LEVEL = 1_000_000  # evaluation levels [1e6, 2e6): disjoint from any 
 class Args:
     # The method (section 3, Eq. 2): what is distilled into what
     student: Literal["smaller", "same", "larger"] = "same"
-    """student network: smaller (Nature-CNN {32, 64, 64} / 64), same (IMPALA {16, 32, 32} / 256, as the teacher)
-    or larger (IMPALA {32, 64, 64} / 1024); A.3, Table 4"""
+    """student network: smaller (Nature-CNN {32, 64, 64} / 64), larger (IMPALA {32, 64, 64} / 1024), or same: the
+    teacher's own network as its checkpoint describes it (self-distillation; the paper's teachers: IMPALA
+    {16, 32, 32} / 256); A.3, Table 4"""
     teacher_path: Annotated[Optional[str], tyro.conf.arg(
         metavar="STR",
         help_behavior_hint="(default: teachers/{env_id}__{seed}.pt, where ppo_teacher_procgen.py writes it)")] = None
@@ -120,8 +121,9 @@ class Args:
     stochastic actions); 0 skips it"""
     eval_deterministic: bool = False
     """evaluate with the most likely action (the paper samples: deterministic Procgen policies get stuck)"""
-    eval_envs: int = 20
-    """parallel environments of the evaluation"""
+    eval_envs: int = 10
+    """parallel environments of the evaluation (10 in every script: on Procgen they then play the same test levels,
+    so the methods' scores are paired)"""
     eval_every: int = 0
     """evaluate the student every this many steps and log eval/episodic_return (0: off)"""
     eval_every_episodes: int = 10
@@ -196,6 +198,10 @@ def resolve_args(args: Args) -> Args:
                  "eval_every_episodes", "start_level"]:
         if getattr(args, name) < 0:
             raise UsageError(f"--{name.replace('_', '-')} must not be negative, got {getattr(args, name)}")
+    if args.start_level < 2 * TEST_START_LEVEL and args.start_level + args.num_levels > TEST_START_LEVEL:
+        raise UsageError(f"--start-level {args.start_level} --num-levels {args.num_levels} overlaps the test levels "
+                         f"[{TEST_START_LEVEL}, {2 * TEST_START_LEVEL}) of every evaluation; train on levels below "
+                         f"{TEST_START_LEVEL}")
     if not 0.0 < args.gamma <= 1.0 or not 0.0 <= args.gae_lambda <= 1.0:
         raise UsageError(f"--gamma must be in (0, 1] and --gae-lambda in [0, 1], got {args.gamma}, {args.gae_lambda}")
     if args.distill_lambda_end is not None and args.distill_lambda_end < 0:
@@ -321,8 +327,8 @@ def layer_init(layer: nn.Module, std: float = np.sqrt(2), bias_const: float = 0.
 class ResidualBlock(nn.Module):
     def __init__(self, channels: int):
         super().__init__()
-        self.conv0 = nn.Conv2d(channels, channels, 3, padding=1)
-        self.conv1 = nn.Conv2d(channels, channels, 3, padding=1)
+        self.conv0 = layer_init(nn.Conv2d(channels, channels, 3, padding=1))
+        self.conv1 = layer_init(nn.Conv2d(channels, channels, 3, padding=1))
 
     def forward(self, x):
         return x + self.conv1(torch.relu(self.conv0(torch.relu(x))))
@@ -330,7 +336,9 @@ class ResidualBlock(nn.Module):
 
 def impala_stage(in_channels: int, out_channels: int) -> nn.Sequential:
     """conv 3x3 -> max-pool 3, stride 2 -> two residual blocks (Espeholt et al., 2018)."""
-    return nn.Sequential(nn.Conv2d(in_channels, out_channels, 3, padding=1), nn.MaxPool2d(3, stride=2, padding=1),
+    # orthogonal, gain sqrt(2), as every layer here and in the paper's library (SB3): PyTorch's default init gives
+    # ~2.5x smaller weights, and a teacher corruption sigma (section 3) is measured against their scale
+    return nn.Sequential(layer_init(nn.Conv2d(in_channels, out_channels, 3, padding=1)), nn.MaxPool2d(3, stride=2, padding=1),
                          ResidualBlock(out_channels), ResidualBlock(out_channels))
 
 
@@ -367,16 +375,23 @@ class Agent(nn.Module):
         chw = (obs_shape[2], obs_shape[0], obs_shape[1])  # Procgen frames are HWC
         self.actor = nn.Sequential(make_trunk(spec, chw), layer_init(nn.Linear(spec["fc_size"], action_dim), std=0.01))
         self.critic = nn.Sequential(make_trunk(spec, chw), layer_init(nn.Linear(spec["fc_size"], 1), std=1.0))
+        # channels_last: the layout in which oneDNN's CPU convolutions (and cuDNN's) run fastest; README, Throughput
+        self.to(memory_format=torch.channels_last)
 
     def policy_params(self) -> int:
         """Trunk + action head, as Table 4 counts them (no critic)."""
         return sum(p.numel() for p in self.actor.parameters())
 
+    def pixels(self, x: torch.Tensor) -> torch.Tensor:
+        """uint8 frames (N, H, W, C) -> floats in [0, 1] as (N, C, H, W): the permuted view is channels_last already."""
+        return x.permute(0, 3, 1, 2).float() / 255.0
+
     def get_value(self, x: torch.Tensor) -> torch.Tensor:
-        return self.critic(x.permute(0, 3, 1, 2).float() / 255.0).squeeze(-1)
+        return self.critic(self.pixels(x)).squeeze(-1)
 
     def get_dist(self, x: torch.Tensor) -> Categorical:
-        return Categorical(logits=self.actor(x.permute(0, 3, 1, 2).float() / 255.0))
+        # validate_args=False: the check of the logits costs time, and a GPU-to-CPU wait, at every call
+        return Categorical(logits=self.actor(self.pixels(x)), validate_args=False)
 
     def act(self, x: torch.Tensor, deterministic: bool = False) -> torch.Tensor:
         """An action from the policy alone (evaluation): no critic forward."""
@@ -384,10 +399,11 @@ class Agent(nn.Module):
         return dist.probs.argmax(-1) if deterministic else dist.sample()
 
     def get_action_and_value(self, x, action=None, deterministic: bool = False):
-        dist = self.get_dist(x)
+        pixels = self.pixels(x)  # converted once for both networks
+        dist = Categorical(logits=self.actor(pixels), validate_args=False)
         if action is None:
             action = dist.probs.argmax(-1) if deterministic else dist.sample()
-        return action, dist.log_prob(action), dist.entropy(), self.get_value(x)
+        return action, dist.log_prob(action), dist.entropy(), self.critic(pixels).squeeze(-1)
 
 
 # ---------------------------------------------------------------------------------------------
@@ -531,6 +547,8 @@ def given_flags(argv: list) -> set:
 
 def resume_args(args: Args, given: set) -> tuple[Args, dict]:
     """--resume PATH alone continues that run: the flags not given come from its checkpoint."""
+    if os.path.isdir(args.resume):  # the run folder names its checkpoint
+        args.resume = os.path.join(args.resume, "checkpoint.pt")
     state = load_checkpoint(args.resume)
     if state["script"] != SCRIPT or "optimizer" not in state:
         raise UsageError(f"--resume {args.resume} is a checkpoint of {state['script']}, not a resumable {SCRIPT} run")
@@ -596,8 +614,11 @@ def ppo_loss(newlogprob, oldlogprob, advantages, entropy, newvalue, returns, arg
 def load_teacher(args: Args, obs_shape, action_dim: int) -> tuple[Agent, dict]:
     """The frozen teacher (policy and critic, eval mode, no gradients) and its checkpoint."""
     if not os.path.isfile(args.teacher_path):
+        folder, name = os.path.split(args.teacher_path)
+        to = "" if os.path.normpath(folder or ".") == "teachers" else f" --teachers-dir {folder or '.'}"
+        writes = "" if name == f"{args.env_id}__{args.seed}.pt" else f" (it writes {args.env_id}__{args.seed}.pt there)"
         raise UsageError(f"teacher checkpoint not found: {args.teacher_path}; train one with: "
-                         f"python {TEACHER_SCRIPT} --env-id {args.env_id} --seed {args.seed}")
+                         f"python {TEACHER_SCRIPT} --env-id {args.env_id} --seed {args.seed}{to}{writes}")
     state = load_checkpoint(args.teacher_path)
     if state["suite"] != SUITE or state["env_id"] != args.env_id:
         raise UsageError(f"teacher {args.teacher_path} was trained on {state['suite']} {state['env_id']}, "
@@ -621,8 +642,11 @@ def corrupt_teacher_(teacher: Agent, sigma: float, seed: int) -> None:
 
 
 def distill_kl(student_dist, teacher_dist, direction: str) -> torch.Tensor:
-    """Analytic KL per sample between categorical policies."""
-    return kl_divergence(teacher_dist, student_dist) if direction == "forward" else kl_divergence(student_dist, teacher_dist)
+    """Analytic KL per sample between categorical policies, sum_a p(a) (log p(a) - log q(a)), from the
+    normalised logits: torch's kl_divergence gives inf where a probability of q underflows to 0 (a logit gap
+    over ~100, which a confident student reaches), although the KL is finite there."""
+    p, q = (teacher_dist, student_dist) if direction == "forward" else (student_dist, teacher_dist)
+    return (p.probs * (p.logits - q.logits)).sum(-1)
 
 
 def ppd_loss(kl: torch.Tensor, ratio: torch.Tensor, clip_coef: float, ratio_grad: bool = True) -> torch.Tensor:
@@ -712,10 +736,15 @@ def train(args: Args, given: Optional[set] = None) -> dict:
     num_updates = args.total_timesteps // batch_size
     if num_updates < 1:
         raise UsageError(f"--total-timesteps {args.total_timesteps} is less than one rollout ({batch_size} steps)")
-    print(f"run folder: {run_dir}")
-    if num_updates * batch_size != args.total_timesteps:
-        print(f"--total-timesteps {args.total_timesteps} is not a multiple of the rollout ({args.num_envs} envs x "
-              f"{args.num_steps} steps): training {num_updates * batch_size} steps")
+    if resume_state is not None and num_updates < resume_state["update"]:
+        raise UsageError(f"--total-timesteps {args.total_timesteps} is below step {resume_state['global_step']}, where "
+                         f"{args.resume} stands; give at least that many to resume it")
+    if (resume_state is not None and num_updates == resume_state["update"]
+            and os.path.isfile(os.path.join(run_dir, "eval.json"))):
+        print(f"{run_dir} is finished at step {resume_state['global_step']} and its eval.json is written; nothing "
+              f"to do (give a larger --total-timesteps to train on)")
+        with open(os.path.join(run_dir, "eval.json")) as f:
+            return json.load(f)
     STOP.checkpoint = checkpoint_path
 
     random.seed(args.seed)
@@ -732,7 +761,14 @@ def train(args: Args, given: Optional[set] = None) -> dict:
     teacher_sha256 = sha256_of(args.teacher_path)
     teacher = teacher.to(device)
     corrupt_teacher_(teacher, args.teacher_corruption_sigma, args.seed)
-    agent = Agent(network_spec(*STUDENT_SIZES[args.student]), obs_shape, action_dim).to(device)
+    print(f"run folder: {run_dir}")
+    if num_updates * batch_size != args.total_timesteps:
+        print(f"--total-timesteps {args.total_timesteps} is not a multiple of the rollout ({args.num_envs} envs x "
+              f"{args.num_steps} steps): training {num_updates * batch_size} steps")
+    # "same" is self-distillation: the teacher's own network, as its checkpoint describes it (Table 4's for
+    # the paper's teachers; a Nature-CNN teacher's or an imported SB3 network otherwise)
+    student_spec = teacher_state["network"] if args.student == "same" else network_spec(*STUDENT_SIZES[args.student])
+    agent = Agent(student_spec, obs_shape, action_dim).to(device)
     # fused: one kernel for the whole parameter update (same maths; measured faster on CPU, see README)
     optimizer = torch.optim.Adam(agent.parameters(), lr=args.learning_rate, eps=1e-5, fused=True)
     obs_norm = None  # pixels are scaled inside the network

@@ -500,6 +500,8 @@ def given_flags(argv: list) -> set:
 
 def resume_args(args: Args, given: set) -> tuple[Args, dict]:
     """--resume PATH alone continues that run: the flags not given come from its checkpoint."""
+    if os.path.isdir(args.resume):  # the run folder names its checkpoint
+        args.resume = os.path.join(args.resume, "checkpoint.pt")
     state = load_checkpoint(args.resume)
     if state["script"] != SCRIPT or "optimizer" not in state:
         raise UsageError(f"--resume {args.resume} is a checkpoint of {state['script']}, not a resumable {SCRIPT} run")
@@ -623,6 +625,15 @@ def train(args: Args, given: Optional[set] = None) -> dict:
     num_updates = args.total_timesteps // batch_size
     if num_updates < 1:
         raise UsageError(f"--total-timesteps {args.total_timesteps} is less than one rollout ({batch_size} steps)")
+    if resume_state is not None and num_updates < resume_state["update"]:
+        raise UsageError(f"--total-timesteps {args.total_timesteps} is below step {resume_state['global_step']}, where "
+                         f"{args.resume} stands; give at least that many to resume it")
+    if (resume_state is not None and num_updates == resume_state["update"]
+            and os.path.isfile(os.path.join(run_dir, "eval.json"))):
+        print(f"{run_dir} is finished at step {resume_state['global_step']} and its eval.json is written; nothing "
+              f"to do (give a larger --total-timesteps to train on)")
+        with open(os.path.join(run_dir, "eval.json")) as f:
+            return json.load(f)
     teacher_path = os.path.join(args.teachers_dir, f"{args.env_id}__{args.seed}.pt")
     if os.path.exists(teacher_path) and not args.overwrite_teacher and not wrote_it_itself(run_dir, teacher_path):
         raise UsageError(f"{teacher_path} exists and this run would replace it; choose another --seed or "

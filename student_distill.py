@@ -61,7 +61,8 @@ TEST_START_LEVEL = 1_000_000  # Procgen evaluation levels [1e6, 2e6): disjoint f
 class Args:
     # The method (section 3, Eq. 2): what is distilled into what
     student: Literal["smaller", "same", "larger"] = "same"
-    """student network: smaller, same (as the teacher) or larger; A.3, Table 4"""
+    """student network: smaller or larger (A.3, Table 4's for the suite), or same: the teacher's own network as its
+    checkpoint describes it (self-distillation; Table 4's for the paper's teachers)"""
     teacher_path: Annotated[Optional[str], tyro.conf.arg(
         metavar="STR",
         help_behavior_hint="(default: teachers/{env_id}__{seed}.pt, where the teacher scripts write it)")] = None
@@ -114,7 +115,8 @@ class Args:
         metavar="{True,False}", help_behavior_hint="(default: yes, but Procgen samples, as in the paper)")] = None
     """evaluate with the most likely action"""
     eval_envs: int = 10
-    """parallel environments of the evaluation"""
+    """parallel environments of the evaluation (10 in every script: on Procgen they then play the same test levels,
+    so the methods' scores are paired)"""
     eval_every: int = 0
     """evaluate the student every this many steps and log eval/episodic_return (0: off)"""
     eval_every_episodes: int = 10
@@ -197,6 +199,11 @@ def resolve_args(args: Args) -> tuple[Args, str]:
                  "eval_every_episodes", "start_level"]:
         if getattr(args, name) < 0:
             raise UsageError(f"--{name.replace('_', '-')} must not be negative, got {getattr(args, name)}")
+    if suite == "procgen" and (args.start_level < 2 * TEST_START_LEVEL
+                               and args.start_level + args.num_levels > TEST_START_LEVEL):
+        raise UsageError(f"--start-level {args.start_level} --num-levels {args.num_levels} overlaps the test levels "
+                         f"[{TEST_START_LEVEL}, {2 * TEST_START_LEVEL}) of every evaluation; train on levels below "
+                         f"{TEST_START_LEVEL}")
     return args, suite
 
 
@@ -240,8 +247,8 @@ class VecEnv:
                                     vector_kwargs={"autoreset_mode": gym.vector.AutoresetMode.SAME_STEP})
             self.obs_shape, self.action_dim = self.env.single_observation_space.shape, self.env.single_action_space.shape[0]
             self.low, self.high, self.seed = self.env.single_action_space.low, self.env.single_action_space.high, seed
-        elif suite == "atari":  # A.2 preprocessing; training episodes end on a life loss
-            self.env = envpool.make(env_id, env_type="gymnasium", num_envs=num_envs, seed=seed, episodic_life=training,
+        elif suite == "atari":  # A.2 preprocessing; an episode ends on a life loss, in evaluation too (see evaluate)
+            self.env = envpool.make(env_id, env_type="gymnasium", num_envs=num_envs, seed=seed, episodic_life=True,
                                     reward_clip=False, noop_max=30, frame_skip=4, stack_num=4, img_height=84,
                                     img_width=84, gray_scale=True, repeat_action_probability=0.0,
                                     max_episode_steps=args.max_episode_steps)
@@ -269,6 +276,7 @@ class VecEnv:
         obs, reward, term, trunc, info = self.env.step(actions)
         self.over = term | trunc
         game_over = info["terminated"].astype(bool) | trunc if self.suite == "atari" else self.over
+        self.capped = trunc & game_over  # the game ended by the step limit (Atari's evaluation counts them)
         return obs, reward, self.over, valid, game_over
 
     def close(self):
@@ -325,8 +333,8 @@ def make_mlp(in_dim: int, hidden_sizes, out_dim: int, out_std: float, activation
 class ResidualBlock(nn.Module):
     def __init__(self, channels: int):
         super().__init__()
-        self.conv0 = nn.Conv2d(channels, channels, 3, padding=1)
-        self.conv1 = nn.Conv2d(channels, channels, 3, padding=1)
+        self.conv0 = layer_init(nn.Conv2d(channels, channels, 3, padding=1))
+        self.conv1 = layer_init(nn.Conv2d(channels, channels, 3, padding=1))
 
     def forward(self, x):
         return x + self.conv1(torch.relu(self.conv0(torch.relu(x))))
@@ -334,7 +342,9 @@ class ResidualBlock(nn.Module):
 
 def impala_stage(in_channels: int, out_channels: int) -> nn.Sequential:
     """conv 3x3 -> max-pool 3, stride 2 -> two residual blocks (Espeholt et al., 2018)."""
-    return nn.Sequential(nn.Conv2d(in_channels, out_channels, 3, padding=1), nn.MaxPool2d(3, stride=2, padding=1),
+    # orthogonal, gain sqrt(2), as every layer here and in the paper's library (SB3): PyTorch's default init gives
+    # ~2.5x smaller weights, and a teacher corruption sigma (section 3) is measured against their scale
+    return nn.Sequential(layer_init(nn.Conv2d(in_channels, out_channels, 3, padding=1)), nn.MaxPool2d(3, stride=2, padding=1),
                          ResidualBlock(out_channels), ResidualBlock(out_channels))
 
 
@@ -401,16 +411,20 @@ class CnnAgent(nn.Module):
     def __init__(self, spec: dict, obs_shape, action_dim: int):
         super().__init__()
         self.spec, self.obs_shape, self.action_dim = spec, tuple(int(d) for d in obs_shape), int(action_dim)
-        self.channels_last = self.obs_shape[-1] == 3  # Procgen frames are HWC
-        chw = (obs_shape[2], obs_shape[0], obs_shape[1]) if self.channels_last else self.obs_shape
+        self.hwc = self.obs_shape[-1] == 3  # Procgen frames are (H, W, C)
+        chw = (obs_shape[2], obs_shape[0], obs_shape[1]) if self.hwc else self.obs_shape
         self.actor = nn.Sequential(make_trunk(spec, chw), layer_init(nn.Linear(spec["fc_size"], action_dim), std=0.01))
         self.critic = nn.Sequential(make_trunk(spec, chw), layer_init(nn.Linear(spec["fc_size"], 1), std=1.0))
+        # channels_last: the layout in which oneDNN's CPU convolutions (and cuDNN's) run fastest; README, Throughput
+        self.to(memory_format=torch.channels_last)
 
     def policy_network(self) -> nn.Module:
         return self.actor
 
     def pixels(self, x: torch.Tensor) -> torch.Tensor:
-        return (x.permute(0, 3, 1, 2) if self.channels_last else x).float() / 255.0
+        """uint8 frames -> floats in [0, 1] as (N, C, H, W) in the channels_last layout of the weights."""
+        x = x.permute(0, 3, 1, 2) if self.hwc else x  # Procgen's permuted view is channels_last already
+        return (x.float() / 255.0).contiguous(memory_format=torch.channels_last)
 
     def get_value(self, x: torch.Tensor) -> torch.Tensor:
         return self.critic(self.pixels(x)).squeeze(-1)
@@ -419,7 +433,8 @@ class CnnAgent(nn.Module):
         return self.actor(self.pixels(x))
 
     def dist_from_params(self, params: torch.Tensor) -> Categorical:
-        return Categorical(logits=params)
+        # validate_args=False: the check of the logits costs time, and a GPU-to-CPU wait, at every call
+        return Categorical(logits=params, validate_args=False)
 
     def get_dist(self, x: torch.Tensor) -> Categorical:
         return self.dist_from_params(self.dist_params(x))
@@ -580,6 +595,8 @@ def given_flags(argv: list) -> set:
 
 def resume_args(args: Args, given: set) -> tuple[Args, dict]:
     """--resume PATH alone continues that run: the flags not given come from its checkpoint."""
+    if os.path.isdir(args.resume):  # the run folder names its checkpoint
+        args.resume = os.path.join(args.resume, "checkpoint.pt")
     state = load_checkpoint(args.resume)
     if state["script"] != SCRIPT or "optimizer" not in state:
         raise UsageError(f"--resume {args.resume} is a checkpoint of {state['script']}, not a resumable {SCRIPT} run")
@@ -605,8 +622,11 @@ def check_resume_flags(args: Args, state: dict, given: set) -> None:
 def load_teacher(args: Args, suite: str, obs_shape, action_dim: int) -> tuple[nn.Module, dict]:
     """The frozen teacher (policy and critic, eval mode, no gradients) and its checkpoint."""
     if not os.path.isfile(args.teacher_path):
+        folder, name = os.path.split(args.teacher_path)
+        to = "" if os.path.normpath(folder or ".") == "teachers" else f" --teachers-dir {folder or '.'}"
+        writes = "" if name == f"{args.env_id}__{args.seed}.pt" else f" (it writes {args.env_id}__{args.seed}.pt there)"
         raise UsageError(f"teacher checkpoint not found: {args.teacher_path}; train one with: "
-                         f"python {TEACHER_SCRIPTS[suite]} --env-id {args.env_id} --seed {args.seed}")
+                         f"python {TEACHER_SCRIPTS[suite]} --env-id {args.env_id} --seed {args.seed}{to}{writes}")
     state = load_checkpoint(args.teacher_path)
     if state["suite"] != suite or state["env_id"] != args.env_id:
         raise UsageError(f"teacher {args.teacher_path} was trained on {state['suite']} {state['env_id']}, "
@@ -630,9 +650,12 @@ def corrupt_teacher_(teacher: nn.Module, sigma: float, seed: int) -> None:
 
 
 def distill_kl(student_dist, teacher_dist, direction: str) -> torch.Tensor:
-    """Analytic KL per sample; summed over action dimensions for the diagonal Gaussian."""
-    kl = kl_divergence(teacher_dist, student_dist) if direction == "forward" else kl_divergence(student_dist, teacher_dist)
-    return kl.sum(-1) if isinstance(student_dist, Normal) else kl
+    """Analytic KL per sample; summed over action dimensions for the diagonal Gaussian. Categorical: from the
+    normalised logits, as ppd_atari.py (torch's kl_divergence gives inf where a probability underflows to 0)."""
+    p, q = (teacher_dist, student_dist) if direction == "forward" else (student_dist, teacher_dist)
+    if isinstance(student_dist, Normal):
+        return kl_divergence(p, q).sum(-1)
+    return (p.probs * (p.logits - q.logits)).sum(-1)
 
 
 def distill_loss(student_dist, teacher_dist, student_value, teacher_value, args: Args):
@@ -641,7 +664,9 @@ def distill_loss(student_dist, teacher_dist, student_value, teacher_value, args:
     value_loss = ((student_value - teacher_value) ** 2).mean()
     entropy = entropy_of(student_dist).mean()
     loss = kl - args.ent_coef * entropy + args.vf_coef * value_loss
-    return loss, {"distill_loss": kl.item(), "value_loss": value_loss.item(), "entropy": entropy.item()}
+    # distill_kl as in the PPD scripts (here the distillation loss is the KL itself), for side-by-side curves
+    return loss, {"distill_loss": kl.item(), "distill_kl": kl.item(), "value_loss": value_loss.item(),
+                  "entropy": entropy.item()}
 
 
 # ---------------------------------------------------------------------------------------------
@@ -672,22 +697,27 @@ def evaluate(agent: nn.Module, args: Args, suite: str, obs_norm, episodes: int, 
         torch.manual_seed(seed)
         envs = VecEnv(suite, args.env_id, num_envs, seed, args, training=False, test_levels=test_levels)
         obs = envs.reset()
-        stats, counts, returns = EpisodeStats(num_envs), np.zeros(num_envs, np.int64), []
+        stats, counts, returns, lengths, capped = EpisodeStats(num_envs), np.zeros(num_envs, np.int64), [], [], 0
         while (counts < quotas).any():
             STOP.check()
             with torch.inference_mode():
                 x = torch.as_tensor(obs_norm(obs) if obs_norm else obs, device=device)
                 action = sample_action(agent.get_dist(x), args.eval_deterministic).cpu().numpy()
             obs, reward, _, valid, game_over = envs.step(action)
-            for i, (ret, _) in zip(np.flatnonzero(game_over), stats.update(reward, game_over, valid)):
+            for i, (ret, length) in zip(np.flatnonzero(game_over), stats.update(reward, game_over, valid)):
                 if counts[i] < quotas[i]:
                     returns.append(ret)
+                    lengths.append(length)
+                    capped += int(envs.capped[i]) if suite == "atari" else 0
                     counts[i] += 1
         envs.close()
     mean = float(np.mean(returns))
     levels = ("test" if test_levels else "train") if suite == "procgen" else None
-    return {"episodes": episodes, "deterministic": args.eval_deterministic, "levels": levels, "returns": returns,
-            "mean": mean, "std": float(np.std(returns)), "human_normalized": human_normalized(args.env_id, mean)}
+    result = {"episodes": episodes, "deterministic": args.eval_deterministic, "levels": levels, "returns": returns,
+              "mean": mean, "std": float(np.std(returns)), "human_normalized": human_normalized(args.env_id, mean)}
+    if suite == "atari":  # as the Atari scripts: agent steps per game, games ended by --max-episode-steps
+        result.update(lengths=lengths, capped=capped)
+    return result
 
 
 def fraction_of_teacher(student_eval: dict, teacher_eval: dict) -> Optional[float]:
@@ -722,10 +752,15 @@ def train(args: Args, given: Optional[set] = None) -> dict:
     num_updates = args.total_timesteps // batch_size
     if num_updates < 1:
         raise UsageError(f"--total-timesteps {args.total_timesteps} is less than one rollout ({batch_size} steps)")
-    print(f"run folder: {run_dir}")
-    if num_updates * batch_size != args.total_timesteps:
-        print(f"--total-timesteps {args.total_timesteps} is not a multiple of the rollout ({args.num_envs} envs x "
-              f"{args.num_steps} steps): training {num_updates * batch_size} steps")
+    if resume_state is not None and num_updates < resume_state["update"]:
+        raise UsageError(f"--total-timesteps {args.total_timesteps} is below step {resume_state['global_step']}, where "
+                         f"{args.resume} stands; give at least that many to resume it")
+    if (resume_state is not None and num_updates == resume_state["update"]
+            and os.path.isfile(os.path.join(run_dir, "eval.json"))):
+        print(f"{run_dir} is finished at step {resume_state['global_step']} and its eval.json is written; nothing "
+              f"to do (give a larger --total-timesteps to train on)")
+        with open(os.path.join(run_dir, "eval.json")) as f:
+            return json.load(f)
     STOP.checkpoint = checkpoint_path
 
     random.seed(args.seed)
@@ -740,8 +775,15 @@ def train(args: Args, given: Optional[set] = None) -> dict:
     teacher_sha256 = sha256_of(args.teacher_path)
     teacher = teacher.to(device)
     corrupt_teacher_(teacher, args.teacher_corruption_sigma, args.seed)
+    print(f"run folder: {run_dir}")
+    if num_updates * batch_size != args.total_timesteps:
+        print(f"--total-timesteps {args.total_timesteps} is not a multiple of the rollout ({args.num_envs} envs x "
+              f"{args.num_steps} steps): training {num_updates * batch_size} steps")
     agent_class = MlpAgent if suite == "mujoco" else CnnAgent
-    agent = agent_class(network_spec(suite, args.student), obs_shape, action_dim).to(device)
+    # "same" is self-distillation: the teacher's own network, as its checkpoint describes it (Table 4's for
+    # the paper's teachers; a Nature-CNN teacher's or an imported SB3 network otherwise)
+    student_spec = teacher_state["network"] if args.student == "same" else network_spec(suite, args.student)
+    agent = agent_class(student_spec, obs_shape, action_dim).to(device)
     # fused: one kernel for the whole parameter update (same maths; measured faster on CPU, see README)
     optimizer = torch.optim.Adam(agent.parameters(), lr=args.learning_rate, eps=1e-5, fused=True)
     # Mujoco: the teacher's observation statistics, frozen, for teacher and student (A.2).

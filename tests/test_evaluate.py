@@ -179,10 +179,10 @@ def test_ale_pipeline_matches_envpool_frame_for_frame(game, max_steps, end):
     """No random no-ops on either side (noop_max 1; FIRE games then take no no-op at all) and the same random
     actions: the observations agree frame for frame within RESIZE_TOLERANCE, rewards and episode ends exactly.
     Pong and Breakout (FIRE, lives; its game ends inside a frame skip) play to game over, MsPacman (no FIRE: one
-    no-op) to the step limit."""
+    no-op) to the step limit. Breakout's lost lives take envpool's reset step (FIRE, same game) on both sides."""
     import ppo_teacher_atari as script
 
-    config = script.make_env(game, 1, 5, max_steps, episodic_life=False).config  # the scripts' preprocessing
+    config = script.make_env(game, 1, 5, max_steps).config  # the scripts' preprocessing, life-loss resets included
     kwargs = {k: config[k] for k in ("episodic_life", "reward_clip", "frame_skip", "stack_num", "img_height",
                                      "img_width", "gray_scale", "repeat_action_probability", "max_episode_steps")}
     reference = envpool.make(game, env_type="gymnasium", num_envs=1, seed=5, noop_max=1, **kwargs)
@@ -191,16 +191,17 @@ def test_ale_pipeline_matches_envpool_frame_for_frame(game, max_steps, end):
     expected, _ = reference.reset()
     obs = player.reset()
     rng = np.random.default_rng(0)
-    worst, differing, steps = 0, 0, 0
+    worst, differing, steps, lives_lost = 0, 0, 0, 0
     while True:
         assert obs.shape == expected.shape == (1, 4, 84, 84)
         diff = np.abs(obs.astype(int) - expected.astype(int))
         worst, differing = max(worst, int(diff.max())), differing + int((diff > 0).sum())
         action = rng.integers(reference.action_space.n, size=1)
-        expected, reward, term, trunc, _ = reference.step(action)
+        expected, reward, term, trunc, info = reference.step(action)
         obs, our_reward, over, _ = player.step(action)
         steps += 1
-        assert our_reward == reward[0] and over == bool(term[0] or trunc[0]), steps
+        lives_lost += bool(term[0]) and not info["terminated"][0]
+        assert our_reward == reward[0] and over == bool(info["terminated"][0] or trunc[0]), steps
         assert player.frame().shape == (210, 160, 3)
         if over:
             break
@@ -209,7 +210,8 @@ def test_ale_pipeline_matches_envpool_frame_for_frame(game, max_steps, end):
     assert worst <= RESIZE_TOLERANCE
     assert differing / (steps * 4 * 84 * 84) < 0.01  # rounding ties only: well under 1% of the pixels
     assert (bool(term[0]), bool(trunc[0])) == ((True, False) if end == "game over" else (False, True))
-    assert steps == max_steps if end == "step limit" else steps < max_steps
+    assert steps - lives_lost == max_steps if end == "step limit" else steps < max_steps
+    assert lives_lost == {"Pong-v5": 0, "Breakout-v5": 4, "MsPacman-v5": lives_lost}[game]
     reference.close()
     player.close()
 

@@ -223,3 +223,52 @@ def test_data_the_docs_call_committed_is_tracked():
     for path in ("results/runs/any__run__1/eval.json", "results/report/table1.csv", "teachers/Hopper-v4__2.pt"):
         ignored = subprocess.run(["git", "check-ignore", "-q", path], cwd=ROOT).returncode == 0
         assert not ignored, f"{path} would be ignored by git"
+
+
+@pytest.mark.parametrize("script", ["ppo_teacher_mujoco.py", "student_distill.py"])
+def test_resume_edge_cases(script, tmp_path, teacher_runs):
+    """A finished run resumed: says so and rewrites nothing; a budget below the checkpoint's step: one line;
+    the run folder given to --resume: its checkpoint.pt is used."""
+    work, _ = teacher_runs["mujoco"]
+    flags = [*HOPPER, "--total-timesteps", 2 * ROLLOUT, "--run-name", "done"]
+    if script == "ppo_teacher_mujoco.py":
+        flags += ["--hidden-sizes", "16", "16", "--teachers-dir", tmp_path / "teachers"]
+    else:
+        flags = [f for f in flags if f not in ("--minibatch-size", "64", "--num-steps")] + [
+            "--num-steps", "64", "--teacher-path", work / "teachers" / "Hopper-v4__1.pt"]
+    run_script(script, flags, cwd=tmp_path)
+    run_dir = tmp_path / "runs" / "done"
+    before = {name: (run_dir / name).read_bytes() for name in ("eval.json", "checkpoint.pt")}
+    events = sorted(os.listdir(run_dir))
+    proc = run_script(script, ["--resume", run_dir], cwd=tmp_path)  # the folder, not the file
+    step = read_json(run_dir / "eval.json")["total_timesteps"]
+    assert proc.stdout.strip().splitlines() == [
+        f"{run_dir} is finished at step {step} and its eval.json is written; nothing to do "
+        f"(give a larger --total-timesteps to train on)"]
+    assert {name: (run_dir / name).read_bytes() for name in before} == before and sorted(os.listdir(run_dir)) == events
+    proc = run_script(script, ["--resume", run_dir / "checkpoint.pt", "--total-timesteps", ROLLOUT], cwd=tmp_path,
+                      check=False)
+    assert proc.returncode == 2 and proc.stdout == ""
+    assert one_error_line(proc) == (f"error: --total-timesteps {ROLLOUT} is below step {step}, where "
+                                    f"{run_dir / 'checkpoint.pt'} stands; give at least that many to resume it")
+    proc = run_script(script, ["--resume", tmp_path / "runs"], cwd=tmp_path, check=False)
+    assert proc.returncode == 2 and one_error_line(proc) == (
+        f"error: checkpoint not found: {tmp_path / 'runs' / 'checkpoint.pt'}")
+
+
+def test_a_missing_teacher_is_one_line_before_any_output_and_its_hint_runs(tmp_path):
+    """A mistyped --teacher-path: nothing printed on stdout (no run folder line), one error line whose hint is a
+    teacher command that writes the missing file without meeting the overwrite guard."""
+    elsewhere = tmp_path / "mine" / "Hopper-v4__1.pt"
+    proc = run_script("ppd_mujoco.py", [*HOPPER, "--teacher-path", elsewhere], cwd=tmp_path, check=False)
+    assert proc.returncode == 2 and proc.stdout == ""
+    hint = one_error_line(proc).split("train one with: ")[1]
+    assert hint == f"python ppo_teacher_mujoco.py --env-id Hopper-v4 --seed 1 --teachers-dir {elsewhere.parent}"
+    (tmp_path / "teachers").mkdir()  # a teacher of that env and seed at the default place is not in the way
+    (tmp_path / "teachers" / "Hopper-v4__1.pt").write_bytes(b"")
+    teacher_flags = hint.split()[2:] + [*HOPPER[2:], "--hidden-sizes", "8", "8", "--total-timesteps", ROLLOUT]
+    run_script("ppo_teacher_mujoco.py", teacher_flags, cwd=tmp_path)
+    assert elsewhere.is_file()
+    proc = run_script("ppd_mujoco.py", [*HOPPER, "--teacher-path", tmp_path / "mine" / "typo.pt"], cwd=tmp_path,
+                      check=False)
+    assert one_error_line(proc).endswith(f"--teachers-dir {elsewhere.parent} (it writes Hopper-v4__1.pt there)")

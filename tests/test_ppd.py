@@ -202,8 +202,9 @@ def test_end_to_end_each_student_size(suite, teacher_runs):
         if teacher_eval[key] != 0:
             assert result["fraction_of_teacher"] == pytest.approx(student_eval[key] / teacher_eval[key])
         state = module.load_checkpoint(str(run_dir / "checkpoint.pt"))
-        assert state["network"] == (module.network_spec(module.STUDENT_SIZES[size]) if suite == "mujoco"
-                                    else module.network_spec(*module.STUDENT_SIZES[size]))
+        table4 = (module.network_spec(module.STUDENT_SIZES[size]) if suite == "mujoco"
+                  else module.network_spec(*module.STUDENT_SIZES[size]))
+        assert state["network"] == (teacher.spec if size == "same" else table4)  # same: the teacher's own
         assert module.agent_from_checkpoint(state).policy_params() == result["policy_params"]
         scalars = read_scalars(str(run_dir))
         if extra and extra[0] == "--eval-every":  # two evaluations during training; lambda 1 -> 0 over the run
@@ -391,3 +392,23 @@ def test_kl_grad_r_has_zero_mean_over_old_policy_actions():
     # 4.5 standard errors over the ~2,800 parameters: a false alarm in about 2% of seeds, and this seed is fixed
     assert z.max() < 4.5, z.max()
     assert mean_and_z(other).max() > 10
+
+
+@pytest.mark.parametrize("script", ["ppd_atari", "student_distill"])
+def test_same_is_the_teachers_own_network(script, teacher_runs, capsys, monkeypatch, tmp_path):
+    """--student same builds the network the teacher checkpoint describes (here conftest's tiny IMPALA teacher,
+    not Table 4's), in PPD and in the baselines; smaller stays Table 4's."""
+    monkeypatch.chdir(tmp_path)
+    module = load_script(script)
+    teacher_path = teacher_runs["atari"][0] / "teachers" / "Pong-v5__1.pt"
+    teacher_spec = module.load_checkpoint(str(teacher_path))["network"]
+    assert teacher_spec == {"arch": "impala", "channels": [4, 4, 4], "fc_size": 16}
+    flags = [f for f in TINY["atari"] if script.startswith("ppd") or f not in ("--minibatch-size", "64")]
+    for size in ("same", "smaller"):
+        code, _, err = run_cli(module, [*flags, "--teacher-path", teacher_path, "--student", size, "--total-timesteps",
+                                        128, "--eval-episodes", 0, "--run-name", size], capsys, monkeypatch)
+        assert code == 0, err
+        state = module.load_checkpoint(str(tmp_path / "runs" / size / "checkpoint.pt"))
+        table4 = (module.network_spec(*module.STUDENT_SIZES["smaller"]) if script.startswith("ppd")
+                  else module.network_spec("atari", "smaller"))
+        assert state["network"] == (teacher_spec if size == "same" else table4)

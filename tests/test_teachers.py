@@ -41,8 +41,12 @@ def test_end_to_end_outputs(suite, teacher_runs):
     assert result["suite"] == suite and result["env_id"] == CANONICAL[suite] and result["seed"] == 1
     assert result["student_size"] is None and result["total_timesteps"] == TINY_STEPS[suite]
     evaluation = result["evaluation"]
-    assert set(evaluation) == EVALUATION_KEYS
     episodes = int(TINY[suite][TINY[suite].index("--eval-episodes") + 1])
+    if suite == "atari":  # games' lengths and how many the step limit ended: here every game, at 50 steps
+        assert set(evaluation) == EVALUATION_KEYS | {"lengths", "capped"}
+        assert evaluation["lengths"] == [50] * episodes and evaluation["capped"] == episodes
+    else:
+        assert set(evaluation) == EVALUATION_KEYS
     assert evaluation["episodes"] == episodes == len(evaluation["returns"])
     assert evaluation["mean"] == pytest.approx(np.mean(evaluation["returns"]))
     if suite == "procgen":

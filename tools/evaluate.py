@@ -265,13 +265,15 @@ class AtariPlayer:
     env, whose config it reads: reset = reset_game, 1..noop_max no-ops (one fewer with fire reset), FIRE if
     the game has it, the screen pushed into every stack slot; step = the action on frame_skip frames, the max
     of the last two grayscale screens (the last one alone when the game ended earlier), resized, stacked;
-    truncation after max_episode_steps agent steps."""
+    truncation after max_episode_steps agent steps of the game. A life lost (episodic_life, as the scripts play)
+    makes the next step envpool's reset step: no-ops and FIRE without a new game, the action ignored, reward 0,
+    the screen pushed once; step() reports the end of a game only."""
 
     def __init__(self, config: dict, seed: int, noop_max: Optional[int] = None):
         import ale_py
 
         unsupported = {k: config[k] for k, ok in (("gray_scale", True), ("use_inter_area_resize", True),
-                                                    ("full_action_space", False), ("episodic_life", False))
+                                                    ("full_action_space", False), ("episodic_life", True))
                        if config[k] != ok}
         if unsupported or config["frame_skip"] < 2:
             raise UsageError(f"cannot mirror the script's envpool Atari config for video: {unsupported or config}")
@@ -290,6 +292,7 @@ class AtariPlayer:
         self.wx = area_resize_weights(160, config["img_width"])
         self.rng, self.seed, self.fps = np.random.default_rng(seed), seed, 60 // self.frame_skip
         self.pool = [np.zeros((210, 160), np.uint8) for _ in range(2)]
+        self.life_lost = False
 
     @classmethod
     def for_policy(cls, policy: Policy, seed: int, levels: str) -> "AtariPlayer":
@@ -297,13 +300,13 @@ class AtariPlayer:
 
     @staticmethod
     def envpool_config(policy: Policy, seed: int) -> dict:
-        """The config of the envpool env the script evaluates on (one env, no life loss)."""
+        """The config of the envpool env the script evaluates on (one env)."""
         m = policy.module
         if policy.family == "baseline":
             envs = m.VecEnv("atari", policy.env_id, 1, seed, policy.args, training=False)
             config = dict(envs.env.config)
         else:
-            envs = m.make_env(policy.env_id, 1, seed, policy.args.max_episode_steps, episodic_life=False)
+            envs = m.make_env(policy.env_id, 1, seed, policy.args.max_episode_steps)
             config = dict(envs.config)
         envs.close()
         return config
@@ -314,19 +317,32 @@ class AtariPlayer:
     def reset(self) -> np.ndarray:
         gray, _ = self.env.reset(seed=self.seed)
         self.seed = None  # later episodes continue the emulator, as envpool's do
+        gray, _ = self.relaunch(gray)
+        self.stack = [self.resize(gray)] * self.stack_num
+        self.steps, self.lives = 0, self.env.ale.lives()
+        return np.stack(self.stack)[None]
+
+    def relaunch(self, gray: np.ndarray) -> tuple[np.ndarray, bool]:
+        """envpool's no-ops and FIRE of a reset; (the screen, whether a game over made it start a new game)."""
         noops = int(self.rng.integers(0, max(self.noop_max, 1))) + 1 - (self.fire_action is not None)
+        new_game = False
         for _ in range(noops):
             gray, _, term, _, _ = self.env.step(self.noop_action)
             if term:
                 gray, _ = self.env.reset()
+                new_game = True
         if self.fire_action is not None:
             gray, *_ = self.env.step(self.fire_action)
         self.pool[0] = gray
-        self.stack = [self.resize(gray)] * self.stack_num
-        self.steps = 0
-        return np.stack(self.stack)[None]
+        return gray, new_game
 
     def step(self, action: np.ndarray):
+        if self.life_lost:  # envpool's reset step after a life loss: the same game goes on
+            self.life_lost = False
+            gray, new_game = self.relaunch(self.pool[0])
+            self.stack = [self.resize(gray)] * self.stack_num if new_game else self.stack[1:] + [self.resize(gray)]
+            self.lives = self.env.ale.lives()
+            return np.stack(self.stack)[None], 0.0, False, True
         reward, over, frames = 0.0, False, 0
         for k in range(self.frame_skip):
             gray, r, term, _, _ = self.env.step(int(action[0]))
@@ -344,6 +360,9 @@ class AtariPlayer:
         self.stack = self.stack[1:] + [self.resize(screen)]
         self.steps += 1
         over = over or self.steps >= self.max_steps
+        lives = self.env.ale.lives()
+        self.life_lost = not over and 0 < lives < self.lives
+        self.lives = lives
         return np.stack(self.stack)[None], reward, over, True
 
     def frame(self) -> np.ndarray:
