@@ -351,177 +351,6 @@ class Agent(nn.Module):
 
 
 # ---------------------------------------------------------------------------------------------
-# Checkpoint
-# ---------------------------------------------------------------------------------------------
-def atomic_write(path: str, write) -> None:
-    """write(tmp_path), then rename: a reader never sees a half-written file."""
-    os.makedirs(os.path.dirname(path) or ".", exist_ok=True)
-    tmp = f"{path}.tmp{os.getpid()}"
-    write(tmp)
-    os.replace(tmp, path)
-
-
-def write_json(path: str, data: dict) -> None:
-    def write(tmp):
-        with open(tmp, "w") as f:
-            json.dump(data, f, indent=2)
-    atomic_write(path, write)
-
-
-def rng_state() -> dict:
-    np_state = np.random.get_state()
-    return {"torch": torch.get_rng_state(), "numpy": [np_state[0], torch.as_tensor(np_state[1].astype(np.int64)),
-            *np_state[2:]], "python": random.getstate()}
-
-
-def set_rng_state(state: dict) -> None:
-    torch.set_rng_state(state["torch"])
-    np_state = state["numpy"]
-    np.random.set_state((np_state[0], np_state[1].numpy().astype(np.uint32), *np_state[2:]))
-    random.setstate(state["python"])
-
-
-def save_checkpoint(path: str, agent: Agent, args: Args, obs_norm, global_step: int,
-                    update: int, optimizer=None, reward_norm: Optional[RewardNormalizer] = None) -> None:
-    """Everything needed to rebuild and run the policy; optimiser, RNG and reward statistics only to resume."""
-    state = {
-        "format_version": CHECKPOINT_VERSION, "script": SCRIPT, "method": METHOD, "suite": SUITE,
-        "env_id": args.env_id, "network": agent.spec,
-        "obs_shape": list(agent.obs_shape), "action_dim": agent.action_dim,
-        "actor": {k: v for k, v in agent.state_dict().items() if not k.startswith("critic.")},
-        "critic": {k: v for k, v in agent.state_dict().items() if k.startswith("critic.")},
-        "obs_rms": obs_norm.rms.state_dict() if obs_norm else None, "args": dataclasses.asdict(args),
-        "global_step": global_step, "update": update,
-    }
-    if optimizer is not None:
-        state.update(optimizer=optimizer.state_dict(), rng=rng_state(), return_rms=reward_norm.rms.state_dict(),
-                     reward_returns=torch.as_tensor(reward_norm.returns))
-    atomic_write(path, lambda tmp: torch.save(state, tmp))
-
-
-def load_checkpoint(path: str) -> dict:
-    if not os.path.isfile(path):
-        raise UsageError(f"checkpoint not found: {path}")
-    try:
-        state = torch.load(path, map_location="cpu", weights_only=True)
-    except Exception as e:  # truncated zip, not a torch file, foreign pickle, ...
-        raise UsageError(f"cannot read checkpoint {path}: not a complete checkpoint file ({type(e).__name__})")
-    required = {"script", "suite", "env_id", "network", "obs_shape", "action_dim", "actor", "critic", "obs_rms"}
-    if not isinstance(state, dict) or state.get("format_version") != CHECKPOINT_VERSION or required - set(state):
-        raise UsageError(f"{path} is not a checkpoint of this project (format version {CHECKPOINT_VERSION})")
-    return state
-
-
-def agent_from_checkpoint(state: dict) -> Agent:
-    agent = Agent(state["network"], tuple(state["obs_shape"]), state["action_dim"])
-    agent.load_state_dict({**state["actor"], **state["critic"]})
-    return agent
-
-
-def sha256_of(path: str) -> str:
-    """Names a checkpoint file: a student's eval.json records its teacher's, and the report matches on it."""
-    digest = hashlib.sha256()
-    with open(path, "rb") as f:
-        for block in iter(lambda: f.read(1 << 20), b""):
-            digest.update(block)
-    return digest.hexdigest()
-
-
-def wrote_it_itself(run_dir: str, teacher_path: str) -> bool:
-    """Whether a run (finished, now extended with --resume) wrote this teacher file: its eval.json names it."""
-    eval_path = os.path.join(run_dir, "eval.json")
-    if not os.path.isfile(eval_path):
-        return False
-    with open(eval_path) as f:
-        return json.load(f).get("checkpoint_sha256") == sha256_of(teacher_path)
-
-
-# ---------------------------------------------------------------------------------------------
-# Interruption and resume
-# ---------------------------------------------------------------------------------------------
-class Interrupted(Exception):
-    """SIGINT or SIGTERM arrived; raised at the next safe point (env step, minibatch, evaluation step)."""
-
-    def __init__(self, signum: int):
-        super().__init__(signal.Signals(signum).name)
-        self.signum = signum
-
-
-class StopSignal:
-    """Ctrl-C (SIGINT) and SLURM's preemption or time limit (SIGTERM, then SIGKILL after a grace period) ask the
-    run to stop. The handler only takes note; check() raises at the next safe point, where the run writes its
-    resumable checkpoint, says how to resume, and exits with 128 + the signal's number."""
-
-    def __init__(self):
-        self.signum, self.checkpoint, self.previous = None, None, {}
-
-    def arm(self) -> None:
-        for signum in (signal.SIGINT, signal.SIGTERM):
-            self.previous[signum] = signal.signal(signum, self.handle)
-
-    def disarm(self) -> None:
-        for signum, handler in self.previous.items():
-            signal.signal(signum, handler)
-        self.previous = {}
-
-    def handle(self, signum, frame) -> None:
-        self.signum = signum
-
-    def check(self) -> None:
-        if self.signum is not None:
-            raise Interrupted(self.signum)
-
-    def report(self) -> str:
-        name = signal.Signals(self.signum).name
-        if self.checkpoint is None or not os.path.isfile(self.checkpoint):
-            return f"interrupted by {name} before the first checkpoint: nothing to resume, start the run again"
-        step = load_checkpoint(self.checkpoint)["global_step"]
-        return (f"interrupted by {name}: {self.checkpoint} holds step {step}; resume with: "
-                f"python {sys.argv[0]} --resume {self.checkpoint}")
-
-
-STOP = StopSignal()
-# Flags that may differ from the checkpoint's on --resume: they do not change what is trained.
-RESUME_MAY_CHANGE = ("resume", "total_timesteps", "checkpoint_every", "checkpoint_minutes", "eval_episodes",
-                     "eval_envs", "cuda", "run_name", "runs_dir", "overwrite_teacher", "track", "wandb_project_name",
-                     "wandb_entity")
-
-
-def given_flags(argv: list) -> set:
-    """The Args fields named on the command line (--flag, --flag=value, --no-flag)."""
-    names, given = {f.name for f in dataclasses.fields(Args)}, set()
-    for token in argv:
-        name = token[2:].split("=")[0].replace("-", "_") if token.startswith("--") else ""
-        name = name[3:] if name.startswith("no_") and name[3:] in names else name
-        if name in names:
-            given.add(name)
-    return given
-
-
-def resume_args(args: Args, given: set) -> tuple[Args, dict]:
-    """--resume PATH alone continues that run: the flags not given come from its checkpoint."""
-    if os.path.isdir(args.resume):  # the run folder names its checkpoint
-        args.resume = os.path.join(args.resume, "checkpoint.pt")
-    state = load_checkpoint(args.resume)
-    if state["script"] != SCRIPT or "optimizer" not in state:
-        raise UsageError(f"--resume {args.resume} is a checkpoint of {state['script']}, not a resumable {SCRIPT} run")
-    names = {f.name for f in dataclasses.fields(Args)}
-    saved = {k: tuple(v) if isinstance(v, list) else v for k, v in state["args"].items() if k in names}
-    args = dataclasses.replace(args, **{k: v for k, v in saved.items() if k not in given})
-    args.runs_dir, args.run_name = os.path.split(os.path.normpath(os.path.dirname(args.resume) or os.getcwd()))
-    args.runs_dir = args.runs_dir or "."
-    return args, state
-
-
-def check_resume_flags(args: Args, state: dict, given: set) -> None:
-    """A given flag that would change what the checkpoint's run trains is refused (compared once resolved)."""
-    for name in sorted(given - set(RESUME_MAY_CHANGE)):
-        ours, theirs = getattr(args, name), state["args"].get(name)
-        if (list(ours) if isinstance(ours, tuple) else ours) != (list(theirs) if isinstance(theirs, tuple) else theirs):
-            raise UsageError(f"--{name.replace('_', '-')} {ours} contradicts {args.resume}, whose run has {theirs}; "
-                             f"leave it out to resume that run, or start a new one")
-
-# ---------------------------------------------------------------------------------------------
 # GAE
 # ---------------------------------------------------------------------------------------------
 def compute_gae(rewards, values, next_values, terminations, dones, valid, gamma: float, gae_lambda: float):
@@ -810,6 +639,181 @@ def train(args: Args, given: Optional[set] = None) -> dict:
     return result
 
 
+# ---------------------------------------------------------------------------------------------
+# Checkpoint
+# ---------------------------------------------------------------------------------------------
+def atomic_write(path: str, write) -> None:
+    """write(tmp_path), then rename: a reader never sees a half-written file."""
+    os.makedirs(os.path.dirname(path) or ".", exist_ok=True)
+    tmp = f"{path}.tmp{os.getpid()}"
+    write(tmp)
+    os.replace(tmp, path)
+
+
+def write_json(path: str, data: dict) -> None:
+    def write(tmp):
+        with open(tmp, "w") as f:
+            json.dump(data, f, indent=2)
+    atomic_write(path, write)
+
+
+def rng_state() -> dict:
+    np_state = np.random.get_state()
+    return {"torch": torch.get_rng_state(), "numpy": [np_state[0], torch.as_tensor(np_state[1].astype(np.int64)),
+            *np_state[2:]], "python": random.getstate()}
+
+
+def set_rng_state(state: dict) -> None:
+    torch.set_rng_state(state["torch"])
+    np_state = state["numpy"]
+    np.random.set_state((np_state[0], np_state[1].numpy().astype(np.uint32), *np_state[2:]))
+    random.setstate(state["python"])
+
+
+def save_checkpoint(path: str, agent: Agent, args: Args, obs_norm, global_step: int,
+                    update: int, optimizer=None, reward_norm: Optional[RewardNormalizer] = None) -> None:
+    """Everything needed to rebuild and run the policy; optimiser, RNG and reward statistics only to resume."""
+    state = {
+        "format_version": CHECKPOINT_VERSION, "script": SCRIPT, "method": METHOD, "suite": SUITE,
+        "env_id": args.env_id, "network": agent.spec,
+        "obs_shape": list(agent.obs_shape), "action_dim": agent.action_dim,
+        "actor": {k: v for k, v in agent.state_dict().items() if not k.startswith("critic.")},
+        "critic": {k: v for k, v in agent.state_dict().items() if k.startswith("critic.")},
+        "obs_rms": obs_norm.rms.state_dict() if obs_norm else None, "args": dataclasses.asdict(args),
+        "global_step": global_step, "update": update,
+    }
+    if optimizer is not None:
+        state.update(optimizer=optimizer.state_dict(), rng=rng_state(), return_rms=reward_norm.rms.state_dict(),
+                     reward_returns=torch.as_tensor(reward_norm.returns))
+    atomic_write(path, lambda tmp: torch.save(state, tmp))
+
+
+def load_checkpoint(path: str) -> dict:
+    if not os.path.isfile(path):
+        raise UsageError(f"checkpoint not found: {path}")
+    try:
+        state = torch.load(path, map_location="cpu", weights_only=True)
+    except Exception as e:  # truncated zip, not a torch file, foreign pickle, ...
+        raise UsageError(f"cannot read checkpoint {path}: not a complete checkpoint file ({type(e).__name__})")
+    required = {"script", "suite", "env_id", "network", "obs_shape", "action_dim", "actor", "critic", "obs_rms"}
+    if not isinstance(state, dict) or state.get("format_version") != CHECKPOINT_VERSION or required - set(state):
+        raise UsageError(f"{path} is not a checkpoint of this project (format version {CHECKPOINT_VERSION})")
+    return state
+
+
+def agent_from_checkpoint(state: dict) -> Agent:
+    agent = Agent(state["network"], tuple(state["obs_shape"]), state["action_dim"])
+    agent.load_state_dict({**state["actor"], **state["critic"]})
+    return agent
+
+
+def sha256_of(path: str) -> str:
+    """Names a checkpoint file: a student's eval.json records its teacher's, and the report matches on it."""
+    digest = hashlib.sha256()
+    with open(path, "rb") as f:
+        for block in iter(lambda: f.read(1 << 20), b""):
+            digest.update(block)
+    return digest.hexdigest()
+
+
+def wrote_it_itself(run_dir: str, teacher_path: str) -> bool:
+    """Whether a run (finished, now extended with --resume) wrote this teacher file: its eval.json names it."""
+    eval_path = os.path.join(run_dir, "eval.json")
+    if not os.path.isfile(eval_path):
+        return False
+    with open(eval_path) as f:
+        return json.load(f).get("checkpoint_sha256") == sha256_of(teacher_path)
+
+
+# ---------------------------------------------------------------------------------------------
+# Interruption and resume
+# ---------------------------------------------------------------------------------------------
+class Interrupted(Exception):
+    """SIGINT or SIGTERM arrived; raised at the next safe point (env step, minibatch, evaluation step)."""
+
+    def __init__(self, signum: int):
+        super().__init__(signal.Signals(signum).name)
+        self.signum = signum
+
+
+class StopSignal:
+    """Ctrl-C (SIGINT) and SLURM's preemption or time limit (SIGTERM, then SIGKILL after a grace period) ask the
+    run to stop. The handler only takes note; check() raises at the next safe point, where the run writes its
+    resumable checkpoint, says how to resume, and exits with 128 + the signal's number."""
+
+    def __init__(self):
+        self.signum, self.checkpoint, self.previous = None, None, {}
+
+    def arm(self) -> None:
+        for signum in (signal.SIGINT, signal.SIGTERM):
+            self.previous[signum] = signal.signal(signum, self.handle)
+
+    def disarm(self) -> None:
+        for signum, handler in self.previous.items():
+            signal.signal(signum, handler)
+        self.previous = {}
+
+    def handle(self, signum, frame) -> None:
+        self.signum = signum
+
+    def check(self) -> None:
+        if self.signum is not None:
+            raise Interrupted(self.signum)
+
+    def report(self) -> str:
+        name = signal.Signals(self.signum).name
+        if self.checkpoint is None or not os.path.isfile(self.checkpoint):
+            return f"interrupted by {name} before the first checkpoint: nothing to resume, start the run again"
+        step = load_checkpoint(self.checkpoint)["global_step"]
+        return (f"interrupted by {name}: {self.checkpoint} holds step {step}; resume with: "
+                f"python {sys.argv[0]} --resume {self.checkpoint}")
+
+
+STOP = StopSignal()
+# Flags that may differ from the checkpoint's on --resume: they do not change what is trained.
+RESUME_MAY_CHANGE = ("resume", "total_timesteps", "checkpoint_every", "checkpoint_minutes", "eval_episodes",
+                     "eval_envs", "cuda", "run_name", "runs_dir", "overwrite_teacher", "track", "wandb_project_name",
+                     "wandb_entity")
+
+
+def given_flags(argv: list) -> set:
+    """The Args fields named on the command line (--flag, --flag=value, --no-flag)."""
+    names, given = {f.name for f in dataclasses.fields(Args)}, set()
+    for token in argv:
+        name = token[2:].split("=")[0].replace("-", "_") if token.startswith("--") else ""
+        name = name[3:] if name.startswith("no_") and name[3:] in names else name
+        if name in names:
+            given.add(name)
+    return given
+
+
+def resume_args(args: Args, given: set) -> tuple[Args, dict]:
+    """--resume PATH alone continues that run: the flags not given come from its checkpoint."""
+    if os.path.isdir(args.resume):  # the run folder names its checkpoint
+        args.resume = os.path.join(args.resume, "checkpoint.pt")
+    state = load_checkpoint(args.resume)
+    if state["script"] != SCRIPT or "optimizer" not in state:
+        raise UsageError(f"--resume {args.resume} is a checkpoint of {state['script']}, not a resumable {SCRIPT} run")
+    names = {f.name for f in dataclasses.fields(Args)}
+    saved = {k: tuple(v) if isinstance(v, list) else v for k, v in state["args"].items() if k in names}
+    args = dataclasses.replace(args, **{k: v for k, v in saved.items() if k not in given})
+    args.runs_dir, args.run_name = os.path.split(os.path.normpath(os.path.dirname(args.resume) or os.getcwd()))
+    args.runs_dir = args.runs_dir or "."
+    return args, state
+
+
+def check_resume_flags(args: Args, state: dict, given: set) -> None:
+    """A given flag that would change what the checkpoint's run trains is refused (compared once resolved)."""
+    for name in sorted(given - set(RESUME_MAY_CHANGE)):
+        ours, theirs = getattr(args, name), state["args"].get(name)
+        if (list(ours) if isinstance(ours, tuple) else ours) != (list(theirs) if isinstance(theirs, tuple) else theirs):
+            raise UsageError(f"--{name.replace('_', '-')} {ours} contradicts {args.resume}, whose run has {theirs}; "
+                             f"leave it out to resume that run, or start a new one")
+
+
+# ---------------------------------------------------------------------------------------------
+# Main
+# ---------------------------------------------------------------------------------------------
 def main() -> None:
     try:
         args = parse_args()

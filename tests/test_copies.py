@@ -108,16 +108,29 @@ def test_a_drifted_copy_is_named_with_a_diff():
     assert "+        last = (delta + gamma * gae_lambda * 0.5 * (1.0 - dones[t]) * last) * valid[t]" in problems[0]
 
 
+# The method first, the run's plumbing after it (Args and its Arguments section stay at the top, as in CleanRL).
+SECTION_ORDER = ["Arguments", "Environment", "Networks", "GAE", "Losses", "Distillation", "Evaluation", "Training",
+                 "Checkpoint", "Interruption and resume", "Main"]
+
+
+def sections(script: str) -> list:
+    lines = open(os.path.join(ROOT, f"{script}.py")).read().splitlines()
+    return [lines[i + 1][2:] for i, line in enumerate(lines[:-1])
+            if line.startswith("# ----") and lines[i + 1].startswith("# ") and not lines[i + 1].startswith("# --")]
+
+
 def test_the_shared_sections_come_in_the_same_order():
-    """`diff ppo_teacher_mujoco.py ppd_mujoco.py` shows the method only if the sections line up."""
-    def sections(script):
-        lines = open(os.path.join(ROOT, f"{script}.py")).read().splitlines()
-        return [lines[i + 1][2:] for i, line in enumerate(lines[:-1])
-                if line.startswith("# ----") and lines[i + 1].startswith("# ") and not lines[i + 1].startswith("# --")]
+    """`diff ppo_teacher_mujoco.py ppd_mujoco.py` shows the method only if the sections line up, and every script
+    reads in SECTION_ORDER: the PPO scripts without Distillation, the baselines (their loss is the KL) without
+    GAE and Losses."""
     for teacher, student in (("ppo_teacher_atari", "ppd_atari"), ("ppo_teacher_mujoco", "ppd_mujoco"),
                              ("ppo_teacher_procgen", "ppd_procgen"), ("student_distill", "teacher_distill")):
         assert [s for s in sections(student) if s != "Distillation"] == [s for s in sections(teacher)
                                                                           if s != "Distillation"], (teacher, student)
+    for script in SCRIPTS:
+        absent = ({"Distillation"} if script.startswith("ppo_teacher") else
+                  {"GAE", "Losses"} if script in BASELINES else set())
+        assert sections(script) == [s for s in SECTION_ORDER if s not in absent], script
 
 
 def test_every_intended_difference_is_still_a_shared_name():
