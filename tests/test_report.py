@@ -194,6 +194,63 @@ def test_figures_and_curves(made_report, runs_folder):
     assert list(steps) == [1000, 2000, 3000, 4000] and values == pytest.approx([0.175, 0.35, 0.525, 0.7])
 
 
+def test_curve_band_against_hand_computed_values():
+    """The shaded band of the figures: min-max of the runs below 5 runs, a bootstrap 95% interval of the mean
+    from 5 runs up, on the common grid that ends at the shortest run's last step."""
+    a = (np.array([0, 10]), np.array([0.0, 1.0]))
+    b = (np.array([0, 5, 10]), np.array([1.0, 1.0, 3.0]))
+    c = (np.array([0, 12]), np.array([2.0, 2.0]))  # runs longer: the grid stops at 10
+    grid, mean, low, high = report.curve_band([a, b, c], points=3)
+    assert list(grid) == [0, 5, 10]
+    assert mean == pytest.approx([1.0, 3.5 / 3, 2.0])
+    assert list(low) == [0.0, 0.5, 1.0] and list(high) == [2.0, 2.0, 3.0]
+    assert report.band_kind(3) == report.band_kind(4) == "min–max"
+    # five constant runs, three at 1 and two at 0: a resampled mean is Binomial(5, 0.6) / 5, whose 2.5% and
+    # 97.5% quantiles are 0.2 (P(X=0) = 1%) and 1.0 (P(X=5) = 7.8%); min-max would be 0 and 1
+    flat = [(np.array([0, 10]), np.array([v, v])) for v in (1.0, 0.0, 1.0, 0.0, 1.0)]
+    grid, mean, low, high = report.curve_band(flat, points=4)
+    assert mean == pytest.approx([0.6] * 4) and low == pytest.approx([0.2] * 4) and high == pytest.approx([1.0] * 4)
+    assert report.band_kind(5) == "bootstrap 95% CI"
+    again = report.curve_band(flat, points=4)
+    assert all(np.array_equal(x, y) for x, y in zip(again, (grid, mean, low, high)))  # a fixed seed
+
+
+def test_figures_draw_a_band_per_curve_and_name_it(runs_folder, tmp_path, monkeypatch):
+    """Every curve of Figures 1 and 2 has its shaded band (the min-max of its runs here, fewer than 5) and its
+    legend entry says so."""
+    drawn = {}
+
+    def capture(fig, path):
+        drawn[os.path.basename(path)] = [
+            ([t.get_text() for t in ax.get_legend().get_texts()],
+             [(line.get_label(), line.get_ydata()) for line in ax.get_lines() if not line.get_label().startswith("_")],
+             [poly.get_paths()[0].vertices[:, 1] for poly in ax.collections])
+            for ax in fig.axes]
+
+    monkeypatch.setattr(report, "save_figure", capture)
+    problems = []
+    runs = report.load_runs(runs_folder, problems)
+    scorer = report.Scorer(runs, report.Args().atari_scores, problems)
+    report.figure1(runs, scorer, str(tmp_path), problems)
+    report.figure2(runs, scorer, str(tmp_path), problems, report.Args())
+    texts, lines, bands = drawn["figure1_mujoco.png"][2]  # the larger students' panel
+    assert texts == ["td (eval/episodic_return; 1 run; band: min–max)",
+                     "sd (charts/episodic_return; 1 run; band: min–max)",
+                     "ppd (charts/episodic_return; 3 runs; band: min–max)", "teacher"]
+    assert len(bands) == 3 and [label for label, _ in lines] == texts  # a band per method, none for the teacher
+    # ppd: the three ramps rise linearly from step 1000 to 4000 to fractions 1.2 (Hopper seed 1), 0.6 (Hopper
+    # seed 2) and 1.0 (HalfCheetah), so the band runs from the 0.6 ramp to the 1.2 ramp: 0.15 to 1.2
+    ppd = [report.normalised_curve(r, scorer, [])[1:] for r in runs
+           if r.method == "ppd" and r.size == "larger" and r.is_main_grid and r.suite == "mujoco"]
+    grid, mean, low, high = report.curve_band(ppd)
+    assert high == pytest.approx(1.2 * grid / 4000) and low == pytest.approx(0.6 * grid / 4000)
+    assert mean == pytest.approx(2.8 / 3 * grid / 4000) and lines[2][1] == pytest.approx(mean)
+    assert (np.min(bands[2]), np.max(bands[2])) == pytest.approx((0.15, 1.2))
+    (texts, _, bands), = drawn["figure2_mujoco.png"]
+    assert texts == ["λ=1 (0.85x; 2 runs; band: min–max)", "λ=2 (0.30x; 1 run; band: min–max)"]
+    assert len(bands) == 2
+
+
 def test_extracted_folder_gives_the_same_report(made_report, tmp_path):
     text, _, extracted = made_report
     assert sorted(os.listdir(os.path.join(extracted, "Hopper-v4__ppd__larger__1"))) == ["curves.csv", "eval.json"]

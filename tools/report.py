@@ -26,6 +26,8 @@ Scores and fractions (paper section 3):
 - Beside each geometric mean: the interquartile mean (IQM) of the same fractions with a 95% percentile
   confidence interval from a stratified bootstrap (runs resampled with replacement within each env), as
   rliable computes it; a small numpy implementation, tested against hand-computed values.
+- Figures plot each method's mean curve over runs with a shaded band: a 95% bootstrap interval of the mean
+  (runs resampled, fixed seed) for curves of 5 runs or more, else min-max over the runs (curve_band).
 """
 
 import csv
@@ -498,11 +500,44 @@ def normalised_curve(run: Run, scorer: Scorer, problems: list):
     return tag, steps, np.array([scorer.normalise(run.suite, run.env_id, v) for v in values]) / teacher
 
 
-def mean_curve(curves: list, points: int = 100):
-    """Average of curves on a common grid up to the shortest run's last step."""
+BAND_BOOTSTRAP_MIN_RUNS = 5  # a curve of this many runs or more gets a bootstrap interval; fewer: min-max
+BAND_BOOTSTRAP_REPS = 2000
+
+
+def band_kind(runs: int) -> str:
+    """What the shaded band around a mean curve of this many runs is (said in the figures' legends)."""
+    return "bootstrap 95% CI" if runs >= BAND_BOOTSTRAP_MIN_RUNS else "min–max"
+
+
+def curve_band(curves: list, points: int = 100, reps: int = BAND_BOOTSTRAP_REPS, seed: int = 0):
+    """(grid, mean, low, high) of curves [(steps, values)] on a common grid up to the shortest run's last step.
+    The band is, at every grid point, the 95% percentile interval of the mean over runs resampled with
+    replacement (reps resamples, a fixed seed: the figures reproduce) when there are at least
+    BAND_BOOTSTRAP_MIN_RUNS runs, else the lowest and highest run (see band_kind)."""
     end = min(steps[-1] for steps, _ in curves)
     grid = np.linspace(min(steps[0] for steps, _ in curves), end, points)
-    return grid, np.mean([np.interp(grid, steps, values) for steps, values in curves], axis=0)
+    values = np.array([np.interp(grid, steps, v) for steps, v in curves])  # runs x points
+    mean = np.mean(values, axis=0)
+    if len(values) >= BAND_BOOTSTRAP_MIN_RUNS:
+        rng = np.random.default_rng(seed)
+        means = values[rng.integers(0, len(values), size=(reps, len(values)))].mean(axis=1)  # reps x points
+        low, high = np.percentile(means, [2.5, 97.5], axis=0)
+    else:
+        low, high = values.min(axis=0), values.max(axis=0)
+    return grid, mean, low, high
+
+
+def band_label(name: str, runs: int, *notes: str) -> str:
+    """A legend entry: name (notes; the run count; what the band is)."""
+    return f"{name} ({'; '.join([*notes, plural(runs, 'run'), f'band: {band_kind(runs)}'])})"
+
+
+def plot_band(ax, curves: list, name: str, *notes: str):
+    """The mean curve with its shaded band (band_kind says which); band_label names it in the legend."""
+    grid, mean, low, high = curve_band(curves)
+    line, = ax.plot(grid, mean, label=band_label(name, len(curves), *notes))
+    ax.fill_between(grid, low, high, color=line.get_color(), alpha=0.15, linewidth=0)
+    return line, grid, mean
 
 
 def pyplot():
@@ -522,7 +557,8 @@ def save_figure(fig, path: str) -> None:
 
 
 def figure1(runs: list, scorer: Scorer, out_dir: str, problems: list) -> list:
-    """Per suite, one panel per student size: each method's training return as a fraction of the teacher."""
+    """Per suite, one panel per student size: each method's training return as a fraction of the teacher, the
+    mean over runs with a shaded band (curve_band)."""
     plt = pyplot()
     written = []
     for suite in SUITES:
@@ -537,8 +573,7 @@ def figure1(runs: list, scorer: Scorer, out_dir: str, problems: list) -> list:
                 if not found:
                     continue
                 tags = sorted({tag for tag, _, _ in found})
-                steps, values = mean_curve([(s, v) for _, s, v in found])
-                ax.plot(steps, values, label=f"{short} ({', '.join(tags)}; {plural(len(found), 'run')})")
+                plot_band(ax, [(s, v) for _, s, v in found], short, ", ".join(tags))
             ax.axhline(1.0, color="black", linestyle="--", linewidth=1, label="teacher")
             ax.set_title(f"{suite}: {size} student")
             ax.set_xlabel("environment steps")
@@ -553,7 +588,8 @@ def figure1(runs: list, scorer: Scorer, out_dir: str, problems: list) -> list:
 
 def figure2(runs: list, scorer: Scorer, out_dir: str, problems: list, args: Args) -> list:
     """PPD onto larger students with several lambda, on the envs that have a lambda sweep; the circle marks the
-    last step below 90% of the teacher; the legend gives the final test fraction (geometric mean)."""
+    last step below 90% of the teacher; the legend gives the final test fraction (geometric mean). Each mean
+    curve has its shaded band (curve_band)."""
     plt = pyplot()
     written = []
     for suite in SUITES:
@@ -573,9 +609,8 @@ def figure2(runs: list, scorer: Scorer, out_dir: str, problems: list, args: Args
             if not found:
                 continue
             tags |= {tag for tag, _, _ in found}
-            steps, values = mean_curve([(s, v) for _, s, v in found])
             final = f"{geometric_mean(fractions, args.min_fraction)[0]:.2f}x" if fractions else "–"
-            line, = ax.plot(steps, values, label=f"λ={lam:g} ({final})")
+            line, steps, values = plot_band(ax, [(s, v) for _, s, v in found], f"λ={lam:g}", final)
             below = np.flatnonzero(values < 0.9)
             if len(below):
                 ax.plot(steps[below[-1]], values[below[-1]], "o", color=line.get_color())
@@ -656,7 +691,10 @@ def report(args: Args) -> str:
         atomic_write_text(os.path.join(args.out_dir, "table7.csv"),
                           csv_text(["levels", "teacher_score", "size", "method"] + STATS_HEADER, t7_rows))
     figures = figure1(runs, scorer, args.out_dir, problems) + figure2(runs, scorer, args.out_dir, problems, args)
-    parts += ["", "## Figures", ""] + [f"![{os.path.basename(p)}]({os.path.basename(p)})" for p in figures]
+    parts += ["", "## Figures", "", f"Each curve is the mean over its runs; its shaded band is a 95% bootstrap "
+              f"interval of that mean ({BAND_BOOTSTRAP_REPS} resamples of the runs, seed 0) for curves of "
+              f"{BAND_BOOTSTRAP_MIN_RUNS} runs or more, else the lowest to the highest run; the legend says which.",
+              ""] + [f"![{os.path.basename(p)}]({os.path.basename(p)})" for p in figures]
     parts += ["", "## Left out", ""] + ([f"- {p}" for p in problems] or ["- nothing"])
     text = "\n".join(parts) + "\n"
     atomic_write_text(os.path.join(args.out_dir, "report.md"), text)
