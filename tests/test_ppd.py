@@ -62,8 +62,11 @@ def test_clip_gradient_paths():
 
 
 @pytest.mark.parametrize("suite", SUITES)
-def test_lambda_zero_equals_the_teacher_scripts_ppo_loss(suite):
-    """The PPD update with lambda = 0 computes the same loss and gradients as the teacher script's PPO update."""
+def test_the_ppo_part_of_ppd_is_the_teacher_scripts_ppo_loss(suite):
+    """PPD's PPO part (its own forward pass: get_dist, then get_value) gives the teacher script's PPO loss and
+    gradients. How Eq. 2's term is wired into train() (KL direction, ratio, lambda, stored teacher outputs) is
+    checked through the training loop by tests/test_pixels.py (a decisive teacher is learned) and the
+    InvertedPendulum learning test."""
     ppo, ppd = load_script(f"ppo_teacher_{suite}"), load_script(f"ppd_{suite}")
     shapes = {"mujoco": ((11,), 3), "atari": ((4, 84, 84), 6), "procgen": ((64, 64, 3), 15)}
     obs_shape, n = shapes[suite]
@@ -79,7 +82,6 @@ def test_lambda_zero_equals_the_teacher_scripts_ppo_loss(suite):
         actions, oldlogprob, _, _ = agent.get_action_and_value(obs)
         oldlogprob = oldlogprob + 0.1 * torch.randn(16)
     advantages, returns = torch.randn(16), torch.randn(16)
-    teacher = ppd.Agent(spec, obs_shape, n)
     args = ppd.Args(ent_coef=0.01)
 
     def grads(loss):
@@ -94,14 +96,9 @@ def test_lambda_zero_equals_the_teacher_scripts_ppo_loss(suite):
     dist = agent.get_dist(obs)
     if suite == "mujoco":
         newlogprob, entropy = dist.log_prob(actions).sum(-1), dist.entropy().sum(-1)
-        teacher_dist = teacher.get_dist(obs)
     else:
         newlogprob, entropy = dist.log_prob(actions), dist.entropy()
-        teacher_dist = Categorical(logits=teacher.get_dist(obs).logits.detach())
-    loss, ratio, _ = ppd.ppo_loss(newlogprob, oldlogprob, advantages, entropy, agent.get_value(obs), returns, args)
-    kl = ppd.distill_kl(dist, teacher_dist, "forward")
-    assert kl.mean().item() > 0
-    loss = loss + 0.0 * ppd.ppd_loss(kl, ratio, args.clip_coef)
+    loss, _, _ = ppd.ppo_loss(newlogprob, oldlogprob, advantages, entropy, agent.get_value(obs), returns, args)
     torch.testing.assert_close(loss, reference)
     for a, b in zip(grads(loss), reference_grads):
         torch.testing.assert_close(a, b)
@@ -212,7 +209,9 @@ def test_end_to_end_each_student_size(suite, teacher_runs):
             assert [v for _, v in scalars["charts/distill_lambda"]] == [1.0, 0.0]
         else:
             assert [v for _, v in scalars["charts/distill_lambda"]] == [1.0] * len(scalars["charts/distill_lambda"])
-        assert all(v >= 0 for _, v in scalars["losses/distill_loss"]) and "losses/value_loss" in scalars
+        # KL * max(r, 1 - eps) against the KL: at least (1 - eps) of it everywhere, and near it on average (r ~ 1)
+        for (_, loss), (_, kl) in zip(scalars["losses/distill_loss"], scalars["losses/distill_kl"]):
+            assert 0.8 * kl <= loss <= 1.5 * kl, (loss, kl)
 
     # Teacher outputs stored at rollout time equal the teacher recomputed on the stored observations.
     rollout = torch.load(work / "runs" / "ppd_smaller" / "last_rollout.pt")

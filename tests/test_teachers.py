@@ -57,7 +57,6 @@ def test_end_to_end_outputs(suite, teacher_runs):
         assert result["evaluation_train_levels"] is None
     if suite == "atari":  # Pong: (score + 20.7) / (14.6 + 20.7)
         assert evaluation["human_normalized"] == pytest.approx((evaluation["mean"] + 20.7) / 35.3)
-        assert -21 <= evaluation["mean"] <= 21
     else:
         assert evaluation["human_normalized"] is None
 
