@@ -355,7 +355,7 @@ class Agent(nn.Module):
         self.spec, self.obs_shape, self.action_dim = spec, tuple(int(d) for d in obs_shape), int(action_dim)
         self.actor = nn.Sequential(make_trunk(spec, obs_shape), layer_init(nn.Linear(spec["fc_size"], action_dim), std=0.01))
         self.critic = nn.Sequential(make_trunk(spec, obs_shape), layer_init(nn.Linear(spec["fc_size"], 1), std=1.0))
-        # channels_last: the layout in which oneDNN's CPU convolutions (and cuDNN's) run fastest; README, Throughput
+        # channels_last: the layout in which oneDNN's CPU convolutions (and cuDNN's) run fastest; docs/throughput.md
         self.to(memory_format=torch.channels_last)
 
     def policy_params(self) -> int:
@@ -601,7 +601,7 @@ def train(args: Args, given: Optional[set] = None) -> dict:
     # the paper's teachers; a Nature-CNN teacher's or an imported SB3 network otherwise)
     student_spec = teacher_state["network"] if args.student == "same" else network_spec(*STUDENT_SIZES[args.student])
     agent = Agent(student_spec, obs_shape, action_dim).to(device)
-    # fused: one kernel for the whole parameter update (same maths; measured faster on CPU, see README)
+    # fused: one kernel for the whole parameter update (same maths; measured faster on CPU, docs/throughput.md)
     optimizer = torch.optim.Adam(agent.parameters(), lr=args.learning_rate, eps=1e-5, fused=True)
     obs_norm = None  # pixels are scaled inside the network
     reward_norm = RewardNormalizer(args.num_envs, args.gamma, args.reward_clip)

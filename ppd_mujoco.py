@@ -74,7 +74,7 @@ class Args:
     seed: int = 1
     """seed of the experiment (torch, numpy, random and the environments)"""
     env_backend: Literal["envpool", "gymnasium"] = "envpool"
-    """training envs: envpool (its v4 Mujoco tasks; faster, see README) or gymnasium (SyncVectorEnv); evaluation
+    """training envs: envpool (its v4 Mujoco tasks; faster, docs/throughput.md) or gymnasium (SyncVectorEnv); evaluation
     always runs gymnasium's v4 envs, as the paper"""
 
     # The paper's hyperparameters (A.2, Table 3; A.3 for distillation)
@@ -579,7 +579,7 @@ def train(args: Args, given: Optional[set] = None) -> dict:
     # the paper's teachers; a Nature-CNN teacher's or an imported SB3 network otherwise)
     student_spec = teacher_state["network"] if args.student == "same" else network_spec(STUDENT_SIZES[args.student])
     agent = Agent(student_spec, (obs_dim,), action_dim).to(device)
-    # fused: one kernel for the whole parameter update (same maths; measured faster on CPU, see README)
+    # fused: one kernel for the whole parameter update (same maths; measured faster on CPU, docs/throughput.md)
     optimizer = torch.optim.Adam(agent.parameters(), lr=args.learning_rate, eps=1e-5, fused=True)
     obs_norm = ObsNormalizer((obs_dim,), args.obs_clip)
     obs_norm.rms.load_state_dict(teacher_state["obs_rms"])  # A.2: the teacher's statistics, frozen, for both

@@ -48,7 +48,7 @@ class Args:
     seed: int = 1
     """seed of the experiment (torch, numpy, random and the environments)"""
     env_backend: Literal["envpool", "gymnasium"] = "envpool"
-    """training envs: envpool (its v4 Mujoco tasks; faster, see README) or gymnasium (SyncVectorEnv); evaluation
+    """training envs: envpool (its v4 Mujoco tasks; faster, docs/throughput.md) or gymnasium (SyncVectorEnv); evaluation
     always runs gymnasium's v4 envs, as the paper"""
 
     # The paper's hyperparameters (A.2, Table 3; A.3 for distillation)
@@ -485,7 +485,7 @@ def train(args: Args, given: Optional[set] = None) -> dict:
     obs_dim = envs.single_observation_space.shape[0]
     act_low, act_high = envs.single_action_space.low, envs.single_action_space.high
     agent = Agent(network_spec(args.hidden_sizes), (obs_dim,), envs.single_action_space.shape[0]).to(device)
-    # fused: one kernel for the whole parameter update (same maths; measured faster on CPU, see README)
+    # fused: one kernel for the whole parameter update (same maths; measured faster on CPU, docs/throughput.md)
     optimizer = torch.optim.Adam(agent.parameters(), lr=args.learning_rate, eps=1e-5, fused=True)
     obs_norm = ObsNormalizer((obs_dim,), args.obs_clip)
     reward_norm = RewardNormalizer(args.num_envs, args.gamma, args.reward_clip)

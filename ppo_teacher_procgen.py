@@ -342,7 +342,7 @@ class Agent(nn.Module):
         chw = (obs_shape[2], obs_shape[0], obs_shape[1])  # Procgen frames are HWC
         self.actor = nn.Sequential(make_trunk(spec, chw), layer_init(nn.Linear(spec["fc_size"], action_dim), std=0.01))
         self.critic = nn.Sequential(make_trunk(spec, chw), layer_init(nn.Linear(spec["fc_size"], 1), std=1.0))
-        # channels_last: the layout in which oneDNN's CPU convolutions (and cuDNN's) run fastest; README, Throughput
+        # channels_last: the layout in which oneDNN's CPU convolutions (and cuDNN's) run fastest; docs/throughput.md
         self.to(memory_format=torch.channels_last)
 
     def policy_params(self) -> int:
@@ -508,7 +508,7 @@ def train(args: Args, given: Optional[set] = None) -> dict:
                     args.distribution_mode)
     obs_shape = envs.observation_shape
     agent = Agent(network_spec(args.arch, args.channels, args.fc_size), obs_shape, envs.n_actions).to(device)
-    # fused: one kernel for the whole parameter update (same maths; measured faster on CPU, see README)
+    # fused: one kernel for the whole parameter update (same maths; measured faster on CPU, docs/throughput.md)
     optimizer = torch.optim.Adam(agent.parameters(), lr=args.learning_rate, eps=1e-5, fused=True)
     obs_norm = None  # pixels are scaled inside the network
     reward_norm = RewardNormalizer(args.num_envs, args.gamma, args.reward_clip)

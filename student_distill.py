@@ -78,7 +78,7 @@ class Args:
     seed: int = 1
     """seed of the experiment (torch, numpy, random and the environments)"""
     env_backend: Literal["envpool", "gymnasium"] = "envpool"
-    """Mujoco training envs: envpool (its v4 tasks; faster, see README) or gymnasium (SyncVectorEnv); evaluation
+    """Mujoco training envs: envpool (its v4 tasks; faster, docs/throughput.md) or gymnasium (SyncVectorEnv); evaluation
     always runs gymnasium's v4 envs, as the paper"""
     max_episode_steps: int = 27_000
     """Atari: episodes are truncated after this many agent steps (envpool's default: 27,000)"""
@@ -415,7 +415,7 @@ class CnnAgent(nn.Module):
         chw = (obs_shape[2], obs_shape[0], obs_shape[1]) if self.hwc else self.obs_shape
         self.actor = nn.Sequential(make_trunk(spec, chw), layer_init(nn.Linear(spec["fc_size"], action_dim), std=0.01))
         self.critic = nn.Sequential(make_trunk(spec, chw), layer_init(nn.Linear(spec["fc_size"], 1), std=1.0))
-        # channels_last: the layout in which oneDNN's CPU convolutions (and cuDNN's) run fastest; README, Throughput
+        # channels_last: the layout in which oneDNN's CPU convolutions (and cuDNN's) run fastest; docs/throughput.md
         self.to(memory_format=torch.channels_last)
 
     def policy_network(self) -> nn.Module:
@@ -623,7 +623,7 @@ def train(args: Args, given: Optional[set] = None) -> dict:
     # the paper's teachers; a Nature-CNN teacher's or an imported SB3 network otherwise)
     student_spec = teacher_state["network"] if args.student == "same" else network_spec(suite, args.student)
     agent = agent_class(student_spec, obs_shape, action_dim).to(device)
-    # fused: one kernel for the whole parameter update (same maths; measured faster on CPU, see README)
+    # fused: one kernel for the whole parameter update (same maths; measured faster on CPU, docs/throughput.md)
     optimizer = torch.optim.Adam(agent.parameters(), lr=args.learning_rate, eps=1e-5, fused=True)
     # Mujoco: the teacher's observation statistics, frozen, for teacher and student (A.2).
     obs_norm = RunningMeanStd(teacher_state["obs_rms"]) if suite == "mujoco" else None

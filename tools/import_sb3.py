@@ -20,7 +20,7 @@ Supported (anything else is a one-line error, exit 2):
   not, no extra layers after it; its trunk is copied into the separate actor and critic of this project's
   'nature' network, so the imported policy computes exactly what SB3's did on the same 4x84x84 uint8 frames
   (oldest frame first, /255 inside the network, as SB3 does). The frames themselves come from envpool here,
-  not from SB3's AtariWrapper: README, "Teachers from stable-baselines3", lists the differences.
+  not from SB3's AtariWrapper: docs/teachers.md, "Teachers from stable-baselines3", lists the differences.
 
 stable-baselines3 is needed by this tool only (pip install stable-baselines3==2.9.2): it unpickles the classes
 and spaces stored in the zip and VecNormalize. The weights are read from the zip directly, so the models of
