@@ -9,6 +9,9 @@ exec 9>"$GRID/.collect.lock"
 flock 9
 "$PY" tools/report.py --runs-dir "$GRID/runs" --extract-to results/runs --extract-only > /dev/null
 "$PY" tools/report.py --runs-dir results/runs --out-dir results/report > /dev/null
+# issue #21's pace tables (docs/results.md), from the same runs
+"$PY" results/stopgrad/pace.py --out results/stopgrad/pace.md > /dev/null
+"$PY" results/stopgrad/pace.py --paired --out results/stopgrad/pace_paired.md > /dev/null
 if [ "${COMMIT:-1}" = 1 ]; then
   for try in 1 2 3 4 5; do  # another git command of the same checkout may hold its lock for a moment
     git -C "$REPO" add -- results teachers || { sleep 10; continue; }

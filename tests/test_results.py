@@ -105,3 +105,20 @@ def test_ppd_pace_summary_starts_from_the_grid_run():
         eq2 = {int(r["step"]): float(r["eval_return"]) for r in rows
                if r["student"] == student and r["variant"] == "eq2"}
         assert abs(eq2[100224] - grid[100224]) < 0.1, (student, eq2[100224], grid[100224])
+
+
+def test_the_committed_stopgrad_pace_tables_are_fresh():
+    """results/stopgrad/pace*.md are what results/stopgrad/pace.py makes of the committed runs (collect_run.sh
+    rewrites them with every run that lands), and the paired table compares each method on the same teachers."""
+    for extra, name in (([], "pace.md"), (["--paired"], "pace_paired.md")):
+        proc = subprocess.run([sys.executable, os.path.join("results", "stopgrad", "pace.py"), *extra], cwd=ROOT,
+                              capture_output=True, text=True, timeout=300)
+        assert proc.returncode == 0, proc.stderr
+        with open(os.path.join(ROOT, "results", "stopgrad", name)) as f:
+            assert proc.stdout == f.read() + "\n", name
+    with open(os.path.join(ROOT, "results", "stopgrad", "pace_paired.md")) as f:
+        rows = [line.split(" | ") for line in f if line.startswith("| 0")]
+    runs = {}
+    for row in rows:
+        runs.setdefault((row[0], row[1]), set()).add(row[3])
+    assert runs and all(len(counts) == 1 for counts in runs.values()), runs  # same number of runs per method

@@ -10,6 +10,8 @@ fractions, and the median step to 0.9 (with how many runs reached it).
 
     python results/stopgrad/pace.py                     # prints the markdown tables
     python results/stopgrad/pace.py --out results/stopgrad/pace.md
+    python results/stopgrad/pace.py --paired     # only the env x seed pairs that have a stopgrad run (while
+                                                 # the study is incomplete: the methods on the same teachers)
 """
 
 import argparse
@@ -61,6 +63,12 @@ def run_rows(runs_dir: str, teachers_dir: str) -> list:
     return rows
 
 
+def paired(rows: list) -> list:
+    """Per (sigma, size): only the (env, seed) pairs that have a ppd-sg run."""
+    have = {(r["sigma"], r["size"], r["env"], r["seed"]) for r in rows if r["method"] == "ppd-sg"}
+    return [r for r in rows if (r["sigma"], r["size"], r["env"], r["seed"]) in have]
+
+
 def tables(rows: list) -> str:
     cells = defaultdict(list)
     for row in rows:
@@ -91,8 +99,10 @@ def main() -> None:
     parser.add_argument("--runs-dir", default=os.path.join(ROOT, "results", "runs"))
     parser.add_argument("--teachers-dir", default=os.path.join(ROOT, "teachers"))
     parser.add_argument("--out", default=None, help="also write the tables to this file")
+    parser.add_argument("--paired", action="store_true", help="only the env x seed pairs with a stopgrad run")
     args = parser.parse_args()
-    text = tables(run_rows(args.runs_dir, args.teachers_dir))
+    rows = run_rows(args.runs_dir, args.teachers_dir)
+    text = tables(paired(rows) if args.paired else rows)
     if args.out:
         tmp = args.out + ".tmp"
         with open(tmp, "w") as f:
