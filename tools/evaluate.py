@@ -54,6 +54,7 @@ if ROOT not in sys.path:
 import numpy as np  # noqa: E402
 import torch  # noqa: E402
 import tyro  # noqa: E402
+from entry import run_main  # noqa: E402  (tools/ is sys.path[0] when a tool runs)
 
 SCRIPT = "tools/evaluate.py"
 # The scripts that write checkpoints, and how their evaluate() is called: the single-suite scripts share one
@@ -662,11 +663,4 @@ def main() -> None:
 
 
 if __name__ == "__main__":
-    try:
-        try:
-            main()
-        finally:
-            sys.stdout.flush()  # a pipe closed early (| head) fails here when the output was buffered
-    except BrokenPipeError:  # stop quietly, as Unix tools do (the recipe of Python's signal docs)
-        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())  # the exit's own flush would fail again
-        sys.exit(1)
+    run_main(main)

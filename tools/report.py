@@ -42,6 +42,7 @@ from typing import Annotated, Optional
 
 import numpy as np
 import tyro
+from entry import run_main  # noqa: E402  (tools/ is sys.path[0] when a tool runs)
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 METHODS = {"teacher_distill": "td", "student_distill": "sd", "ppd": "ppd"}  # the paper's column order
@@ -712,11 +713,4 @@ def main() -> None:
 
 
 if __name__ == "__main__":
-    try:
-        try:
-            main()
-        finally:
-            sys.stdout.flush()  # a pipe closed early (| head) fails here when the output was buffered
-    except BrokenPipeError:  # stop quietly, as Unix tools do (the recipe of Python's signal docs)
-        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())  # the exit's own flush would fail again
-        sys.exit(1)
+    run_main(main)

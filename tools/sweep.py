@@ -23,6 +23,7 @@ from dataclasses import dataclass
 from typing import Annotated, Literal, Optional
 
 import tyro
+from entry import run_main  # noqa: E402  (tools/ is sys.path[0] when a tool runs)
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 PAPER_ENVS = {
@@ -356,11 +357,4 @@ def main() -> None:
 
 
 if __name__ == "__main__":
-    try:
-        try:
-            main()
-        finally:
-            sys.stdout.flush()  # a pipe closed early (| head) fails here when the output was buffered
-    except BrokenPipeError:  # stop quietly, as Unix tools do (the recipe of Python's signal docs)
-        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())  # the exit's own flush would fail again
-        sys.exit(1)
+    run_main(main)
