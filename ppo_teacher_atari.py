@@ -7,6 +7,7 @@ Single-file, CleanRL-style: every part of the algorithm is in this file. The dis
 """
 
 import contextlib
+import ctypes
 import dataclasses
 import hashlib
 import io
@@ -451,6 +452,20 @@ def evaluate(agent: Agent, args: Args, obs_norm, episodes: int, num_envs: int, s
 # ---------------------------------------------------------------------------------------------
 # Training
 # ---------------------------------------------------------------------------------------------
+def keep_freed_memory() -> None:
+    """glibc hands every freed block above its mmap threshold (32 MB at most) back to the kernel, and a CNN update
+    allocates activations that size by the dozen: the page faults of the next allocation cost as much as a
+    third of a CPU run's time, as kernel time. Blocks up to 1 GiB from the heap, and freed heap memory kept for
+    the next update, measured 1.25x (Nature-CNN) to 1.6x (IMPALA) faster forward + backward passes here
+    (docs/throughput.md). A no-op where the C library is not glibc."""
+    try:
+        libc = ctypes.CDLL("libc.so.6")
+    except OSError:
+        return
+    libc.mallopt(-3, 1 << 30)  # M_MMAP_THRESHOLD
+    libc.mallopt(-1, (1 << 31) - 1)  # M_TRIM_THRESHOLD
+
+
 def train(args: Args, given: Optional[set] = None) -> dict:
     """given: the flags named on the command line (default: those that differ from Args' defaults)."""
     if given is None:
@@ -497,6 +512,7 @@ def train(args: Args, given: Optional[set] = None) -> dict:
     np.random.seed(args.seed)
     torch.manual_seed(args.seed)
     torch.backends.cudnn.deterministic = args.torch_deterministic
+    keep_freed_memory()
     device = torch.device("cuda" if torch.cuda.is_available() and args.cuda else "cpu")
 
     envs = make_env(args.env_id, args.num_envs, args.seed + start_update - 1, args.max_episode_steps)
