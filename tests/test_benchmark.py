@@ -4,17 +4,30 @@ import os
 import re
 import subprocess
 import sys
+from types import SimpleNamespace
 
-from conftest import ROOT
+from conftest import ROOT, run_cli, run_main
+
+sys.path.insert(0, os.path.join(ROOT, "benchmarks"))
+import throughput  # noqa: E402
 
 
-def test_throughput_benchmark_prints_its_tables(teacher_runs):
+def test_throughput_benchmark_prints_its_tables(teacher_runs, capsys, monkeypatch, tmp_path):
+    """In-process: the five training runs the benchmark starts as `python SCRIPT ...` run as run_main (their
+    tensorboard wall times, which the SPS come from, are the same), its other commands as usual."""
+    def run_here(cmd, cwd=None, **kwargs):
+        if cmd[0] != sys.executable:
+            return subprocess.run(cmd, cwd=cwd, **kwargs)  # the module's own; only throughput's is replaced
+        return run_main(os.path.relpath(cmd[1], ROOT), cmd[2:], cwd, check=False)
+
+    monkeypatch.setattr(throughput, "subprocess", SimpleNamespace(run=run_here))
+    monkeypatch.setattr(throughput, "SCRIPT", "benchmarks/throughput.py", raising=False)
+    monkeypatch.chdir(tmp_path)
     teacher = teacher_runs["mujoco"][0] / "teachers" / "Hopper-v4__1.pt"
-    proc = subprocess.run([sys.executable, os.path.join(ROOT, "benchmarks", "throughput.py"), "--env-id", "Hopper",
-                           "--student", "smaller", "--updates", "2", "--num-envs", "8", "--sd-td-steps", "320",
-                           "--raw-steps", "10", "--teacher-path", teacher], capture_output=True, text=True, timeout=600)
-    assert proc.returncode == 0, proc.stderr[-2000:]
-    out = proc.stdout
+    code, out, err = run_cli(throughput, ["--env-id", "Hopper", "--student", "smaller", "--updates", "2",
+                                          "--num-envs", "8", "--sd-td-steps", "160", "--raw-steps", "10",
+                                          "--teacher-path", teacher], capsys, monkeypatch)
+    assert code == 0, err[-2000:]
     assert "## Throughput: Hopper-v4, smaller student, 8 envs" in out and "Machine: " in out
     for row in ("PPO (student network, PPD settings)", "PPD", "student-distill", "teacher-distill", "env step (raw)",
                 "acting forward", "teacher forward", "update (4 epochs)", "gymnasium sync", "gymnasium async",

@@ -2,7 +2,6 @@
 initialised) and their imports compute the same action distribution and value on the same observations; the
 imported Mujoco teacher drives ppd_mujoco.py; bad input is one line, exit 2, nothing written."""
 
-import hashlib
 import io
 import json
 import os
@@ -14,7 +13,7 @@ import numpy as np
 import pytest
 import torch
 
-from conftest import ROOT, TINY, read_json, run_cli, run_script
+from conftest import ROOT, TINY, one_error_line, read_json, run_cli, run_main, run_script, sha256
 
 import stable_baselines3  # noqa: E402,F401  (pinned in requirements.txt: missing is a failure, not a skip)
 from stable_baselines3 import A2C, PPO, SAC  # noqa: E402
@@ -28,11 +27,6 @@ import ppd_mujoco  # noqa: E402
 
 TEACHER_KEYS = set(read_json(os.path.join(ROOT, "teachers", "Hopper-v4__1.json")))  # the teacher scripts' eval.json
 EVAL = ["--eval-episodes", "2", "--eval-envs", "2"]
-
-
-def sha256(path) -> str:
-    with open(path, "rb") as f:
-        return hashlib.sha256(f.read()).hexdigest()
 
 
 def hopper_raw_observations(n: int = 300) -> np.ndarray:
@@ -235,8 +229,8 @@ def test_imported_teacher_drives_ppd_mujoco(sb3_models, tmp_path, capsys, monkey
     argv = ["--model", work / "a2c_relu.zip", "--vecnormalize", work / "a2c_relu_vecnormalize.pkl",
             "--env-id", "Hopper", "--teachers-dir", tmp_path / "teachers", *EVAL]
     assert run_cli(import_sb3, argv, capsys, monkeypatch)[0] == 0
-    proc = run_script("ppd_mujoco.py", [*TINY["mujoco"], "--total-timesteps", 512, "--student", "smaller",
-                                        "--run-name", "ppd", "--dump-last-rollout"], cwd=tmp_path)
+    proc = run_main("ppd_mujoco.py", [*TINY["mujoco"], "--total-timesteps", 512, "--student", "smaller",
+                                      "--run-name", "ppd", "--dump-last-rollout"], cwd=tmp_path)
     assert "teacher evaluation" in proc.stdout
     result = read_json(tmp_path / "runs" / "ppd" / "eval.json")
     assert result["method"] == "ppd" and result["teacher"]["path"] == "teachers/Hopper-v4__1.pt"
@@ -331,9 +325,7 @@ def test_bad_input_is_one_line_exit_2_nothing_written(sb3_models, tmp_path, caps
     for name, (argv, message) in bad_input_cases(work, tmp_path).items():
         teachers = tmp_path / f"teachers_{name.replace(' ', '_')}"
         code, out, err = run_cli(import_sb3, [*argv, "--teachers-dir", teachers, *EVAL], capsys, monkeypatch)
-        assert code == 2, (name, err)
-        assert err.startswith("error: ") and err.count("\n") == 1 and "Traceback" not in err, (name, err)
-        assert message in err, (name, err)
+        one_error_line(err, code, message)
         assert not teachers.exists() or os.listdir(teachers) == [], name
     # A fresh process, as a user runs it: still one line (no import banners), exit 2.
     proc = run_script("tools/import_sb3.py", ["--model", tmp_path / "sac.zip", "--env-id", "Hopper", "--teachers-dir",

@@ -11,21 +11,12 @@ import time
 
 import pytest
 
-from conftest import ROOT, TINY, TINY_TEACHER_NET, load_script, read_json, read_scalars, run_script
+from conftest import (ROOT, TINY, TINY_TEACHER_NET, load_script, one_error_line, read_json, read_scalars, run_script,
+                      sha256)
 
 HOPPER = ["--env-id", "Hopper", "--num-envs", "4", "--num-steps", "64", "--minibatch-size", "64", "--eval-episodes",
           "1", "--eval-envs", "1"]
 ROLLOUT = 4 * 64
-
-
-def sha(path) -> str:
-    return load_script("ppd_mujoco").sha256_of(str(path))
-
-
-def one_error_line(proc) -> str:
-    lines = proc.stderr.strip().splitlines()
-    assert len(lines) == 1 and lines[0].startswith("error: ") and "Traceback" not in proc.stderr, proc.stderr
-    return lines[0]
 
 
 def test_a_teacher_is_never_overwritten_silently(tmp_path):
@@ -33,21 +24,21 @@ def test_a_teacher_is_never_overwritten_silently(tmp_path):
     teachers.mkdir()
     shipped = teachers / "Hopper-v4__1.pt"
     shipped.write_bytes(open(os.path.join(ROOT, "teachers", "Hopper-v4__1.pt"), "rb").read())
-    before = sha(shipped)
+    before = sha256(shipped)
     flags = [*HOPPER, "--hidden-sizes", "16", "16", "--total-timesteps", ROLLOUT, "--teachers-dir", teachers]
     proc = run_script("ppo_teacher_mujoco.py", [*flags, "--run-name", "quick"], cwd=tmp_path, check=False)
     assert proc.returncode == 2
-    assert one_error_line(proc) == (f"error: {shipped} exists and this run would replace it; choose another --seed "
+    assert one_error_line(proc.stderr, proc.returncode) == (f"error: {shipped} exists and this run would replace it; choose another --seed "
                                     f"or --teachers-dir, or pass --overwrite-teacher")
-    assert sha(shipped) == before and not (tmp_path / "runs").exists()  # refused before anything was written
+    assert sha256(shipped) == before and not (tmp_path / "runs").exists()  # refused before anything was written
 
     run_script("ppo_teacher_mujoco.py", [*flags, "--seed", "2", "--run-name", "seed2"], cwd=tmp_path)
-    assert sha(shipped) == before and (teachers / "Hopper-v4__2.pt").is_file()
+    assert sha256(shipped) == before and (teachers / "Hopper-v4__2.pt").is_file()
 
     proc = run_script("ppo_teacher_mujoco.py", [*flags, "--overwrite-teacher", "--run-name", "asked"], cwd=tmp_path)
-    assert sha(shipped) != before
+    assert sha256(shipped) != before
     written = read_json(teachers / "Hopper-v4__1.json")
-    assert written["checkpoint_sha256"] == sha(shipped) == read_json(tmp_path / "runs" / "asked" / "eval.json")[
+    assert written["checkpoint_sha256"] == sha256(shipped) == read_json(tmp_path / "runs" / "asked" / "eval.json")[
         "checkpoint_sha256"]
     assert [line for line in proc.stdout.splitlines() if line.startswith("wrote ")] == [
         f"wrote {os.path.join('runs', 'asked', 'eval.json')}", f"wrote {os.path.join('runs', 'asked', 'checkpoint.pt')}",
@@ -66,13 +57,13 @@ def test_a_run_reports_what_it_did(tmp_path, teacher_runs):
                         "training 2816 steps")
     result = read_json(tmp_path / "runs" / "honest" / "eval.json")
     assert result["total_timesteps"] == 2816 == 11 * ROLLOUT
-    assert result["teacher"]["sha256"] == sha(teacher) and result["teacher"]["path"] == str(teacher)
+    assert result["teacher"]["sha256"] == sha256(teacher) and result["teacher"]["path"] == str(teacher)
     assert lines[-2:] == [f"wrote {os.path.join('runs', 'honest', 'eval.json')}",
                           f"wrote {os.path.join('runs', 'honest', 'checkpoint.pt')}"]
     # a new run never writes into a folder that holds one
     again = run_script("ppd_mujoco.py", [*HOPPER, "--total-timesteps", ROLLOUT, "--teacher-path", teacher,
                                          "--run-name", "honest"], cwd=tmp_path, check=False)
-    assert again.returncode == 2 and "runs/honest already holds a run; resume it with --resume" in one_error_line(again)
+    assert again.returncode == 2 and "runs/honest already holds a run; resume it with --resume" in one_error_line(again.stderr, again.returncode)
     assert read_json(tmp_path / "runs" / "honest" / "eval.json")["total_timesteps"] == 2816
 
 
@@ -150,15 +141,15 @@ def test_resume_refuses_a_contradicting_flag(tmp_path, teacher_runs):
     run_script("ppd_mujoco.py", [*HOPPER, "--student", "smaller", "--total-timesteps", ROLLOUT, "--teacher-path",
                                  teacher, "--run-name", "small"], cwd=tmp_path)
     checkpoint = os.path.join("runs", "small", "checkpoint.pt")
-    before = sha(tmp_path / checkpoint)
+    before = sha256(tmp_path / checkpoint)
     proc = run_script("ppd_mujoco.py", ["--resume", checkpoint, "--student", "larger"], cwd=tmp_path, check=False)
-    assert proc.returncode == 2 and one_error_line(proc) == (
+    assert proc.returncode == 2 and one_error_line(proc.stderr, proc.returncode) == (
         f"error: --student larger contradicts {checkpoint}, whose run has smaller; leave it out to resume that run, "
         f"or start a new one")
     # the same env under its short name agrees; a longer budget extends the run
     proc = run_script("ppd_mujoco.py", ["--resume", checkpoint, "--env-id", "Hopper", "--total-timesteps",
                                         2 * ROLLOUT], cwd=tmp_path)
-    assert sha(tmp_path / checkpoint) != before
+    assert sha256(tmp_path / checkpoint) != before
     assert module_step(tmp_path / checkpoint) == 2 * ROLLOUT
 
 
@@ -252,10 +243,10 @@ def test_resume_edge_cases(script, tmp_path, teacher_runs):
     proc = run_script(script, ["--resume", run_dir / "checkpoint.pt", "--total-timesteps", ROLLOUT], cwd=tmp_path,
                       check=False)
     assert proc.returncode == 2 and proc.stdout == ""
-    assert one_error_line(proc) == (f"error: --total-timesteps {ROLLOUT} is below step {step}, where "
+    assert one_error_line(proc.stderr, proc.returncode) == (f"error: --total-timesteps {ROLLOUT} is below step {step}, where "
                                     f"{run_dir / 'checkpoint.pt'} stands; give at least that many to resume it")
     proc = run_script(script, ["--resume", tmp_path / "runs"], cwd=tmp_path, check=False)
-    assert proc.returncode == 2 and one_error_line(proc) == (
+    assert proc.returncode == 2 and one_error_line(proc.stderr, proc.returncode) == (
         f"error: checkpoint not found: {tmp_path / 'runs' / 'checkpoint.pt'}")
 
 
@@ -265,7 +256,7 @@ def test_a_missing_teacher_is_one_line_before_any_output_and_its_hint_runs(tmp_p
     elsewhere = tmp_path / "mine" / "Hopper-v4__1.pt"
     proc = run_script("ppd_mujoco.py", [*HOPPER, "--teacher-path", elsewhere], cwd=tmp_path, check=False)
     assert proc.returncode == 2 and proc.stdout == ""
-    hint = one_error_line(proc).split("train one with: ")[1]
+    hint = one_error_line(proc.stderr, proc.returncode).split("train one with: ")[1]
     assert hint == f"python ppo_teacher_mujoco.py --env-id Hopper-v4 --seed 1 --teachers-dir {elsewhere.parent}"
     (tmp_path / "teachers").mkdir()  # a teacher of that env and seed at the default place is not in the way
     (tmp_path / "teachers" / "Hopper-v4__1.pt").write_bytes(b"")
@@ -274,4 +265,4 @@ def test_a_missing_teacher_is_one_line_before_any_output_and_its_hint_runs(tmp_p
     assert elsewhere.is_file()
     proc = run_script("ppd_mujoco.py", [*HOPPER, "--teacher-path", tmp_path / "mine" / "typo.pt"], cwd=tmp_path,
                       check=False)
-    assert one_error_line(proc).endswith(f"--teachers-dir {elsewhere.parent} (it writes Hopper-v4__1.pt there)")
+    assert one_error_line(proc.stderr, proc.returncode).endswith(f"--teachers-dir {elsewhere.parent} (it writes Hopper-v4__1.pt there)")

@@ -2,39 +2,37 @@
 
 import numpy as np
 
-from conftest import load_script, read_json, read_scalars, run_script
+from conftest import load_script, read_json, read_scalars, run_main
 
 FAST = ["--env-id", "InvertedPendulum", "--num-envs", "4", "--num-steps", "64", "--minibatch-size", "64",
         "--hidden-sizes", "32", "32", "--eval-episodes", "2", "--eval-envs", "2"]
 
 
-def test_teacher_learns_inverted_pendulum(tmp_path):
-    """A random policy balances for ~5-10 steps; PPO should reach a mean return of at least 500 in 40k steps."""
-    run_script("ppo_teacher_mujoco.py", ["--env-id", "InvertedPendulum", "--total-timesteps", "40000",
-                                         "--num-steps", "64", "--eval-episodes", "10", "--run-name", "learn"],
-               cwd=tmp_path)
-    result = read_json(tmp_path / "runs" / "learn" / "eval.json")
+def test_teacher_learns_inverted_pendulum(pendulum_teacher):
+    """A random policy balances for ~5-10 steps; PPO should reach a mean return of at least 500 in 40k steps
+    (conftest's pendulum_teacher run, which the distillation learning tests use as their teacher)."""
+    result = read_json(pendulum_teacher / "runs" / "teacher" / "eval.json")
     assert result["evaluation"]["mean"] >= 500, result["evaluation"]
-    returns = [v for _, v in read_scalars(str(tmp_path / "runs" / "learn"))["charts/episodic_return"]]
+    returns = [v for _, v in read_scalars(str(pendulum_teacher / "runs" / "teacher"))["charts/episodic_return"]]
     assert np.mean(returns[-20:]) > 5 * np.mean(returns[:20])
 
 
 def test_same_seed_same_losses(tmp_path):
     for name in ("a", "b"):
-        run_script("ppo_teacher_mujoco.py", [*FAST, "--total-timesteps", "768", "--run-name", name, "--teachers-dir",
-                                             f"teachers_{name}"], cwd=tmp_path)
+        run_main("ppo_teacher_mujoco.py", [*FAST, "--total-timesteps", "768", "--run-name", name, "--teachers-dir",
+                                           f"teachers_{name}"], cwd=tmp_path)
     a, b = (read_scalars(str(tmp_path / "runs" / name)) for name in ("a", "b"))
     for tag in ("losses/value_loss", "losses/policy_loss", "losses/approx_kl", "charts/episodic_return"):
         assert a[tag] == b[tag] and len(a[tag]) > 0, tag
     c = tmp_path / "c"
     c.mkdir()
-    run_script("ppo_teacher_mujoco.py", [*FAST, "--total-timesteps", "768", "--run-name", "c", "--seed", "2"], cwd=c)
+    run_main("ppo_teacher_mujoco.py", [*FAST, "--total-timesteps", "768", "--run-name", "c", "--seed", "2"], cwd=c)
     assert read_scalars(str(c / "runs" / "c"))["losses/value_loss"] != a["losses/value_loss"]
 
 
 def test_resume_continues_from_saved_state(tmp_path):
     batch = 4 * 64
-    run_script("ppo_teacher_mujoco.py", [*FAST, "--total-timesteps", 2 * batch, "--run-name", "r"], cwd=tmp_path)
+    run_main("ppo_teacher_mujoco.py", [*FAST, "--total-timesteps", 2 * batch, "--run-name", "r"], cwd=tmp_path)
     module = load_script("ppo_teacher_mujoco")
     checkpoint = tmp_path / "runs" / "r" / "checkpoint.pt"
     saved = module.load_checkpoint(str(checkpoint))
@@ -42,8 +40,8 @@ def test_resume_continues_from_saved_state(tmp_path):
     adam_steps = saved["optimizer"]["state"][0]["step"].item()
     assert adam_steps == 2 * 4 * 4  # updates x epochs x minibatches
 
-    proc = run_script("ppo_teacher_mujoco.py", [*FAST, "--total-timesteps", 4 * batch, "--resume", checkpoint],
-                      cwd=tmp_path)
+    proc = run_main("ppo_teacher_mujoco.py", [*FAST, "--total-timesteps", 4 * batch, "--resume", checkpoint],
+                    cwd=tmp_path)
     assert f"step {3 * batch}/{4 * batch}" in proc.stdout and f"step {batch}/" not in proc.stdout
     resumed = module.load_checkpoint(str(checkpoint))
     assert resumed["update"] == 4 and resumed["global_step"] == 4 * batch

@@ -354,13 +354,13 @@ def test_a_teacher_runs_own_checkpoint_as_teacher(tmp_path):
     """A teacher run writes its policy twice: teachers/{env}__{seed}.pt (whose hash its eval.json records) and
     runs/T/checkpoint.pt (another hash). Real tiny runs: a student of each file is scored against run T, which
     counts as one teacher."""
-    from conftest import TINY, TINY_TEACHER_NET, run_script
+    from conftest import TINY, TINY_TEACHER_NET, run_main
 
-    run_script("ppo_teacher_mujoco.py", [*TINY["mujoco"], *TINY_TEACHER_NET["mujoco"], "--total-timesteps", 256,
-                                         "--run-name", "T"], cwd=tmp_path)
+    run_main("ppo_teacher_mujoco.py", [*TINY["mujoco"], *TINY_TEACHER_NET["mujoco"], "--total-timesteps", 256,
+                                       "--run-name", "T"], cwd=tmp_path)
     for name, path in (("of_run", os.path.join("runs", "T", "checkpoint.pt")), ("of_file", "teachers/Hopper-v4__1.pt")):
-        run_script("ppd_mujoco.py", [*TINY["mujoco"], "--num-steps", "16", "--total-timesteps", 64, "--student",
-                                     "same", "--teacher-path", path, "--run-name", name], cwd=tmp_path)
+        run_main("ppd_mujoco.py", [*TINY["mujoco"], "--num-steps", "16", "--total-timesteps", 64, "--student",
+                                   "same", "--teacher-path", path, "--run-name", name], cwd=tmp_path)
     runs = tmp_path / "runs"
     text = report.report(report.Args(runs_dir=str(runs), out_dir=str(tmp_path / "out"), bootstrap_reps=100,
                                      teachers_dirs=()))

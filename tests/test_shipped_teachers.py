@@ -7,7 +7,7 @@ import numpy as np
 import pytest
 import torch
 
-from conftest import ROOT, load_script, read_json, run_script
+from conftest import ROOT, load_script, read_json, run_main
 
 # every committed teacher: the shipped seed-1 files and the seed-2 ones that committed results divide by
 COMMITTED = sorted(n[:-3] for n in os.listdir(os.path.join(ROOT, "teachers")) if n.endswith(".pt"))
@@ -66,9 +66,9 @@ def test_committed_teacher_loads_plays_as_recorded_and_beats_a_random_policy(nam
 
 def test_readme_quickstart_runs_from_the_shipped_teacher(tmp_path):
     """`python ppd_mujoco.py --env-id Hopper --student larger`, from the repository root, no path flag."""
-    proc = run_script("ppd_mujoco.py", ["--env-id", "Hopper", "--student", "larger", "--total-timesteps", 2 * 18 * 64,
-                                        "--eval-episodes", 2, "--runs-dir", tmp_path, "--run-name", "quickstart"],
-                      cwd=ROOT)
+    proc = run_main("ppd_mujoco.py", ["--env-id", "Hopper", "--student", "larger", "--total-timesteps", 2 * 18 * 64,
+                                      "--eval-episodes", 2, "--runs-dir", tmp_path, "--run-name", "quickstart"],
+                    cwd=ROOT)
     assert "teacher evaluation" in proc.stdout
     result = read_json(tmp_path / "quickstart" / "eval.json")
     assert result["teacher"]["path"] == "teachers/Hopper-v4__1.pt" and result["student_size"] == "larger"
