@@ -573,7 +573,7 @@ def keep_freed_memory() -> None:
     """glibc hands every freed block above its mmap threshold (32 MB at most) back to the kernel, and a CNN update
     allocates activations that size by the dozen: the page faults of the next allocation cost as much as a
     third of a CPU run's time, as kernel time. Blocks up to 1 GiB from the heap, and freed heap memory kept for
-    the next update, measured 1.25x (Nature-CNN) to 1.6x (IMPALA) faster forward + backward passes here
+    the next update, measured 1.2x (Nature-CNN) to 1.4x (IMPALA) faster forward + backward passes here
     (docs/throughput.md). A no-op where the C library is not glibc."""
     try:
         libc = ctypes.CDLL("libc.so.6")
