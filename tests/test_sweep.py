@@ -6,6 +6,7 @@ import socket
 import subprocess
 import sys
 import time
+from pathlib import Path
 
 import pytest
 
@@ -111,11 +112,13 @@ def test_local_sweep_runs_skips_and_reports_failures(tmp_path):
 @pytest.fixture
 def slurm(tmp_path):
     """A real single-node SLURM (slurmctld, slurmd, munge on localhost) configured in a temporary folder."""
-    if shutil.which("slurmctld") is None:
-        subprocess.run("apt-get update -qq && apt-get install -y -qq slurm-wlm munge", shell=True, check=True,
-                       capture_output=True)
-    subprocess.run("mkdir -p /run/munge && chown munge:munge /run/munge && (pgrep munged || munged --force)",
-                   shell=True, check=True, capture_output=True)
+    if shutil.which("slurmctld") is None or shutil.which("munged") is None:
+        pytest.fail("SLURM is not installed: .ci/run installs Debian's slurm-wlm and munge (apt-get), as this test needs")
+    # munge: started here unless one runs already, and then stopped again at the end, by its PID
+    started_munged = subprocess.run(["pgrep", "-x", "munged"], capture_output=True).returncode != 0
+    if started_munged:
+        subprocess.run("mkdir -p /run/munge && chown munge:munge /run/munge && munged --force", shell=True,
+                       check=True, capture_output=True)
     host, conf = socket.gethostname(), tmp_path / "slurm"
     (conf / "state").mkdir(parents=True)
     (conf / "spool").mkdir()
@@ -148,9 +151,10 @@ PartitionName=debug Nodes={host} Default=YES MaxTime=INFINITE State=UP
             break
         time.sleep(1)
     yield env
-    for pid_file in ("slurmd.pid", "slurmctld.pid"):
-        if (conf / pid_file).exists():
-            subprocess.run(["kill", (conf / pid_file).read_text().strip()])
+    pid_files = [conf / "slurmd.pid", conf / "slurmctld.pid"] + ([Path("/run/munge/munged.pid")] if started_munged else [])
+    for pid_file in pid_files:
+        if pid_file.exists():
+            subprocess.run(["kill", pid_file.read_text().strip()])
 
 
 def test_slurm_two_stage_sweep(slurm, tmp_path):
