@@ -28,6 +28,15 @@ TINY_TEACHER_NET = {"mujoco": ["--hidden-sizes", "32", "32"], "atari": ["--chann
 TINY_STEPS = {"mujoco": 512, "atari": 256, "procgen": 512}
 CANONICAL = {"mujoco": "Hopper-v4", "atari": "Pong-v5", "procgen": "starpilot"}  # starpilot: short episodes
 SUITES = tuple(TINY)
+SHAPES = {"mujoco": ((11,), 3), "atari": ((4, 84, 84), 6), "procgen": ((64, 64, 3), 15)}  # Hopper, Pong, Procgen
+
+
+def categorical_kl(p_logits, q_logits):
+    """KL(p || q) per row from the definition: the reference the scripts' KLs are checked against."""
+    import torch
+
+    p, q = torch.softmax(p_logits, -1), torch.softmax(q_logits, -1)
+    return (p * (p.log() - q.log())).sum(-1)
 
 
 def load_script(name: str):

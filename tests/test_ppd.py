@@ -5,15 +5,10 @@ import pytest
 import torch
 from torch.distributions import Categorical, Normal
 
-from conftest import (CANONICAL, SUITES, TINY, TINY_STEPS, load_script, one_error_line, read_json, read_scalars, run_cli,
+from conftest import (CANONICAL, SHAPES, SUITES, categorical_kl, TINY, TINY_STEPS, load_script, one_error_line, read_json, read_scalars, run_cli,
                       run_main, sha256)
 
 EPS = 0.2
-
-
-def categorical_kl(p_logits, q_logits):
-    p, q = torch.softmax(p_logits, -1), torch.softmax(q_logits, -1)
-    return (p * (p.log() - q.log())).sum(-1)
 
 
 def gaussian_kl(mu_p, std_p, mu_q, std_q):
@@ -69,8 +64,7 @@ def test_the_ppo_part_of_ppd_is_the_teacher_scripts_ppo_loss(suite):
     checked through the training loop by tests/test_pixels.py (a decisive teacher is learned) and the
     InvertedPendulum learning test."""
     ppo, ppd = load_script(f"ppo_teacher_{suite}"), load_script(f"ppd_{suite}")
-    shapes = {"mujoco": ((11,), 3), "atari": ((4, 84, 84), 6), "procgen": ((64, 64, 3), 15)}
-    obs_shape, n = shapes[suite]
+    obs_shape, n = SHAPES[suite]
     torch.manual_seed(0)
     if suite == "mujoco":
         spec = ppd.network_spec(ppd.STUDENT_SIZES["smaller"])
@@ -147,7 +141,7 @@ def test_table4_parameter_counts_all_nine():
 def test_teacher_corruption(suite):
     ppd = load_script(f"ppd_{suite}")
     spec = ppd.network_spec((64, 64)) if suite == "mujoco" else ppd.network_spec("impala", (8, 8, 8), 64)
-    obs_shape = {"mujoco": (11,), "atari": (4, 84, 84), "procgen": (64, 64, 3)}[suite]
+    obs_shape = SHAPES[suite][0]
     torch.manual_seed(0)
     original = ppd.Agent(spec, obs_shape, 6)
     policy = lambda a: a.actor_mean if suite == "mujoco" else a.actor

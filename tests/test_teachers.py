@@ -7,7 +7,7 @@ import numpy as np
 import pytest
 import torch
 
-from conftest import CANONICAL, SUITES, TINY, TINY_STEPS, load_script, read_json, read_scalars, run_cli
+from conftest import CANONICAL, SHAPES, SUITES, TINY, TINY_STEPS, load_script, read_json, read_scalars, run_cli
 
 SCALARS = ["charts/episodic_return", "charts/episodic_length", "charts/SPS", "charts/learning_rate",
            "losses/value_loss", "losses/policy_loss", "losses/entropy", "losses/old_approx_kl",
@@ -16,7 +16,6 @@ EVAL_KEYS = {"script", "method", "suite", "env_id", "seed", "total_timesteps", "
              "checkpoint_sha256", "evaluation", "evaluation_train_levels"}
 EVALUATION_KEYS = {"episodes", "deterministic", "levels", "returns", "mean", "std", "human_normalized"}
 # Observation shape and action count of a sample env per suite (for in-process network tests).
-SHAPES = {"mujoco": ((11,), 3), "atari": ((4, 84, 84), 6), "procgen": ((64, 64, 3), 15)}
 
 
 @pytest.mark.parametrize("suite", SUITES)
