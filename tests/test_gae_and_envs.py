@@ -109,33 +109,50 @@ def hopper_unhealthy(obs):
     return obs[..., 0] <= 0.7 or abs(obs[..., 1]) >= 0.2 or np.abs(obs[..., 1:]).max() >= 100
 
 
-def test_envpool_hopper_reward_terms_and_termination_match_gymnasium():
-    """Random actions on both backends: every step's reward is gymnasium v4's 1 + forward velocity -
-    0.001 |a|^2, every episode ends by the v4 health rule, and the mean episode length agrees within noise."""
+# Gymnasium's v4 reward (from the step's action and info) and termination (from the observation, whose first entry
+# is the torso's height) for the envs the teachers train on envpool; the last field: random actions end enough
+# episodes to compare mean lengths (a random Ant rarely leaves its healthy height range).
+V4_RULES = {
+    "Hopper-v4": (lambda a, info: 1.0 + info["x_velocity"] - 1e-3 * (a ** 2).sum(1), hopper_unhealthy, True),
+    "Ant-v4": (lambda a, info: 1.0 + info["x_velocity"] - 0.5 * (a ** 2).sum(1),
+               lambda obs: not (np.isfinite(obs).all() and 0.2 <= obs[0] <= 1.0), False),
+    "Humanoid-v4": (lambda a, info: 5.0 + 1.25 * info["x_velocity"] - 0.1 * (a ** 2).sum(1),
+                    lambda obs: not 1.0 < obs[0] < 2.0, True),
+}
+
+
+@pytest.mark.parametrize("env_id", list(V4_RULES))
+def test_envpool_reward_terms_and_termination_match_gymnasium(env_id):
+    """Random actions on both backends: every step's reward is gymnasium v4's formula, an episode ends exactly
+    when the v4 health rule says so (checked on every step, ended or not), and where random actions end enough
+    episodes, the mean episode length agrees within noise."""
     mujoco = load_script("ppo_teacher_mujoco")
+    reward_of, unhealthy, compare_lengths = V4_RULES[env_id]
     lengths = {}
     for backend in ("envpool", "gymnasium"):
-        envs, _ = mujoco.make_env("Hopper-v4", 8, 0, backend)
+        envs, _ = mujoco.make_env(env_id, 8, 0, backend)
+        low, high = envs.single_action_space.low, envs.single_action_space.high
         rng = np.random.default_rng(0)
         steps, over, lengths[backend] = np.zeros(8, int), np.zeros(8, bool), []
         for _ in range(400):
             valid = ~over if backend == "envpool" else np.ones(8, bool)  # envpool's reset step
-            action = rng.uniform(-1, 1, (8, 3))
+            action = rng.uniform(low, high, (8, len(low)))
             obs, reward, term, trunc, info = envs.step(action)
             over = term | trunc
             running = valid & ~over  # gymnasium's info of an ended env is the new episode's
-            expected = 1.0 + info["x_velocity"] - 1e-3 * (action ** 2).sum(1)
-            np.testing.assert_allclose(reward[running], expected[running], rtol=1e-5, atol=1e-5)
+            np.testing.assert_allclose(reward[running], reward_of(action, info)[running], rtol=1e-5, atol=1e-5)
+            for i in np.flatnonzero(valid & ~trunc):
+                final = info["final_obs"][i] if backend == "gymnasium" and term[i] else obs[i]
+                assert unhealthy(final) == term[i], (backend, i, final[:2])
             steps += valid
             for i in np.flatnonzero(term):
-                final = obs[i] if backend == "envpool" else info["final_obs"][i]
-                assert hopper_unhealthy(final), (backend, final[:2])
                 lengths[backend].append(steps[i])
                 steps[i] = 0
         envs.close()
-    a, b = (np.array(lengths[k], float) for k in ("envpool", "gymnasium"))
-    assert len(a) > 100 and len(b) > 100
-    assert abs(a.mean() - b.mean()) < 3 * np.sqrt(a.var() / len(a) + b.var() / len(b)), (a.mean(), b.mean())
+    if compare_lengths:
+        a, b = (np.array(lengths[k], float) for k in ("envpool", "gymnasium"))
+        assert len(a) > 100 and len(b) > 100
+        assert abs(a.mean() - b.mean()) < 3 * np.sqrt(a.var() / len(a) + b.var() / len(b)), (a.mean(), b.mean())
 
 
 def test_envpool_hopper_gives_the_shipped_teacher_its_gymnasium_return():
