@@ -9,16 +9,14 @@ import os
 import subprocess
 import sys
 
-from conftest import ROOT
+from conftest import ROOT, run_main
 
 RUNS = os.path.join(ROOT, "results", "runs")
 REPORT = os.path.join(ROOT, "results", "report")
 
 
 def test_the_committed_report_is_a_fresh_report_of_the_committed_runs(tmp_path):
-    proc = subprocess.run([sys.executable, os.path.join("tools", "report.py"), "--runs-dir", "results/runs",
-                           "--out-dir", str(tmp_path)], cwd=ROOT, capture_output=True, text=True, timeout=600)
-    assert proc.returncode == 0, proc.stderr
+    run_main("tools/report.py", ["--runs-dir", "results/runs", "--out-dir", tmp_path], ROOT)
     fresh = sorted(n for n in os.listdir(tmp_path) if n.endswith((".csv", ".md")))
     committed = sorted(n for n in os.listdir(REPORT) if n.endswith((".csv", ".md")))
     assert fresh == committed
@@ -111,9 +109,7 @@ def test_the_committed_stopgrad_pace_tables_are_fresh():
     """results/stopgrad/pace*.md are what results/stopgrad/pace.py makes of the committed runs (collect_run.sh
     rewrites them with every run that lands), and the paired table compares each method on the same teachers."""
     for extra, name in (([], "pace.md"), (["--paired"], "pace_paired.md")):
-        proc = subprocess.run([sys.executable, os.path.join("results", "stopgrad", "pace.py"), *extra], cwd=ROOT,
-                              capture_output=True, text=True, timeout=300)
-        assert proc.returncode == 0, proc.stderr
+        proc = run_main("results/stopgrad/pace.py", extra, ROOT)
         with open(os.path.join(ROOT, "results", "stopgrad", name)) as f:
             assert proc.stdout == f.read() + "\n", name
     with open(os.path.join(ROOT, "results", "stopgrad", "pace_paired.md")) as f:

@@ -10,7 +10,7 @@ from pathlib import Path
 
 import pytest
 
-from conftest import ROOT, read_json
+from conftest import ROOT, read_json, run_main
 
 sys.path.insert(0, os.path.join(ROOT, "tools"))
 import sweep  # noqa: E402
@@ -85,8 +85,7 @@ def test_stopgrad_variant_runs_are_ppd_with_its_flag():
 
 
 def run_sweep(argv, cwd):
-    return subprocess.run([sys.executable, os.path.join(ROOT, "tools", "sweep.py"), *argv], cwd=cwd,
-                          capture_output=True, text=True, timeout=900)
+    return run_main("tools/sweep.py", argv, cwd, check=False)
 
 
 def test_local_sweep_runs_skips_and_reports_failures(tmp_path):
