@@ -37,8 +37,8 @@ def categorical_kl(p_logits, q_logits):
     """KL(p || q) per row from the definition: the reference the scripts' KLs are checked against."""
     import torch
 
-    p, q = torch.softmax(p_logits, -1), torch.softmax(q_logits, -1)
-    return (p * (p.log() - q.log())).sum(-1)
+    log_p, log_q = torch.log_softmax(p_logits, -1), torch.log_softmax(q_logits, -1)
+    return (log_p.exp() * (log_p - log_q)).sum(-1)
 
 
 def load_script(name: str):

@@ -5,8 +5,8 @@ import pytest
 import torch
 from torch.distributions import Categorical, Normal
 
-from conftest import (CANONICAL, SHAPES, SUITES, categorical_kl, TINY, TINY_STEPS, load_script, one_error_line, read_json, read_scalars, run_cli,
-                      run_main, sha256)
+from conftest import (CANONICAL, SHAPES, SUITES, TINY, TINY_STEPS, categorical_kl, load_script, one_error_line,
+                      read_json, read_scalars, run_cli, run_main, sha256)
 
 EPS = 0.2
 
@@ -227,6 +227,51 @@ def test_end_to_end(suite, teacher_runs):
         else:
             recomputed = teacher.get_dist(obs).logits
             torch.testing.assert_close(rollout["teacher_logits"].reshape(len(obs), -1), recomputed)
+
+
+@pytest.mark.parametrize("suite", SUITES)
+def test_the_logged_distillation_loss_is_eq2_on_the_stored_teacher_outputs(suite, teacher_runs):
+    """Eq. 2 as train() wires it: one update of one minibatch holding the whole rollout, with a learning rate too
+    small to move the weights, so the student that acted is the one in the checkpoint and r = 1 for every sample.
+    The logged losses/distill_kl is then the forward KL(teacher || student) over the rollout's valid steps,
+    recomputed here from the stored teacher outputs and the checkpoint (the reverse KL is far from it), and
+    losses/distill_loss equals it (max(r, 1 - eps) = 1: the ratio pairs each sample with its own old log-prob)."""
+    work = teacher_runs[suite][0]
+    module = load_script(f"ppd_{suite}")
+    state = module.load_checkpoint(str(work / "teachers" / f"{CANONICAL[suite]}__1.pt"))
+    # A tiny teacher is near the student (std 1, near-uniform logits), where the KL is nearly symmetric: sharpen it.
+    head = [k for k in state["actor"] if k.endswith(".weight")][-1]
+    state["actor"][head] = state["actor"][head] * 30.0
+    if suite == "mujoco":
+        state["actor"]["actor_logstd"] = state["actor"]["actor_logstd"] - 1.0
+    torch.save(state, work / "kl_teacher.pt")
+    teacher = module.agent_from_checkpoint(state)
+    batch = 4 * int(TINY[suite][TINY[suite].index("--num-steps") + 1])  # one rollout of the 4 envs
+    run_main(f"ppd_{suite}.py", [*TINY[suite], "--total-timesteps", batch, "--minibatch-size", batch,
+                                 "--update-epochs", 1, "--learning-rate", 1e-12, "--eval-episodes", 0,
+                                 "--teacher-path", "kl_teacher.pt", "--student", "smaller", "--dump-last-rollout",
+                                 "--run-name", "ppd_kl"], cwd=work)
+    run_dir = work / "runs" / "ppd_kl"
+    rollout = torch.load(run_dir / "last_rollout.pt")
+    student = module.agent_from_checkpoint(module.load_checkpoint(str(run_dir / "checkpoint.pt")))
+    valid = rollout["valid"].reshape(-1) > 0
+    obs = rollout["obs"].reshape(-1, *rollout["obs"].shape[2:])[valid]
+    with torch.no_grad():
+        student_dist = student.get_dist(obs)
+        if suite == "mujoco":
+            mean = rollout["teacher_means"].reshape(len(valid), -1)[valid]
+            teacher_out = (mean, teacher.actor_logstd.exp().expand_as(mean))
+            student_out, kl = (student_dist.mean, student_dist.stddev), lambda p, q: gaussian_kl(*p, *q)
+        else:
+            teacher_out = rollout["teacher_logits"].reshape(len(valid), -1)[valid]
+            student_out, kl = student_dist.logits, categorical_kl
+        forward, reverse = kl(teacher_out, student_out).mean().item(), kl(student_out, teacher_out).mean().item()
+    scalars = read_scalars(str(run_dir))
+    (_, logged_kl), = scalars["losses/distill_kl"]
+    (_, logged_loss), = scalars["losses/distill_loss"]
+    assert logged_kl == pytest.approx(forward, rel=1e-4)
+    assert abs(reverse - forward) > 0.1 * forward  # the directions are told apart
+    assert logged_loss == pytest.approx(logged_kl, rel=1e-5)
 
 
 def test_mujoco_backends_mask_exactly_envpool_reset_steps(teacher_runs):
