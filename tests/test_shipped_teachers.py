@@ -79,14 +79,17 @@ def test_readme_quickstart_runs_from_the_shipped_teacher(tmp_path):
 
 
 def test_teacher_records_count_the_steps_their_logs_show():
-    """teachers/train.sh logs each seed-1 teacher's training to teachers/logs/{env_id}.log; its .json's
-    total_timesteps is the last step the log prints (the budget rounded down to whole rollouts)."""
+    """teachers/train.sh logged each seed-1 teacher's training to teachers/logs/{env_id}.log, teachers/train_10m.sh
+    (issue #22) logs to teachers/logs/{env_id}__{seed}.log, which takes precedence; a .json's total_timesteps is
+    the last step its log prints (the budget rounded down to whole rollouts)."""
     checked = 0
     for name in sorted(os.listdir(os.path.join(ROOT, "teachers"))):
         if not name.endswith(".json"):
             continue
         info = read_json(os.path.join(ROOT, "teachers", name))
-        log = os.path.join(ROOT, "teachers", "logs", f"{info['env_id']}.log")
+        log = os.path.join(ROOT, "teachers", "logs", f"{info['env_id']}__{info['seed']}.log")
+        if not os.path.isfile(log):
+            log = os.path.join(ROOT, "teachers", "logs", f"{info['env_id']}.log")
         if info["seed"] != 1 or not os.path.isfile(log):
             continue
         with open(log) as f:
