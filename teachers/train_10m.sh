@@ -50,30 +50,7 @@ for job in $JOBS; do
   fi
   echo "$name: ${cmd[*]}"
   timeout --signal=TERM --kill-after=120 "$left" "${cmd[@]}" >> "teachers/logs/$name.log" 2>&1
-  "$PY" - "$run" "teachers/logs/${name}_curve.csv" <<'PYEOF'
-import csv, os, sys
-from collections import defaultdict
-from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
-run, out = sys.argv[1:]
-BIN = 20_000  # steps per row: the mean return of the episodes that ended in it
-acc = EventAccumulator(run, size_guidance={"scalars": 0})
-acc.Reload()
-bins = defaultdict(list)
-for event in acc.Scalars("charts/episodic_return"):
-    bins[(event.step - 1) // BIN * BIN + BIN].append(event.value)
-rows = [(step, len(v), round(sum(v) / len(v), 2)) for step, v in sorted(bins.items())]
-if os.path.isfile(out):  # a run resumed on another machine has only its new events: keep the earlier rows
-    first = rows[0][0] if rows else float("inf")
-    with open(out) as f:
-        rows = [(int(r["step"]), int(r["episodes"]), float(r["mean_return"])) for r in csv.DictReader(f)
-                if int(r["step"]) < first] + rows
-with open(out + ".tmp", "w", newline="") as f:
-    writer = csv.writer(f)
-    writer.writerow(["step", "episodes", "mean_return"])
-    writer.writerows(rows)
-os.replace(out + ".tmp", out)
-print(f"{sum(r[1] for r in rows)} episodes up to step {rows[-1][0] if rows else 0}")
-PYEOF
+  "$PY" results/episode_curve.py "$run" "teachers/logs/${name}_curve.csv" --bin 20000
   paths=("teachers/logs/$name.log" "teachers/logs/${name}_curve.csv")
   if finished "$name"; then
     paths+=("teachers/$name.pt" "teachers/$name.json")

@@ -9,7 +9,9 @@ import os
 import subprocess
 import sys
 
-from conftest import ROOT, run_main
+import pytest
+
+from conftest import ROOT, read_scalars, run_main
 
 RUNS = os.path.join(ROOT, "results", "runs")
 REPORT = os.path.join(ROOT, "results", "report")
@@ -122,3 +124,37 @@ def test_the_committed_stopgrad_pace_tables_are_fresh():
     for row in rows:
         runs.setdefault((row[0], row[1]), set()).add(row[3])
     assert runs and all(len(counts) == 1 for counts in runs.values()), runs  # same number of runs per method
+
+
+def test_episode_curve_writes_every_episode_bins_them_and_keeps_earlier_rows(teacher_runs, tmp_path):
+    """results/episode_curve.py (the curves of the teachers trained in pieces): one row per logged episode, or
+    per bin of steps with the count and mean; rows of an existing CSV before the run's first event are kept
+    (a run resumed on another machine has only its new events)."""
+    run = teacher_runs["mujoco"][0] / "runs" / "tiny"
+    episodes = read_scalars(str(run))["charts/episodic_return"]
+    assert len(episodes) >= 3
+    out = tmp_path / "curve.csv"
+    run_main("results/episode_curve.py", [run, out], ROOT)
+    with open(out) as f:
+        rows = list(csv.reader(f))
+    assert rows[0] == ["step", "episodic_return"]
+    assert [(int(s), float(v)) for s, v in rows[1:]] == [(s, round(v, 2)) for s, v in episodes]
+
+    first = episodes[0][0]
+    with open(out, "w") as f:  # an earlier piece's rows: one before this run's events, one the events replace
+        f.write(f"step,episodic_return\n{first - 1},-5.0\n{first},123456.0\n")
+    run_main("results/episode_curve.py", [run, out], ROOT)
+    with open(out) as f:
+        rows = list(csv.reader(f))[1:]
+    assert rows[0] == [str(first - 1), "-5.0"] and len(rows) == len(episodes) + 1 and "123456.0" not in rows[1]
+
+    binned = tmp_path / "binned.csv"
+    run_main("results/episode_curve.py", [run, binned, "--bin", 128], ROOT)
+    with open(binned) as f:
+        rows = list(csv.DictReader(f))
+    assert sum(int(r["episodes"]) for r in rows) == len(episodes)
+    for row in rows:
+        end = int(row["step"])
+        values = [v for s, v in episodes if end - 128 < s <= end]
+        assert end % 128 == 0 and int(row["episodes"]) == len(values)
+        assert float(row["mean_return"]) == pytest.approx(sum(values) / len(values), abs=0.006)
