@@ -4,9 +4,10 @@ stopped in the distillation term, `--distill-ratio stopgrad`, beside Eq. 2's PPD
 Reads results/runs/*/ (eval.json and curves.csv, as results/run_grid.sh commits them). Per run: the fraction of
 its original (uncorrupted) teacher's score, from the 10-episode `eval/episodic_return` evaluations every 100k
 steps, at the first evaluation past 100k, 200k, 500k and 1M steps, and the first evaluation step at which it
-reaches 0.9; the final fraction is the 50-episode evaluation of eval.json. Per cell (student size, sigma,
-method; lambda 1 only): the mean fraction at each step over its runs, the geometric mean of the final
-fractions, and the median step to 0.9 (with how many runs reached it).
+reaches 0.9; "late" is the mean of its evaluations from 1.5M steps on (5 x 10 episodes: a second estimate of
+the end level, less tied to the one policy of the last step); the final fraction is the 50-episode evaluation of
+eval.json. Per cell (student size, sigma, method; lambda 1 only): the mean fraction at each step and late over
+its runs, the geometric mean of the final fractions, and the median step to 0.9 (with how many runs reached it).
 
     python results/stopgrad/pace.py                     # prints the markdown tables
     python results/stopgrad/pace.py --out results/stopgrad/pace.md
@@ -26,6 +27,7 @@ import numpy as np
 ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 LABELS = {"teacher_distill": "td", "student_distill": "sd", "ppd": "ppd", "ppd_stopgrad": "ppd-sg"}
 STEPS = (100_000, 200_000, 500_000, 1_000_000)
+LATE = 1_500_000
 
 
 def method_of(info: dict) -> str:
@@ -57,9 +59,10 @@ def run_rows(runs_dir: str, teachers_dir: str) -> list:
                            if r["tag"] == "eval/episodic_return")
         at = {s: next((v for step, v in curve if step >= s), None) for s in STEPS}
         reach = next((step for step, v in curve if v >= 0.9), None)
+        late = [v for step, v in curve if step >= LATE]
         rows.append({"run": name, "env": info["env_id"], "seed": info["seed"], "size": info["student_size"],
                      "sigma": info["teacher"]["corruption_sigma"], "method": LABELS[method], "at": at,
-                     "reach": reach, "final": info["evaluation"]["mean"] / teacher})
+                     "reach": reach, "late": float(np.mean(late)), "final": info["evaluation"]["mean"] / teacher})
     return rows
 
 
@@ -74,7 +77,7 @@ def tables(rows: list) -> str:
     for row in rows:
         cells[(row["sigma"], row["size"], row["method"])].append(row)
     lines = ["| σ | student | method | runs | " + " | ".join(f"at {s // 1000}k" for s in STEPS)
-             + " | steps to 0.9 (median; reached) | final (GM) |", "|" + "---|" * (6 + len(STEPS))]
+             + " | steps to 0.9 (median; reached) | late (from 1.5M) | final (GM) |", "|" + "---|" * (7 + len(STEPS))]
     order = {m: i for i, m in enumerate(LABELS.values())}
     for sigma, size, method in sorted(cells, key=lambda k: (k[0], ("smaller", "same", "larger").index(k[1]),
                                                             order[k[2]])):
@@ -83,14 +86,16 @@ def tables(rows: list) -> str:
         reached = [r["reach"] for r in group if r["reach"] is not None]
         reach = f"{statistics.median(reached) / 1e6:.2f}M; {len(reached)}/{len(group)}" if reached else f"–; 0/{len(group)}"
         final = float(np.exp(np.mean(np.log(np.maximum([r["final"] for r in group], 0.01)))))
+        late = np.mean([r["late"] for r in group])
         lines.append(f"| {sigma:g} | {size} | {method} | {len(group)} | " + " | ".join(f"{m:.2f}" for m in means)
-                     + f" | {reach} | {final:.2f} |")
-    per_run = ["| run | " + " | ".join(f"at {s // 1000}k" for s in STEPS) + " | step to 0.9 | final |",
-               "|" + "---|" * (3 + len(STEPS))]
+                     + f" | {reach} | {late:.2f} | {final:.2f} |")
+    per_run = ["| run | " + " | ".join(f"at {s // 1000}k" for s in STEPS) + " | step to 0.9 | late | final |",
+               "|" + "---|" * (4 + len(STEPS))]
     for row in rows:
         if row["method"] in ("ppd", "ppd-sg"):
             per_run.append(f"| {row['run']} | " + " | ".join(f"{row['at'][s]:.2f}" for s in STEPS)
-                           + f" | {row['reach'] if row['reach'] is not None else '–'} | {row['final']:.3f} |")
+                           + f" | {row['reach'] if row['reach'] is not None else '–'} | {row['late']:.2f}"
+                           + f" | {row['final']:.3f} |")
     return "\n".join(lines) + "\n\nPPD runs, Eq. 2 and stopgrad:\n\n" + "\n".join(per_run) + "\n"
 
 
