@@ -19,6 +19,8 @@
 #     PHASES=lambda bash results/run_grid.sh        # only the lambda sweep (another stream may run PHASES=main)
 #     PHASES=lambda SEEDS=2 bash results/run_grid.sh  # only seed 2 of it
 #     PHASES=stopgrad bash results/run_grid.sh     # the --distill-ratio stopgrad study (issue #21): 16 PPD runs
+#     PHASES=four bash results/run_grid.sh         # issue #22: Ant-v4 and Humanoid-v4 (36 runs; four_sigma: 12 more)
+#     PHASES=coinrun bash results/run_grid.sh      # issue #20: Procgen coinrun, smaller and same students (12 runs)
 #
 # Two phases, each seed 1 then seed 2: "main" (Table 1/5 and Table 2, the runs the paper's Mujoco claims rest on)
 # before "lambda" (the sweep the issue asks for at 2M steps if time allows).
@@ -46,13 +48,39 @@ for phase in $PHASES; do
     lambda) selection=(--methods ppd --students larger --no-imperfect --lambdas 0.5 2.0 5.0 --lambda-envs HalfCheetah-v4) ;;
     # issue #21: PPD with --distill-ratio stopgrad for Table 1's 12 PPD cells and Table 2's 4 (PHASES=stopgrad)
     stopgrad) selection=(--methods ppd_stopgrad --lambdas --imperfect-envs Hopper-v4 HalfCheetah-v4) ;;
-    *) echo "run_grid.sh: unknown phase '$phase' (main, lambda, stopgrad)" >&2; exit 2 ;;
+    # issue #22: the grid's Table 1/5 runs for the two other Mujoco envs of the paper, from their 10M-step teachers
+    # (teachers/train_10m.sh), then their sigma = 0.05 runs (larger students)
+    four) selection=(--lambdas --no-imperfect) ;;
+    four_sigma) selection=(--lambdas --students larger --imperfect-envs Ant-v4 Humanoid-v4) ;;
+    # issue #20 part 4: from the Nature-CNN coinrun teachers of results/pixels/teacher.sh; Table 4's smaller
+    # student and the teacher's own network (same); larger IMPALA {32, 64, 64}/1024 students are for a GPU
+    coinrun) selection=(--lambdas --no-imperfect --students smaller same) ;;
+    *) echo "run_grid.sh: unknown phase '$phase' (main, lambda, stopgrad, four, four_sigma, coinrun)" >&2; exit 2 ;;
   esac
+  envs=$ENVS suite=mujoco
+  [[ $phase == four* ]] && envs="Ant-v4 Humanoid-v4"
+  [[ $phase == coinrun ]] && envs=coinrun suite=procgen
   for seed in $SEEDS; do  # seed 1 first: its teachers are shipped, its students can start at once
     left=$(( (end - $(date +%s)) / 60 ))
     if [ "$left" -le 0 ]; then status=3; break 2; fi
+    run_envs=()
+    for env in $envs; do  # phases four* and coinrun: never train a teacher here (their own scripts do)
+      if [[ $phase == four* ]] && ! "$PY" -c "import json,sys; sys.exit(json.load(open(sys.argv[1]))['total_timesteps'] < 9_900_000)" \
+          "teachers/${env}__${seed}.json" 2>/dev/null; then
+        echo "skip $env seed $seed: teachers/${env}__${seed}.json is not a 10M-step teacher yet (teachers/train_10m.sh)"
+        status=3
+        continue
+      fi
+      if [[ $phase == coinrun ]] && [ ! -f "teachers/${env}__${seed}.json" ]; then
+        echo "skip $env seed $seed: no teachers/${env}__${seed}.json yet (GAME=coinrun SEED=$seed bash results/pixels/teacher.sh)"
+        status=3
+        continue
+      fi
+      run_envs+=("$env")
+    done
+    [ ${#run_envs[@]} -eq 0 ] && continue
     # shellcheck disable=SC2086
-    "$PY" tools/sweep.py --suites mujoco --envs $ENVS --seeds "$seed" --workers 1 "${selection[@]}" \
+    "$PY" tools/sweep.py --suites "$suite" --envs "${run_envs[@]}" --seeds "$seed" --workers 1 "${selection[@]}" \
       --teachers-dir teachers --runs-dir "$GRID/runs" --logs-dir "$GRID/logs" --done-dirs results/runs \
       --teacher-flags="--total-timesteps 2000000 --env-backend gymnasium" \
       --distill-flags="--total-timesteps 2000000 --eval-every 100000" \
