@@ -21,6 +21,7 @@
 #     PHASES=stopgrad bash results/run_grid.sh     # the --distill-ratio stopgrad study (issue #21): 16 PPD runs
 #     PHASES=four bash results/run_grid.sh         # issue #22: Ant-v4 and Humanoid-v4 (36 runs; four_sigma: 12 more)
 #     PHASES=coinrun bash results/run_grid.sh      # issue #20: Procgen coinrun, smaller and same students (12 runs)
+#     PHASES=coinrun_stopgrad bash results/run_grid.sh  # issue #21: PPD stopgrad on coinrun, smaller (2 runs)
 #
 # Two phases, each seed 1 then seed 2: "main" (Table 1/5 and Table 2, the runs the paper's Mujoco claims rest on)
 # before "lambda" (the sweep the issue asks for at 2M steps if time allows).
@@ -55,11 +56,13 @@ for phase in $PHASES; do
     # issue #20 part 4: from the Nature-CNN coinrun teachers of results/pixels/teacher.sh; Table 4's smaller
     # student and the teacher's own network (same); larger IMPALA {32, 64, 64}/1024 students are for a GPU
     coinrun) selection=(--lambdas --no-imperfect --students smaller same) ;;
-    *) echo "run_grid.sh: unknown phase '$phase' (main, lambda, stopgrad, four, four_sigma, coinrun)" >&2; exit 2 ;;
+    coinrun_stopgrad) selection=(--methods ppd_stopgrad --lambdas --no-imperfect --students smaller) ;;
+    *) echo "run_grid.sh: unknown phase '$phase' (main, lambda, stopgrad, four, four_sigma, coinrun," \
+            "coinrun_stopgrad)" >&2; exit 2 ;;
   esac
   envs=$ENVS suite=mujoco
   [[ $phase == four* ]] && envs="Ant-v4 Humanoid-v4"
-  [[ $phase == coinrun ]] && envs=coinrun suite=procgen
+  [[ $phase == coinrun* ]] && envs=coinrun suite=procgen
   for seed in $SEEDS; do  # seed 1 first: its teachers are shipped, its students can start at once
     left=$(( (end - $(date +%s)) / 60 ))
     if [ "$left" -le 0 ]; then status=3; break 2; fi
@@ -71,7 +74,7 @@ for phase in $PHASES; do
         status=3
         continue
       fi
-      if [[ $phase == coinrun ]] && [ ! -f "teachers/${env}__${seed}.json" ]; then
+      if [[ $phase == coinrun* ]] && [ ! -f "teachers/${env}__${seed}.json" ]; then
         echo "skip $env seed $seed: no teachers/${env}__${seed}.json yet (GAME=coinrun SEED=$seed bash results/pixels/teacher.sh)"
         status=3
         continue

@@ -51,8 +51,8 @@ def run_rows(runs_dir: str, teachers_dir: str) -> list:
         with open(os.path.join(runs_dir, name, "eval.json")) as f:
             info = json.load(f)
         method = method_of(info)
-        if method not in LABELS or info.get("distill_lambda") not in (None, 1.0):
-            continue
+        if method not in LABELS or info.get("distill_lambda") not in (None, 1.0) or info["suite"] != "mujoco":
+            continue  # the coinrun runs (issues #20, #21) get their own report
         teacher = teacher_score(info, teachers_dir)
         with open(os.path.join(runs_dir, name, "curves.csv")) as f:
             curve = sorted((int(r["step"]), float(r["value"]) / teacher) for r in csv.DictReader(f)
