@@ -14,7 +14,7 @@ import numpy as np
 import pytest
 import torch
 
-from conftest import CANONICAL, ROOT, TINY, one_error_line, read_json, run_cli, run_main, sha256
+from conftest import CANONICAL, ROOT, TINY, one_error_line, read_json, run_cli, run_main, run_script, sha256
 
 sys.path.insert(0, os.path.join(ROOT, "tools"))
 import evaluate as ev  # noqa: E402
@@ -365,10 +365,9 @@ def test_bad_input_one_line_exit_2_nothing_written(runs, tmp_path, capsys, monke
 
 def test_no_gl_backend_one_line_hint(runs, tmp_path):
     out = tmp_path / "g.json"
-    proc = subprocess.run([sys.executable, os.path.join(ROOT, "tools", "evaluate.py"), "--checkpoint",
-                           str(runs["mujoco"] / "checkpoint.pt"), "--episodes", "1", "--capture-video", "--out", str(out)],
-                          env={**os.environ, "MUJOCO_GL": "glfw", "DISPLAY": ""}, capture_output=True, text=True,
-                          timeout=300)
+    proc = run_script("tools/evaluate.py", ["--checkpoint", runs["mujoco"] / "checkpoint.pt", "--episodes", 1,
+                                            "--capture-video", "--out", out], tmp_path, check=False,
+                      env={**os.environ, "MUJOCO_GL": "glfw", "DISPLAY": ""})  # read when mujoco is imported
     assert proc.returncode == 2 and proc.stdout == ""
     assert proc.stderr.startswith("error: cannot render Mujoco with MUJOCO_GL=glfw") and proc.stderr.count("\n") == 1
     assert "MUJOCO_GL=egl" in proc.stderr

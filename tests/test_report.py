@@ -4,13 +4,12 @@ events; the tables must hold the hand-computed values."""
 import csv
 import json
 import os
-import subprocess
 import sys
 
 import numpy as np
 import pytest
 
-from conftest import ROOT
+from conftest import ROOT, one_error_line, run_main
 
 sys.path.insert(0, os.path.join(ROOT, "tools"))
 import report  # noqa: E402
@@ -260,10 +259,9 @@ def test_extracted_folder_gives_the_same_report(made_report, tmp_path):
 
 
 def test_bad_runs_dir_is_one_line(tmp_path):
-    proc = subprocess.run([sys.executable, os.path.join(ROOT, "tools", "report.py"), "--runs-dir",
-                           str(tmp_path / "nope"), "--out-dir", str(tmp_path / "out")], capture_output=True, text=True)
-    assert proc.returncode == 2 and proc.stderr.strip().splitlines() == [
-        f"error: runs folder '{tmp_path / 'nope'}' does not exist"]
+    proc = run_main("tools/report.py", ["--runs-dir", tmp_path / "nope", "--out-dir", tmp_path / "out"], tmp_path,
+                    check=False)
+    assert one_error_line(proc.stderr, proc.returncode) == f"error: runs folder '{tmp_path / 'nope'}' does not exist"
     assert not os.path.exists(tmp_path / "out")
 
 

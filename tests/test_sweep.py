@@ -10,7 +10,7 @@ from pathlib import Path
 
 import pytest
 
-from conftest import ROOT, read_json, run_main
+from conftest import ROOT, read_json, run_main, run_script
 
 sys.path.insert(0, os.path.join(ROOT, "tools"))
 import sweep  # noqa: E402
@@ -162,9 +162,7 @@ def test_slurm_two_stage_sweep(slurm, tmp_path):
     flags = [f"--teacher-flags={TINY_TEACHER}", f"--distill-flags={TINY_STUDENT}", "--ppd-flags=--minibatch-size 16",
              "--mode", "slurm", "--cpus", "1",
              "--mem", "1G", "--time", "00:20:00"]
-    proc = subprocess.run([sys.executable, os.path.join(ROOT, "tools", "sweep.py"), *TINY_GRID, *flags], cwd=work,
-                          capture_output=True, text=True, env=slurm, timeout=120)
-    assert proc.returncode == 0, proc.stderr
+    proc = run_script("tools/sweep.py", [*TINY_GRID, *flags], work, env=slurm, timeout=120)  # the real sbatch
     assert "teachers: 1 run, job array" in proc.stdout and "students: 2 runs, job array" in proc.stdout
     script = (work / "slurm" / "students.sbatch").read_text()
     assert "#SBATCH --array=0-1" in script and "--resume" in script and "gres" not in script
