@@ -124,6 +124,15 @@ def test_the_committed_stopgrad_pace_tables_are_fresh():
     for row in rows:
         runs.setdefault((row[0], row[1]), set()).add(row[3])
     assert runs and all(len(counts) == 1 for counts in runs.values()), runs  # same number of runs per method
+    # "late": the mean of a run's 10-episode evaluations from 1.5M steps on, as a fraction of its teacher's score
+    name = "Hopper-v4__ppd_stopgrad__larger__2"
+    with open(os.path.join(RUNS, name, "curves.csv")) as f:
+        late = [float(r["value"]) for r in csv.DictReader(f)
+                if r["tag"] == "eval/episodic_return" and int(r["step"]) >= 1_500_000]
+    teacher = json.load(open(os.path.join(ROOT, "teachers", "Hopper-v4__2.json")))["evaluation"]["mean"]
+    with open(os.path.join(ROOT, "results", "stopgrad", "pace.md")) as f:
+        row = next(line.split(" | ") for line in f if line.startswith(f"| {name} |"))
+    assert len(late) == 5 and float(row[-2]) == round(sum(late) / len(late) / teacher, 2), (row, late)
 
 
 def test_episode_curve_writes_every_episode_bins_them_and_keeps_earlier_rows(teacher_runs, tmp_path):
