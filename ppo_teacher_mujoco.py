@@ -206,6 +206,27 @@ class EnvpoolVectorEnv:
         self.reset, self.step, self.close = self.env.reset, self.env.step, self.env.close
 
 
+# envpool's Humanoid-v4 leaves the last 84 entries of its observation, the bodies' external contact forces
+# (cfrc_ext), at zero, as gym's v2/v3 did under MuJoCo 2.0; gymnasium's v4 fills them. A policy trained on envpool
+# and evaluated on gymnasium would get inputs it never saw (its normaliser's variance there is 0: the 10M-step
+# teacher scored 713 instead of about 6,000), so gymnasium's task gets envpool's observation: one MDP on both backends.
+ENVPOOL_ZERO_OBS = {"Humanoid-v4": slice(292, 376)}
+
+
+def envpool_observation(env: gym.Env) -> gym.Env:
+    """gymnasium's v4 task with the entries envpool leaves at zero (ENVPOOL_ZERO_OBS) zeroed; others as they are."""
+    zero = ENVPOOL_ZERO_OBS.get(env.spec.id)
+    if zero is None:
+        return env
+
+    def mask(obs: np.ndarray) -> np.ndarray:
+        obs = obs.copy()
+        obs[zero] = 0.0
+        return obs
+
+    return gym.wrappers.TransformObservation(env, mask, env.observation_space)
+
+
 def make_env(env_id: str, num_envs: int, seed: int, backend: str = "gymnasium"):
     """The v4 task as a seeded vector env; returns (envs, first observations). gymnasium's resets in the same
     step an episode ends (the final observation is in info); envpool's (same model, reward terms and
@@ -215,7 +236,8 @@ def make_env(env_id: str, num_envs: int, seed: int, backend: str = "gymnasium"):
         envs = EnvpoolVectorEnv(env_id, num_envs, seed)
         return envs, envs.reset()[0]
     envs = gym.make_vec(env_id, num_envs=num_envs, vectorization_mode="sync",
-                        vector_kwargs={"autoreset_mode": gym.vector.AutoresetMode.SAME_STEP})
+                        vector_kwargs={"autoreset_mode": gym.vector.AutoresetMode.SAME_STEP},
+                        wrappers=[envpool_observation])
     return envs, envs.reset(seed=seed)[0]
 
 

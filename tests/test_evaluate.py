@@ -261,7 +261,8 @@ def projected(player, point, aspect=1.0):
 @pytest.mark.parametrize("env_id", ["Hopper-v4", "HalfCheetah-v4", "Ant-v4", "Humanoid-v4", "Swimmer-v4"])
 def test_mujoco_camera_follows_the_agent(env_id, monkeypatch):
     """The shipped teachers play a whole episode (metres to tens of metres); every 50 steps the agent's centre
-    of mass projects into the middle of the rendered frame."""
+    of mass projects into the middle of the rendered frame. The policy sees the observation it trained on
+    (Humanoid: envpool's, with the contact forces zeroed)."""
     monkeypatch.setenv("MUJOCO_GL", os.environ.get("MUJOCO_GL", "egl"))
     policy = ev.Policy(os.path.join(ROOT, "teachers", f"{env_id}__1.pt"), torch.device("cpu"))
     player = ev.MujocoPlayer(policy, 10_001, "test")
@@ -274,6 +275,7 @@ def test_mujoco_camera_follows_the_agent(env_id, monkeypatch):
                 assert player.frame().shape == (480, 480, 3)
                 x, y = projected(player, data.subtree_com[1])
                 assert 0.1 < x < 0.9 and 0.1 < y < 0.9, (steps, data.subtree_com[1], x, y)
+            assert not obs[0, 292:].any() or env_id != "Humanoid-v4"
             obs, _, over, _ = player.step(policy.act(obs, deterministic=True))
             steps += 1
         travelled = np.linalg.norm(data.subtree_com[1][:2] - start[:2])

@@ -227,7 +227,9 @@ class MujocoPlayer:
         # default, gymnasium 1.4 swaps it for a free camera at a fixed point (its trackbodyid only acts on a
         # tracking camera), and a hopper leaves the picture within 100 steps. Tasks without one (the pendulums)
         # keep gymnasium's default.
-        self.env = gym.make(policy.env_id, render_mode="rgb_array", camera_name="track")
+        # The script's own observation (envpool's, on Humanoid-v4: the contact forces zeroed), as evaluate() plays.
+        self.env = policy.module.envpool_observation(
+            gym.make(policy.env_id, render_mode="rgb_array", camera_name="track"))
         self.seed = seed
         self.low, self.high = self.env.action_space.low, self.env.action_space.high
         self.fps = int(self.env.metadata.get("render_fps", 30))
