@@ -224,27 +224,6 @@ def parse_args() -> Args:
 # ---------------------------------------------------------------------------------------------
 # Environment
 # ---------------------------------------------------------------------------------------------
-# envpool's Humanoid-v4 leaves the last 84 entries of its observation, the bodies' external contact forces
-# (cfrc_ext), at zero, as gym's v2/v3 did under MuJoCo 2.0; gymnasium's v4 fills them. A policy trained on envpool
-# and evaluated on gymnasium would get inputs it never saw (its normaliser's variance there is 0: the 10M-step
-# teacher scored 713 instead of about 6,000), so gymnasium's task gets envpool's observation: one MDP on both backends.
-ENVPOOL_ZERO_OBS = {"Humanoid-v4": slice(292, 376)}
-
-
-def envpool_observation(env: gym.Env) -> gym.Env:
-    """gymnasium's v4 task with the entries envpool leaves at zero (ENVPOOL_ZERO_OBS) zeroed; others as they are."""
-    zero = ENVPOOL_ZERO_OBS.get(env.spec.id)
-    if zero is None:
-        return env
-
-    def mask(obs: np.ndarray) -> np.ndarray:
-        obs = obs.copy()
-        obs[zero] = 0.0
-        return obs
-
-    return gym.wrappers.TransformObservation(env, mask, env.observation_space)
-
-
 class VecEnv:
     """The three suites behind one interface: reset() -> obs; step(actions) -> obs, reward, over, valid, game_over.
 
@@ -304,6 +283,27 @@ class VecEnv:
 
     def close(self):
         self.env.close()
+
+
+# envpool's Humanoid-v4 leaves the last 84 entries of its observation, the bodies' external contact forces
+# (cfrc_ext), at zero, as gym's v2/v3 did under MuJoCo 2.0; gymnasium's v4 fills them. A policy trained on envpool
+# and evaluated on gymnasium would get inputs it never saw (its normaliser's variance there is 0: the 10M-step
+# teacher scored 713 instead of about 6,000), so gymnasium's task gets envpool's observation: one MDP on both backends.
+ENVPOOL_ZERO_OBS = {"Humanoid-v4": slice(292, 376)}
+
+
+def envpool_observation(env: gym.Env) -> gym.Env:
+    """gymnasium's v4 task with the entries envpool leaves at zero (ENVPOOL_ZERO_OBS) zeroed; others as they are."""
+    zero = ENVPOOL_ZERO_OBS.get(env.spec.id)
+    if zero is None:
+        return env
+
+    def mask(obs: np.ndarray) -> np.ndarray:
+        obs = obs.copy()
+        obs[zero] = 0.0
+        return obs
+
+    return gym.wrappers.TransformObservation(env, mask, env.observation_space)
 
 
 class RunningMeanStd:
