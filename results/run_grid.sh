@@ -22,6 +22,7 @@
 #     PHASES=four bash results/run_grid.sh         # issue #22: Ant-v4 and Humanoid-v4 (36 runs; four_sigma: 12 more)
 #     PHASES=coinrun bash results/run_grid.sh      # issue #20: Procgen coinrun, smaller and same students (12 runs)
 #     PHASES=coinrun_stopgrad bash results/run_grid.sh  # issue #21: PPD stopgrad on coinrun, smaller (2 runs)
+#     PHASES=pong SEEDS=1 bash results/run_grid.sh  # issue #20 part 3: Pong, PPD and student-distill, smaller, 1M steps
 #
 # Two phases, each seed 1 then seed 2: "main" (Table 1/5 and Table 2, the runs the paper's Mujoco claims rest on)
 # before "lambda" (the sweep the issue asks for at 2M steps if time allows).
@@ -57,25 +58,28 @@ for phase in $PHASES; do
     # student and the teacher's own network (same); larger IMPALA {32, 64, 64}/1024 students are for a GPU
     coinrun) selection=(--lambdas --no-imperfect --students smaller same) ;;
     coinrun_stopgrad) selection=(--methods ppd_stopgrad --lambdas --no-imperfect --students smaller) ;;
+    # issue #20 part 3: Atari distillation learns too, from the shipped Nature-CNN Pong teacher (1M steps)
+    pong) selection=(--methods ppd student_distill --lambdas --no-imperfect --students smaller) ;;
     *) echo "run_grid.sh: unknown phase '$phase' (main, lambda, stopgrad, four, four_sigma, coinrun," \
-            "coinrun_stopgrad)" >&2; exit 2 ;;
+            "coinrun_stopgrad, pong)" >&2; exit 2 ;;
   esac
-  envs=$ENVS suite=mujoco
+  envs=$ENVS suite=mujoco steps=2000000
   [[ $phase == four* ]] && envs="Ant-v4 Humanoid-v4"
   [[ $phase == coinrun* ]] && envs=coinrun suite=procgen
+  [[ $phase == pong ]] && envs=Pong-v5 suite=atari steps=1000000
   for seed in $SEEDS; do  # seed 1 first: its teachers are shipped, its students can start at once
     left=$(( (end - $(date +%s)) / 60 ))
     if [ "$left" -le 0 ]; then status=3; break 2; fi
     run_envs=()
-    for env in $envs; do  # phases four* and coinrun: never train a teacher here (their own scripts do)
+    for env in $envs; do  # phases four*, coinrun* and pong: never train a teacher here (their own scripts do)
       if [[ $phase == four* ]] && ! "$PY" -c "import json,sys; sys.exit(json.load(open(sys.argv[1]))['total_timesteps'] < 9_900_000)" \
           "teachers/${env}__${seed}.json" 2>/dev/null; then
         echo "skip $env seed $seed: teachers/${env}__${seed}.json is not a 10M-step teacher yet (teachers/train_10m.sh)"
         status=3
         continue
       fi
-      if [[ $phase == coinrun* ]] && [ ! -f "teachers/${env}__${seed}.json" ]; then
-        echo "skip $env seed $seed: no teachers/${env}__${seed}.json yet (GAME=coinrun SEED=$seed bash results/pixels/teacher.sh)"
+      if [[ $phase == coinrun* || $phase == pong ]] && [ ! -f "teachers/${env}__${seed}.json" ]; then
+        echo "skip $env seed $seed: no teachers/${env}__${seed}.json yet (GAME=${env%-v5} SEED=$seed bash results/pixels/teacher.sh)"
         status=3
         continue
       fi
@@ -86,7 +90,7 @@ for phase in $PHASES; do
     "$PY" tools/sweep.py --suites "$suite" --envs "${run_envs[@]}" --seeds "$seed" --workers 1 "${selection[@]}" \
       --teachers-dir teachers --runs-dir "$GRID/runs" --logs-dir "$GRID/logs" --done-dirs results/runs \
       --teacher-flags="--total-timesteps 2000000 --env-backend gymnasium" \
-      --distill-flags="--total-timesteps 2000000 --eval-every 100000" \
+      --distill-flags="--total-timesteps $steps --eval-every 100000" \
       --on-done="bash results/collect_run.sh {name}" --stop-after-minutes "$left" --python "$PY"
     code=$?
     [ "$code" -ne 0 ] && status=$code && break 2
