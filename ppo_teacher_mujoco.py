@@ -541,7 +541,9 @@ def train(args: Args, given: Optional[set] = None) -> dict:
     logprobs, rewards, values, final_values, terminations, dones, valid = (
         torch.zeros(shape, device=device) for _ in range(7))
 
-    next_obs = torch.as_tensor(obs_norm(raw_obs), device=device)
+    # The first observations are training data, unless no update is left (a finished run resumed for its final
+    # evaluation, which must see the checkpoint's own statistics).
+    next_obs = torch.as_tensor(obs_norm(raw_obs, update=start_update <= num_updates), device=device)
     all_valid, over = np.ones(args.num_envs, bool), np.zeros(args.num_envs, bool)
     episode_stats, recent_returns = EpisodeStats(args.num_envs), []
     start_time, start_step = time.time(), global_step

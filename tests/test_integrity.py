@@ -2,6 +2,7 @@
 flags, a run reports what it did, and what the docs call committed is tracked by git. Real runs, real
 signals, real files."""
 
+import json
 import os
 import re
 import signal
@@ -253,6 +254,12 @@ def test_resume_edge_cases(script, tmp_path, teacher_runs):
     proc = run_script(script, ["--resume", tmp_path / "runs"], cwd=tmp_path, check=False)
     assert proc.returncode == 2 and one_error_line(proc.stderr, proc.returncode) == (
         f"error: checkpoint not found: {tmp_path / 'runs' / 'checkpoint.pt'}")
+    if script == "ppo_teacher_mujoco.py":  # stopped during its final evaluation (before eval.json and the
+        for path in (run_dir / "eval.json", tmp_path / "teachers" / "Hopper-v4__1.pt"):  # teacher are written)
+            path.unlink()  # resumed, it evaluates the same policy with the same statistics: the same returns
+        run_script(script, ["--resume", run_dir], cwd=tmp_path)
+        again = read_json(run_dir / "eval.json")["evaluation"]["returns"]
+        assert again == json.loads(before["eval.json"])["evaluation"]["returns"]
 
 
 def test_a_missing_teacher_is_one_line_before_any_output_and_its_hint_runs(tmp_path):
