@@ -291,7 +291,7 @@ class VecEnv:
 # envpool's Humanoid-v4 leaves the last 84 entries of its observation, the bodies' external contact forces
 # (cfrc_ext), at zero, as gym's v2/v3 did under MuJoCo 2.0; gymnasium's v4 fills them. A policy trained on envpool
 # and evaluated on gymnasium would get inputs it never saw (its normaliser's variance there is 0: the 10M-step
-# teacher scored 713 instead of about 6,000), so gymnasium's task gets envpool's observation: one MDP on both backends.
+# teacher scored 713 instead of 7,993), so gymnasium's task gets envpool's observation: one MDP on both backends.
 ENVPOOL_ZERO_OBS = {"Humanoid-v4": slice(292, 376)}
 
 

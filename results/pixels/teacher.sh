@@ -3,7 +3,7 @@
 # teachers/Pong-v5__1.pt) and coinrun (part 4, seeds 1 and 2). The paper's settings (A.2, Table 3; the teacher
 # scripts' defaults) except two: the network, a Nature-CNN {32, 64, 64} with a 512-unit layer instead of the
 # paper's IMPALA-CNN {16, 32, 32}/256, which costs several times more per sample here (docs/throughput.md), and
-# the budget: Pong 10M steps, the paper's (first 5M; extended at 2.3M steps, where its curve was still flat at
+# the budget: Pong 10M steps, the paper's (first 5M; extended at 2.77M steps, where its curve was still flat at
 # -20, so that no -20 teacher is written at 5M; docs/teachers.md), coinrun 5M (the paper: 30M), to be extended with
 # STEPS if a teacher is not good enough.
 #
