@@ -363,21 +363,31 @@ def make_trunk(spec: dict, obs_shape) -> nn.Sequential:
     return nn.Sequential(convs, layer_init(nn.Linear(flat, spec["fc_size"])), nn.ReLU())
 
 
-def network_spec(arch: str, channels, fc_size: int) -> dict:
-    return {"arch": arch, "channels": [int(c) for c in channels], "fc_size": int(fc_size)}
+def network_spec(arch: str, channels, fc_size: int, shared_trunk: bool = False) -> dict:
+    return {"arch": arch, "channels": [int(c) for c in channels], "fc_size": int(fc_size),
+            "shared_trunk": bool(shared_trunk)}
 
 
 class Agent(nn.Module):
-    """Categorical actor and a separate critic, each with its own CNN trunk (no sharing)."""
+    """Categorical actor and critic heads on CNN trunks: one trunk for both when spec['shared_trunk'] (a checkpoint
+    then holds it under actor.0 and critic.0 alike), else one each (specs written before the key: one each)."""
 
     def __init__(self, spec: dict, obs_shape, action_dim: int):
         super().__init__()
         self.spec, self.obs_shape, self.action_dim = spec, tuple(int(d) for d in obs_shape), int(action_dim)
         chw = (obs_shape[2], obs_shape[0], obs_shape[1])  # Procgen frames are HWC
-        self.actor = nn.Sequential(make_trunk(spec, chw), layer_init(nn.Linear(spec["fc_size"], action_dim), std=0.01))
-        self.critic = nn.Sequential(make_trunk(spec, chw), layer_init(nn.Linear(spec["fc_size"], 1), std=1.0))
+        trunk = make_trunk(spec, chw)
+        self.actor = nn.Sequential(trunk, layer_init(nn.Linear(spec["fc_size"], action_dim), std=0.01))
+        self.critic = nn.Sequential(trunk if spec.get("shared_trunk") else make_trunk(spec, chw),
+                                    layer_init(nn.Linear(spec["fc_size"], 1), std=1.0))
         # channels_last: the layout in which oneDNN's CPU convolutions (and cuDNN's) run fastest; docs/throughput.md
         self.to(memory_format=torch.channels_last)
+
+    def load_state_dict(self, state_dict, strict: bool = True, assign: bool = False):
+        if self.critic[0] is self.actor[0]:  # one trunk, two names: the actor's copy is the one loaded
+            state_dict = {**state_dict, **{"critic." + k[len("actor."):]: v for k, v in state_dict.items()
+                                          if k.startswith("actor.0.")}}
+        return super().load_state_dict(state_dict, strict, assign)
 
     def policy_params(self) -> int:
         """Trunk + action head, as Table 4 counts them (no critic)."""
@@ -401,10 +411,13 @@ class Agent(nn.Module):
 
     def get_action_and_value(self, x, action=None, deterministic: bool = False):
         pixels = self.pixels(x)  # converted once for both networks
-        dist = Categorical(logits=self.actor(pixels), validate_args=False)
+        features = self.actor[0](pixels)
+        dist = Categorical(logits=self.actor[1](features), validate_args=False)
         if action is None:
             action = dist.probs.argmax(-1) if deterministic else dist.sample()
-        return action, dist.log_prob(action), dist.entropy(), self.critic(pixels).squeeze(-1)
+        # a shared trunk runs once for both heads
+        critic_features = features if self.critic[0] is self.actor[0] else self.critic[0](pixels)
+        return action, dist.log_prob(action), dist.entropy(), self.critic[1](critic_features).squeeze(-1)
 
 
 # ---------------------------------------------------------------------------------------------

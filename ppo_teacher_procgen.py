@@ -88,11 +88,14 @@ class Args:
 
     # The network (A.2)
     arch: Literal["impala", "nature"] = "impala"
-    """network of the actor and of the (separate) critic: IMPALA-CNN or Nature-CNN"""
+    """network of the actor and of the critic: IMPALA-CNN or Nature-CNN"""
     channels: tuple[int, ...] = (16, 32, 32)
     """conv filters of the three stages (paper A.2: IMPALA {16, 32, 32})"""
     fc_size: int = 256
     """units of the fully connected layer after the convolutions"""
+    shared_trunk: bool = True
+    """one CNN trunk for the actor and the critic (SB3's CnnPolicy, CleanRL); --no-shared-trunk: one each, the
+    paper's text (A.2), whose actor trunk died within 2.8M steps of Pong here (docs/teachers.md)"""
 
     # Evaluation (A.3)
     eval_episodes: int = 200
@@ -330,21 +333,31 @@ def make_trunk(spec: dict, obs_shape) -> nn.Sequential:
     return nn.Sequential(convs, layer_init(nn.Linear(flat, spec["fc_size"])), nn.ReLU())
 
 
-def network_spec(arch: str, channels, fc_size: int) -> dict:
-    return {"arch": arch, "channels": [int(c) for c in channels], "fc_size": int(fc_size)}
+def network_spec(arch: str, channels, fc_size: int, shared_trunk: bool = False) -> dict:
+    return {"arch": arch, "channels": [int(c) for c in channels], "fc_size": int(fc_size),
+            "shared_trunk": bool(shared_trunk)}
 
 
 class Agent(nn.Module):
-    """Categorical actor and a separate critic, each with its own CNN trunk (no sharing)."""
+    """Categorical actor and critic heads on CNN trunks: one trunk for both when spec['shared_trunk'] (a checkpoint
+    then holds it under actor.0 and critic.0 alike), else one each (specs written before the key: one each)."""
 
     def __init__(self, spec: dict, obs_shape, action_dim: int):
         super().__init__()
         self.spec, self.obs_shape, self.action_dim = spec, tuple(int(d) for d in obs_shape), int(action_dim)
         chw = (obs_shape[2], obs_shape[0], obs_shape[1])  # Procgen frames are HWC
-        self.actor = nn.Sequential(make_trunk(spec, chw), layer_init(nn.Linear(spec["fc_size"], action_dim), std=0.01))
-        self.critic = nn.Sequential(make_trunk(spec, chw), layer_init(nn.Linear(spec["fc_size"], 1), std=1.0))
+        trunk = make_trunk(spec, chw)
+        self.actor = nn.Sequential(trunk, layer_init(nn.Linear(spec["fc_size"], action_dim), std=0.01))
+        self.critic = nn.Sequential(trunk if spec.get("shared_trunk") else make_trunk(spec, chw),
+                                    layer_init(nn.Linear(spec["fc_size"], 1), std=1.0))
         # channels_last: the layout in which oneDNN's CPU convolutions (and cuDNN's) run fastest; docs/throughput.md
         self.to(memory_format=torch.channels_last)
+
+    def load_state_dict(self, state_dict, strict: bool = True, assign: bool = False):
+        if self.critic[0] is self.actor[0]:  # one trunk, two names: the actor's copy is the one loaded
+            state_dict = {**state_dict, **{"critic." + k[len("actor."):]: v for k, v in state_dict.items()
+                                          if k.startswith("actor.0.")}}
+        return super().load_state_dict(state_dict, strict, assign)
 
     def policy_params(self) -> int:
         """Trunk + action head, as Table 4 counts them (no critic)."""
@@ -368,10 +381,13 @@ class Agent(nn.Module):
 
     def get_action_and_value(self, x, action=None, deterministic: bool = False):
         pixels = self.pixels(x)  # converted once for both networks
-        dist = Categorical(logits=self.actor(pixels), validate_args=False)
+        features = self.actor[0](pixels)
+        dist = Categorical(logits=self.actor[1](features), validate_args=False)
         if action is None:
             action = dist.probs.argmax(-1) if deterministic else dist.sample()
-        return action, dist.log_prob(action), dist.entropy(), self.critic(pixels).squeeze(-1)
+        # a shared trunk runs once for both heads
+        critic_features = features if self.critic[0] is self.actor[0] else self.critic[0](pixels)
+        return action, dist.log_prob(action), dist.entropy(), self.critic[1](critic_features).squeeze(-1)
 
 
 # ---------------------------------------------------------------------------------------------
@@ -479,6 +495,8 @@ def train(args: Args, given: Optional[set] = None) -> dict:
     resume_state = None
     if args.resume:
         args, resume_state = resume_args(args, given)
+        if "shared_trunk" not in resume_state["args"]:
+            args.shared_trunk = False  # a run from before --shared-trunk: its actor and critic have a trunk each
     args = resolve_args(args)
     if resume_state is not None:
         check_resume_flags(args, resume_state, given)
@@ -523,7 +541,8 @@ def train(args: Args, given: Optional[set] = None) -> dict:
     envs = make_env(args.env_id, args.num_envs, args.seed + start_update - 1, args.num_levels, args.start_level,
                     args.distribution_mode)
     obs_shape = envs.observation_shape
-    agent = Agent(network_spec(args.arch, args.channels, args.fc_size), obs_shape, envs.n_actions).to(device)
+    spec = network_spec(args.arch, args.channels, args.fc_size, args.shared_trunk)
+    agent = Agent(spec, obs_shape, envs.n_actions).to(device)
     # fused: one kernel for the whole parameter update (same maths; measured faster on CPU, docs/throughput.md)
     optimizer = torch.optim.Adam(agent.parameters(), lr=args.learning_rate, eps=1e-5, fused=True)
     obs_norm = None  # pixels are scaled inside the network

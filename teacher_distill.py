@@ -398,7 +398,7 @@ def network_spec(suite: str, size: str) -> dict:
     if suite == "mujoco":
         return {"arch": "mlp", "hidden_sizes": list(STUDENT_SIZES["mujoco"][size]), "activation": "relu"}
     arch, channels, fc_size = STUDENT_SIZES["pixels"][size]
-    return {"arch": arch, "channels": list(channels), "fc_size": fc_size}
+    return {"arch": arch, "channels": list(channels), "fc_size": fc_size, "shared_trunk": False}
 
 
 class MlpAgent(nn.Module):
@@ -432,17 +432,26 @@ class MlpAgent(nn.Module):
 
 
 class CnnAgent(nn.Module):
-    """Atari and Procgen: categorical actor and a separate critic, each with its own CNN trunk."""
+    """Atari and Procgen: categorical actor and critic heads on CNN trunks: one trunk for both when
+    spec['shared_trunk'] (a teacher's network), else one each (Table 4's students)."""
 
     def __init__(self, spec: dict, obs_shape, action_dim: int):
         super().__init__()
         self.spec, self.obs_shape, self.action_dim = spec, tuple(int(d) for d in obs_shape), int(action_dim)
         self.hwc = self.obs_shape[-1] == 3  # Procgen frames are (H, W, C)
         chw = (obs_shape[2], obs_shape[0], obs_shape[1]) if self.hwc else self.obs_shape
-        self.actor = nn.Sequential(make_trunk(spec, chw), layer_init(nn.Linear(spec["fc_size"], action_dim), std=0.01))
-        self.critic = nn.Sequential(make_trunk(spec, chw), layer_init(nn.Linear(spec["fc_size"], 1), std=1.0))
+        trunk = make_trunk(spec, chw)
+        self.actor = nn.Sequential(trunk, layer_init(nn.Linear(spec["fc_size"], action_dim), std=0.01))
+        self.critic = nn.Sequential(trunk if spec.get("shared_trunk") else make_trunk(spec, chw),
+                                    layer_init(nn.Linear(spec["fc_size"], 1), std=1.0))
         # channels_last: the layout in which oneDNN's CPU convolutions (and cuDNN's) run fastest; docs/throughput.md
         self.to(memory_format=torch.channels_last)
+
+    def load_state_dict(self, state_dict, strict: bool = True, assign: bool = False):
+        if self.critic[0] is self.actor[0]:  # one trunk, two names: the actor's copy is the one loaded
+            state_dict = {**state_dict, **{"critic." + k[len("actor."):]: v for k, v in state_dict.items()
+                                          if k.startswith("actor.0.")}}
+        return super().load_state_dict(state_dict, strict, assign)
 
     def policy_network(self) -> nn.Module:
         return self.actor

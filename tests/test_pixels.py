@@ -9,7 +9,7 @@ import numpy as np
 import pytest
 import torch
 
-from conftest import CANONICAL, TINY, load_script, read_json, read_scalars, run_cli
+from conftest import CANONICAL, TINY, TINY_TEACHER_NET, load_script, read_json, read_scalars, run_cli
 
 FAVOURED = 1  # the decisive teacher's action: FIRE in Atari's minimal action sets, a move in Procgen's 15
 
@@ -142,3 +142,57 @@ def test_procgen_training_levels_may_not_reach_the_test_levels(script, capsys, m
             f"error: --start-level {start} --num-levels {count} overlaps the test levels [{test_start}, "
             f"{2 * test_start}) of every evaluation; train on levels below {test_start}"], err
     assert not os.listdir(tmp_path)
+
+
+@pytest.mark.parametrize("suite", ["atari", "procgen"])
+def test_a_shared_trunk_is_one_network_for_both_heads(suite, teacher_runs):
+    """The pixel teachers' default (--shared-trunk): the actor and the critic run one CNN trunk, its weights are
+    counted and optimised once, one forward gives the same log-probabilities and values as the actor and the
+    critic alone, and a checkpoint whose two copies of the trunk differ loads the actor's (the policy is what
+    the distillation scripts and corrupted teachers read)."""
+    module = load_script(f"ppo_teacher_{suite}")
+    state = module.load_checkpoint(str(teacher_runs[suite][0] / "teachers" / f"{CANONICAL[suite]}__1.pt"))
+    assert state["network"]["shared_trunk"] is True
+    agent = module.agent_from_checkpoint(state)
+    assert agent.actor[0] is agent.critic[0]
+    trunk, heads = agent.actor[0], (agent.actor[1], agent.critic[1])
+    assert sum(p.numel() for p in agent.parameters()) == sum(p.numel() for m in (trunk, *heads) for p in m.parameters())
+    separate = module.Agent({**state["network"], "shared_trunk": False}, agent.obs_shape, agent.action_dim)
+    assert separate.actor[0] is not separate.critic[0]
+    assert sum(p.numel() for p in separate.parameters()) == sum(p.numel() for p in agent.parameters()) + sum(
+        p.numel() for p in trunk.parameters())
+    frames = torch.randint(0, 256, (5, *agent.obs_shape), dtype=torch.uint8)
+    actions = torch.arange(5) % agent.action_dim
+    for net in (agent, separate):
+        with torch.no_grad():
+            _, logprob, entropy, value = net.get_action_and_value(frames, actions)
+            dist = net.get_dist(frames)
+            torch.testing.assert_close(logprob, dist.log_prob(actions), rtol=0, atol=0)
+            torch.testing.assert_close(value, net.get_value(frames), rtol=0, atol=0)
+    first_conv = next(k for k in state["actor"] if k.endswith(".weight"))
+    state["actor"][first_conv] = state["actor"][first_conv] + 1.0  # the critic's copy stays as it was
+    loaded = module.agent_from_checkpoint(state)
+    critic_conv = "critic." + first_conv[len("actor."):]
+    torch.testing.assert_close(loaded.state_dict()[critic_conv], state["actor"][first_conv], rtol=0, atol=0)
+
+
+def test_a_run_from_before_the_shared_trunk_resumes_with_a_trunk_each(capsys, monkeypatch, tmp_path):
+    """A checkpoint written before --shared-trunk existed (no such flag in its args, no key in its network) holds
+    two trunks: resuming it keeps them two, as they were trained, and does not merge them into one."""
+    monkeypatch.chdir(tmp_path)
+    module = load_script("ppo_teacher_atari")
+    flags = [*TINY["atari"], *TINY_TEACHER_NET["atari"], "--eval-episodes", 0, "--run-name", "old"]
+    code, _, err = run_cli(module, [*flags, "--no-shared-trunk", "--total-timesteps", 128], capsys, monkeypatch)
+    assert code == 0, err
+    path = tmp_path / "runs" / "old" / "checkpoint.pt"
+    state = torch.load(path, weights_only=True)
+    del state["args"]["shared_trunk"], state["network"]["shared_trunk"]
+    torch.save(state, path)
+    code, out, err = run_cli(module, ["--resume", path, "--total-timesteps", 256], capsys, monkeypatch)
+    assert code == 0, err
+    resumed = module.load_checkpoint(str(path))
+    assert resumed["global_step"] == 256 and resumed["network"]["shared_trunk"] is False
+    agent = module.agent_from_checkpoint(resumed)
+    assert agent.actor[0] is not agent.critic[0]
+    first_conv = next(k for k in resumed["actor"] if k.endswith(".weight"))
+    assert not torch.equal(resumed["actor"][first_conv], resumed["critic"]["critic." + first_conv[len("actor."):]])

@@ -445,12 +445,12 @@ def test_kl_grad_r_has_zero_mean_over_old_policy_actions():
 @pytest.mark.parametrize("script", ["ppd_atari", "student_distill"])
 def test_same_is_the_teachers_own_network(script, teacher_runs, capsys, monkeypatch, tmp_path):
     """--student same builds the network the teacher checkpoint describes (here conftest's tiny IMPALA teacher,
-    not Table 4's), in PPD and in the baselines; smaller stays Table 4's."""
+    not Table 4's, with its shared trunk), in PPD and in the baselines; smaller stays Table 4's (a trunk each)."""
     monkeypatch.chdir(tmp_path)
     module = load_script(script)
     teacher_path = teacher_runs["atari"][0] / "teachers" / "Pong-v5__1.pt"
     teacher_spec = module.load_checkpoint(str(teacher_path))["network"]
-    assert teacher_spec == {"arch": "impala", "channels": [4, 4, 4], "fc_size": 16}
+    assert teacher_spec == {"arch": "impala", "channels": [4, 4, 4], "fc_size": 16, "shared_trunk": True}
     flags = [f for f in TINY["atari"] if script.startswith("ppd") or f not in ("--minibatch-size", "64")]
     for size in ("same", "smaller"):
         code, _, err = run_cli(module, [*flags, "--teacher-path", teacher_path, "--student", size, "--total-timesteps",
@@ -460,3 +460,5 @@ def test_same_is_the_teachers_own_network(script, teacher_runs, capsys, monkeypa
         table4 = (module.network_spec(*module.STUDENT_SIZES["smaller"]) if script.startswith("ppd")
                   else module.network_spec("atari", "smaller"))
         assert state["network"] == (teacher_spec if size == "same" else table4)
+        student = module.agent_from_checkpoint(state)
+        assert (student.actor[0] is student.critic[0]) == (size == "same")  # the teacher's one trunk; Table 4's: two
