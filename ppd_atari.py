@@ -389,15 +389,19 @@ class Agent(nn.Module):
         dist = self.get_dist(x)
         return dist.probs.argmax(-1) if deterministic else dist.sample()
 
-    def get_action_and_value(self, x, action=None, deterministic: bool = False):
-        pixels = self.pixels(x)  # converted once for both networks
+    def get_dist_and_value(self, x: torch.Tensor) -> tuple[Categorical, torch.Tensor]:
+        """Policy and value in one pass: the pixels are converted once, and a shared trunk runs once."""
+        pixels = self.pixels(x)
         features = self.actor[0](pixels)
-        dist = Categorical(logits=self.actor[1](features), validate_args=False)
+        critic_features = features if self.critic[0] is self.actor[0] else self.critic[0](pixels)
+        return (Categorical(logits=self.actor[1](features), validate_args=False),
+                self.critic[1](critic_features).squeeze(-1))
+
+    def get_action_and_value(self, x, action=None, deterministic: bool = False):
+        dist, value = self.get_dist_and_value(x)
         if action is None:
             action = dist.probs.argmax(-1) if deterministic else dist.sample()
-        # a shared trunk runs once for both heads
-        critic_features = features if self.critic[0] is self.actor[0] else self.critic[0](pixels)
-        return action, dist.log_prob(action), dist.entropy(), self.critic[1](critic_features).squeeze(-1)
+        return action, dist.log_prob(action), dist.entropy(), value
 
 
 # ---------------------------------------------------------------------------------------------
@@ -727,9 +731,8 @@ def train(args: Args, given: Optional[set] = None) -> dict:
                 for start in range(0, len(perm), args.minibatch_size):
                     STOP.check()
                     mb = perm[start:start + args.minibatch_size]
-                    dist = agent.get_dist(b_obs[mb])  # the student's one forward pass of this minibatch
+                    dist, newvalue = agent.get_dist_and_value(b_obs[mb])  # the student's one forward pass
                     newlogprob, entropy = dist.log_prob(b_actions[mb]), dist.entropy()
-                    newvalue = agent.get_value(b_obs[mb])
                     loss, ratio, stats = ppo_loss(newlogprob, b_logprobs[mb], b_advantages[mb], entropy, newvalue,
                                                   b_returns[mb], args)
                     kl = distill_kl(dist, Categorical(logits=b_teacher_logits[mb]), args.kl_direction)

@@ -424,6 +424,9 @@ class MlpAgent(nn.Module):
         """What the rollout stores of the teacher: the Gaussian mean (the log-std is state-independent)."""
         return self.actor_mean(x)
 
+    def dist_params_and_value(self, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        return self.dist_params(x), self.get_value(x)
+
     def dist_from_params(self, params: torch.Tensor) -> Normal:
         return Normal(params, self.actor_logstd.expand_as(params).exp())
 
@@ -466,6 +469,13 @@ class CnnAgent(nn.Module):
 
     def dist_params(self, x: torch.Tensor) -> torch.Tensor:
         return self.actor(self.pixels(x))
+
+    def dist_params_and_value(self, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        """Logits and value in one pass: the pixels are converted once, and a shared trunk runs once."""
+        pixels = self.pixels(x)
+        features = self.actor[0](pixels)
+        critic_features = features if self.critic[0] is self.actor[0] else self.critic[0](pixels)
+        return self.actor[1](features), self.critic[1](critic_features).squeeze(-1)
 
     def dist_from_params(self, params: torch.Tensor) -> Categorical:
         # validate_args=False: the check of the logits costs time, and a GPU-to-CPU wait, at every call
@@ -728,8 +738,7 @@ def train(args: Args, given: Optional[set] = None) -> dict:
                 global_step += args.num_envs
                 obs[step] = next_obs
                 with torch.inference_mode():
-                    teacher_params[step] = teacher.dist_params(next_obs)
-                    teacher_values[step] = teacher.get_value(next_obs)
+                    teacher_params[step], teacher_values[step] = teacher.dist_params_and_value(next_obs)
                     action = sample_action(teacher.dist_from_params(teacher_params[step]))
                 actions[step] = action
                 raw_obs, reward, over, step_valid, game_over = envs.step(action.cpu().numpy())
@@ -743,10 +752,11 @@ def train(args: Args, given: Optional[set] = None) -> dict:
             # One gradient step on the whole rollout (Algorithm 3, line 5)
             idx = torch.nonzero(valid.reshape(-1)).squeeze(-1)
             b_obs = obs.reshape((-1,) + obs_shape)[idx]
-            student_dist = agent.get_dist(b_obs)
+            student_params, student_values = agent.dist_params_and_value(b_obs)
+            student_dist = agent.dist_from_params(student_params)
             teacher_dist = teacher.dist_from_params(teacher_params.reshape(-1, action_dim)[idx])
-            loss, stats = distill_loss(student_dist, teacher_dist, agent.get_value(b_obs),
-                                       teacher_values.reshape(-1)[idx], args)
+            loss, stats = distill_loss(student_dist, teacher_dist, student_values, teacher_values.reshape(-1)[idx],
+                                       args)
             optimizer.zero_grad()
             loss.backward()
             nn.utils.clip_grad_norm_(agent.parameters(), args.max_grad_norm)

@@ -38,6 +38,8 @@ class Args:
     """Atari frames (4, 84, 84), 6 actions; or Procgen frames (64, 64, 3), 15 actions"""
     networks: tuple[str, ...] = ("nature512", "teacher")
     """networks to time: teacher (IMPALA 16-32-32/256), nature512, smaller, larger"""
+    trunks: tuple[Literal["shared", "separate"], ...] = ("shared", "separate")
+    """actor and critic on one CNN trunk (the teachers' --shared-trunk) and/or a trunk each (Table 4's students)"""
     minibatch_size: int = 512
     """samples per minibatch"""
     steps: int = 3
@@ -73,24 +75,24 @@ def main() -> None:
         return ppo.ppo_loss(logprob, old_logprob, advantages, entropy, value, returns, ppo.Args())[0]
 
     def ppd_step(agent):
-        dist = agent.get_dist(obs)
-        loss, ratio, _ = ppd.ppo_loss(dist.log_prob(actions), old_logprob, advantages, dist.entropy(),
-                                      agent.get_value(obs), returns, ppd.Args())
+        dist, value = agent.get_dist_and_value(obs)
+        loss, ratio, _ = ppd.ppo_loss(dist.log_prob(actions), old_logprob, advantages, dist.entropy(), value,
+                                      returns, ppd.Args())
         kl = ppd.distill_kl(dist, Categorical(logits=teacher_logits, validate_args=False), "forward")
         return loss + ppd.ppd_loss(kl, ratio, 0.2)
 
     def distill_step(agent):
-        dist = agent.get_dist(obs)
+        dist, value = agent.get_dist_and_value(obs)
         teacher = Categorical(logits=teacher_logits, validate_args=False)
-        return sd.distill_loss(dist, teacher, agent.get_value(obs), teacher_values, sd.Args())[0]
+        return sd.distill_loss(dist, teacher, value, teacher_values, sd.Args())[0]
 
     threads = torch.get_num_threads()
     print(f"{args.suite}: one minibatch of {n}, {threads} torch thread{'s' * (threads != 1)}; median ms "
           f"(x the bare forward + backward)")
     print("| network | bare | ppo | ppd | distill |")
     print("|---|---|---|---|---|")
-    for name in args.networks:
-        spec = ppo.network_spec(*NETWORKS[name])
+    for name, trunk in ((name, trunk) for name in args.networks for trunk in args.trunks):
+        spec = ppo.network_spec(*NETWORKS[name], shared_trunk=trunk == "shared")
         variants = {}
         for variant, fn, module in (("bare", bare, ppo), ("ppo", ppo_step, ppo), ("ppd", ppd_step, ppd),
                                     ("distill", distill_step, ppd)):
@@ -121,8 +123,8 @@ def main() -> None:
         medians = {v: sorted(t)[len(t) // 2] for v, t in timings.items()}
         cells = [f"{medians['bare']:.0f}"] + [f"{medians[v]:.0f} ({medians[v] / medians['bare']:.2f}x)"
                                                for v in ("ppo", "ppd", "distill")]
-        print(f"| {name} {'/'.join(map(str, NETWORKS[name][1]))}/{NETWORKS[name][2]} | " + " | ".join(cells) + " |",
-              flush=True)
+        print(f"| {name} {'/'.join(map(str, NETWORKS[name][1]))}/{NETWORKS[name][2]}, {trunk} trunk | "
+              + " | ".join(cells) + " |", flush=True)
 
 
 if __name__ == "__main__":

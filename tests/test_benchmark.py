@@ -37,3 +37,22 @@ def test_throughput_benchmark_prints_its_tables(teacher_runs, capsys, monkeypatc
         assert match and float(match.group(1).replace(",", "")) > 0, row
     shares = [int(m) for m in re.findall(r"\| (\d+)% \|", out)]
     assert len(shares) == 4 and 97 <= sum(shares) <= 103
+
+
+def test_cnn_update_benchmark_times_both_trunk_layouts(capsys, monkeypatch):
+    """benchmarks/cnn_update.py on a tiny minibatch: one row per network and trunk layout, each with four
+    positive timings and the three ratios to the bare forward + backward that they imply."""
+    import cnn_update
+
+    monkeypatch.setattr(sys, "argv", ["cnn_update.py", "--suite", "procgen", "--networks", "smaller",
+                                      "--minibatch-size", "8", "--steps", "1", "--repeats", "1"])
+    cnn_update.main()
+    rows = [line for line in capsys.readouterr().out.splitlines() if line.startswith("| smaller")]
+    assert [row.split(",")[1].split("|")[0].strip() for row in rows] == ["shared trunk", "separate trunk"]
+    for row in rows:
+        cells = [c.strip() for c in row.strip("|").split("|")[1:]]
+        bare = float(cells[0])
+        for cell in cells[1:]:
+            ms, ratio = re.fullmatch(r"(\d+) \((\d+\.\d\d)x\)", cell).groups()
+            ms, ratio = float(ms), float(ratio)  # both printed rounded: ms to whole numbers, the ratio to 0.01
+            assert bare > 0 and (ms - 0.5) / (bare + 0.5) - 0.005 <= ratio <= (ms + 0.5) / max(bare - 0.5, 1e-9) + 0.005

@@ -169,6 +169,12 @@ def test_a_shared_trunk_is_one_network_for_both_heads(suite, teacher_runs):
             dist = net.get_dist(frames)
             torch.testing.assert_close(logprob, dist.log_prob(actions), rtol=0, atol=0)
             torch.testing.assert_close(value, net.get_value(frames), rtol=0, atol=0)
+    baseline = load_script("student_distill").agent_from_checkpoint(state)  # the baselines' own CNN agent
+    assert baseline.actor[0] is baseline.critic[0]
+    with torch.no_grad():
+        logits, value = baseline.dist_params_and_value(frames)
+        torch.testing.assert_close(logits, baseline.dist_params(frames), rtol=0, atol=0)
+        torch.testing.assert_close(value, baseline.get_value(frames), rtol=0, atol=0)
     first_conv = next(k for k in state["actor"] if k.endswith(".weight"))
     state["actor"][first_conv] = state["actor"][first_conv] + 1.0  # the critic's copy stays as it was
     loaded = module.agent_from_checkpoint(state)
