@@ -388,3 +388,38 @@ def test_json_is_the_documented_shape(runs, tmp_path, capsys, monkeypatch):
     assert set(evaluation) == {"episodes", "deterministic", "levels", "returns", "mean", "std", "human_normalized"}
     assert evaluation["deterministic"] is False and evaluation["episodes"] == 3 and len(evaluation["returns"]) == 3
     assert evaluation["mean"] == pytest.approx(np.mean(evaluation["returns"]))
+
+
+def test_trunk_health_finds_a_dead_trunk(teacher_runs, capsys, monkeypatch, tmp_path):
+    """tools/trunk_health.py on conftest's tiny Pong teacher (one shared IMPALA trunk): every layer has live
+    channels and the logits vary between frames; the same teacher with its fully connected layer's biases at
+    -1000 (every unit dead) reads 0 live units there and logits that never vary; a Mujoco checkpoint is refused
+    in one line."""
+    import trunk_health
+
+    teacher = teacher_runs["atari"][0] / "teachers" / "Pong-v5__1.pt"
+    out = tmp_path / "health.json"
+    code, stdout, err = run_cli(trunk_health, ["--checkpoint", teacher, "--steps", 5, "--num-envs", 2, "--out", out],
+                                capsys, monkeypatch)
+    assert code == 0, err
+    result = read_json(out)
+    assert result["frames"] == 10 and list(result["trunks"]) == ["shared"]
+    layers = result["trunks"]["shared"]  # IMPALA: the ReLU after the flattened stages, then the 16 units
+    assert [layer["channels"] for layer in layers][-1] == 16 and all(layer["live"] > 0 for layer in layers)
+    assert result["logit_std"] > 0 and "ignores the screen" not in stdout
+
+    state = torch.load(teacher, weights_only=True)
+    fc_bias = [k for k in state["actor"] if k.startswith("actor.0.") and k.endswith(".bias")][-1]
+    state["actor"][fc_bias] = torch.full_like(state["actor"][fc_bias], -1000.0)
+    dead = tmp_path / "dead.pt"
+    torch.save(state, dead)
+    code, stdout, err = run_cli(trunk_health, ["--checkpoint", dead, "--steps", 5, "--num-envs", 2, "--out", out],
+                                capsys, monkeypatch)
+    assert code == 0, err
+    result = read_json(out)
+    assert result["trunks"]["shared"][-1]["live"] == 0 and result["logit_std"] == 0
+    assert "the policy ignores the screen" in stdout
+
+    code, _, err = run_cli(trunk_health, ["--checkpoint", teacher_runs["mujoco"][0] / "teachers" / "Hopper-v4__1.pt"],
+                           capsys, monkeypatch)
+    assert code == 2 and one_error_line(err, code, "is a mujoco checkpoint; this tool reads pixel policies")
