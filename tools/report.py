@@ -327,6 +327,7 @@ def stats_row(key: list, stats: dict) -> list:
 
 
 STATS_HEADER = ["n", "geomean", "raised", "iqm", "ci_low", "ci_high"]
+PARTIAL_MARK = "†"
 
 
 def methods_of(runs: list) -> dict:
@@ -364,8 +365,11 @@ def fraction_table(runs: list, scorer: Scorer, args: Args, row_of, methods: dict
         teacher = f"{np.mean([np.mean(v) for v in per_env.values()]):.2f}" if per_env else ""
         suffix = "x" if row == "all" else ""
         stats = {(size, method): cell_stats(cells[(row, size, method)], args) for size in SIZES for method in methods}
-        gm_rows.append([row, teacher] + [fmt_gm(stats[(s, m)], suffix) for s in SIZES for m in methods])
-        iqm_rows.append([row] + [fmt_iqm(stats[(s, m)]) for s in SIZES for m in methods])
+        # a cell over fewer envs than its row has (a grid in progress, a variant run on some envs) is marked
+        row_envs = set().union(*(cells[(row, s, m)].keys() for s in SIZES for m in methods))
+        short = {key: PARTIAL_MARK if stats[key] and set(cells[(row, *key)]) != row_envs else "" for key in stats}
+        gm_rows.append([row, teacher] + [fmt_gm(stats[(s, m)], suffix) + short[(s, m)] for s in SIZES for m in methods])
+        iqm_rows.append([row] + [fmt_iqm(stats[(s, m)]) + short[(s, m)] for s in SIZES for m in methods])
         csv_rows += [stats_row([row, teacher, s, methods[m]], stats[(s, m)]) for s in SIZES for m in methods
                      if stats[(s, m)]]
     return gm_rows, iqm_rows, csv_rows
@@ -670,7 +674,9 @@ def report(args: Args) -> str:
     parts = [f"# Report of {args.runs_dir}", "",
              f"{plural(len(runs) - teachers, 'distillation run')} and {plural(teachers, 'teacher run')}. Fractions "
              f"of the student's own teacher, geometric mean over envs and seeds (Atari human-normalised; Procgen on "
-             f"test levels). '*': a fraction <= {args.min_fraction} was raised to {args.min_fraction}. IQM: "
+             f"test levels). '*': a fraction <= {args.min_fraction} was raised to {args.min_fraction}. "
+             f"'{PARTIAL_MARK}': the cell lacks some of its row's envs (a grid in progress, or a variant run on "
+             f"some envs only), so it does not compare with the row's full cells. IQM: "
              f"interquartile mean [95% stratified-bootstrap CI, {args.bootstrap_reps} resamples]."]
     t1, t1_iqm, t1_rows = table1(runs, scorer, args)
     parts += ["", "## Table 1: fraction of teacher, geometric mean", "", t1, "", "## Table 1: IQM [95% CI]", "", t1_iqm]
