@@ -271,7 +271,8 @@ def test_atari_import_is_exact(share, tmp_path, capsys, monkeypatch):
     assert code == 0, err
     state = ppd_atari.load_checkpoint(str(teachers / "Pong-v5__1.pt"))
     agent = ppd_atari.agent_from_checkpoint(state)
-    assert state["network"] == {"arch": "nature", "channels": [32, 64, 64], "fc_size": 512}
+    assert state["network"] == {"arch": "nature", "channels": [32, 64, 64], "fc_size": 512, "shared_trunk": share}
+    assert (agent.actor[0] is agent.critic[0]) is share  # SB3's one extractor is one trunk here too
     assert state["obs_rms"] is None and state["obs_shape"] == [4, 84, 84]
     with torch.no_grad():
         t = model.policy.obs_to_tensor(frames)[0]
@@ -289,7 +290,7 @@ def test_atari_import_is_exact(share, tmp_path, capsys, monkeypatch):
     assert result["checkpoint_sha256"] == sha256(teachers / "Pong-v5__1.pt")
     assert result["source"]["policy_class"] == "ActorCriticCnnPolicy"
     assert result["source"]["architecture"]["share_features_extractor"] is share
-    assert result["source"]["architecture"]["trunk_copied_to_actor_and_critic"] is share
+    assert result["source"]["architecture"]["shared_trunk"] is share
     assert len(result["evaluation"]["returns"]) == 2 and result["evaluation"]["human_normalized"] is not None
 
 

@@ -354,8 +354,11 @@ def cnn_agent(model: SB3Model) -> tuple:
     kernels = [tuple(t[f"cnn.{i}.weight"].shape[2:]) for i in (0, 2, 4)]
     if kernels != [(8, 8), (4, 4), (3, 3)]:
         raise UsageError(f"conv kernels {kernels} are not NatureCNN's 8x8, 4x4, 3x3")
+    # one trunk when SB3's actor and critic had one (share_features_extractor, its default): --student same then
+    # builds that network; two when each side trained its own
+    shared = all(torch.equal(trunks["pi"][k], trunks["vf"][k]) for k in trunks["pi"])
     spec = atari_script.network_spec("nature", [int(t[f"cnn.{i}.weight"].shape[0]) for i in (0, 2, 4)],
-                                     int(t["linear.0.weight"].shape[0]))
+                                     int(t["linear.0.weight"].shape[0]), shared_trunk=shared)
     agent = atari_script.Agent(spec, model.obs_shape, model.action_n)
     state = {}
     # Agent: actor = Sequential(trunk, head); trunk = Sequential(convs, Linear, ReLU); convs = conv, ReLU, conv,
@@ -368,10 +371,9 @@ def cnn_agent(model: SB3Model) -> tuple:
             state[f"{name}.0.1.{kind}"] = trunks[side][f"linear.0.{kind}"]
             state[f"{name}.1.{kind}"] = p[f"{head}.{kind}"]
     load_exact(agent, state)
-    shared = all(torch.equal(trunks["pi"][k], trunks["vf"][k]) for k in trunks["pi"])
     arch = {"features_extractor": "NatureCNN", "channels": spec["channels"], "features_dim": spec["fc_size"],
             "share_features_extractor": bool(kwargs.get("share_features_extractor", True)),
-            "trunk_copied_to_actor_and_critic": shared}
+            "shared_trunk": shared}
     return agent, arch
 
 
@@ -451,7 +453,7 @@ def import_model(args: Args) -> dict:
         obs_norm, normalization = None, {"normalized": False, "note": "pixels / 255 inside the network, as SB3"}
         spec = agent.spec
         script_args = atari_script.Args(env_id=env_id, seed=args.seed, arch="nature", channels=tuple(spec["channels"]),
-                                        fc_size=spec["fc_size"], total_timesteps=model.num_timesteps,
+                                        fc_size=spec["fc_size"], shared_trunk=spec["shared_trunk"], total_timesteps=model.num_timesteps,
                                         max_episode_steps=args.max_episode_steps, teachers_dir=args.teachers_dir,
                                         eval_episodes=args.eval_episodes, eval_envs=args.eval_envs)
     script_args.exp_name = "import_sb3"
