@@ -1,11 +1,12 @@
 #!/usr/bin/env bash
 # Issue #20: the pixel teachers trained in pieces on this CPU machine: Pong (part 3, seed 1, shipped as
 # teachers/Pong-v5__1.pt) and coinrun (part 4, seeds 1 and 2). The paper's settings (A.2, Table 3; the teacher
-# scripts' defaults) except two: the network, a Nature-CNN {32, 64, 64} with a 512-unit layer instead of the
-# paper's IMPALA-CNN {16, 32, 32}/256, which costs several times more per sample here (docs/throughput.md), and
-# the budget: Pong 10M steps, the paper's (first 5M; extended at 2.77M steps, where its curve was still flat at
-# -20, so that no -20 teacher is written at 5M; docs/teachers.md), coinrun 5M (the paper: 30M), to be extended with
-# STEPS if a teacher is not good enough.
+# scripts' defaults, including one CNN trunk for actor and critic, --shared-trunk: with a trunk each the first
+# Pong run's actor trunk died, docs/teachers.md) except two: the network, a Nature-CNN {32, 64, 64} with a 512-unit
+# layer instead of the paper's IMPALA-CNN {16, 32, 32}/256, which costs several times more per sample here
+# (docs/throughput.md), and the budget: 5M steps (the paper: Pong 10M, coinrun 30M), to be extended with STEPS
+# if a teacher is not good enough (the learning rate is constant, so a 5M-step teacher is the first half of a
+# 10M-step run: extending it loses nothing).
 #
 # Each call trains GAME's seed-SEED teacher for at most PIECE_MINUTES (default 120), then SIGTERMs the run, which
 # writes its checkpoint and stops; the next call resumes it (runs/pixels/ is not committed: a resumable Nature-CNN
@@ -23,7 +24,7 @@ GAME=${GAME:-Pong}
 SEED=${SEED:-1}
 COMMIT=${COMMIT:-1}
 case $GAME in
-  Pong) env_id=Pong-v5 script=ppo_teacher_atari.py budget=10000000 ;;
+  Pong) env_id=Pong-v5 script=ppo_teacher_atari.py budget=5000000 ;;
   coinrun) env_id=coinrun script=ppo_teacher_procgen.py budget=5000000 ;;
   *) echo "teacher.sh: GAME must be Pong or coinrun, got '$GAME'" >&2; exit 2 ;;
 esac
