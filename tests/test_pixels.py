@@ -144,6 +144,12 @@ def test_procgen_training_levels_may_not_reach_the_test_levels(script, capsys, m
     assert not os.listdir(tmp_path)
 
 
+def first_conv_keys(state: dict) -> tuple[str, str]:
+    """The checkpoint keys of the first convolution's weight in the actor's trunk and in the critic's."""
+    actor_key = next(k for k in state["actor"] if k.endswith(".weight"))
+    return actor_key, "critic." + actor_key[len("actor."):]
+
+
 @pytest.mark.parametrize("suite", ["atari", "procgen"])
 def test_a_shared_trunk_is_one_network_for_both_heads(suite, teacher_runs):
     """The pixel teachers' default (--shared-trunk): the actor and the critic run one CNN trunk, its weights are
@@ -175,10 +181,9 @@ def test_a_shared_trunk_is_one_network_for_both_heads(suite, teacher_runs):
         logits, value = baseline.dist_params_and_value(frames)
         torch.testing.assert_close(logits, baseline.dist_params(frames), rtol=0, atol=0)
         torch.testing.assert_close(value, baseline.get_value(frames), rtol=0, atol=0)
-    first_conv = next(k for k in state["actor"] if k.endswith(".weight"))
+    first_conv, critic_conv = first_conv_keys(state)
     state["actor"][first_conv] = state["actor"][first_conv] + 1.0  # the critic's copy stays as it was
     loaded = module.agent_from_checkpoint(state)
-    critic_conv = "critic." + first_conv[len("actor."):]
     torch.testing.assert_close(loaded.state_dict()[critic_conv], state["actor"][first_conv], rtol=0, atol=0)
 
 
@@ -200,5 +205,5 @@ def test_a_run_from_before_the_shared_trunk_resumes_with_a_trunk_each(capsys, mo
     assert resumed["global_step"] == 256 and resumed["network"]["shared_trunk"] is False
     agent = module.agent_from_checkpoint(resumed)
     assert agent.actor[0] is not agent.critic[0]
-    first_conv = next(k for k in resumed["actor"] if k.endswith(".weight"))
-    assert not torch.equal(resumed["actor"][first_conv], resumed["critic"]["critic." + first_conv[len("actor."):]])
+    first_conv, critic_conv = first_conv_keys(resumed)
+    assert not torch.equal(resumed["actor"][first_conv], resumed["critic"][critic_conv])
