@@ -38,19 +38,25 @@ def test_every_committed_run_is_a_finished_run_of_the_grid():
     for name in names:
         assert sorted(os.listdir(os.path.join(RUNS, name))) == ["curves.csv", "eval.json"], name
         info = json.load(open(os.path.join(RUNS, name, "eval.json")))
-        assert info["env_id"] in ("Hopper-v4", "HalfCheetah-v4", "Ant-v4", "Humanoid-v4"), name
-        assert info["evaluation"]["episodes"] == 50, name
+        budget, episodes = GRID_BUDGETS[info["env_id"]]
+        assert info["evaluation"]["episodes"] == episodes, name
         if info["env_id"] in ("Ant-v4", "Humanoid-v4"):  # issue #22: only from the 10M-step teachers
             assert info["method"] != "ppo" and teachers.get(info["teacher"]["sha256"], 0) >= 9_900_000, name
         if info["method"] == "ppo":  # a seed-2 teacher, trained by the grid with the shipped teachers' budget
             assert info["total_timesteps"] >= 1_990_000 and info["checkpoint_sha256"] in teachers, name
             continue
-        assert info["total_timesteps"] == 2_000_000 // (18 * info_rollout(info)) * (18 * info_rollout(info)), name
+        assert info["total_timesteps"] == budget // (18 * info_rollout(info)) * (18 * info_rollout(info)), name
         assert info["teacher"]["sha256"] in teachers, name  # its teacher is committed in teachers/
         with open(os.path.join(RUNS, name, "curves.csv")) as f:
             steps = [int(row["step"]) for row in csv.DictReader(f) if row["tag"] == "eval/episodic_return"]
         # --eval-every 100000: the first update past each multiple of 100k (1,999,872 steps: 19 of them)
         assert len(steps) == info["total_timesteps"] // 100_000 and steps == sorted(steps), name
+
+
+# env_id -> (steps, final evaluation episodes) of results/run_grid.sh's distillation runs: Mujoco 2M steps (A.3),
+# the Pong phase 1M (issue #20 part 3), coinrun 2M with Procgen's 200 test-level episodes (issue #20 part 4)
+GRID_BUDGETS = {**{env: (2_000_000, 50) for env in ("Hopper-v4", "HalfCheetah-v4", "Ant-v4", "Humanoid-v4")},
+                "Pong-v5": (1_000_000, 50), "coinrun": (2_000_000, 200)}
 
 
 def info_rollout(info: dict) -> int:
