@@ -423,3 +423,18 @@ def test_trunk_health_finds_a_dead_trunk(teacher_runs, capsys, monkeypatch, tmp_
     code, _, err = run_cli(trunk_health, ["--checkpoint", teacher_runs["mujoco"][0] / "teachers" / "Hopper-v4__1.pt"],
                            capsys, monkeypatch)
     assert code == 2 and one_error_line(err, code, "is a mujoco checkpoint; this tool reads pixel policies")
+
+
+def test_the_shipped_pong_teacher_wins_a_full_game():
+    """teachers/Pong-v5__1.pt (issue #20): the file its .json names, the one-trunk Nature-CNN the .json's 50-game
+    evaluation (+20.70) came from, and it still wins a deterministic full game by a wide margin (a broken loader
+    or preprocessing plays at -21)."""
+    path = os.path.join(ROOT, "teachers", "Pong-v5__1.pt")
+    record = read_json(path[:-3] + ".json")
+    assert sha256(path) == record["checkpoint_sha256"] and record["evaluation"]["mean"] >= 18
+    policy = ev.Policy(path, torch.device("cpu"))
+    assert policy.state["network"] == {"arch": "nature", "channels": [32, 64, 64], "fc_size": 512,
+                                       "shared_trunk": True}
+    assert policy.policy_params() == record["policy_params"]
+    result = policy.evaluate(1, 1, seed=12_345, deterministic=True, test_levels=False)
+    assert result["episodes"] == 1 and result["mean"] >= 15, result
