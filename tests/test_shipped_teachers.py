@@ -1,4 +1,5 @@
-"""The Mujoco teachers committed in teachers/: they load, carry their statistics, and play well."""
+"""The teachers committed in teachers/: the Mujoco ones load, carry their statistics, and play well (the pixel
+teacher, Pong, plays in tests/test_evaluate.py); every seed-1 teacher's training log is committed."""
 
 import os
 
@@ -11,6 +12,7 @@ from conftest import ROOT, load_script, read_json, run_main
 
 # every committed teacher: the shipped seed-1 files and the seed-2 ones that committed results divide by
 COMMITTED = sorted(n[:-3] for n in os.listdir(os.path.join(ROOT, "teachers")) if n.endswith(".pt"))
+MUJOCO = [n for n in COMMITTED if read_json(os.path.join(ROOT, "teachers", f"{n}.json"))["suite"] == "mujoco"]
 EPISODES = 3
 
 
@@ -30,10 +32,11 @@ def random_policy_returns(env_id: str) -> np.ndarray:
 
 
 def test_every_committed_teacher_is_tested():
-    assert len(COMMITTED) >= 7 and {"Hopper-v4__2", "HalfCheetah-v4__2"} <= set(COMMITTED)
+    assert len(MUJOCO) >= 7 and {"Hopper-v4__2", "HalfCheetah-v4__2"} <= set(MUJOCO)
+    assert "Pong-v5__1" in COMMITTED and "Pong-v5__1" not in MUJOCO
 
 
-@pytest.mark.parametrize("name", COMMITTED)
+@pytest.mark.parametrize("name", MUJOCO)
 def test_committed_teacher_loads_plays_as_recorded_and_beats_a_random_policy(name):
     """Its own record (.json): the file's hash, 50 episodes; 3 episodes played here (the record's seed) score
     within the record's spread (its returns' range widened by one std: other CPUs round differently), and
@@ -79,21 +82,21 @@ def test_readme_quickstart_runs_from_the_shipped_teacher(tmp_path):
 
 
 def test_teacher_records_count_the_steps_their_logs_show():
-    """teachers/train.sh logged each seed-1 teacher's training to teachers/logs/{env_id}.log, teachers/train_10m.sh
-    (issue #22) logs to teachers/logs/{env_id}__{seed}.log, which takes precedence; a .json's total_timesteps is
-    the last step its log prints (the budget rounded down to whole rollouts)."""
-    checked = 0
-    for name in sorted(os.listdir(os.path.join(ROOT, "teachers"))):
-        if not name.endswith(".json"):
-            continue
-        info = read_json(os.path.join(ROOT, "teachers", name))
-        log = os.path.join(ROOT, "teachers", "logs", f"{info['env_id']}__{info['seed']}.log")
-        if not os.path.isfile(log):
-            log = os.path.join(ROOT, "teachers", "logs", f"{info['env_id']}.log")
-        if info["seed"] != 1 or not os.path.isfile(log):
+    """teachers/train.sh logged each seed-1 Mujoco teacher's training to teachers/logs/{env_id}.log,
+    teachers/train_10m.sh (issue #22) to teachers/logs/{env_id}__{seed}.log, which takes precedence, and
+    results/pixels/teacher.sh (issue #20) to results/pixels/{env_id}__{seed}_teacher.log; a .json's total_timesteps
+    is the last step its log prints (the budget rounded down to whole rollouts)."""
+    checked = []
+    for name in COMMITTED:
+        info = read_json(os.path.join(ROOT, "teachers", f"{name}.json"))
+        logs = [os.path.join(ROOT, "teachers", "logs", f"{name}.log"),
+                os.path.join(ROOT, "teachers", "logs", f"{info['env_id']}.log"),
+                os.path.join(ROOT, "results", "pixels", f"{name}_teacher.log")]
+        log = next((path for path in logs if os.path.isfile(path)), None)
+        if info["seed"] != 1 or log is None:
             continue
         with open(log) as f:
             steps = [int(line.split()[1].split("/")[0]) for line in f if line.startswith("step ")]
         assert info["total_timesteps"] == steps[-1], name
-        checked += 1
-    assert checked == len([n for n in COMMITTED if n.endswith("__1")])  # every shipped seed-1 teacher has its log
+        checked.append(name)
+    assert checked == [n for n in COMMITTED if n.endswith("__1")]  # every shipped seed-1 teacher has its log
