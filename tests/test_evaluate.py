@@ -15,6 +15,7 @@ import pytest
 import torch
 
 from conftest import CANONICAL, ROOT, TINY, one_error_line, read_json, run_cli, run_main, run_script, sha256
+from test_pixels import FAVOURED, decisive_teacher
 
 sys.path.insert(0, os.path.join(ROOT, "tools"))
 import evaluate as ev  # noqa: E402
@@ -356,6 +357,9 @@ def test_bad_input_one_line_exit_2_nothing_written(runs, tmp_path, capsys, monke
         (["--checkpoint", good, "--levels", "train"], "Procgen only"),
         (["--checkpoint", good, "--compare", runs["atari"] / "checkpoint.pt"], "same env"),
         (["--checkpoint", good, "--compare", text], "cannot read checkpoint"),
+        (["--checkpoint", good, "--random-policy"], "needs discrete actions (Atari, Procgen)"),
+        (["--checkpoint", runs["atari"] / "checkpoint.pt", "--random-policy", "--actions", "deterministic"],
+         "drop --actions deterministic"),
     ]
     before = sorted(os.listdir(tmp_path))
     for argv, message in cases:
@@ -363,6 +367,27 @@ def test_bad_input_one_line_exit_2_nothing_written(runs, tmp_path, capsys, monke
         code, stdout, stderr = tool([*argv, *out], capsys, monkeypatch)
         assert stdout == "" and one_error_line(stderr, code, message), argv
     assert sorted(os.listdir(tmp_path)) == before  # nothing written
+
+
+def test_random_policy_is_uniform_on_the_evaluations_own_protocol(teacher_runs, tmp_path, capsys, monkeypatch):
+    """--random-policy turns a decisive Procgen teacher (always FAVOURED) into uniform sampled actions, and the
+    tool's evaluation is that policy's on the checkpoint's own test levels and seed, written to .random.json
+    beside the checkpoint."""
+    teacher = decisive_teacher(teacher_runs, "procgen", str(tmp_path / "t" / "starpilot__1.pt"))
+    policy = ev.Policy(teacher, torch.device("cpu"))
+    obs = np.random.default_rng(0).integers(0, 256, (3000, 64, 64, 3), dtype=np.uint8)
+    assert (policy.act(obs[:100], deterministic=False) == FAVOURED).all()
+    policy.make_uniform()
+    counts = np.bincount(policy.act(obs, deterministic=False), minlength=15)
+    assert len(counts) == 15 and 120 < counts.min() and counts.max() < 280, counts  # 200 each, sd 14
+    code, stdout, _ = tool(["--checkpoint", teacher, "--episodes", 3, "--num-envs", 3, "--random-policy"],
+                           capsys, monkeypatch)
+    assert code == 0 and "uniform random policy" in stdout
+    result = read_json(tmp_path / "t" / "starpilot__1.random.json")
+    assert result["policy"] == "uniform random" and result["seed"] == 1 + 10_000 and result["num_envs"] == 3
+    assert result["evaluation"]["deterministic"] is False and result["evaluation"]["levels"] == "test"
+    assert result["evaluation"] == policy.evaluate(3, 3, 1 + 10_000, deterministic=False, test_levels=True)
+    assert sorted(os.listdir(tmp_path / "t")) == ["starpilot__1.pt", "starpilot__1.random.json"]
 
 
 def test_no_gl_backend_one_line_hint(runs, tmp_path):
@@ -383,7 +408,8 @@ def test_json_is_the_documented_shape(runs, tmp_path, capsys, monkeypatch):
     assert code == 0
     result = json.loads(out.read_text())
     assert set(result) == {"checkpoint", "sha256", "script", "method", "suite", "env_id", "student_size",
-                           "policy_params", "global_step", "seed", "num_envs", "evaluation", "videos"}
+                           "policy_params", "global_step", "seed", "num_envs", "policy", "evaluation", "videos"}
+    assert result["policy"] == "checkpoint"
     evaluation = result["evaluation"]
     assert set(evaluation) == {"episodes", "deterministic", "levels", "returns", "mean", "std", "human_normalized"}
     assert evaluation["deterministic"] is False and evaluation["episodes"] == 3 and len(evaluation["returns"]) == 3

@@ -5,6 +5,7 @@
     python tools/evaluate.py --checkpoint runs/NAME/checkpoint.pt --levels train        # Procgen
     python tools/evaluate.py --checkpoint teachers/Hopper-v4__1.pt --capture-video --video-episodes 3
     python tools/evaluate.py --checkpoint teachers/Hopper-v4__1.pt --compare runs/NAME/checkpoint.pt
+    python tools/evaluate.py --checkpoint runs/NAME/checkpoint.pt --random-policy   # the random baseline (pixels)
 
 Any checkpoint the scripts write works (a teacher file, a run's checkpoint.pt; any suite, any method): the
 checkpoint names the script that wrote it, and this tool imports that script and uses its own
@@ -91,7 +92,8 @@ class Args:
         metavar="INT", help_behavior_hint="(default: the run's --eval-envs)")] = None
     """parallel envs (each env plays a fixed quota, so the numbers depend on it)"""
     out: Annotated[Optional[str], tyro.conf.arg(metavar="STR", help_behavior_hint=(
-        "(default: {checkpoint without .pt}.evaluate.json, .compare.json with --compare)"))] = None
+        "(default: {checkpoint without .pt}.evaluate.json; .compare.json with --compare, .random.json with "
+        "--random-policy)"))] = None
     """JSON file to write"""
     capture_video: bool = False
     """write MP4s of the first --video-episodes evaluation episodes"""
@@ -104,6 +106,9 @@ class Args:
         metavar="STR", help_behavior_hint="(default: none)")] = None
     """a second checkpoint (same env) to film side by side with --checkpoint on the same env seeds (implies
     --capture-video); typically a teacher and its student"""
+    random_policy: bool = False
+    """Atari and Procgen: play uniformly random actions (the checkpoint's actor head zeroed: equal logits,
+    sampled) on the evaluation's own envs, levels, episodes and seed: the random baseline beside its score"""
     cuda: bool = True
     """use CUDA when it is available (as the scripts do)"""
 
@@ -175,6 +180,14 @@ class Policy:
     def size(self) -> str:
         """The student size of a distillation run, 'teacher' for a PPO teacher."""
         return getattr(self.args, "student", None) or "teacher"
+
+    def make_uniform(self) -> None:
+        """Equal logits for every observation (a categorical actor's last layer zeroed): a uniform random
+        policy that keeps the checkpoint's envs and evaluation code."""
+        head = self.agent.actor[-1]
+        with torch.no_grad():
+            head.weight.zero_()
+            head.bias.zero_()
 
     def policy_params(self) -> int:
         if self.family == "single":
@@ -609,8 +622,17 @@ def run(args: Args) -> dict:
                          "side by side needs the same env")
     if args.levels is not None and suite != "procgen":
         raise UsageError(f"--levels applies to Procgen only; {args.checkpoint} is {suite}")
+    if args.random_policy:
+        if suite == "mujoco":
+            raise UsageError(f"--random-policy needs discrete actions (Atari, Procgen); {args.checkpoint} is mujoco")
+        if args.actions == "deterministic":
+            raise UsageError("--random-policy samples its actions; drop --actions deterministic")
+        if other is not None:
+            raise UsageError("--random-policy evaluates one policy; drop --compare")
+        policy.make_uniform()
     episodes = args.episodes or PAPER_EPISODES[suite]
-    deterministic = suite != "procgen" if args.actions is None else args.actions == "deterministic"
+    deterministic = (suite != "procgen" and not args.random_policy) if args.actions is None else (
+        args.actions == "deterministic")
     levels = args.levels or "test"
     seed = args.seed if args.seed is not None else int(policy.args.seed) + EVAL_SEED_OFFSET
     num_envs = min(args.num_envs or int(policy.args.eval_envs), episodes)  # evaluate() caps it the same way
@@ -618,9 +640,10 @@ def run(args: Args) -> dict:
     if filming and args.video_episodes > episodes:
         raise UsageError(f"--video-episodes {args.video_episodes} is more than the "
                          f"{plural(episodes, 'evaluation episode')}")
-    # A comparison has its own default name: it would otherwise replace a plain evaluation's JSON and the list
-    # of its videos.
-    out = args.out or f"{os.path.splitext(args.checkpoint)[0]}.{'compare' if other else 'evaluate'}.json"
+    # A comparison and a random baseline have their own default names: they would otherwise replace a plain
+    # evaluation's JSON and the list of its videos.
+    kind = "compare" if other else "random" if args.random_policy else "evaluate"
+    out = args.out or f"{os.path.splitext(args.checkpoint)[0]}.{kind}.json"
     if os.path.isdir(out):
         raise UsageError(f"--out {out} is a folder; give a file name")
     if filming and suite == "mujoco":
@@ -632,12 +655,13 @@ def run(args: Args) -> dict:
         "script": policy.script, "method": policy.method, "suite": suite, "env_id": policy.env_id,
         "student_size": getattr(policy.args, "student", None), "policy_params": policy.policy_params(),
         "global_step": policy.state.get("global_step"), "seed": seed, "num_envs": num_envs,
-        "evaluation": evaluation, "videos": [],
+        "policy": "uniform random" if args.random_policy else "checkpoint", "evaluation": evaluation, "videos": [],
     }
     protocol = f"{'deterministic' if deterministic else 'stochastic'} actions" + (
         f", {levels} levels" if suite == "procgen" else "")
     normalized = evaluation.get("human_normalized")
-    print(f"{policy.env_id} {policy.method} ({args.checkpoint}): {plural(episodes, 'episode')}, {protocol}, "
+    who = "uniform random policy" if args.random_policy else policy.method
+    print(f"{policy.env_id} {who} ({args.checkpoint}): {plural(episodes, 'episode')}, {protocol}, "
           f"seed {seed}, {plural(num_envs, 'env')}: mean return {evaluation['mean']:.2f} +- {evaluation['std']:.2f}"
           + (f", human-normalised {normalized:.3f}" if normalized is not None else ""), flush=True)
 
