@@ -464,3 +464,24 @@ def test_the_shipped_pong_teacher_wins_a_full_game():
     assert policy.policy_params() == record["policy_params"]
     result = policy.evaluate(1, 1, seed=12_345, deterministic=True, test_levels=False)
     assert result["episodes"] == 1 and result["mean"] >= 15, result
+
+
+def test_the_coinrun_teacher_beats_a_random_policy_on_test_levels():
+    """teachers/coinrun__1.pt (issue #20): the file its .json names, the one-trunk Nature-CNN, recorded above the
+    random policy on both level sets, and 20 test-level episodes played here score well above the uniform random
+    policy's on the same levels and seed (the committed 200-episode baseline: 3.00)."""
+    path = os.path.join(ROOT, "teachers", "coinrun__1.pt")
+    record = read_json(path[:-3] + ".json")
+    assert sha256(path) == record["checkpoint_sha256"]
+    random_test = read_json(os.path.join(ROOT, "results", "pixels", "coinrun__1_random_policy_test.json"))
+    assert random_test["sha256"] == record["checkpoint_sha256"] and random_test["policy"] == "uniform random"
+    assert record["evaluation"]["levels"] == "test" and record["evaluation"]["episodes"] == 200
+    assert record["evaluation"]["mean"] > 2 * random_test["evaluation"]["mean"]
+    policy = ev.Policy(path, torch.device("cpu"))
+    assert policy.state["network"] == {"arch": "nature", "channels": [32, 64, 64], "fc_size": 512,
+                                       "shared_trunk": True}
+    assert policy.policy_params() == record["policy_params"]
+    teacher = policy.evaluate(20, 10, seed=11_001, deterministic=False, test_levels=True)
+    policy.make_uniform()
+    random = policy.evaluate(20, 10, seed=11_001, deterministic=False, test_levels=True)
+    assert teacher["mean"] > random["mean"] + 2, (teacher["mean"], random["mean"])
