@@ -451,36 +451,38 @@ def test_trunk_health_finds_a_dead_trunk(teacher_runs, capsys, monkeypatch, tmp_
     assert code == 2 and one_error_line(err, code, "is a mujoco checkpoint; this tool reads pixel policies")
 
 
-def test_the_shipped_pong_teacher_wins_a_full_game():
-    """teachers/Pong-v5__1.pt (issue #20): the file its .json names, the one-trunk Nature-CNN the .json's 50-game
-    evaluation (+20.70) came from, and it still wins a deterministic full game by a wide margin (unloaded weights
-    play at -21; the policy is robust enough that a changed pixel scale still wins, so that is not guarded here)."""
-    path = os.path.join(ROOT, "teachers", "Pong-v5__1.pt")
+def shipped_pixel_teacher(name: str):
+    """(record, Policy) of teachers/{name}.pt (issue #20): the file its .json names, the one-trunk Nature-CNN
+    {32, 64, 64}/512 its recorded evaluation came from, with the recorded parameter count."""
+    path = os.path.join(ROOT, "teachers", f"{name}.pt")
     record = read_json(path[:-3] + ".json")
-    assert sha256(path) == record["checkpoint_sha256"] and record["evaluation"]["mean"] >= 18
+    assert sha256(path) == record["checkpoint_sha256"]
     policy = ev.Policy(path, torch.device("cpu"))
     assert policy.state["network"] == {"arch": "nature", "channels": [32, 64, 64], "fc_size": 512,
                                        "shared_trunk": True}
     assert policy.policy_params() == record["policy_params"]
+    return record, policy
+
+
+def test_the_shipped_pong_teacher_wins_a_full_game():
+    """teachers/Pong-v5__1.pt: its 50-game evaluation (+20.70) is recorded, and it still wins a deterministic
+    full game by a wide margin (unloaded weights play at -21; the policy is robust enough that a changed pixel
+    scale still wins, so that is not guarded here)."""
+    record, policy = shipped_pixel_teacher("Pong-v5__1")
+    assert record["evaluation"]["mean"] >= 18
     result = policy.evaluate(1, 1, seed=12_345, deterministic=True, test_levels=False)
     assert result["episodes"] == 1 and result["mean"] >= 15, result
 
 
 def test_the_coinrun_teacher_beats_a_random_policy_on_test_levels():
-    """teachers/coinrun__1.pt (issue #20): the file its .json names, the one-trunk Nature-CNN, recorded above the
-    random policy on both level sets, and 20 test-level episodes played here score well above the uniform random
-    policy's on the same levels and seed (the committed 200-episode baseline: 3.00)."""
-    path = os.path.join(ROOT, "teachers", "coinrun__1.pt")
-    record = read_json(path[:-3] + ".json")
-    assert sha256(path) == record["checkpoint_sha256"]
+    """teachers/coinrun__1.pt: recorded above the committed uniform-random baseline of the same checkpoint
+    (200 test-level episodes: 3.00), and 20 test-level episodes played here score well above the uniform random
+    policy's on the same levels and seed (unloaded weights: 3.5 against 3.5)."""
+    record, policy = shipped_pixel_teacher("coinrun__1")
     random_test = read_json(os.path.join(ROOT, "results", "pixels", "coinrun__1_random_policy_test.json"))
     assert random_test["sha256"] == record["checkpoint_sha256"] and random_test["policy"] == "uniform random"
     assert record["evaluation"]["levels"] == "test" and record["evaluation"]["episodes"] == 200
     assert record["evaluation"]["mean"] > 2 * random_test["evaluation"]["mean"]
-    policy = ev.Policy(path, torch.device("cpu"))
-    assert policy.state["network"] == {"arch": "nature", "channels": [32, 64, 64], "fc_size": 512,
-                                       "shared_trunk": True}
-    assert policy.policy_params() == record["policy_params"]
     teacher = policy.evaluate(20, 10, seed=11_001, deterministic=False, test_levels=True)
     policy.make_uniform()
     random = policy.evaluate(20, 10, seed=11_001, deterministic=False, test_levels=True)

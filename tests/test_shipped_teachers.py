@@ -1,5 +1,5 @@
 """The teachers committed in teachers/: the Mujoco ones load, carry their statistics, and play well (the pixel
-teacher, Pong, plays in tests/test_evaluate.py); every seed-1 teacher's training log is committed."""
+teachers, Pong and coinrun, play in tests/test_evaluate.py); every seed-1 teacher's training log is committed."""
 
 import os
 
@@ -33,7 +33,7 @@ def random_policy_returns(env_id: str) -> np.ndarray:
 
 def test_every_committed_teacher_is_tested():
     assert len(MUJOCO) >= 7 and {"Hopper-v4__2", "HalfCheetah-v4__2"} <= set(MUJOCO)
-    assert "Pong-v5__1" in COMMITTED and "Pong-v5__1" not in MUJOCO
+    assert {"Pong-v5__1", "coinrun__1"} <= set(COMMITTED) - set(MUJOCO)
 
 
 @pytest.mark.parametrize("name", MUJOCO)
