@@ -474,12 +474,17 @@ def test_the_shipped_pong_teacher_wins_a_full_game():
     assert result["episodes"] == 1 and result["mean"] >= 15, result
 
 
-def test_the_coinrun_teacher_beats_a_random_policy_on_test_levels():
-    """teachers/coinrun__1.pt: recorded above the committed uniform-random baseline of the same checkpoint
+COINRUN_TEACHERS = sorted(  # every one of them: tests/test_shipped_teachers.py checks no other pixel teacher ships
+    n[:-3] for n in os.listdir(os.path.join(ROOT, "teachers")) if n.startswith("coinrun__") and n.endswith(".pt"))
+
+
+@pytest.mark.parametrize("name", COINRUN_TEACHERS)
+def test_the_coinrun_teacher_beats_a_random_policy_on_test_levels(name):
+    """teachers/coinrun__{seed}.pt: recorded above the committed uniform-random baseline of the same checkpoint
     (200 test-level episodes: 3.00), and 20 test-level episodes played here score well above the uniform random
     policy's on the same levels and seed (unloaded weights: 3.5 against 3.5)."""
-    record, policy = shipped_pixel_teacher("coinrun__1")
-    random_test = read_json(os.path.join(ROOT, "results", "pixels", "coinrun__1_random_policy_test.json"))
+    record, policy = shipped_pixel_teacher(name)
+    random_test = read_json(os.path.join(ROOT, "results", "pixels", f"{name}_random_policy_test.json"))
     assert random_test["sha256"] == record["checkpoint_sha256"] and random_test["policy"] == "uniform random"
     assert record["evaluation"]["levels"] == "test" and record["evaluation"]["episodes"] == 200
     assert record["evaluation"]["mean"] > 2 * random_test["evaluation"]["mean"]
