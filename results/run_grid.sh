@@ -22,6 +22,7 @@
 #     PHASES=four bash results/run_grid.sh         # issue #22: Ant-v4 and Humanoid-v4 (36 runs; four_sigma: 12 more)
 #     PHASES=coinrun bash results/run_grid.sh      # issue #20: Procgen coinrun, smaller and same students (12 runs)
 #     PHASES=coinrun_stopgrad bash results/run_grid.sh  # issue #21: PPD stopgrad on coinrun, smaller (2 runs)
+#     PHASES=four_stopgrad bash results/run_grid.sh  # issues #21/#22: PPD stopgrad, Humanoid-v4, smaller (2 runs)
 #     PHASES=pong SEEDS=1 bash results/run_grid.sh  # issue #20 part 3: Pong, PPD and student-distill, smaller, 1M steps
 #
 # Two phases, each seed 1 then seed 2: "main" (Table 1/5 and Table 2, the runs the paper's Mujoco claims rest on)
@@ -54,17 +55,21 @@ for phase in $PHASES; do
     # (teachers/train_10m.sh), then their sigma = 0.05 runs (larger students)
     four) selection=(--lambdas --no-imperfect) ;;
     four_sigma) selection=(--lambdas --students larger --imperfect-envs Ant-v4 Humanoid-v4) ;;
+    # issues #21/#22: the one Table 1 cell where PPD stays far below its teacher at 2M steps (Humanoid-v4, smaller
+    # students, still climbing): does stopping r's gradient, which removed PPD's slow start elsewhere, close it?
+    four_stopgrad) selection=(--methods ppd_stopgrad --lambdas --no-imperfect --students smaller) ;;
     # issue #20 part 4: from the Nature-CNN coinrun teachers of results/pixels/teacher.sh; Table 4's smaller
     # student and the teacher's own network (same); larger IMPALA {32, 64, 64}/1024 students are for a GPU
     coinrun) selection=(--lambdas --no-imperfect --students smaller same) ;;
     coinrun_stopgrad) selection=(--methods ppd_stopgrad --lambdas --no-imperfect --students smaller) ;;
     # issue #20 part 3: Atari distillation learns too, from the shipped Nature-CNN Pong teacher (1M steps)
     pong) selection=(--methods ppd student_distill --lambdas --no-imperfect --students smaller) ;;
-    *) echo "run_grid.sh: unknown phase '$phase' (main, lambda, stopgrad, four, four_sigma, coinrun," \
-            "coinrun_stopgrad, pong)" >&2; exit 2 ;;
+    *) echo "run_grid.sh: unknown phase '$phase' (main, lambda, stopgrad, four, four_sigma, four_stopgrad," \
+            "coinrun, coinrun_stopgrad, pong)" >&2; exit 2 ;;
   esac
   envs=$ENVS suite=mujoco steps=2000000
   [[ $phase == four* ]] && envs="Ant-v4 Humanoid-v4"
+  [[ $phase == four_stopgrad ]] && envs=Humanoid-v4
   [[ $phase == coinrun* ]] && envs=coinrun suite=procgen
   [[ $phase == pong ]] && envs=Pong-v5 suite=atari steps=1000000
   for seed in $SEEDS; do  # seed 1 first: its teachers are shipped, its students can start at once
