@@ -370,3 +370,25 @@ def test_a_teacher_runs_own_checkpoint_as_teacher(tmp_path):
     assert teacher_score > 0 and float(cell["iqm"]) == pytest.approx(np.mean(students) / teacher_score)  # Hopper: alive
     (row,) = csv.DictReader(open(tmp_path / "out" / "table5.csv"))
     assert float(row["teacher_score"]) == pytest.approx(teacher_score, abs=0.005)
+
+
+def test_curve_tags_choose_the_figures_curve(tmp_path):
+    """--curve-tags charts/episodic_return draws the returns collected during distillation (Procgen: divided by
+    the teacher's training-level score), the default the --eval-every evaluation (test levels); a tag the runs
+    never write is refused with one line."""
+    root = str(tmp_path / "runs")
+    teacher(root, "coinrun", 1, 5.0, train_score=8.0)
+    name = student(root, "coinrun", 1, "ppd", "smaller", 4.0, train_score=4.0,
+                   curves={"charts/episodic_return": ramp(4.0), "eval/episodic_return": ramp(3.0)})
+    runs = report.load_runs(root, [])
+    scorer = report.Scorer(runs, report.Args().atari_scores, [])
+    run = next(r for r in runs if r.name == name)
+    tag, steps, values = report.normalised_curve(run, scorer, [])
+    assert tag == "eval/episodic_return" and values == pytest.approx([0.15, 0.3, 0.45, 0.6])  # of 5.0 (test)
+    tag, steps, values = report.normalised_curve(run, scorer, [], ("charts/episodic_return",))
+    assert tag == "charts/episodic_return" and values == pytest.approx([0.125, 0.25, 0.375, 0.5])  # of 8.0 (train)
+    text = report.report(report.Args(runs_dir=root, out_dir=str(tmp_path / "out"),
+                                     curve_tags=("charts/episodic_return",)))
+    assert "![figure1_procgen.png](figure1_procgen.png)" in text
+    with pytest.raises(report.UsageError, match="--curve-tags takes .*not charts/SPS"):
+        report.report(report.Args(runs_dir=root, out_dir=str(tmp_path / "out"), curve_tags=("charts/SPS",)))

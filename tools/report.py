@@ -27,7 +27,10 @@ Scores and fractions (paper section 3):
   confidence interval from a stratified bootstrap (runs resampled with replacement within each env), as
   rliable computes it; a small numpy implementation, tested against hand-computed values.
 - Figures plot each method's mean curve over runs with a shaded band: a 95% bootstrap interval of the mean
-  (runs resampled, fixed seed) for curves of 5 runs or more, else min-max over the runs (curve_band).
+  (runs resampled, fixed seed) for curves of 5 runs or more, else min-max over the runs (curve_band). A run's
+  curve is its --eval-every evaluation where it has one (teacher-distill's own trajectories), else the returns
+  collected during distillation; `--curve-tags charts/episodic_return` draws the latter for every run, the
+  paper's Figure 1 (Procgen: training levels, divided by the teacher's training-level score).
 """
 
 import csv
@@ -78,6 +81,10 @@ class Args:
     """stratified-bootstrap resamples for the IQM confidence intervals"""
     seed: int = 0
     """seed of the bootstrap"""
+    curve_tags: tuple[str, ...] = CURVE_TAGS
+    """the curve the figures draw for a run, the first it has: eval/episodic_return is the --eval-every
+    evaluation (Procgen: test levels), charts/episodic_return the returns collected during distillation (Procgen:
+    training levels, as the paper's Figures 1 and 6-8; teacher-distill's are the teacher's own episodes)"""
 
 
 class UsageError(Exception):
@@ -484,12 +491,12 @@ def read_curves(run_dir: str) -> dict:
     return {tag: (np.array(s), np.array(v)) for tag, (s, v) in curves.items() if s}
 
 
-def normalised_curve(run: Run, scorer: Scorer, problems: list):
-    """(tag, steps, fraction of teacher) with the preferred tag, or None (noted) when the run has no curve."""
+def normalised_curve(run: Run, scorer: Scorer, problems: list, tags: tuple = CURVE_TAGS):
+    """(tag, steps, fraction of teacher) with the first of tags the run has, or None (noted) when it has none."""
     curves = read_curves(run.path)
-    tag = next((t for t in CURVE_TAGS if t in curves), None)
+    tag = next((t for t in tags if t in curves), None)
     if tag is None:
-        scorer.note(f"{run.name}: no {' or '.join(CURVE_TAGS)} curve; left out of the figures")
+        scorer.note(f"{run.name}: no {' or '.join(tags)} curve; left out of the figures")
         return None
     # Procgen's training returns are on training levels; its --eval-every evaluation is on test levels.
     teacher = scorer.teacher_score(run, train_levels=run.suite == "procgen" and tag.startswith("charts"))
@@ -498,8 +505,10 @@ def normalised_curve(run: Run, scorer: Scorer, problems: list):
     steps, values = curves[tag]
     order = np.argsort(steps, kind="stable")
     steps, values = steps[order], values[order]
-    window = min(10, max(1, len(values) // 10))
-    if tag.startswith("charts") and window > 1:  # per-episode returns: a running mean over up to 10 episodes
+    # per-episode returns: a running mean over 10 episodes (fewer in a short run), or 1% of the run's episodes
+    # where that is more (a Procgen run ends 30,000+ episodes, far more than the figure's 100 grid points)
+    window = max(min(10, len(values) // 10), len(values) // 100, 1)
+    if tag.startswith("charts") and window > 1:
         values = np.convolve(values, np.ones(window) / window, mode="valid")
         steps = steps[window - 1:]
     return tag, steps, np.array([scorer.normalise(run.suite, run.env_id, v) for v in values]) / teacher
@@ -561,9 +570,9 @@ def save_figure(fig, path: str) -> None:
     os.replace(tmp, path)
 
 
-def figure1(runs: list, scorer: Scorer, out_dir: str, problems: list) -> list:
-    """Per suite, one panel per student size: each method's training return as a fraction of the teacher, the
-    mean over runs with a shaded band (curve_band)."""
+def figure1(runs: list, scorer: Scorer, out_dir: str, problems: list, tags: tuple = CURVE_TAGS) -> list:
+    """Per suite, one panel per student size: each method's curve (the first of tags it has) as a fraction of the
+    teacher, the mean over runs with a shaded band (curve_band)."""
     plt = pyplot()
     written = []
     for suite in SUITES:
@@ -574,11 +583,12 @@ def figure1(runs: list, scorer: Scorer, out_dir: str, problems: list) -> list:
         for ax, size in zip(axes, SIZES):
             for method, short in methods_of(suite_runs).items():
                 found = [c for r in suite_runs if r.size == size and r.method == method
-                         if (c := normalised_curve(r, scorer, problems)) is not None]
+                         if (c := normalised_curve(r, scorer, problems, tags)) is not None]
                 if not found:
                     continue
-                tags = sorted({tag for tag, _, _ in found})
-                plot_band(ax, [(s, v) for _, s, v in found], short, ", ".join(tags))
+                plot_band(ax, [(s, v) for _, s, v in found], short, ", ".join(sorted({t for t, _, _ in found})))
+            if not ax.get_lines():
+                ax.text(0.5, 0.5, f"no {size} students", ha="center", va="center", transform=ax.transAxes)
             ax.axhline(1.0, color="black", linestyle="--", linewidth=1, label="teacher")
             ax.set_title(f"{suite}: {size} student")
             ax.set_xlabel("environment steps")
@@ -609,7 +619,8 @@ def figure2(runs: list, scorer: Scorer, out_dir: str, problems: list, args: Args
         fig, ax = plt.subplots(figsize=(6, 4))
         tags = set()
         for lam in sorted(by_lambda):
-            found = [c for r in by_lambda[lam] if (c := normalised_curve(r, scorer, problems)) is not None]
+            found = [c for r in by_lambda[lam]
+                     if (c := normalised_curve(r, scorer, problems, args.curve_tags)) is not None]
             fractions = [f for r in by_lambda[lam] if (f := scorer.fraction(r)) is not None]
             if not found:
                 continue
@@ -662,6 +673,9 @@ def extract(runs: list, dest: str) -> None:
 def report(args: Args) -> str:
     if args.extract_only and not args.extract_to:
         raise UsageError("--extract-only needs --extract-to")
+    unknown = [t for t in args.curve_tags if t not in CURVE_TAGS]
+    if unknown or not args.curve_tags:
+        raise UsageError(f"--curve-tags takes {' and/or '.join(CURVE_TAGS)}, not {' '.join(unknown) or 'nothing'}")
     problems: list = []
     runs = load_runs(args.runs_dir, problems)
     if args.extract_to:
@@ -697,7 +711,8 @@ def report(args: Args) -> str:
         parts += ["", "## Table 7: Procgen, training levels against test levels", "", t7]
         atomic_write_text(os.path.join(args.out_dir, "table7.csv"),
                           csv_text(["levels", "teacher_score", "size", "method"] + STATS_HEADER, t7_rows))
-    figures = figure1(runs, scorer, args.out_dir, problems) + figure2(runs, scorer, args.out_dir, problems, args)
+    figures = (figure1(runs, scorer, args.out_dir, problems, args.curve_tags)
+               + figure2(runs, scorer, args.out_dir, problems, args))
     parts += ["", "## Figures", "", f"Each curve is the mean over its runs; its shaded band is a 95% bootstrap "
               f"interval of that mean ({BAND_BOOTSTRAP_REPS} resamples of the runs, seed 0) for curves of "
               f"{BAND_BOOTSTRAP_MIN_RUNS} runs or more, else the lowest to the highest run; the legend says which.",
