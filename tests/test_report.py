@@ -392,3 +392,20 @@ def test_curve_tags_choose_the_figures_curve(tmp_path):
     assert "![figure1_procgen.png](figure1_procgen.png)" in text
     with pytest.raises(report.UsageError, match="--curve-tags takes .*not charts/SPS"):
         report.report(report.Args(runs_dir=root, out_dir=str(tmp_path / "out"), curve_tags=("charts/SPS",)))
+
+
+def test_table2_marks_a_suite_cell_that_lacks_some_envs(tmp_path):
+    """A suite row of Table 2 averages over envs; a column with fewer of them (a grid in progress) is marked."""
+    root = str(tmp_path / "runs")
+    teacher(root, "Hopper-v4", 1, 1000.0)
+    teacher(root, "HalfCheetah-v4", 1, 500.0)
+    student(root, "Hopper-v4", 1, "ppd", "larger", 800.0, sigma=0.05, teacher_score=400.0)
+    student(root, "Hopper-v4", 1, "student_distill", "larger", 500.0, sigma=0.05, teacher_score=400.0)
+    student(root, "HalfCheetah-v4", 1, "ppd", "larger", 400.0, sigma=0.05, teacher_score=250.0)
+    text = report.report(report.Args(runs_dir=root, out_dir=str(tmp_path / "out"), bootstrap_reps=100))
+    header, *rows = table_rows(text, "Tables 2 and 6")
+    suite = dict(zip(header, next(row for row in rows if row[0] == "mujoco (σ=0.05)")))
+    assert suite["corrupted teacher"] == "0.45x"  # sqrt(0.4 * 0.5), both envs
+    assert suite["larger ppd"] == "0.80" and suite["larger sd"] == f"0.50{report.PARTIAL_MARK}"
+    hopper = dict(zip(header, next(row for row in rows if row[0] == "Hopper-v4 (σ=0.05)")))
+    assert hopper["larger sd"] == "0.50"  # an env row has its one env

@@ -430,7 +430,9 @@ def table2(runs, scorer, args):
     for row in rows:
         stats = {column: cell_stats(cells[(row, column)], args) for column in columns}
         original = f"{np.mean(list(originals[row].values())):.2f}"
-        md.append([row, original] + [fmt_gm(stats[c], "x" if c == "corrupted" else "") for c in columns])
+        row_envs = set().union(*(cells[(row, c)].keys() for c in columns))
+        mark = {c: PARTIAL_MARK if stats[c] and set(cells[(row, c)]) != row_envs else "" for c in columns}
+        md.append([row, original] + [fmt_gm(stats[c], "x" if c == "corrupted" else "") + mark[c] for c in columns])
         csv_rows += [stats_row([row, original, c], stats[c]) for c in columns if stats[c]]
     header = ["env", "original teacher score", "corrupted teacher"] + [f"larger {c}" for c in methods.values()]
     return (markdown_table(header, md) if md else None), csv_rows
