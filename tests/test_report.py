@@ -409,3 +409,16 @@ def test_table2_marks_a_suite_cell_that_lacks_some_envs(tmp_path):
     assert suite["larger ppd"] == "0.80" and suite["larger sd"] == f"0.50{report.PARTIAL_MARK}"
     hopper = dict(zip(header, next(row for row in rows if row[0] == "Hopper-v4 (σ=0.05)")))
     assert hopper["larger sd"] == "0.50"  # an env row has its one env
+
+
+def test_a_long_runs_returns_are_smoothed_over_one_percent_of_its_episodes(tmp_path):
+    """charts/episodic_return of a run with 2,000 episodes: a running mean over 20 episodes (1%), not 10."""
+    root = str(tmp_path / "runs")
+    teacher(root, "Hopper-v4", 1, 1000.0)
+    returns = [(100 * (i + 1), 1000.0 * (i % 20 == 0)) for i in range(2000)]  # one 1000 in every 20 episodes
+    student(root, "Hopper-v4", 1, "ppd", "larger", 50.0, curves={"charts/episodic_return": returns})
+    runs = report.load_runs(root, [])
+    run = next(r for r in runs if r.method == "ppd")
+    tag, steps, values = report.normalised_curve(run, report.Scorer(runs, report.Args().atari_scores, []), [])
+    assert len(values) == 2000 - 20 + 1 and steps[0] == 2000
+    assert values == pytest.approx(0.05)  # every 20-episode window holds exactly one 1000: 50 of the teacher's 1000
