@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
-# Issue #20: the pixel teachers trained in pieces on this CPU machine: Pong (part 3, seed 1, shipped as
-# teachers/Pong-v5__1.pt) and coinrun (part 4, seeds 1 and 2). The paper's settings (A.2, Table 3; the teacher
+# The pixel teachers trained in pieces on this CPU machine: Pong (issue #20 part 3, seed 1, shipped as
+# teachers/Pong-v5__1.pt), coinrun (issue #20 part 4, seeds 1 and 2), and jumper, miner and ninja (issue #38
+# part 1, seeds 1 and 2: the paper's other three Procgen games, coinrun's recipe). The paper's settings (A.2, Table 3; the teacher
 # scripts' defaults, including one CNN trunk for actor and critic, --shared-trunk: with a trunk each the first
 # Pong run's actor trunk died, docs/teachers.md) except two: the network, a Nature-CNN {32, 64, 64} with a 512-unit
 # layer instead of the paper's IMPALA-CNN {16, 32, 32}/256, which costs several times more per sample here
@@ -25,8 +26,8 @@ SEED=${SEED:-1}
 COMMIT=${COMMIT:-1}
 case $GAME in
   Pong) env_id=Pong-v5 script=ppo_teacher_atari.py budget=5000000 ;;
-  coinrun) env_id=coinrun script=ppo_teacher_procgen.py budget=5000000 ;;
-  *) echo "teacher.sh: GAME must be Pong or coinrun, got '$GAME'" >&2; exit 2 ;;
+  coinrun|jumper|miner|ninja) env_id=$GAME script=ppo_teacher_procgen.py budget=5000000 ;;
+  *) echo "teacher.sh: GAME must be Pong, coinrun, jumper, miner or ninja, got '$GAME'" >&2; exit 2 ;;
 esac
 STEPS=${STEPS:-$budget}  # the run's budget, new or resumed (a larger one extends it; a smaller one to try the script)
 name="${env_id}__${SEED}"
@@ -50,7 +51,8 @@ status=$?
 paths=("$log" "$curve")
 [ -f "$RUN/eval.json" ] && [ -f "teachers/$name.json" ] && paths+=("teachers/$name.pt" "teachers/$name.json")
 if [ "$COMMIT" = 1 ]; then
-  git add -- "${paths[@]}" && git commit -q -m "pixels: the $name teacher, a piece (issue #20)" -- "${paths[@]}"
+  case $GAME in Pong|coinrun) issue=20 ;; *) issue=38 ;; esac
+  git add -- "${paths[@]}" && git commit -q -m "pixels: the $name teacher, a piece (issue #$issue)" -- "${paths[@]}"
 fi
 [ "$status" -eq 0 ] && exit 0
 exit 3
