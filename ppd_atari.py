@@ -12,11 +12,14 @@ import contextlib
 import ctypes
 import dataclasses
 import hashlib
+import importlib.metadata
 import io
 import json
 import os
+import platform
 import random
 import signal
+import subprocess
 import sys
 import time
 from dataclasses import dataclass
@@ -797,6 +800,7 @@ def train(args: Args, given: Optional[set] = None) -> dict:
         writer.add_scalar("eval/mean_return", result["evaluation"]["mean"], global_step)
         print(f"evaluation: {describe(result['evaluation'])}")
         result["fraction_of_teacher"] = fraction_of_teacher(result["evaluation"], teacher_evaluation)
+    record_run(result, args, device)
     write_json(os.path.join(run_dir, "eval.json"), result)
     writer.close()
     if args.track:
@@ -881,6 +885,68 @@ def sha256_of(path: str) -> str:
         for block in iter(lambda: f.read(1 << 20), b""):
             digest.update(block)
     return digest.hexdigest()
+
+
+def env_record(suite: str, args: Args, training: bool, test_levels: bool = True) -> dict:
+    """The environments that trained or evaluated the run, as its eval.json records them."""
+    return {"suite": suite, "env_id": args.env_id, "backend": "envpool", "version": package_version("envpool"),
+            "max_episode_steps": args.max_episode_steps}
+
+
+def package_version(name: str) -> Optional[str]:
+    try:
+        return importlib.metadata.version(name)
+    except importlib.metadata.PackageNotFoundError:
+        return None
+
+
+def code_version() -> dict:
+    """This file's sha256 and the git commit of its folder, with whether tracked files differed from it (None
+    outside a git checkout): taken when the script is loaded, so a run records the code it runs, even if the
+    files change while it trains."""
+    here = os.path.abspath(__file__)
+    record = {"script": os.path.basename(here), "script_sha256": sha256_of(here), "git_commit": None,
+              "git_dirty": None}
+    git = ["git", "-C", os.path.dirname(here)]
+    try:
+        commit = subprocess.run(git + ["rev-parse", "HEAD"], capture_output=True, text=True, timeout=30)
+        status = subprocess.run(git + ["status", "--porcelain", "--untracked-files=no"], capture_output=True,
+                                text=True, timeout=30)
+    except (OSError, subprocess.SubprocessError):
+        return record
+    if commit.returncode == 0 and status.returncode == 0:
+        record.update(git_commit=commit.stdout.strip(), git_dirty=bool(status.stdout.strip()))
+    return record
+
+
+CODE_VERSION = code_version()
+
+
+def cpu_name() -> str:
+    try:
+        with open("/proc/cpuinfo") as f:
+            return next(line.split(":", 1)[1].strip() for line in f if line.startswith("model name"))
+    except (OSError, StopIteration):
+        return platform.processor() or platform.machine()
+
+
+def record_run(result: dict, args: Args, device: torch.device) -> dict:
+    """What the run ran on, added to its eval.json: the environments (backend and version; Procgen's level set)
+    of training and of each evaluation, the code (CODE_VERSION), the full arguments, the device and the library
+    versions. A reader checks "unseen test levels" or "trained on envpool" from the data, not from the code."""
+    teacher = result.get("teacher") or {}
+    for evaluation in filter(None, (result.get("evaluation"), result.get("evaluation_train_levels"),
+                                    teacher.get("evaluation"), teacher.get("evaluation_train_levels"))):
+        evaluation["envs"] = env_record(result["suite"], args, training=False,
+                                        test_levels=evaluation.get("levels") != "train")
+    cuda = device.type == "cuda"
+    result["training_envs"] = env_record(result["suite"], args, training=True)
+    result["ran_on"] = {**CODE_VERSION, "args": dataclasses.asdict(args), "device": str(device),
+                        "device_name": torch.cuda.get_device_name(device) if cuda else cpu_name(),
+                        "torch_threads": torch.get_num_threads(), "torch": torch.__version__,
+                        "cuda": torch.version.cuda, "cudnn": torch.backends.cudnn.version() if cuda else None,
+                        "python": platform.python_version(), "numpy": np.__version__}
+    return result
 
 
 # ---------------------------------------------------------------------------------------------

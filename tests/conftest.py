@@ -146,3 +146,60 @@ def pendulum_teacher(tmp_path_factory):
     run_main("ppo_teacher_mujoco.py", ["--env-id", "InvertedPendulum", "--total-timesteps", "40000",
                                        "--num-steps", "64", "--eval-episodes", "10", "--run-name", "teacher"], cwd=work)
     return work
+
+
+def check_run_record(result: dict, module, suite: str) -> None:
+    """eval.json records what the run ran on (issue #37): its environments (Procgen's level sets, the backends and
+    their versions), its code (git commit, the script's sha256), its full arguments, device and versions."""
+    import dataclasses
+    import importlib.metadata
+
+    import torch
+
+    args = result["ran_on"]["args"]
+    assert set(args) == {f.name for f in dataclasses.fields(module.Args)} and args["env_id"] == result["env_id"]
+    assert args["seed"] == result["seed"]
+    head = subprocess.run(["git", "-C", ROOT, "rev-parse", "HEAD"], capture_output=True, text=True).stdout.strip()
+    ran_on = result["ran_on"]
+    assert ran_on["git_commit"] == head and isinstance(ran_on["git_dirty"], bool)
+    assert ran_on["script"] == result["script"] and ran_on["script_sha256"] == sha256(os.path.join(ROOT,
+                                                                                                     result["script"]))
+    assert (ran_on["device"], ran_on["torch"], ran_on["cuda"]) == ("cpu", torch.__version__, torch.version.cuda)
+    assert ran_on["device_name"] and ran_on["numpy"] and ran_on["python"]
+    training = result["training_envs"]
+    evaluations = [e for e in (result["evaluation"], result["evaluation_train_levels"],
+                               (result.get("teacher") or {}).get("evaluation")) if e]
+    assert training["suite"] == suite and training["env_id"] == result["env_id"]
+    if suite == "procgen":
+        assert training == {"suite": suite, "env_id": result["env_id"], "backend": "procgen",
+                            "version": importlib.metadata.version("procgen-mirror"),
+                            "start_level": args["start_level"], "num_levels": args["num_levels"],
+                            "distribution_mode": args["distribution_mode"]}
+        assert (training["start_level"], training["num_levels"], training["distribution_mode"]) == (0, 200, "easy")
+        for evaluation in evaluations:
+            levels = evaluation["envs"]
+            if evaluation["levels"] == "train":
+                assert levels == training
+            else:  # unseen test levels: [1e6, 2e6), disjoint from [0, 200)
+                assert (levels["start_level"], levels["num_levels"]) == (1_000_000, 1_000_000), levels
+    elif suite == "mujoco":
+        assert training["backend"] == args["env_backend"] == "envpool"
+        assert training["version"] == importlib.metadata.version("envpool")
+        assert training["mujoco"] == importlib.metadata.version("mujoco")
+        for evaluation in evaluations:  # evaluated on gymnasium's v4 tasks
+            assert evaluation["envs"]["backend"] == "gymnasium"
+            assert evaluation["envs"]["version"] == importlib.metadata.version("gymnasium")
+    else:
+        assert training == {"suite": suite, "env_id": result["env_id"], "backend": "envpool",
+                            "version": importlib.metadata.version("envpool"),
+                            "max_episode_steps": args["max_episode_steps"]}
+        assert all(evaluation["envs"] == training for evaluation in evaluations)
+    assert len(evaluations) >= (2 if suite == "procgen" else 1)
+
+
+def committed_teachers(prefix: str = "") -> list:
+    """The teacher files git ships (teachers/{env_id}__{seed}, without .pt), whose names start with prefix: what a
+    user trains into teachers/ by following the README is not one of them."""
+    listed = subprocess.run(["git", "-C", ROOT, "ls-files", "teachers/*.pt"], capture_output=True, text=True,
+                            check=True).stdout.split()
+    return sorted(n for n in (os.path.basename(p)[:-3] for p in listed) if n.startswith(prefix))

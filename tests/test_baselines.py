@@ -5,7 +5,7 @@ import pytest
 import torch
 from torch.distributions import Categorical, Normal
 
-from conftest import (CANONICAL, SUITES, categorical_kl, TINY, TINY_STEPS, load_script, one_error_line, read_json, read_scalars, run_cli,
+from conftest import (CANONICAL, SUITES, categorical_kl, check_run_record, TINY, TINY_STEPS, load_script, one_error_line, read_json, read_scalars, run_cli,
                       run_main, sha256)
 
 METHODS = ("student_distill", "teacher_distill")
@@ -81,6 +81,7 @@ def test_end_to_end(method, suite, teacher_runs):
     assert result["teacher"]["sha256"] == sha256(work / result["teacher"]["path"])
     assert (result["evaluation_train_levels"] is not None) == (suite == "procgen")
     module = load_script(method)
+    check_run_record(result, module, suite)
     agent = module.agent_from_checkpoint(module.load_checkpoint(str(run_dir / "checkpoint.pt")))
     assert module.policy_params(agent) == result["policy_params"]
     scalars = read_scalars(str(run_dir))

@@ -42,6 +42,7 @@ INTENDED = {
     "PAPER_ENVS": (suite, "the paper's envs of the suite"),
     "SUITE": (suite, "the suite's name"),
     "make_env": (suite, "the suite's environments (envpool Atari, Mujoco v4, Procgen)"),
+    "env_record": (suite, "what eval.json records of the suite's environments; the baselines record every suite"),
     "canonical_env_id": (suite, "the suite's env ids; the baselines infer the suite from the id"),
     "evaluate": (suite, "the suite's protocol (A.3); the baselines evaluate every suite"),
     "Agent": (suite, "the suite's networks and action distribution"),

@@ -14,7 +14,7 @@ import numpy as np
 import pytest
 import torch
 
-from conftest import CANONICAL, ROOT, TINY, one_error_line, read_json, run_cli, run_main, run_script, sha256
+from conftest import CANONICAL, ROOT, TINY, committed_teachers, one_error_line, read_json, run_cli, run_main, run_script, sha256
 from test_pixels import FAVOURED, decisive_teacher
 
 sys.path.insert(0, os.path.join(ROOT, "tools"))
@@ -386,6 +386,8 @@ def test_random_policy_is_uniform_on_the_evaluations_own_protocol(teacher_runs, 
     result = read_json(tmp_path / "t" / "starpilot__1.random.json")
     assert result["policy"] == "uniform random" and result["seed"] == 1 + 10_000 and result["num_envs"] == 3
     assert result["evaluation"]["deterministic"] is False and result["evaluation"]["levels"] == "test"
+    levels = result["evaluation"].pop("envs")  # the level set it played: the checkpoint's unseen test levels
+    assert (levels["start_level"], levels["num_levels"], levels["distribution_mode"]) == (1_000_000, 1_000_000, "easy")
     assert result["evaluation"] == policy.evaluate(3, 3, 1 + 10_000, deterministic=False, test_levels=True)
     assert sorted(os.listdir(tmp_path / "t")) == ["starpilot__1.pt", "starpilot__1.random.json"]
 
@@ -408,10 +410,15 @@ def test_json_is_the_documented_shape(runs, tmp_path, capsys, monkeypatch):
     assert code == 0
     result = json.loads(out.read_text())
     assert set(result) == {"checkpoint", "sha256", "script", "method", "suite", "env_id", "student_size",
-                           "policy_params", "global_step", "seed", "num_envs", "policy", "evaluation", "videos"}
+                           "policy_params", "global_step", "seed", "num_envs", "policy", "evaluation", "videos",
+                           "ran_on"}
     assert result["policy"] == "checkpoint"
+    assert result["ran_on"]["script"] == "ppo_teacher_mujoco.py" and result["ran_on"]["tool_args"]["seed"] == 3
+    assert result["ran_on"]["git_commit"] and result["ran_on"]["device"] == "cpu"
     evaluation = result["evaluation"]
-    assert set(evaluation) == {"episodes", "deterministic", "levels", "returns", "mean", "std", "human_normalized"}
+    assert set(evaluation) == {"episodes", "deterministic", "levels", "returns", "mean", "std", "human_normalized",
+                               "envs"}
+    assert evaluation["envs"]["backend"] == "gymnasium" and evaluation["envs"]["env_id"] == result["env_id"]
     assert evaluation["deterministic"] is False and evaluation["episodes"] == 3 and len(evaluation["returns"]) == 3
     assert evaluation["mean"] == pytest.approx(np.mean(evaluation["returns"]))
 
@@ -474,8 +481,7 @@ def test_the_shipped_pong_teacher_wins_a_full_game():
     assert result["episodes"] == 1 and result["mean"] >= 15, result
 
 
-COINRUN_TEACHERS = sorted(  # every one of them: tests/test_shipped_teachers.py checks no other pixel teacher ships
-    n[:-3] for n in os.listdir(os.path.join(ROOT, "teachers")) if n.startswith("coinrun__") and n.endswith(".pt"))
+COINRUN_TEACHERS = committed_teachers("coinrun__")  # every one: tests/test_shipped_teachers.py checks the others
 
 
 @pytest.mark.parametrize("name", COINRUN_TEACHERS)

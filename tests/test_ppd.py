@@ -5,7 +5,7 @@ import pytest
 import torch
 from torch.distributions import Categorical, Normal
 
-from conftest import (CANONICAL, SHAPES, SUITES, TINY, TINY_STEPS, categorical_kl, load_script, one_error_line,
+from conftest import (CANONICAL, SHAPES, SUITES, TINY, TINY_STEPS, categorical_kl, check_run_record, load_script, one_error_line,
                       read_json, read_scalars, run_cli, run_main, sha256)
 
 EPS = 0.2
@@ -191,6 +191,7 @@ def test_end_to_end(suite, teacher_runs):
         run_dir = work / "runs" / f"ppd_{size}"
         result = read_json(run_dir / "eval.json")
         assert result["method"] == "ppd" and result["student_size"] == size and result["suite"] == suite
+        check_run_record(result, module, suite)
         assert result["teacher"]["path"] == f"teachers/{CANONICAL[suite]}__1.pt"
         assert result["teacher"]["corruption_sigma"] == 0.0
         assert set(result["teacher"]) == {"path", "sha256", "corruption_sigma", "evaluation", "evaluation_train_levels"}

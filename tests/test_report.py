@@ -128,6 +128,126 @@ def test_statistics_against_hand_computed_values():
     assert report.stratified_bootstrap_ci([[0.0, 1.0]], reps=4000, size=0.4) == (0.5, 0.5)
 
 
+def test_intervals_are_rliables():
+    """The IQM interval and the probability of improvement are rliable's own, called directly on the matrix."""
+    from rliable import library, metrics
+
+    scores = np.array([[0.9, 0.5, 1.2], [1.1, 0.7, 0.8], [1.0, 0.2, 1.4]])  # runs x envs
+    np.random.seed(3)
+    _, direct = library.get_interval_estimates(
+        {"x": [scores[:, [m]] for m in range(3)]}, lambda *xs: np.array([metrics.aggregate_iqm(np.concatenate(xs))]),
+        reps=300)
+    assert report.stratified_bootstrap_ci(list(scores.T), reps=300, seed=3) == tuple(direct["x"][:, 0])
+    assert report.iqm(scores) == metrics.aggregate_iqm(scores)
+    other = scores - np.array([[0.3], [-0.1], [0.2]])
+    np.random.seed(5)
+    point, direct = library.get_interval_estimates({"p": [scores, other]}, lambda x, y: np.array(
+        [metrics.probability_of_improvement(x, y)]), reps=100)
+    assert report.probability_of_improvement(scores, other, reps=100, seed=5) == (
+        point["p"][0], *direct["p"][:, 0])
+    # by hand: env 0 has runs (0.9, 1.1, 1.0) against (0.6, 1.2, 0.8): 6 of 9 pairs greater, 0 ties
+    assert metrics.probability_of_improvement(scores[:, :1], other[:, :1]) == pytest.approx(6 / 9)
+    assert report.probability_of_improvement([[2.0], [3.0]], [[0.0], [1.0]], reps=50)[0] == 1.0
+
+
+def test_comparisons_and_runs_tables(tmp_path):
+    """comparisons.csv: paired differences by teacher, rliable's interval and P(A > B), the docs' reading;
+    runs.csv: each run's SE of its episodes and its z against its teacher, by hand."""
+    root = str(tmp_path / "runs")
+    for env, base in (("Hopper-v4", 1000.0), ("HalfCheetah-v4", 500.0)):
+        for seed in (1, 2):
+            teacher(root, env, seed, base)
+            student(root, env, seed, "ppd", "larger", base * (1.1 + 0.02 * seed))  # 1.12, 1.14
+            student(root, env, seed, "student_distill", "larger", base * (0.9 + 0.02 * seed))  # 0.92, 0.94
+            student(root, env, seed, "teacher_distill", "larger", base * (1.1 if seed == 1 else 0.6))
+    for name in os.listdir(root):  # episodes mean -+ 1% of the teacher: each student's SE is 0.01 of the teacher
+        path = os.path.join(root, name, "eval.json")
+        info = json.load(open(path))
+        if info["method"] != "ppo":
+            mean, spread = info["evaluation"]["mean"], (1000.0 if info["env_id"] == "Hopper-v4" else 500.0) / 100
+            info["evaluation"]["returns"] = [mean - spread, mean + spread]
+            json.dump(info, open(path, "w"))
+    out = str(tmp_path / "report")
+    text = report.report(report.Args(runs_dir=root, out_dir=out, bootstrap_reps=500, poi_reps=50))
+    with open(os.path.join(out, "comparisons.csv")) as f:
+        rows = {(r["row"], r["a"], r["b"]): r for r in csv.DictReader(f)}
+    ppd_sd = rows[("mujoco", "ppd", "sd")]
+    assert ppd_sd["pairs"] == "4" and float(ppd_sd["mean_diff"]) == pytest.approx(0.2)  # every pair 0.2 apart
+    assert float(ppd_sd["diff_low"]) == pytest.approx(0.2) and float(ppd_sd["diff_high"]) == pytest.approx(0.2)
+    assert ppd_sd["p_improve"] == "1" and ppd_sd["reading"] == "above"
+    # evaluation noise of the mean of 4 differences, each of two SEs of 0.01: sqrt(8 * 0.01 ** 2) / 4
+    assert float(ppd_sd["z_episodes"]) == pytest.approx(0.2 / (np.sqrt(8e-4) / 4), rel=1e-5)
+    # ppd - td: +0.02 (seed 1) and +0.54 (seed 2) per env; the interval is rliable's over the two envs' pairs
+    ppd_td = rows[("mujoco", "ppd", "td")]
+    assert float(ppd_td["mean_diff"]) == pytest.approx(0.28)
+    diffs = [np.array([[0.02], [0.54]]), np.array([[0.02], [0.54]])]
+    _, low, high = report.rliable_estimate(diffs, lambda *xs: np.mean(np.concatenate(xs)), 500, 0.95, 0)
+    assert (float(ppd_td["diff_low"]), float(ppd_td["diff_high"])) == (pytest.approx(low, abs=1e-5),
+                                                                      pytest.approx(high, abs=1e-5))
+    assert ppd_td["reading"] == "above" and ppd_td["p_improve"] == "1"  # per env: all 4 run pairs greater
+    sd_td = rows[("mujoco", "sd", "td")]  # -0.18 and +0.34: the interval holds zero
+    assert float(sd_td["diff_low"]) < 0 < float(sd_td["diff_high"]) and sd_td["reading"] == "level within noise"
+    assert rows[("Hopper-v4", "ppd", "sd")]["p_improve"] == ""  # env rows: the difference only
+    assert "| Table 1 | mujoco | larger | ppd − sd | 4 | +0.200 [+0.200, +0.200] | 1.00 [1.00, 1.00] | 28.3 | above |" in text
+    # the rule: an interval over seeds that excludes zero is not enough when the evaluations' noise is larger
+    assert report.reading(0.01, 0.05, 1.5) == "level within noise" and report.reading(0.01, 0.05, 2.5) == "above"
+    assert report.reading(-0.05, -0.01, -3.0) == "below" and report.reading(None, None, 3.0) == "above"
+    assert report.reading(-0.01, 0.05, 9.0) == "level within noise"
+    with open(os.path.join(out, "runs.csv")) as f:
+        runs = {r["run"]: r for r in csv.DictReader(f)}
+    # episodes 1110 and 1130: SE 10; the teacher's two equal episodes have none, so z = 120 / 10
+    hopper = runs["Hopper-v4__ppd__larger__1"]
+    assert (float(hopper["score"]), float(hopper["se"]), float(hopper["teacher_score"])) == (1120.0, 10.0, 1000.0)
+    assert float(hopper["teacher_se"]) == 0.0 and float(hopper["z_teacher"]) == pytest.approx(12.0)
+    assert report.standard_error([1.0, 2.0, 3.0, 4.0]) == pytest.approx(np.std([1, 2, 3, 4], ddof=1) / 2)
+    assert report.z_score(10.0, 3.0, 6.0, 4.0) == pytest.approx(0.8)  # 4 / hypot(3, 4)
+
+
+def test_one_pair_has_no_interval(made_report):
+    _, out, _ = made_report
+    with open(os.path.join(out, "comparisons.csv")) as f:
+        rows = {(r["table"], r["row"], r["a"], r["b"]): r for r in csv.DictReader(f)}
+    row = rows[("1", "Hopper-v4", "ppd", "td")]  # Hopper seed 1: 1.2 against 1.0
+    assert row["pairs"] == "1" and float(row["mean_diff"]) == pytest.approx(0.2)
+    # no interval over seeds, and two equal episodes each: no noise to measure either, so no reading either way
+    assert row["diff_low"] == "" and row["z_episodes"] == "nan" and row["reading"] == "level within noise"
+    corrupted = rows[("2", "Hopper-v4 (σ=0.05)", "ppd", "corrupted teacher")]  # 0.8 against 0.4
+    assert float(corrupted["mean_diff"]) == pytest.approx(0.4)
+
+
+def test_a_report_is_the_same_when_scores_move_by_one_ulp(runs_folder, tmp_path):
+    """Every number is written at 6 significant digits: last-bit differences of numpy builds and CPUs
+    (AVX2 against AVX-512 log / exp) do not reach the files."""
+    import shutil
+
+    moved = str(tmp_path / "moved")
+    shutil.copytree(runs_folder, moved)
+    for name in os.listdir(moved):
+        path = os.path.join(moved, name, "eval.json")
+        if not os.path.isfile(path):
+            continue
+        info = json.load(open(path))
+        evaluations = [info.get("evaluation"), info.get("evaluation_train_levels"),
+                       (info.get("teacher") or {}).get("evaluation")]
+        for ev in filter(None, evaluations):
+            ev["mean"] = float(np.nextafter(ev["mean"], np.inf))
+            ev["returns"] = [float(np.nextafter(r, -np.inf)) for r in ev["returns"]]
+        with open(path, "w") as f:
+            json.dump(info, f)
+    outs = []
+    for folder in (runs_folder, moved):
+        outs.append(str(tmp_path / f"report_{len(outs)}"))
+        report.report(report.Args(runs_dir=folder, out_dir=outs[-1], bootstrap_reps=300, poi_reps=20))
+    names = sorted(n for n in os.listdir(outs[0]) if n.endswith(".csv"))
+    assert "comparisons.csv" in names and "runs.csv" in names
+    for name in names + ["report.md"]:
+        first = open(os.path.join(outs[0], name)).read()
+        second = open(os.path.join(outs[1], name)).read()
+        if name == "report.md":
+            first, second = (t.replace(runs_folder, "").replace(moved, "") for t in (first, second))
+        assert first == second, name
+
+
 def test_table1_values(made_report):
     text, out, _ = made_report
     header, *rows = table_rows(text, "Table 1: fraction of teacher, geometric mean")

@@ -7,14 +7,15 @@ import numpy as np
 import pytest
 import torch
 
-from conftest import CANONICAL, SHAPES, SUITES, TINY, TINY_STEPS, load_script, read_json, read_scalars, run_cli
+from conftest import (CANONICAL, SHAPES, SUITES, TINY, TINY_STEPS, check_run_record, load_script, read_json,
+                      read_scalars, run_cli)
 
 SCALARS = ["charts/episodic_return", "charts/episodic_length", "charts/SPS", "charts/learning_rate",
            "losses/value_loss", "losses/policy_loss", "losses/entropy", "losses/old_approx_kl",
            "losses/approx_kl", "losses/clipfrac", "losses/explained_variance"]
 EVAL_KEYS = {"script", "method", "suite", "env_id", "seed", "total_timesteps", "student_size", "policy_params",
-             "checkpoint_sha256", "evaluation", "evaluation_train_levels"}
-EVALUATION_KEYS = {"episodes", "deterministic", "levels", "returns", "mean", "std", "human_normalized"}
+             "checkpoint_sha256", "evaluation", "evaluation_train_levels", "training_envs", "ran_on"}
+EVALUATION_KEYS = {"episodes", "deterministic", "levels", "returns", "mean", "std", "human_normalized", "envs"}
 # Observation shape and action count of a sample env per suite (for in-process network tests).
 
 
@@ -39,6 +40,7 @@ def test_end_to_end_outputs(suite, teacher_runs):
     assert result["script"] == f"ppo_teacher_{suite}.py" and result["method"] == "ppo"
     assert result["suite"] == suite and result["env_id"] == CANONICAL[suite] and result["seed"] == 1
     assert result["student_size"] is None and result["total_timesteps"] == TINY_STEPS[suite]
+    check_run_record(result, load_script(f"ppo_teacher_{suite}"), suite)
     evaluation = result["evaluation"]
     episodes = int(TINY[suite][TINY[suite].index("--eval-episodes") + 1])
     if suite == "atari":  # games' lengths and how many the step limit ended: here every game, at 50 steps

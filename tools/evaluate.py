@@ -650,12 +650,17 @@ def run(args: Args) -> dict:
         check_gl()
 
     evaluation = policy.evaluate(episodes, num_envs, seed, deterministic, test_levels=levels == "test")
+    # what it ran on (issue #37): the evaluation's envs (Procgen's level set) and the code, device and versions
+    evaluation["envs"] = policy.module.env_record(suite, policy.args, training=False, test_levels=levels == "test")
+    ran_on = {**policy.module.CODE_VERSION, "tool_args": dataclasses.asdict(args), "device": str(device),
+              "torch": torch.__version__, "cuda": torch.version.cuda}
     result = {
         "checkpoint": os.path.abspath(args.checkpoint), "sha256": policy.module.sha256_of(args.checkpoint),
         "script": policy.script, "method": policy.method, "suite": suite, "env_id": policy.env_id,
         "student_size": getattr(policy.args, "student", None), "policy_params": policy.policy_params(),
         "global_step": policy.state.get("global_step"), "seed": seed, "num_envs": num_envs,
         "policy": "uniform random" if args.random_policy else "checkpoint", "evaluation": evaluation, "videos": [],
+        "ran_on": ran_on,
     }
     protocol = f"{'deterministic' if deterministic else 'stochastic'} actions" + (
         f", {levels} levels" if suite == "procgen" else "")

@@ -24,8 +24,14 @@ Scores and fractions (paper section 3):
   out (reported by name), and a student fraction <= --min-fraction is raised to --min-fraction (0.01: a
   student at or below zero counts as 1% of its teacher); cells with raised values carry a '*'.
 - Beside each geometric mean: the interquartile mean (IQM) of the same fractions with a 95% percentile
-  confidence interval from a stratified bootstrap (runs resampled with replacement within each env), as
-  rliable computes it; a small numpy implementation, tested against hand-computed values.
+  confidence interval from a stratified bootstrap (runs resampled with replacement within each env), computed
+  by rliable (Agarwal et al. 2021).
+- Comparisons (comparisons.csv, the docs' rule for "above"): per cell, each pair of methods' paired
+  difference of fractions (runs paired by their teacher: same env and seed) with a stratified-bootstrap 95%
+  interval, and rliable's probability of improvement P(A's run > B's run) with its interval. Per run
+  (runs.csv): its score and the standard error of its evaluation episodes, against its teacher's (and, for an
+  imperfect teacher, the corrupted teacher's) in standard errors of the difference.
+- Every number in the CSVs has 6 significant digits: a report is byte-equal across CPUs and numpy builds.
 - Figures plot each method's mean curve over runs with a shaded band: a 95% bootstrap interval of the mean
   (runs resampled, fixed seed) for curves of 5 runs or more, else min-max over the runs (curve_band). A run's
   curve is its --eval-every evaluation where it has one (teacher-distill's own trajectories), else the returns
@@ -45,6 +51,8 @@ from typing import Annotated, Optional
 
 import numpy as np
 import tyro
+from rliable import library as rly_library
+from rliable import metrics as rly_metrics
 from entry import run_main  # noqa: E402  (tools/ is sys.path[0] when a tool runs)
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
@@ -79,6 +87,9 @@ class Args:
     """fractions of teacher at or below this are raised to it before a geometric mean (see the module doc)"""
     bootstrap_reps: int = 2000
     """stratified-bootstrap resamples for the IQM confidence intervals"""
+    poi_reps: int = 200
+    """bootstrap resamples for the intervals of the probability of improvement (suite rows of the comparisons;
+    rliable's Mann-Whitney per env costs ~9 ms a resample)"""
     seed: int = 0
     """seed of the bootstrap"""
     curve_tags: tuple[str, ...] = CURVE_TAGS
@@ -102,24 +113,64 @@ def geometric_mean(values, floor: float) -> tuple[float, int]:
 
 
 def iqm(values) -> float:
-    """Interquartile mean: the mean after cutting int(n/4) values from each end (scipy's trim_mean(x, 0.25))."""
-    values = np.sort(np.asarray(values, np.float64).ravel())
-    cut = int(0.25 * len(values))
-    return float(np.mean(values[cut:len(values) - cut]))
+    """Interquartile mean (rliable's aggregate_iqm: scipy's trim_mean(x, 0.25), int(n/4) values cut from each end)."""
+    return float(rly_metrics.aggregate_iqm(np.asarray(values, np.float64).ravel()))
+
+
+def rliable_estimate(arrays: list, statistic, reps: int, size: float, seed: int) -> tuple[float, float, float]:
+    """(point, low, high): statistic of arrays and its percentile interval from rliable's stratified bootstrap,
+    which redraws each array's rows (one stratum: an env's runs) with replacement, keeping every count."""
+    state = np.random.get_state()
+    np.random.seed(seed)  # rliable 1.2.0 resamples with numpy's global generator (it ignores random_state)
+    try:
+        point, interval = rly_library.get_interval_estimates(
+            {"x": arrays}, lambda *xs: np.array([statistic(*xs)]), reps=reps, confidence_interval_size=size)
+    finally:
+        np.random.set_state(state)
+    return float(point["x"][0]), float(interval["x"][0][0]), float(interval["x"][1][0])
 
 
 def stratified_bootstrap_ci(groups: list, statistic=iqm, reps: int = 2000, size: float = 0.95,
                             seed: int = 0) -> tuple[float, float]:
-    """Percentile interval of statistic over resamples that redraw each group's values (an env's seeds) with
-    replacement, keeping every group's count: the stratified bootstrap of rliable."""
-    rng = np.random.default_rng(seed)
-    groups = [np.asarray(g, np.float64) for g in groups if len(g)]
-    draws = [g[rng.integers(0, len(g), size=(reps, len(g)))] for g in groups]
-    samples = np.concatenate(draws, axis=1)
-    stats = np.array([statistic(row) for row in samples])
-    tail = 100 * (1 - size) / 2
-    low, high = np.percentile(stats, [tail, 100 - tail])
-    return float(low), float(high)
+    """Percentile interval of statistic (of all values pooled) over resamples that redraw each group's values
+    (an env's seeds) with replacement, keeping every group's count: rliable's stratified bootstrap."""
+    columns = [np.asarray(g, np.float64).reshape(-1, 1) for g in groups if len(g)]
+    _, low, high = rliable_estimate(columns, lambda *xs: statistic(np.concatenate(xs)), reps, size, seed)
+    return low, high
+
+
+def probability_of_improvement(x: np.ndarray, y: np.ndarray, reps: int = 2000, size: float = 0.95,
+                               seed: int = 0) -> tuple[float, float, float]:
+    """rliable's P(X > Y) (runs x envs matrices: the Mann-Whitney probability per env, averaged over envs) with
+    its stratified-bootstrap interval (X and Y resampled independently within each env)."""
+    return rliable_estimate([np.asarray(x, np.float64), np.asarray(y, np.float64)],
+                            rly_metrics.probability_of_improvement, reps, size, seed)
+
+
+def standard_error(returns) -> float:
+    """Of an evaluation's mean return: the sample standard deviation of its episodes over sqrt(episodes)."""
+    returns = np.asarray(returns, np.float64)
+    return float(np.std(returns, ddof=1) / np.sqrt(len(returns))) if len(returns) > 1 else float("nan")
+
+
+def reading(low: Optional[float], high: Optional[float], z: float) -> str:
+    """docs/results.md's rule for a difference: "above" / "below" only when its interval over seeds excludes zero
+    (if it has one: two pairs or more) and it is at least 2 standard errors of the evaluations' own noise (z);
+    otherwise "level within noise"."""
+    if np.isnan(z) or abs(z) < 2 or (low is not None and low <= 0 <= high):
+        return "level within noise"
+    return "above" if z > 0 else "below"
+
+
+def fixed(value) -> str:
+    """A number as the CSVs write it: 6 significant digits, so a report is byte-equal on every CPU and numpy
+    build (vectorised log / exp differ in the last bits between AVX2 and AVX-512)."""
+    if isinstance(value, (bool, np.bool_, str)) or value is None:
+        return "" if value is None else str(value)
+    if isinstance(value, (int, np.integer)):
+        return str(int(value))
+    value = float(value)
+    return "nan" if np.isnan(value) else f"{value:.6g}"
 
 
 # ---------------------------------------------------------------------------------------------
@@ -266,6 +317,14 @@ class Scorer:
             return None
         return self.normalise(run.suite, run.env_id, float(evaluation["mean"]))
 
+    def score_se(self, run: Run, train_levels: bool = False, evaluation: Optional[dict] = None) -> float:
+        """The standard error of score() from the evaluation's episodes (human-normalised units on Atari)."""
+        if evaluation is None:
+            evaluation = run.info.get("evaluation_train_levels") if train_levels else run.info["evaluation"]
+        se = standard_error((evaluation or {}).get("returns", []))
+        scale = self.normalise(run.suite, run.env_id, 1.0) - self.normalise(run.suite, run.env_id, 0.0)
+        return se * abs(scale)
+
     def teacher_score(self, run: Run, train_levels: bool = False) -> Optional[float]:
         """The mean score of the student's own (uncorrupted) teacher, found by the sha256 of its checkpoint file;
         None (and a note) if it is not found."""
@@ -283,6 +342,13 @@ class Scorer:
             self.note(f"{run.name}: its teacher's score {np.mean(scores):.3g} <= 0, a fraction is undefined; left out")
             return None
         return float(np.mean(scores))
+
+    def teacher_evaluation(self, run: Run) -> Optional[dict]:
+        """The final (test-level) evaluation of the student's own teacher, from its first record."""
+        for teacher in self.teachers.get(self.teacher_id(run), []) if run.teacher_sha256 else []:
+            if teacher.info.get("evaluation"):
+                return teacher.info["evaluation"]
+        return None
 
     def fraction(self, run: Run, train_levels: bool = False) -> Optional[float]:
         student, teacher = self.score(run, train_levels), self.teacher_score(run, train_levels)
@@ -330,7 +396,7 @@ def csv_text(header: list, rows: list) -> str:
 
 
 def stats_row(key: list, stats: dict) -> list:
-    return key + [stats.get(k, "") for k in ("n", "geomean", "raised", "iqm", "ci_low", "ci_high")]
+    return key + [fixed(stats[k]) if k in stats else "" for k in STATS_HEADER]
 
 
 STATS_HEADER = ["n", "geomean", "raised", "iqm", "ci_low", "ci_high"]
@@ -467,6 +533,133 @@ def table5(runs, scorer):
     md_rows = [row for section, rows in sections for row in [[f"**{section}**"] + [""] * (len(header) - 1)] + rows]
     csv_rows = [[section] + row for section, rows in sections for row in rows]
     return markdown_table(header, md_rows), csv_rows
+
+
+# ---------------------------------------------------------------------------------------------
+# Comparisons: the uncertainty of every claim the docs make
+# ---------------------------------------------------------------------------------------------
+# (A, B): A's fraction minus B's; "corrupted" is the imperfect teacher itself (Table 2 rows only)
+PAIRS = (("ppd", "student_distill"), ("ppd", "teacher_distill"), ("student_distill", "teacher_distill"),
+         ("ppd_stopgrad", "ppd"), ("ppd", "corrupted"), ("student_distill", "corrupted"),
+         ("teacher_distill", "corrupted"))
+SHORT = {**ALL_METHODS, "corrupted": "corrupted teacher"}
+COMPARISON_HEADER = ["table", "row", "size", "a", "b", "pairs", "mean_diff", "diff_low", "diff_high", "p_improve",
+                     "p_low", "p_high", "z_episodes", "reading"]
+
+
+def paired_cells(runs: list, scorer: Scorer) -> dict:
+    """(table, row, size) -> method -> env -> {teacher: fraction}: Table 1's grid per suite and per env (and
+    Procgen's training levels, Table 7), Table 2's imperfect-teacher runs with their corrupted teachers."""
+    cells = defaultdict(lambda: defaultdict(lambda: defaultdict(dict)))
+    for run in runs:
+        if run.is_main_grid:
+            level_sets = [("1", False)] + ([("7", True)] if run.suite == "procgen" else [])
+            for table, train_levels in level_sets:
+                fraction = scorer.fraction(run, train_levels)
+                if fraction is None:
+                    continue
+                tag = " (train)" if train_levels else ""
+                for row in (run.suite + tag, run.env_id + tag):
+                    se = scorer.score_se(run, train_levels) / scorer.teacher_score(run, train_levels)
+                    cells[(table, row, run.size)][run.method][run.env_id][scorer.teacher_id(run)] = (fraction, se)
+        elif run.sigma != 0 and run.size == "larger" and run.method in ALL_METHODS:
+            original, student = scorer.teacher_score(run), scorer.score(run)
+            corrupted = scorer.score(run, evaluation=(run.info.get("teacher") or {}).get("evaluation"))
+            if original is None or student is None:
+                continue
+            for row in (f"{run.suite} (σ={run.sigma:g})", f"{run.env_id} (σ={run.sigma:g})"):
+                column = cells[("2", row, run.size)]
+                column[run.method][run.env_id][scorer.teacher_id(run)] = (student / original,
+                                                                          scorer.score_se(run) / original)
+                if corrupted is not None:
+                    corrupted_se = scorer.score_se(run, evaluation=run.info["teacher"]["evaluation"]) / original
+                    column["corrupted"][run.env_id][scorer.teacher_id(run)] = (corrupted / original, corrupted_se)
+    return cells
+
+
+def comparisons(runs: list, scorer: Scorer, args: Args) -> list:
+    """One row per cell and pair of methods with runs of the same teachers: the mean paired difference of their
+    fractions with its stratified-bootstrap interval, and P(A > B) with its interval (when every env has the
+    same number of pairs, as rliable's runs x envs matrices need; suite rows only: rliable's Mann-Whitney costs ~9 ms
+    a resample)."""
+    rows = []
+    cells = paired_cells(runs, scorer)
+    for (table, row, size), methods in sorted(cells.items(), key=lambda kv: (kv[0][0], kv[0][1].split(" ")[0] not in
+                                                                            SUITES, kv[0][1], SIZES.index(kv[0][2]))):
+        for a, b in PAIRS:
+            if a not in methods or b not in methods:
+                continue
+            envs = sorted(set(methods[a]) & set(methods[b]))
+            pairs = {env: sorted(set(methods[a][env]) & set(methods[b][env])) for env in envs}
+            pairs = {env: teachers for env, teachers in pairs.items() if teachers}
+            if not pairs:
+                continue
+            fraction = {m: {env: {t: v[0] for t, v in methods[m][env].items()} for env in envs} for m in (a, b)}
+            diffs = [np.array([[fraction[a][env][t] - fraction[b][env][t]] for t in ts]) for env, ts in pairs.items()]
+            # the evaluations' own noise: the SE of the mean difference from each run's episodes
+            noise = np.sqrt(sum(methods[a][env][t][1] ** 2 + methods[b][env][t][1] ** 2
+                                for env, ts in pairs.items() for t in ts)) / sum(map(len, pairs.values()))
+            mean, low, high = rliable_estimate(diffs, lambda *xs: np.mean(np.concatenate(xs)), args.bootstrap_reps,
+                                               0.95, args.seed)
+            counts = {len(ts) for ts in pairs.values()}
+            poi = (None, None, None)
+            if len(counts) == 1 and row.split(" ")[0] in SUITES:
+                x = np.array([[fraction[a][env][ts[i]] for env, ts in pairs.items()] for i in range(counts.pop())])
+                y = np.array([[fraction[b][env][ts[i]] for env, ts in pairs.items()] for i in range(len(x))])
+                poi = probability_of_improvement(x, y, args.poi_reps, 0.95, args.seed)
+            n = sum(map(len, pairs.values()))
+            z = mean / noise if noise > 0 else float("nan")
+            if n < 2:  # one pair has no interval over seeds: its reading is the evaluations' z alone
+                rows.append([table, row, size, SHORT[a], SHORT[b], n, mean, None, None, None, None, None, z,
+                             reading(None, None, z)])
+                continue
+            rows.append([table, row, size, SHORT[a], SHORT[b], n, mean, low, high, *poi, z, reading(low, high, z)])
+    return rows
+
+
+def comparison_table(rows: list) -> str:
+    def interval(value, low, high, digits, sign="+"):
+        bounds = f" [{low:{sign}.{digits}f}, {high:{sign}.{digits}f}]" if low is not None else ""
+        return f"{value:{sign}.{digits}f}{bounds}"
+
+    md = [[f"Table {t}", row, size, f"{a} − {b}", n, interval(m, lo, hi, 3),
+           interval(p, pl, ph, 2, "") if p is not None else "–", f"{z:.1f}", said]
+          for t, row, size, a, b, n, m, lo, hi, p, pl, ph, z, said in rows]
+    return markdown_table(["table", "row", "size", "A − B", "pairs", "mean paired difference of fractions [95% CI]",
+                           "P(A > B) [95% CI]", "z (episodes)", "reading"], md)
+
+
+RUN_HEADER = ["run", "env", "method", "size", "seed", "sigma", "episodes", "score", "se", "teacher_score",
+              "teacher_se", "z_teacher", "corrupted_score", "corrupted_se", "z_corrupted"]
+
+
+def z_score(a: float, se_a: float, b: float, se_b: float) -> float:
+    """a - b in standard errors of the difference (independent evaluations)."""
+    se = np.hypot(se_a, se_b)
+    return float((a - b) / se) if se > 0 else float("nan")
+
+
+def run_rows(runs: list, scorer: Scorer) -> list:
+    """Per student run: its raw score and SE, its teacher's, and the corrupted teacher's for Table 2's runs;
+    Procgen on test levels."""
+    rows = []
+    for run in runs:
+        if run.method in TEACHER_METHODS:
+            continue
+        teacher = scorer.teacher_evaluation(run)
+        if teacher is None:
+            continue
+        ev = run.info["evaluation"]
+        score, se = float(ev["mean"]), standard_error(ev.get("returns", []))
+        t_score, t_se = float(teacher["mean"]), standard_error(teacher.get("returns", []))
+        corrupted = (run.info.get("teacher") or {}).get("evaluation") if run.sigma else None
+        c = ["", "", ""]
+        if corrupted:
+            c_score, c_se = float(corrupted["mean"]), standard_error(corrupted.get("returns", []))
+            c = [c_score, c_se, z_score(score, se, c_score, c_se)]
+        rows.append([run.name, run.env_id, ALL_METHODS.get(run.method, run.method), run.size, run.info.get("seed"),
+                     run.sigma, ev["episodes"], score, se, t_score, t_se, z_score(score, se, t_score, t_se), *c])
+    return rows
 
 
 # ---------------------------------------------------------------------------------------------
@@ -713,6 +906,27 @@ def report(args: Args) -> str:
         parts += ["", "## Table 7: Procgen, training levels against test levels", "", t7]
         atomic_write_text(os.path.join(args.out_dir, "table7.csv"),
                           csv_text(["levels", "teacher_score", "size", "method"] + STATS_HEADER, t7_rows))
+    compared = comparisons(runs, scorer, args)
+    if compared:
+        parts += ["", "## Comparisons: paired differences and probability of improvement", "",
+                  "Each student's fraction of its teacher minus the other method's student of the same teacher (same "
+                  "env and seed), averaged over those pairs, with a 95% stratified-bootstrap interval (pairs resampled "
+                  f"within each env, {args.bootstrap_reps} resamples, rliable); P(A > B): rliable's probability of "
+                  f"improvement with its interval ({args.poi_reps} resamples; suite rows only: '–' for env rows and "
+                  "where envs have unequal numbers of pairs); z: the mean difference in standard errors of the "
+                  "evaluations' own episode noise. Reading (docs/results.md): \"above\" or \"below\" only when the "
+                  "interval over seeds excludes zero (one pair has none) and |z| >= 2, else \"level within noise\". Table 1 and 7 rows: uncorrupted teachers; Table 2 rows: fractions of the "
+                  "original teacher, the corrupted teacher as a column of its own.", "", comparison_table(compared)]
+        atomic_write_text(os.path.join(args.out_dir, "comparisons.csv"),
+                          csv_text(COMPARISON_HEADER, [[fixed(v) for v in row] for row in compared]))
+    per_run = run_rows(runs, scorer)
+    if per_run:
+        parts += ["", "## Runs against their teachers", "",
+                  "runs.csv: each student's raw score (Procgen: test levels) and the standard error of its evaluation "
+                  "episodes, its teacher's, and their difference in standard errors (z); for an imperfect teacher "
+                  "also the corrupted teacher's score and z against it."]
+        atomic_write_text(os.path.join(args.out_dir, "runs.csv"),
+                          csv_text(RUN_HEADER, [[fixed(v) for v in row] for row in per_run]))
     figures = (figure1(runs, scorer, args.out_dir, problems, args.curve_tags)
                + figure2(runs, scorer, args.out_dir, problems, args))
     parts += ["", "## Figures", "", f"Each curve is the mean over its runs; its shaded band is a 95% bootstrap "

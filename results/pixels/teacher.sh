@@ -10,8 +10,12 @@
 # 10M-step run: extending it loses nothing).
 #
 # Each call trains GAME's seed-SEED teacher for at most PIECE_MINUTES (default 120), then SIGTERMs the run, which
-# writes its checkpoint and stops; the next call resumes it (runs/pixels/ is not committed: a resumable Nature-CNN
-# checkpoint is 40 MB). After each piece the log (results/pixels/{env_id}__{seed}_teacher.log, appended) and the
+# writes its checkpoint and stops; the next call resumes it (runs/pixels/ is not committed). A teacher that needs
+# more than one session (jumper, miner and ninja: about 3.2 hours at 430 steps/s beside a second stream) carries its
+# resumable checkpoint (7.3 MB for the Procgen Nature-CNN: weights, Adam state, RNG and reward statistics) to the
+# next session, maybe on a new machine, through git: CARRY=1 commits it after the piece as
+# results/pixels/{env_id}__{seed}_checkpoint.pt, a later call on a machine without the run folder resumes from it,
+# and the finished run's piece removes it from the tree. After each piece the log (results/pixels/{env_id}__{seed}_teacher.log, appended) and the
 # training curve (results/pixels/{env_id}__{seed}_teacher_curve.csv: the return of every episode) are committed
 # (COMMIT=0: write only), and, once the run has finished, the teacher (teachers/{env_id}__{seed}.pt, policy only)
 # with its .json (its final evaluation). Exit 0: finished; 3: work left for the next call.
@@ -39,6 +43,11 @@ if [ -f "teachers/$name.json" ] && [ ! -f "$RUN/checkpoint.pt" ]; then
   echo "teachers/$name.json exists: $name is trained (extend it from its run folder with --resume and --total-timesteps)"
   exit 0
 fi
+carried=results/pixels/${name}_checkpoint.pt
+if [ ! -f "$RUN/checkpoint.pt" ] && [ -f "$carried" ]; then
+  mkdir -p "$RUN" && cp "$carried" "$RUN/checkpoint.pt"
+  echo "resuming $name from the carried checkpoint $carried" | tee -a "$log"
+fi
 if [ -f "$RUN/checkpoint.pt" ]; then
   cmd=("$PY" "$script" --resume "$RUN" --total-timesteps "$STEPS")
 else
@@ -49,10 +58,18 @@ timeout --signal=TERM --kill-after=120 "${PIECE_MINUTES:-120}m" "${cmd[@]}" >> "
 status=$?
 "$PY" results/episode_curve.py "$RUN" "$curve"
 paths=("$log" "$curve")
-[ -f "$RUN/eval.json" ] && [ -f "teachers/$name.json" ] && paths+=("teachers/$name.pt" "teachers/$name.json")
+finished=0
+[ -f "$RUN/eval.json" ] && [ -f "teachers/$name.json" ] && finished=1
+[ "$finished" = 1 ] && paths+=("teachers/$name.pt" "teachers/$name.json")
+if [ "$finished" = 0 ] && [ "${CARRY:-0}" = 1 ] && [ -f "$RUN/checkpoint.pt" ]; then
+  cp "$RUN/checkpoint.pt" "$carried.tmp" && mv "$carried.tmp" "$carried" && paths+=("$carried")
+fi
+if [ "$finished" = 1 ] && [ -f "$carried" ]; then
+  rm -f "$carried" && paths+=("$carried")
+fi
 if [ "$COMMIT" = 1 ]; then
   case $GAME in Pong|coinrun) issue=20 ;; *) issue=38 ;; esac
-  git add -- "${paths[@]}" && git commit -q -m "pixels: the $name teacher, a piece (issue #$issue)" -- "${paths[@]}"
+  git add -A -- "${paths[@]}" && git commit -q -m "pixels: the $name teacher, a piece (issue #$issue)" -- "${paths[@]}"
 fi
 [ "$status" -eq 0 ] && exit 0
 exit 3
