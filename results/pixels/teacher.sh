@@ -58,8 +58,8 @@ timeout --signal=TERM --kill-after=120 "${PIECE_MINUTES:-120}m" "${cmd[@]}" >> "
 status=$?
 "$PY" results/episode_curve.py "$RUN" "$curve"
 paths=("$log" "$curve")
-finished=0
-[ -f "$RUN/eval.json" ] && [ -f "teachers/$name.json" ] && finished=1
+finished=0  # this piece completed the run (a run extended past its first finish has an eval.json already)
+[ "$status" -eq 0 ] && [ -f "$RUN/eval.json" ] && [ -f "teachers/$name.json" ] && finished=1
 [ "$finished" = 1 ] && paths+=("teachers/$name.pt" "teachers/$name.json")
 if [ "$finished" = 0 ] && [ "${CARRY:-0}" = 1 ] && [ -f "$RUN/checkpoint.pt" ]; then
   cp "$RUN/checkpoint.pt" "$carried.tmp" && mv "$carried.tmp" "$carried" && paths+=("$carried")
