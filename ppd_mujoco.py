@@ -37,7 +37,7 @@ from torch.utils.tensorboard import SummaryWriter
 with contextlib.redirect_stderr(io.StringIO()):  # envpool imports the old gym, which prints a banner
     import envpool
 
-SCRIPT = "ppd_mujoco.py"
+SCRIPT = os.path.basename(__file__)  # this file's own name: a copy records itself, never the original
 METHOD = "ppd"
 TEACHER_SCRIPT = "ppo_teacher_mujoco.py"
 SUITE = "mujoco"
@@ -55,7 +55,7 @@ class Args:
     checkpoint describes it (self-distillation; the paper's teachers: 256-256); A.3, Table 4"""
     teacher_path: Annotated[Optional[str], tyro.conf.arg(
         metavar="STR",
-        help_behavior_hint="(default: teachers/{env_id}__{seed}.pt, where ppo_teacher_mujoco.py writes it)")] = None
+        help_behavior_hint="(default: teachers/{env_id}__{seed}.pt under the current folder, else beside this script)")] = None
     """teacher checkpoint"""
     distill_lambda: float = 1.0
     """weight lambda of the distillation term (Eq. 2)"""
@@ -126,13 +126,13 @@ class Args:
     """episodes of each --eval-every evaluation"""
 
     # Run folder, checkpoints and resume
-    exp_name: str = "ppd_mujoco"
-    """the name of this experiment (part of the default run name)"""
+    exp_name: str = SCRIPT[: -len(".py")]
+    """the name of this experiment (part of the default run name): this script's file name, as in CleanRL"""
     run_name: Annotated[Optional[str], tyro.conf.arg(
         metavar="STR", help_behavior_hint="(default: {env_id}__{exp_name}__{seed}__{unix time})")] = None
     """run folder name under runs_dir"""
     runs_dir: str = "runs"
-    """folder of the run folders"""
+    """folder of the run folders, under the current folder (as CleanRL's), wherever the script lives"""
     resume: Annotated[Optional[str], tyro.conf.arg(
         metavar="STR", help_behavior_hint="(default: none: a new run)")] = None
     """continue the run of this checkpoint.pt with its own flags (give --total-timesteps to extend it)"""
@@ -184,7 +184,7 @@ def resolve_args(args: Args) -> Args:
     if args.gamma is None:
         args.gamma = 0.995 if args.env_id in SHORT_HORIZON_ENVS else 0.999
     if args.teacher_path is None:
-        args.teacher_path = os.path.join("teachers", f"{args.env_id}__{args.seed}.pt")
+        args.teacher_path = default_teacher_path(args.env_id, args.seed)
     if args.student not in STUDENT_SIZES:
         raise UsageError(f"unknown student size '{args.student}'; choose smaller, same or larger")
     if args.kl_direction not in ("forward", "reverse"):
@@ -448,14 +448,45 @@ def ppo_loss(newlogprob, oldlogprob, advantages, entropy, newvalue, returns, arg
 # ---------------------------------------------------------------------------------------------
 # Distillation
 # ---------------------------------------------------------------------------------------------
+def default_teacher_path(env_id: str, seed: int) -> str:
+    """teachers/{env_id}__{seed}.pt under the current folder if it is there, else the one beside this script
+    (the shipped teachers, for a run started from another folder; its run folder stays under the current one)."""
+    name = os.path.join("teachers", f"{env_id}__{seed}.pt")
+    beside = os.path.join(os.path.dirname(os.path.abspath(__file__)), name)
+    return beside if not os.path.isfile(name) and os.path.isfile(beside) else name
+
+
+def teacher_not_found(args: Args, teacher_script: str) -> str:
+    """The error for a missing teacher: the folders it looked in, and the command that trains one there."""
+    folder, name = os.path.split(args.teacher_path)
+    looked = os.path.abspath(folder or ".")
+    beside = os.path.join(os.path.dirname(os.path.abspath(__file__)), "teachers")
+    if args.teacher_path == os.path.join("teachers", name) and beside != looked:
+        looked += f" and {beside}"
+    to = "" if os.path.normpath(folder or ".") == "teachers" else f" --teachers-dir {folder or '.'}"
+    writes = "" if name == f"{args.env_id}__{args.seed}.pt" else f" (it writes {args.env_id}__{args.seed}.pt there)"
+    script = os.path.join(os.path.dirname(os.path.abspath(__file__)), teacher_script)
+    script = os.path.relpath(script) if not os.path.relpath(script).startswith("..") else script
+    return (f"teacher checkpoint not found: {args.teacher_path} (looked in {looked}); train one into "
+            f"{os.path.abspath(folder or '.')} with: python {script} --env-id {args.env_id} --seed {args.seed}{to}"
+            f"{writes}")
+
+
+def teacher_label(path: str) -> str:
+    """The teacher file and its recorded final score (the .json beside it), for the run's opening lines."""
+    record = os.path.splitext(path)[0] + ".json"
+    try:
+        with open(record) as f:
+            evaluation = json.load(f)["evaluation"]
+        return f"{path} (recorded score {evaluation['mean']:.2f} over {evaluation['episodes']} episodes)"
+    except (OSError, ValueError, KeyError, TypeError):
+        return f"{path} (no recorded score: no {os.path.basename(record)} beside it)"
+
+
 def load_teacher(args: Args, obs_shape, action_dim: int) -> tuple[Agent, dict]:
     """The frozen teacher (policy and critic, eval mode, no gradients) and its checkpoint."""
     if not os.path.isfile(args.teacher_path):
-        folder, name = os.path.split(args.teacher_path)
-        to = "" if os.path.normpath(folder or ".") == "teachers" else f" --teachers-dir {folder or '.'}"
-        writes = "" if name == f"{args.env_id}__{args.seed}.pt" else f" (it writes {args.env_id}__{args.seed}.pt there)"
-        raise UsageError(f"teacher checkpoint not found: {args.teacher_path}; train one with: "
-                         f"python {TEACHER_SCRIPT} --env-id {args.env_id} --seed {args.seed}{to}{writes}")
+        raise UsageError(teacher_not_found(args, TEACHER_SCRIPT))
     state = load_checkpoint(args.teacher_path)
     if state["suite"] != SUITE or state["env_id"] != args.env_id:
         raise UsageError(f"teacher {args.teacher_path} was trained on {state['suite']} {state['env_id']}, "
@@ -597,6 +628,7 @@ def train(args: Args, given: Optional[set] = None) -> dict:
     teacher = teacher.to(device)
     corrupt_teacher_(teacher, args.teacher_corruption_sigma, args.seed)
     print(f"run folder: {run_dir}")
+    print(f"teacher: {teacher_label(args.teacher_path)}")
     if num_updates * batch_size != args.total_timesteps:
         print(f"--total-timesteps {args.total_timesteps} is not a multiple of the rollout ({args.num_envs} envs x "
               f"{args.num_steps} steps): training {num_updates * batch_size} steps")
@@ -821,7 +853,8 @@ def save_checkpoint(path: str, agent: Agent, args: Args, obs_norm, global_step: 
                     update: int, optimizer=None, reward_norm: Optional[RewardNormalizer] = None) -> None:
     """Everything needed to rebuild and run the policy; optimiser, RNG and reward statistics only to resume."""
     state = {
-        "format_version": CHECKPOINT_VERSION, "script": SCRIPT, "method": METHOD, "suite": SUITE,
+        "format_version": CHECKPOINT_VERSION, "script": SCRIPT, "script_path": os.path.abspath(__file__),
+        "script_sha256": CODE_VERSION["script_sha256"], "method": METHOD, "suite": SUITE,
         "env_id": args.env_id, "network": agent.spec,
         "obs_shape": list(agent.obs_shape), "action_dim": agent.action_dim,
         "actor": {k: v for k, v in agent.state_dict().items() if not k.startswith("critic.")},

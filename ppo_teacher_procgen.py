@@ -33,7 +33,7 @@ from torch.utils.tensorboard import SummaryWriter
 with contextlib.redirect_stderr(io.StringIO()):  # procgen imports the old gym, which prints a banner
     from procgen import ProcgenGym3Env
 
-SCRIPT = "ppo_teacher_procgen.py"
+SCRIPT = os.path.basename(__file__)  # this file's own name: a copy records itself, never the original
 METHOD = "ppo"
 SUITE = "procgen"
 CHECKPOINT_VERSION = 1
@@ -111,13 +111,13 @@ class Args:
     so the methods' scores are paired)"""
 
     # Run folder, checkpoints and resume
-    exp_name: str = "ppo_teacher_procgen"
-    """the name of this experiment (part of the default run name)"""
+    exp_name: str = SCRIPT[: -len(".py")]
+    """the name of this experiment (part of the default run name): this script's file name, as in CleanRL"""
     run_name: Annotated[Optional[str], tyro.conf.arg(
         metavar="STR", help_behavior_hint="(default: {env_id}__{exp_name}__{seed}__{unix time})")] = None
     """run folder name under runs_dir"""
     runs_dir: str = "runs"
-    """folder of the run folders"""
+    """folder of the run folders, under the current folder (as CleanRL's), wherever the script lives"""
     resume: Annotated[Optional[str], tyro.conf.arg(
         metavar="STR", help_behavior_hint="(default: none: a new run)")] = None
     """continue the run of this checkpoint.pt with its own flags (give --total-timesteps to extend it)"""
@@ -733,7 +733,8 @@ def save_checkpoint(path: str, agent: Agent, args: Args, obs_norm, global_step: 
                     update: int, optimizer=None, reward_norm: Optional[RewardNormalizer] = None) -> None:
     """Everything needed to rebuild and run the policy; optimiser, RNG and reward statistics only to resume."""
     state = {
-        "format_version": CHECKPOINT_VERSION, "script": SCRIPT, "method": METHOD, "suite": SUITE,
+        "format_version": CHECKPOINT_VERSION, "script": SCRIPT, "script_path": os.path.abspath(__file__),
+        "script_sha256": CODE_VERSION["script_sha256"], "method": METHOD, "suite": SUITE,
         "env_id": args.env_id, "network": agent.spec,
         "obs_shape": list(agent.obs_shape), "action_dim": agent.action_dim,
         "actor": {k: v for k, v in agent.state_dict().items() if not k.startswith("critic.")},

@@ -1,7 +1,36 @@
-"""The entry point the tools share."""
+"""What the tools share: their entry point, their one-line error, and loading the script that wrote a
+checkpoint."""
 
+import importlib
+import importlib.util
 import os
 import sys
+from typing import Optional
+
+ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+SCRIPTS = ("ppo_teacher_atari.py", "ppo_teacher_mujoco.py", "ppo_teacher_procgen.py", "ppd_atari.py", "ppd_mujoco.py",
+           "ppd_procgen.py", "student_distill.py", "teacher_distill.py")  # the project's own; copies load too
+
+
+class UsageError(Exception):
+    """Bad input: reported as one line, without a traceback."""
+
+
+def import_script(script: str, recorded_path: Optional[str] = None):
+    """The module of the script that wrote a checkpoint (the scripts' main() is guarded: importing runs nothing).
+    A copy of a script (a file name none of the eight has) is imported from the file the checkpoint recorded,
+    else from the project's folder or the current one."""
+    if script in SCRIPTS:
+        return importlib.import_module(script[: -len(".py")])
+    folders = [os.path.dirname(recorded_path)] if recorded_path else []
+    for path in [os.path.join(folder, script) for folder in folders + [ROOT, os.getcwd()]]:
+        if os.path.isfile(path):
+            spec = importlib.util.spec_from_file_location(script[: -len(".py")], path)
+            module = importlib.util.module_from_spec(spec)
+            spec.loader.exec_module(module)
+            return module
+    raise UsageError(f"the checkpoint was written by '{script}', which is not one of this project's scripts and "
+                     f"is not at {recorded_path or 'a recorded path'}, in {ROOT} or in the current folder")
 
 
 def run_main(main) -> None:

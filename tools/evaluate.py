@@ -40,7 +40,6 @@ full resolution, in colour, in videos/ beside the JSON (or --video-dir), named i
 """
 
 import dataclasses
-import importlib
 import json
 import os
 import sys
@@ -55,16 +54,11 @@ if ROOT not in sys.path:
 import numpy as np  # noqa: E402
 import torch  # noqa: E402
 import tyro  # noqa: E402
-from entry import run_main  # noqa: E402  (tools/ is sys.path[0] when a tool runs)
+from entry import UsageError, import_script, run_main  # noqa: E402  (tools/ is sys.path[0] when a tool runs)
 
 SCRIPT = "tools/evaluate.py"
 # The scripts that write checkpoints, and how their evaluate() is called: the single-suite scripts share one
 # signature per suite, the two baselines one for all suites.
-SCRIPTS = {
-    "ppo_teacher_atari.py": "single", "ppo_teacher_mujoco.py": "single", "ppo_teacher_procgen.py": "single",
-    "ppd_atari.py": "single", "ppd_mujoco.py": "single", "ppd_procgen.py": "single",
-    "student_distill.py": "baseline", "teacher_distill.py": "baseline",
-}
 SUITES = ("atari", "mujoco", "procgen")
 PAPER_EPISODES = {"atari": 50, "mujoco": 50, "procgen": 200}
 EVAL_SEED_OFFSET = 10_000  # the scripts' final evaluation runs on seed args.seed + 10_000
@@ -113,16 +107,12 @@ class Args:
     """use CUDA when it is available (as the scripts do)"""
 
 
-class UsageError(Exception):
-    """Bad input: reported as one line, without a traceback."""
-
-
 # ---------------------------------------------------------------------------------------------
 # Loading: the checkpoint's own script builds its agent and evaluates it
 # ---------------------------------------------------------------------------------------------
-def import_script(script: str):
-    """The script's module (their main() is guarded, importing runs nothing)."""
-    return importlib.import_module(script[: -len(".py")])
+def family(module) -> str:
+    """'single' for a script of one suite (teachers, PPD), 'baseline' for the suite-agnostic baselines."""
+    return "single" if hasattr(module, "SUITE") else "baseline"
 
 
 def read_checkpoint(path: str):
@@ -131,13 +121,10 @@ def read_checkpoint(path: str):
     # the script name before the right module is known.
     state = import_script("student_distill.py").load_checkpoint(path)
     script, suite = state["script"], state["suite"]
-    if script not in SCRIPTS:
-        raise UsageError(f"{path} was written by '{script}', which this tool does not know "
-                         f"(known: {', '.join(SCRIPTS)})")
     if suite not in SUITES:
         raise UsageError(f"{path} is of unknown suite '{suite}' (known: {', '.join(SUITES)})")
-    module = import_script(script)
-    if SCRIPTS[script] == "single" and module.SUITE != suite:
+    module = import_script(script, state.get("script_path"))
+    if family(module) == "single" and module.SUITE != suite:
         raise UsageError(f"{path} claims suite '{suite}' but {script} trains {module.SUITE}")
     return module, state
 
@@ -156,7 +143,7 @@ class Policy:
         self.path = path
         self.module, self.state = read_checkpoint(path)
         self.script, self.suite, self.env_id = self.state["script"], self.state["suite"], self.state["env_id"]
-        self.family = SCRIPTS[self.script]
+        self.family = family(self.module)
         self.args = script_args(self.module, self.state)
         self.agent = self.module.agent_from_checkpoint(self.state).to(device).eval()
         self.device = device

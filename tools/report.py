@@ -53,7 +53,7 @@ import numpy as np
 import tyro
 from rliable import library as rly_library
 from rliable import metrics as rly_metrics
-from entry import run_main  # noqa: E402  (tools/ is sys.path[0] when a tool runs)
+from entry import SCRIPTS, run_main  # noqa: E402  (tools/ is sys.path[0] when a tool runs)
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 METHODS = {"teacher_distill": "td", "student_distill": "sd", "ppd": "ppd"}  # the paper's column order
@@ -191,8 +191,21 @@ class Run:
         return self.info["env_id"]
 
     @property
+    def script(self) -> str:
+        return self.info.get("script", "")
+
+    @property
+    def is_copy(self) -> bool:
+        """A student of a copied script (a file name none of the project's scripts has): whatever it changed,
+        its runs are never averaged with the original's."""
+        return bool(self.script) and self.script not in SCRIPTS and self.info["method"] not in TEACHER_METHODS
+
+    @property
     def method(self) -> str:
-        """The method, with a variant's own name: it is never averaged with Eq. 2's runs."""
+        """The method, with a variant's own name: it is never averaged with Eq. 2's runs; a copied script's runs
+        are its own method, named by its file (my_ppd_mujoco.py's: my_ppd_mujoco)."""
+        if self.is_copy:
+            return self.script[: -len(".py")] if self.script.endswith(".py") else self.script
         if self.info["method"] == "ppd" and self.info.get("distill_ratio", "eq2") != "eq2":
             return f"ppd_{self.info['distill_ratio']}"
         return self.info["method"]
@@ -215,9 +228,14 @@ class Run:
         return (self.info.get("teacher") or {}).get("sha256")
 
     @property
+    def is_student(self) -> bool:
+        """A run of one of the report's distillation methods: the paper's, a variant, or a copied script."""
+        return self.method in ALL_METHODS or self.is_copy
+
+    @property
     def is_main_grid(self) -> bool:
         """Table 1's runs: an uncorrupted teacher, lambda 1 (SD/TD have no lambda) and the forward KL of Eq. 2."""
-        return (self.method in ALL_METHODS and self.sigma == 0 and self.lam in (None, 1.0)
+        return (self.is_student and self.sigma == 0 and self.lam in (None, 1.0)
                 and self.info.get("kl_direction", "forward") == "forward")
 
 
@@ -404,9 +422,25 @@ PARTIAL_MARK = "†"
 
 
 def methods_of(runs: list) -> dict:
-    """The columns: the paper's three methods, then each variant that has a run."""
+    """The columns: the paper's three methods, then each variant that has a run, then each copied script's."""
     present = {r.method for r in runs}
-    return {**METHODS, **{m: short for m, short in VARIANTS.items() if m in present}}
+    copies = sorted({r.method for r in runs if r.is_copy})
+    return {**METHODS, **{m: short for m, short in VARIANTS.items() if m in present}, **{m: m for m in copies}}
+
+
+def not_shown(run: Run) -> Optional[str]:
+    """Why no table or figure shows a run that the report read (None when one does): the tables' own filters."""
+    if run.method in TEACHER_METHODS or run.sigma != 0:  # teachers score students; Table 2 names its own
+        return None
+    if not run.is_student:
+        return (f"method '{run.info['method']}' of {run.script or 'an unnamed script'} is none of the report's "
+                f"({', '.join(ALL_METHODS)})")
+    if run.info.get("kl_direction", "forward") != "forward":
+        return f"--kl-direction {run.info['kl_direction']}: no table or figure shows the reverse KL"
+    if run.lam not in (None, 1.0) and not (run.method == "ppd" and run.size == "larger"):
+        return (f"lambda {run.lam:g} ({run.method}, {run.size} student): only PPD onto larger students' lambda "
+                f"sweep is drawn (Figure 2)")
+    return None
 
 
 def grid_header(methods: dict) -> list:
@@ -562,7 +596,7 @@ def paired_cells(runs: list, scorer: Scorer) -> dict:
                 for row in (run.suite + tag, run.env_id + tag):
                     se = scorer.score_se(run, train_levels) / scorer.teacher_score(run, train_levels)
                     cells[(table, row, run.size)][run.method][run.env_id][scorer.teacher_id(run)] = (fraction, se)
-        elif run.sigma != 0 and run.size == "larger" and run.method in ALL_METHODS:
+        elif run.sigma != 0 and run.size == "larger" and run.is_student:
             original, student = scorer.teacher_score(run), scorer.score(run)
             corrupted = scorer.score(run, evaluation=(run.info.get("teacher") or {}).get("evaluation"))
             if original is None or student is None:
@@ -878,6 +912,7 @@ def report(args: Args) -> str:
     if args.extract_only:
         return f"copied {plural(len(runs), 'finished run')} to {args.extract_to}"
     scorer = Scorer(runs, args.atari_scores, problems, args.teachers_dirs)
+    problems += [f"{run.name}: {why}; left out" for run in runs if (why := not_shown(run))]
     teachers = sum(r.method in TEACHER_METHODS for r in runs)
     os.makedirs(args.out_dir, exist_ok=True)
     parts = [f"# Report of {args.runs_dir}", "",

@@ -33,6 +33,7 @@ import tyro
 SCRIPT = "tools/trunk_health.py"
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 sys.path.insert(0, ROOT)
+from entry import UsageError, import_script  # noqa: E402  (tools/ is sys.path[0] when a tool runs)
 
 
 @dataclass
@@ -47,10 +48,6 @@ class Args:
     """env and action-sampling seed"""
     out: Optional[str] = None
     """also write the result as JSON to this file"""
-
-
-class UsageError(Exception):
-    pass
 
 
 def live_channels(trunk: nn.Sequential, pixels: torch.Tensor) -> list[dict]:
@@ -108,7 +105,7 @@ def health(args: Args) -> dict:
         raise UsageError(f"{args.checkpoint} is a {state.get('suite')} checkpoint; this tool reads pixel policies "
                          f"(Atari, Procgen)")
     with contextlib.redirect_stderr(io.StringIO()):  # envpool's import banner
-        module = importlib.import_module(script[:-3])
+        module = import_script(script, state.get("script_path"))
     torch.manual_seed(args.seed)
     frames = frames_of(module, state, args)
     agent = module.agent_from_checkpoint(state)
