@@ -143,6 +143,8 @@ class Args:
     resume: Annotated[Optional[str], tyro.conf.arg(
         metavar="STR", help_behavior_hint="(default: none: a new run)")] = None
     """continue the run of this checkpoint.pt with its own flags (give --total-timesteps to extend it)"""
+    reevaluate_teacher: bool = False
+    """on --resume, evaluate the teacher again rather than read the run's teacher_evaluation.json"""
     checkpoint_every: int = 20
     """write runs/{run_name}/checkpoint.pt every this many updates (and at the end)"""
     checkpoint_minutes: float = 10.0
@@ -282,6 +284,26 @@ class RewardNormalizer:
         scaled = np.clip(rewards / np.sqrt(self.rms.var + 1e-8), -self.clip, self.clip)
         self.returns[ended] = 0.0
         return scaled.astype(np.float32)
+
+
+class EvalProgress:
+    """A line now and then while an evaluation runs longer than a few seconds (a teacher's 50 Atari games take
+    minutes): episodes done, time spent, ETA."""
+
+    FIRST, EVERY = 5.0, 30.0  # seconds before the first line, and between lines
+
+    def __init__(self, episodes: int):
+        self.episodes, self.start = episodes, time.time()
+        self.next = self.start + self.FIRST
+
+    def tick(self, done: int) -> None:
+        now = time.time()
+        if now < self.next:
+            return
+        self.next = now + self.EVERY
+        spent = now - self.start
+        eta = f"ETA {spent / done * (self.episodes - done) / 60:.1f} min" if done else "ETA after its first episode"
+        print(f"evaluating: {done}/{self.episodes} episodes in {spent / 60:.1f} min, {eta}", flush=True)
 
 
 class EpisodeStats:
@@ -450,6 +472,26 @@ def ppo_loss(newlogprob, oldlogprob, advantages, entropy, newvalue, returns, arg
 # ---------------------------------------------------------------------------------------------
 # Distillation
 # ---------------------------------------------------------------------------------------------
+TEACHER_EVALUATION_FILE = "teacher_evaluation.json"  # in the run folder: a resumed piece reads it back
+
+
+def teacher_evaluation_key(args: Args, teacher_sha256: str) -> dict:
+    """What the teacher's evaluation depends on: the teacher file, its corruption and the protocol."""
+    return {"teacher_sha256": teacher_sha256, "corruption_sigma": args.teacher_corruption_sigma, "seed": args.seed,
+            "eval_episodes": args.eval_episodes, "eval_envs": args.eval_envs}
+
+
+def read_teacher_evaluations(run_dir: str, key: dict) -> Optional[tuple]:
+    """(test, training levels) evaluations of the teacher that an earlier piece of this run wrote, when they hold
+    for this one (same key): a resumed run does not play the teacher's games again."""
+    try:
+        with open(os.path.join(run_dir, TEACHER_EVALUATION_FILE)) as f:
+            saved = json.load(f)
+    except (OSError, ValueError):
+        return None
+    return (saved["evaluation"], saved["evaluation_train_levels"]) if saved.get("key") == key else None
+
+
 def default_teacher_path(env_id: str, seed: int) -> str:
     """teachers/{env_id}__{seed}.pt under the current folder if it is there, else the one beside this script
     (the shipped teachers, for a run started from another folder; its run folder stays under the current one)."""
@@ -566,8 +608,10 @@ def evaluate(agent: Agent, args: Args, obs_norm, episodes: int, num_envs: int, s
         obs, _ = envs.reset()
         stats, counts, returns, lengths, capped = EpisodeStats(num_envs), np.zeros(num_envs, np.int64), [], [], 0
         over = np.zeros(num_envs, bool)
+        progress = EvalProgress(episodes)
         while (counts < quotas).any():
             STOP.check()
+            progress.tick(int(counts.sum()))
             with torch.inference_mode():
                 x = torch.as_tensor(obs, device=device)
                 action = agent.act(x, deterministic).cpu().numpy()
@@ -683,11 +727,20 @@ def train(args: Args, given: Optional[set] = None) -> dict:
         global_step = resume_state["global_step"]
         print(f"resumed {run_dir} from step {global_step}")
 
-    teacher_evaluation = None
+    teacher_evaluation = teacher_evaluation_train_levels = None
     if args.eval_episodes > 0:  # the (possibly corrupted) teacher, with the student's protocol
-        teacher_evaluation = evaluate(teacher, args, obs_norm, args.eval_episodes, args.eval_envs,
-                                      seed=args.seed + 10_000, device=device)
-        print(f"teacher evaluation: {describe(teacher_evaluation)}")
+        key = teacher_evaluation_key(args, teacher_sha256)
+        saved = read_teacher_evaluations(run_dir, key) if resume_state and not args.reevaluate_teacher else None
+        if saved is not None:
+            teacher_evaluation, teacher_evaluation_train_levels = saved
+            print(f"teacher evaluation (from {os.path.join(run_dir, TEACHER_EVALUATION_FILE)}; --reevaluate-teacher "
+                  f"plays it again): {describe(teacher_evaluation)}")
+        else:
+            teacher_evaluation = evaluate(teacher, args, obs_norm, args.eval_episodes, args.eval_envs,
+                                          seed=args.seed + 10_000, device=device)
+            write_json(os.path.join(run_dir, TEACHER_EVALUATION_FILE), {
+                "key": key, "evaluation": teacher_evaluation, "evaluation_train_levels": None})
+            print(f"teacher evaluation: {describe(teacher_evaluation)}")
 
     if args.track:  # Weights & Biases only when asked: without --track it is never imported
         import wandb
@@ -1027,10 +1080,11 @@ class StopSignal:
 
 
 STOP = StopSignal()
-# Flags that may differ from the checkpoint's on --resume: they do not change what is trained.
-RESUME_MAY_CHANGE = ("resume", "total_timesteps", "checkpoint_every", "checkpoint_minutes", "eval_episodes",
-                     "eval_envs", "cuda", "run_name", "runs_dir", "overwrite_teacher", "track", "wandb_project_name",
-                     "wandb_entity")
+# Flags that may differ from the checkpoint's on --resume: they do not change what is trained (one list for all eight
+# scripts: a name a script has no flag for is never given).
+RESUME_MAY_CHANGE = ("resume", "reevaluate_teacher", "total_timesteps", "checkpoint_every", "checkpoint_minutes",
+                     "eval_episodes", "eval_envs", "eval_every", "cuda", "run_name", "runs_dir", "overwrite_teacher",
+                     "track", "wandb_project_name", "wandb_entity")
 
 
 def given_flags(argv: list) -> set:

@@ -273,6 +273,26 @@ class RewardNormalizer:
         return scaled.astype(np.float32)
 
 
+class EvalProgress:
+    """A line now and then while an evaluation runs longer than a few seconds (a teacher's 50 Atari games take
+    minutes): episodes done, time spent, ETA."""
+
+    FIRST, EVERY = 5.0, 30.0  # seconds before the first line, and between lines
+
+    def __init__(self, episodes: int):
+        self.episodes, self.start = episodes, time.time()
+        self.next = self.start + self.FIRST
+
+    def tick(self, done: int) -> None:
+        now = time.time()
+        if now < self.next:
+            return
+        self.next = now + self.EVERY
+        spent = now - self.start
+        eta = f"ETA {spent / done * (self.episodes - done) / 60:.1f} min" if done else "ETA after its first episode"
+        print(f"evaluating: {done}/{self.episodes} episodes in {spent / 60:.1f} min, {eta}", flush=True)
+
+
 class EpisodeStats:
     """Raw returns and lengths of finished episodes, terminated or truncated alike."""
 
@@ -461,8 +481,10 @@ def evaluate(agent: Agent, args: Args, obs_norm, episodes: int, num_envs: int, s
         obs, _ = envs.reset()
         stats, counts, returns = EpisodeStats(num_envs), np.zeros(num_envs, np.int64), []
         valid = np.ones(num_envs, bool)
+        progress = EvalProgress(episodes)
         while (counts < quotas).any():
             STOP.check()
+            progress.tick(int(counts.sum()))
             with torch.inference_mode():
                 x = torch.as_tensor(obs, device=device)
                 action = agent.act(x, args.eval_deterministic).cpu().numpy()
@@ -894,10 +916,11 @@ class StopSignal:
 
 
 STOP = StopSignal()
-# Flags that may differ from the checkpoint's on --resume: they do not change what is trained.
-RESUME_MAY_CHANGE = ("resume", "total_timesteps", "checkpoint_every", "checkpoint_minutes", "eval_episodes",
-                     "eval_envs", "cuda", "run_name", "runs_dir", "overwrite_teacher", "track", "wandb_project_name",
-                     "wandb_entity")
+# Flags that may differ from the checkpoint's on --resume: they do not change what is trained (one list for all eight
+# scripts: a name a script has no flag for is never given).
+RESUME_MAY_CHANGE = ("resume", "reevaluate_teacher", "total_timesteps", "checkpoint_every", "checkpoint_minutes",
+                     "eval_episodes", "eval_envs", "eval_every", "cuda", "run_name", "runs_dir", "overwrite_teacher",
+                     "track", "wandb_project_name", "wandb_entity")
 
 
 def given_flags(argv: list) -> set:
