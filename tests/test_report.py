@@ -257,10 +257,10 @@ def test_table1_values(made_report):
     assert table["mujoco"]["larger ppd"] == "0.90"  # (1.2 * 0.6 * 1.0) ** (1/3) = 0.8963
     assert table["mujoco"]["larger sd"] == "0.01*†"  # -0.05 raised to the 0.01 floor; one of the row's two envs
     assert table["mujoco"]["larger td"] == "1.00†"  # one env: marked as a cell over fewer envs than its row
-    assert table["mujoco"]["teacher score"] == "1000.00"  # mean over envs of (1500, 500)
+    assert table["mujoco"]["teacher score"] == "–"  # two envs' raw scores (1500, 500) do not average
     assert table["atari"]["same ppd"] == "0.50" and table["atari"]["teacher score"] == "1.00"
     assert table["procgen"]["smaller ppd"] == "0.80"  # test levels
-    assert table["all"]["larger ppd"] == "0.90x†" and table["all"]["smaller td"] == "–"
+    assert table["all"]["larger ppd"] == "0.90†" and table["all"]["smaller td"] == "–"
     assert "\n11 distillation runs and 5 teacher runs. Fractions" in text  # the unfinished run is not counted
     header, *rows = table_rows(text, "Table 1: IQM [95% CI]")
     mujoco = dict(zip(header, next(r for r in rows if r[0] == "mujoco")))

@@ -240,3 +240,19 @@ def test_dry_run_into_a_closed_pipe_exits_quietly(tmp_path):
     proc.stdout.close()
     stderr = proc.stderr.read().decode()
     assert proc.wait(timeout=120) == 1 and stderr == ""
+
+
+def test_flags_whose_values_give_no_runs_say_so(capsys):
+    """--lambdas or --sigma that select no run (their envs are not in the sweep) print one note each; when they
+    do select runs, or keep their defaults, nothing is said."""
+    mujoco = dict(suites=("mujoco",), envs=("Hopper-v4", "HalfCheetah-v4"), seeds=(1,))
+    sweep.expand(sweep.Args(**mujoco, lambdas=(0.5, 2.0), sigma=0.1))
+    notes = capsys.readouterr().err.splitlines()
+    assert len(notes) == 2 and notes[0].startswith("note: --lambdas 0.5 2.0 gives no runs") and \
+        "--lambda-envs (BeamRider-v5 CrazyClimber-v5 MsPacman-v5 Qbert-v5)" in notes[0]
+    assert notes[1].startswith("note: --sigma 0.1 gives no runs") and "--imperfect-envs" in notes[1]
+    runs = sweep.expand(sweep.Args(**mujoco, lambdas=(0.5, 2.0), lambda_envs=("Hopper-v4",), sigma=0.1,
+                                   imperfect_envs=("Hopper-v4",)))
+    assert capsys.readouterr().err == "" and sum("lambda" in r.name for r in runs) == 2
+    sweep.expand(sweep.Args(**mujoco))
+    assert capsys.readouterr().err == ""

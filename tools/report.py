@@ -453,6 +453,7 @@ def fraction_table(runs: list, scorer: Scorer, args: Args, row_of, methods: dict
     Returns (rows of the geometric means, rows of the IQMs, csv rows)."""
     cells = defaultdict(lambda: defaultdict(list))  # (row, size, method) -> env -> fractions
     teacher_scores = defaultdict(dict)  # row -> (env, seed) -> teacher score
+    suite_of = {}  # env -> suite
     for run in runs:
         if not run.is_main_grid:
             continue
@@ -463,19 +464,22 @@ def fraction_table(runs: list, scorer: Scorer, args: Args, row_of, methods: dict
         for label in (row, "all"):
             cells[(label, run.size, run.method)][run.env_id].append(fraction)
         teacher_scores[row][(run.env_id, scorer.teacher_id(run))] = scorer.teacher_score(run, train_levels)
+        suite_of[run.env_id] = run.suite
     rows = sorted(teacher_scores) + (["all"] if with_all and teacher_scores else [])
     gm_rows, iqm_rows, csv_rows = [], [], []
     for row in rows:
         per_env = defaultdict(list)
         for (env, _), score in teacher_scores.get(row, {}).items():
             per_env[env].append(score)
-        teacher = f"{np.mean([np.mean(v) for v in per_env.values()]):.2f}" if per_env else ""
-        suffix = "x" if row == "all" else ""
+        # one env's teacher, or Atari's human-normalised teachers; raw scores of several envs do not average
+        comparable = len(per_env) == 1 or all(suite_of[env] == "atari" for env in per_env)
+        teacher = f"{np.mean([np.mean(v) for v in per_env.values()]):.2f}" if per_env and comparable else (
+            "–" if per_env else "")
         stats = {(size, method): cell_stats(cells[(row, size, method)], args) for size in SIZES for method in methods}
         # a cell over fewer envs than its row has (a grid in progress, a variant run on some envs) is marked
         row_envs = set().union(*(cells[(row, s, m)].keys() for s in SIZES for m in methods))
         short = {key: PARTIAL_MARK if stats[key] and set(cells[(row, *key)]) != row_envs else "" for key in stats}
-        gm_rows.append([row, teacher] + [fmt_gm(stats[(s, m)], suffix) + short[(s, m)] for s in SIZES for m in methods])
+        gm_rows.append([row, teacher] + [fmt_gm(stats[(s, m)]) + short[(s, m)] for s in SIZES for m in methods])
         iqm_rows.append([row] + [fmt_iqm(stats[(s, m)]) + short[(s, m)] for s in SIZES for m in methods])
         csv_rows += [stats_row([row, teacher, s, methods[m]], stats[(s, m)]) for s in SIZES for m in methods
                      if stats[(s, m)]]
@@ -920,7 +924,10 @@ def report(args: Args) -> str:
              f"of the student's own teacher, geometric mean over envs and seeds (Atari human-normalised; Procgen on "
              f"test levels). '*': a fraction <= {args.min_fraction} was raised to {args.min_fraction}. "
              f"'{PARTIAL_MARK}': the cell lacks some of its row's envs (a grid in progress, or a variant run on "
-             f"some envs only), so it does not compare with the row's full cells. IQM: "
+             f"some envs only), so it does not compare with the row's full cells. Teacher score: the mean score of a "
+             f"row's teachers when they are of one env (or Atari's, human-normalised); '–' for a row of several "
+             f"envs, whose raw scores do not average (Table 5 has them per env). A copied script's runs (a file name "
+             f"none of the project's scripts has) are a column of their own, named by the file. IQM: "
              f"interquartile mean [95% stratified-bootstrap CI, {args.bootstrap_reps} resamples]."]
     t1, t1_iqm, t1_rows = table1(runs, scorer, args)
     parts += ["", "## Table 1: fraction of teacher, geometric mean", "", t1, "", "## Table 1: IQM [95% CI]", "", t1_iqm]

@@ -187,6 +187,17 @@ def expand(args: Args) -> list[Run]:
                                                               else [])
                 students.append(Run(name, command, teacher))
     runs = teachers + students
+    defaults = Args()
+    lambda_runs = any("--distill-lambda" in run.command for run in students)
+    if not lambda_runs and any(lam != 1.0 for lam in args.lambdas) and args.lambdas != defaults.lambdas:
+        print(f"note: --lambdas {' '.join(map(str, args.lambdas))} gives no runs: the lambda sweep is PPD onto larger "
+              f"students on --lambda-envs ({' '.join(lambda_envs)}), and this sweep has none of them; name its envs "
+              f"with --lambda-envs", file=sys.stderr)
+    sigma_runs = any("--teacher-corruption-sigma" in run.command for run in students)
+    if not sigma_runs and args.imperfect and args.sigma != defaults.sigma:
+        print(f"note: --sigma {args.sigma} gives no runs: the imperfect teachers are larger students on "
+              f"--imperfect-envs ({' '.join(imperfect_envs)}), and this sweep has none of them; name its envs with "
+              f"--imperfect-envs", file=sys.stderr)
     if not students and not teachers:
         raise UsageError("the filters select no runs (check --suites, --envs, --seeds, --methods, --students)")
     for run in runs:
