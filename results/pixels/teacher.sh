@@ -69,7 +69,10 @@ if [ "$finished" = 1 ] && [ -f "$carried" ]; then
 fi
 if [ "$COMMIT" = 1 ]; then
   case $GAME in Pong|coinrun) issue=20 ;; *) issue=38 ;; esac
-  git add -A -- "${paths[@]}" && git commit -q -m "pixels: the $name teacher, a piece (issue #$issue)" -- "${paths[@]}"
+  for try in 1 2 3 4 5 6 7 8 9 10; do  # two streams may end at once: the other's commit holds git's index lock
+    git add -A -- "${paths[@]}" && git commit -q -m "pixels: the $name teacher, a piece (issue #$issue)" -- "${paths[@]}" && break
+    sleep $((try * 3))
+  done
 fi
 [ "$status" -eq 0 ] && exit 0
 exit 3
