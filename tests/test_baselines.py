@@ -1,11 +1,13 @@
 """student_distill.py and teacher_distill.py (Algorithms 2 and 3) on the three suites."""
 
+import os
+
 import numpy as np
 import pytest
 import torch
 from torch.distributions import Categorical, Normal
 
-from conftest import (CANONICAL, SUITES, categorical_kl, check_run_record, TINY, TINY_STEPS, load_script, one_error_line, read_json, read_scalars, run_cli,
+from conftest import (CANONICAL, ROOT, SUITES, categorical_kl, check_run_record, TINY, TINY_STEPS, load_script, one_error_line, read_json, read_scalars, run_cli,
                       run_main, sha256)
 
 METHODS = ("student_distill", "teacher_distill")
@@ -109,8 +111,9 @@ def test_bad_input(method, teacher_runs, capsys, monkeypatch, tmp_path):
         (["--teacher-corruption-sigma", "-1"], "--teacher-corruption-sigma must not be negative"),
         (["--learning-rate", "0"], "--learning-rate must be positive"),
         (["--env-backend", "gym3"], "invalid choice 'gym3' for argument '--env-backend'. Expected one of ('envpool', 'gymnasium')"),
-        ([], "teacher checkpoint not found: teachers/Hopper-v4__1.pt; train one with: "
-             "python ppo_teacher_mujoco.py --env-id Hopper-v4 --seed 1"),
+        (["--seed", "9"], f"teacher checkpoint not found: teachers/Hopper-v4__9.pt (looked in {tmp_path / 'teachers'} "
+                          f"and {os.path.join(ROOT, 'teachers')}); train one into {tmp_path / 'teachers'} with: "
+                          f"python {os.path.join(ROOT, 'ppo_teacher_mujoco.py')} --env-id Hopper-v4 --seed 9"),
         (["--teacher-path", foreign], "was trained on atari Pong-v5, not mujoco Hopper-v4"),
     ]
     for argv, message in cases:

@@ -53,7 +53,9 @@ def test_a_run_reports_what_it_did(tmp_path, teacher_runs):
                                         "--run-name", "honest"], cwd=tmp_path)
     lines = proc.stdout.splitlines()
     assert lines[0] == f"run folder: {os.path.join('runs', 'honest')}"
-    assert lines[1] == ("--total-timesteps 3000 is not a multiple of the rollout (4 envs x 64 steps): "
+    recorded = read_json(teacher.with_suffix(".json"))["evaluation"]  # the opening lines name the teacher
+    assert lines[1] == f"teacher: {teacher} (recorded score {recorded['mean']:.2f} over {recorded['episodes']} episodes)"
+    assert lines[2] == ("--total-timesteps 3000 is not a multiple of the rollout (4 envs x 64 steps): "
                         "training 2816 steps")
     result = read_json(tmp_path / "runs" / "honest" / "eval.json")
     assert result["total_timesteps"] == 2816 == 11 * ROLLOUT
@@ -268,8 +270,9 @@ def test_a_missing_teacher_is_one_line_before_any_output_and_its_hint_runs(tmp_p
     elsewhere = tmp_path / "mine" / "Hopper-v4__1.pt"
     proc = run_script("ppd_mujoco.py", [*HOPPER, "--teacher-path", elsewhere], cwd=tmp_path, check=False)
     assert proc.returncode == 2 and proc.stdout == ""
-    hint = one_error_line(proc.stderr, proc.returncode).split("train one with: ")[1]
-    assert hint == f"python ppo_teacher_mujoco.py --env-id Hopper-v4 --seed 1 --teachers-dir {elsewhere.parent}"
+    hint = one_error_line(proc.stderr, proc.returncode).split(f"train one into {elsewhere.parent} with: ")[1]
+    assert hint == (f"python {os.path.join(ROOT, 'ppo_teacher_mujoco.py')} --env-id Hopper-v4 --seed 1 "
+                    f"--teachers-dir {elsewhere.parent}")
     (tmp_path / "teachers").mkdir()  # a teacher of that env and seed at the default place is not in the way
     (tmp_path / "teachers" / "Hopper-v4__1.pt").write_bytes(b"")
     teacher_flags = hint.split()[2:] + [*HOPPER[2:], "--hidden-sizes", "8", "8", "--total-timesteps", ROLLOUT]

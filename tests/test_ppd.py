@@ -1,11 +1,13 @@
 """Proximal Policy Distillation: the loss (Eq. 2), the teacher handling, and the three scripts end to end."""
 
+import os
+
 import numpy as np
 import pytest
 import torch
 from torch.distributions import Categorical, Normal
 
-from conftest import (CANONICAL, SHAPES, SUITES, TINY, TINY_STEPS, categorical_kl, check_run_record, load_script, one_error_line,
+from conftest import (CANONICAL, ROOT, SHAPES, SUITES, TINY, TINY_STEPS, categorical_kl, check_run_record, load_script, one_error_line,
                       read_json, read_scalars, run_cli, run_main, sha256)
 
 EPS = 0.2
@@ -327,8 +329,10 @@ def test_bad_input(suite, teacher_runs, capsys, monkeypatch, tmp_path):
     foreign = teacher_runs[other_suite][0] / "teachers" / f"{CANONICAL[other_suite]}__1.pt"
     other_env = {"mujoco": "Ant", "atari": "Breakout", "procgen": "miner"}[suite]
     cases = BAD + [
-        ([], f"teacher checkpoint not found: teachers/{CANONICAL[suite]}__1.pt; train one with: "
-             f"python ppo_teacher_{suite}.py --env-id {CANONICAL[suite]} --seed 1"),
+        (["--seed", "9"], f"teacher checkpoint not found: teachers/{CANONICAL[suite]}__9.pt (looked in "
+                          f"{tmp_path / 'teachers'} and {os.path.join(ROOT, 'teachers')}); train one into "
+                          f"{tmp_path / 'teachers'} with: python {os.path.join(ROOT, f'ppo_teacher_{suite}.py')} "
+                          f"--env-id {CANONICAL[suite]} --seed 9"),
         (["--teacher-path", truncated], "not a complete checkpoint file"),
         (["--teacher-path", foreign], f"was trained on {other_suite}"),
         (["--teacher-path", good], f"not {suite}", other_env),
