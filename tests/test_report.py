@@ -526,9 +526,10 @@ def test_table2_marks_a_suite_cell_that_lacks_some_envs(tmp_path):
     header, *rows = table_rows(text, "Tables 2 and 6")
     suite = dict(zip(header, next(row for row in rows if row[0] == "mujoco (σ=0.05)")))
     assert suite["corrupted teacher"] == "0.45x"  # sqrt(0.4 * 0.5), both envs
+    assert suite["original teacher score"] == "–"  # 1000 and 500 of two envs do not average
     assert suite["larger ppd"] == "0.80" and suite["larger sd"] == f"0.50{report.PARTIAL_MARK}"
     hopper = dict(zip(header, next(row for row in rows if row[0] == "Hopper-v4 (σ=0.05)")))
-    assert hopper["larger sd"] == "0.50"  # an env row has its one env
+    assert hopper["larger sd"] == "0.50" and hopper["original teacher score"] == "1000.00"  # its one env
 
 
 def test_a_long_runs_returns_are_smoothed_over_one_percent_of_its_episodes(tmp_path):

@@ -509,6 +509,7 @@ def table2(runs, scorer, args):
     cells = defaultdict(lambda: defaultdict(list))  # (row, column) -> env -> fractions
     corrupted = defaultdict(dict)  # row -> (env, seed) -> the corrupted teacher's fraction (same for every method)
     originals = defaultdict(dict)  # row -> (env, seed) -> original teacher score
+    suite_of = {}  # env -> suite
     methods = methods_of([r for r in runs if r.sigma != 0])
     for run in runs:
         if run.method not in methods or run.sigma == 0:
@@ -523,6 +524,7 @@ def table2(runs, scorer, args):
         for row in (f"{run.env_id} (σ={run.sigma:g})", f"{run.suite} (σ={run.sigma:g})"):
             cells[(row, methods[run.method])][run.env_id].append(student / original)
             originals[row][(run.env_id, scorer.teacher_id(run))] = original
+            suite_of[run.env_id] = run.suite
             if corrupted_score is not None:
                 corrupted[row][(run.env_id, scorer.teacher_id(run))] = corrupted_score / original
     for row, values in corrupted.items():
@@ -533,7 +535,9 @@ def table2(runs, scorer, args):
     md, csv_rows = [], []
     for row in rows:
         stats = {column: cell_stats(cells[(row, column)], args) for column in columns}
-        original = f"{np.mean(list(originals[row].values())):.2f}"
+        envs = {env for env, _ in originals[row]}  # raw scores of several envs do not average (as in Table 1)
+        original = (f"{np.mean(list(originals[row].values())):.2f}"
+                    if len(envs) == 1 or all(suite_of[env] == "atari" for env in envs) else "–")
         row_envs = set().union(*(cells[(row, c)].keys() for c in columns))
         mark = {c: PARTIAL_MARK if stats[c] and set(cells[(row, c)]) != row_envs else "" for c in columns}
         md.append([row, original] + [fmt_gm(stats[c], "x" if c == "corrupted" else "") + mark[c] for c in columns])
