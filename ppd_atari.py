@@ -11,6 +11,7 @@ plus the distillation change, section by section: `diff ppo_teacher_atari.py ppd
 import contextlib
 import ctypes
 import dataclasses
+import difflib
 import hashlib
 import importlib.metadata
 import io
@@ -128,7 +129,7 @@ class Args:
     eval_envs: int = 10
     """parallel environments of the evaluation"""
     eval_every: int = 0
-    """evaluate the student every this many steps and log eval/episodic_return (0: off)"""
+    """evaluate the agent every this many steps and log eval/episodic_return (0: off)"""
     eval_every_episodes: int = 10
     """episodes of each --eval-every evaluation"""
 
@@ -175,13 +176,38 @@ class UsageError(Exception):
 # ---------------------------------------------------------------------------------------------
 # Arguments
 # ---------------------------------------------------------------------------------------------
+def match_env_id(env_id: str, tables: dict) -> tuple[str, str]:
+    """(suite, canonical id) of an env id as people type it, by one rule in every suite: any case, with or without
+    a prefix (ALE/, procgen-, procgen:) or an Atari variant (NoFrameskip, Deterministic), with no version or one
+    that names the suite's env. tables: suite -> its lower-case names -> canonical ids, the versions accepted, why
+    others are refused, and a line listing the ids."""
+    typed = env_id.strip().lower()
+    for prefix in ("ale/", "procgen:", "procgen-"):
+        typed = typed.removeprefix(prefix)
+    name, _, version = typed.partition("-v")
+    name = name.removesuffix("noframeskip").removesuffix("deterministic")
+    for suite, table in tables.items():
+        if name in table["ids"] and version in table["versions"]:
+            return suite, table["ids"][name]
+        if name in table["ids"]:
+            raise UsageError(f"env id '{env_id}': this project runs {table['ids'][name]}, not -v{version} "
+                             f"({table['why']})")
+    names = {key: canonical for table in tables.values() for key, canonical in table["ids"].items()}
+    guess = difflib.get_close_matches(name, list(names), n=1)
+    hint = f"did you mean {names[guess[0]]}? " if guess else ""
+    raise UsageError(f"unknown env id '{env_id}'; {hint}{'; '.join(table['known'] for table in tables.values())}")
+
+
+def atari_env_table() -> dict:
+    """envpool's Atari games, whose only version is v5 (gym's v0 and v4 and ALE/...-v5 name the same game)."""
+    ids = sorted(k for k, spec in envpool.registration.registry.specs.items() if spec[0] == "envpool.atari")
+    return {"ids": {k.removesuffix("-v5").lower(): k for k in ids}, "versions": ("", "0", "4", "5"),
+            "why": "envpool has v5 only",
+            "known": f"envpool's {len(ids)} Atari games, e.g. Pong-v5, Breakout-v5"}
+
+
 def canonical_env_id(env_id: str) -> str:
-    atari_ids = sorted(k for k, spec in envpool.registration.registry.specs.items() if spec[0] == "envpool.atari")
-    candidate = env_id if "-v" in env_id else f"{env_id}-v5"
-    if candidate not in atari_ids:
-        raise UsageError(f"unknown env id '{env_id}'; the paper's Atari games: {', '.join(PAPER_ENVS)} "
-                         f"(any of envpool's {len(atari_ids)} Atari -v5 ids works)")
-    return candidate
+    return match_env_id(env_id, {"atari": atari_env_table()})[1]
 
 
 def resolve_args(args: Args) -> Args:
@@ -189,12 +215,6 @@ def resolve_args(args: Args) -> Args:
     args.env_id = canonical_env_id(args.env_id)
     if args.teacher_path is None:
         args.teacher_path = default_teacher_path(args.env_id, args.seed)
-    if args.student not in STUDENT_SIZES:
-        raise UsageError(f"unknown student size '{args.student}'; choose smaller, same or larger")
-    if args.kl_direction not in ("forward", "reverse"):
-        raise UsageError(f"--kl-direction must be forward or reverse, got '{args.kl_direction}'")
-    if args.distill_ratio not in ("eq2", "stopgrad"):
-        raise UsageError(f"--distill-ratio must be eq2 or stopgrad, got '{args.distill_ratio}'")
     positive = ["total_timesteps", "learning_rate", "num_envs", "num_steps", "minibatch_size", "update_epochs",
                 "clip_coef", "max_grad_norm", "max_episode_steps", "reward_clip", "checkpoint_every",
                 "checkpoint_minutes", "eval_envs"]
@@ -593,11 +613,14 @@ def describe(evaluation: dict) -> str:
 
 
 def evaluate(agent: Agent, args: Args, obs_norm, episodes: int, num_envs: int, seed: int,
-             device, deterministic: bool = True) -> dict:
+             device, deterministic: Optional[bool] = None, test_levels: bool = True) -> dict:
     """Paper A.3: full games, deterministic actions, raw scores. Played as training plays (a life loss ends an
     episode, and the reset step relaunches the next life with no-ops and FIRE, which a deterministic policy may
     never have learned to press), scored per game (the sum over its lives, ended by the real game over or the
-    step limit). Each env plays a fixed quota of games, so short games are not over-represented."""
+    step limit). Each env plays a fixed quota of games, so short games are not over-represented.
+    One signature in every script (tools/evaluate.py calls it so): deterministic None is the suite's protocol,
+    test_levels picks Procgen's level set (the other suites have none)."""
+    deterministic = True if deterministic is None else deterministic
     num_envs = min(num_envs, episodes)
     quotas = np.array([episodes // num_envs + (i < episodes % num_envs) for i in range(num_envs)])
     # Its own RNG stream: sampled actions repeat for a seed (tools/evaluate.py reproduces them), and an
@@ -1083,8 +1106,8 @@ STOP = StopSignal()
 # Flags that may differ from the checkpoint's on --resume: they do not change what is trained (one list for all eight
 # scripts: a name a script has no flag for is never given).
 RESUME_MAY_CHANGE = ("resume", "reevaluate_teacher", "total_timesteps", "checkpoint_every", "checkpoint_minutes",
-                     "eval_episodes", "eval_envs", "eval_every", "cuda", "run_name", "runs_dir", "overwrite_teacher",
-                     "track", "wandb_project_name", "wandb_entity")
+                     "eval_episodes", "eval_envs", "eval_every", "cuda", "run_name", "runs_dir", "track",
+                     "wandb_project_name", "wandb_entity")
 
 
 def given_flags(argv: list) -> set:

@@ -11,6 +11,7 @@ plus the distillation change, section by section: `diff ppo_teacher_mujoco.py pp
 
 import contextlib
 import dataclasses
+import difflib
 import hashlib
 import importlib.metadata
 import io
@@ -121,7 +122,7 @@ class Args:
     eval_envs: int = 10
     """parallel environments of the evaluation"""
     eval_every: int = 0
-    """evaluate the student every this many steps and log eval/episodic_return (0: off)"""
+    """evaluate the agent every this many steps and log eval/episodic_return (0: off)"""
     eval_every_episodes: int = 10
     """episodes of each --eval-every evaluation"""
 
@@ -168,31 +169,49 @@ class UsageError(Exception):
 # ---------------------------------------------------------------------------------------------
 # Arguments
 # ---------------------------------------------------------------------------------------------
+def match_env_id(env_id: str, tables: dict) -> tuple[str, str]:
+    """(suite, canonical id) of an env id as people type it, by one rule in every suite: any case, with or without
+    a prefix (ALE/, procgen-, procgen:) or an Atari variant (NoFrameskip, Deterministic), with no version or one
+    that names the suite's env. tables: suite -> its lower-case names -> canonical ids, the versions accepted, why
+    others are refused, and a line listing the ids."""
+    typed = env_id.strip().lower()
+    for prefix in ("ale/", "procgen:", "procgen-"):
+        typed = typed.removeprefix(prefix)
+    name, _, version = typed.partition("-v")
+    name = name.removesuffix("noframeskip").removesuffix("deterministic")
+    for suite, table in tables.items():
+        if name in table["ids"] and version in table["versions"]:
+            return suite, table["ids"][name]
+        if name in table["ids"]:
+            raise UsageError(f"env id '{env_id}': this project runs {table['ids'][name]}, not -v{version} "
+                             f"({table['why']})")
+    names = {key: canonical for table in tables.values() for key, canonical in table["ids"].items()}
+    guess = difflib.get_close_matches(name, list(names), n=1)
+    hint = f"did you mean {names[guess[0]]}? " if guess else ""
+    raise UsageError(f"unknown env id '{env_id}'; {hint}{'; '.join(table['known'] for table in tables.values())}")
+
+
+def mujoco_env_table() -> dict:
+    """gymnasium's Mujoco v4 tasks: the paper's version, and the one whose envpool training envs and gymnasium
+    evaluation envs tests/test_gae_and_envs.py checks equal (v5 changes observations and rewards of some tasks)."""
+    ids = sorted(k for k, spec in gym.registry.items() if k.endswith("-v4") and "mujoco" in str(spec.entry_point))
+    return {"ids": {k.removesuffix("-v4").lower(): k for k in ids}, "versions": ("", "4"),
+            "why": "the paper's version; training uses envpool's v4 tasks, checked equal to gymnasium's v4, which "
+                   "evaluates",
+            "known": f"Mujoco v4 ids: {', '.join(ids)}"}
+
+
 def canonical_env_id(env_id: str) -> str:
-    mujoco_ids = sorted(
-        k for k, spec in gym.registry.items() if k.endswith("-v4") and "mujoco" in str(spec.entry_point)
-    )
-    candidate = env_id if "-v" in env_id else f"{env_id}-v4"
-    if candidate not in mujoco_ids:
-        raise UsageError(f"unknown env id '{env_id}'; Mujoco v4 ids: {', '.join(mujoco_ids)}")
-    return candidate
+    return match_env_id(env_id, {"mujoco": mujoco_env_table()})[1]
 
 
 def resolve_args(args: Args) -> Args:
     """Fill the per-env defaults of Table 3 and reject impossible values before any long work."""
     args.env_id = canonical_env_id(args.env_id)
-    if args.env_backend not in ("envpool", "gymnasium"):
-        raise UsageError(f"unknown --env-backend '{args.env_backend}'; choose envpool or gymnasium")
     if args.gamma is None:
         args.gamma = 0.995 if args.env_id in SHORT_HORIZON_ENVS else 0.999
     if args.teacher_path is None:
         args.teacher_path = default_teacher_path(args.env_id, args.seed)
-    if args.student not in STUDENT_SIZES:
-        raise UsageError(f"unknown student size '{args.student}'; choose smaller, same or larger")
-    if args.kl_direction not in ("forward", "reverse"):
-        raise UsageError(f"--kl-direction must be forward or reverse, got '{args.kl_direction}'")
-    if args.distill_ratio not in ("eq2", "stopgrad"):
-        raise UsageError(f"--distill-ratio must be eq2 or stopgrad, got '{args.distill_ratio}'")
     positive = ["total_timesteps", "learning_rate", "num_envs", "num_steps", "minibatch_size", "update_epochs",
                 "clip_coef", "max_grad_norm", "obs_clip", "reward_clip", "checkpoint_every",
                 "checkpoint_minutes", "eval_envs"]
@@ -581,17 +600,20 @@ def describe(evaluation: dict) -> str:
     return f"{episodes} episode{'s' * (episodes != 1)}, mean return {evaluation['mean']:.2f}"
 
 
-def evaluate(agent: Agent, env_id: str, obs_norm: ObsNormalizer, episodes: int, num_envs: int, seed: int,
-             device, deterministic: bool = True) -> dict:
+def evaluate(agent: Agent, args: Args, obs_norm: ObsNormalizer, episodes: int, num_envs: int, seed: int,
+             device, deterministic: Optional[bool] = None, test_levels: bool = True) -> dict:
     """Paper A.3: deterministic actions, raw returns. Each env plays a fixed quota of episodes, so short
-    episodes are not over-represented."""
+    episodes are not over-represented.
+    One signature in every script (tools/evaluate.py calls it so): deterministic None is the suite's protocol,
+    test_levels picks Procgen's level set (the other suites have none)."""
+    deterministic = True if deterministic is None else deterministic
     num_envs = min(num_envs, episodes)
     quotas = np.array([episodes // num_envs + (i < episodes % num_envs) for i in range(num_envs)])
     # Its own RNG stream: sampled actions repeat for a seed (tools/evaluate.py reproduces them), and an
     # evaluation during training leaves the training RNG where it was.
     with torch.random.fork_rng(devices=[device] if torch.device(device).type == "cuda" else []):
         torch.manual_seed(seed)
-        envs, obs = make_env(env_id, num_envs, seed)
+        envs, obs = make_env(args.env_id, num_envs, seed)
         stats, counts, returns = EpisodeStats(num_envs), np.zeros(num_envs, np.int64), []
         low, high = envs.single_action_space.low, envs.single_action_space.high
         progress = EvalProgress(episodes)
@@ -705,7 +727,7 @@ def train(args: Args, given: Optional[set] = None) -> dict:
             print(f"teacher evaluation (from {os.path.join(run_dir, TEACHER_EVALUATION_FILE)}; --reevaluate-teacher "
                   f"plays it again): {describe(teacher_evaluation)}")
         else:
-            teacher_evaluation = evaluate(teacher, args.env_id, obs_norm, args.eval_episodes, args.eval_envs,
+            teacher_evaluation = evaluate(teacher, args, obs_norm, args.eval_episodes, args.eval_envs,
                                           seed=args.seed + 10_000, device=device)
             write_json(os.path.join(run_dir, TEACHER_EVALUATION_FILE), {
                 "key": key, "evaluation": teacher_evaluation, "evaluation_train_levels": None})
@@ -823,7 +845,7 @@ def train(args: Args, given: Optional[set] = None) -> dict:
             writer.add_scalar("charts/SPS", sps, global_step)
             writer.add_scalar("charts/distill_lambda", distill_lambda, global_step)
             if args.eval_every and global_step // args.eval_every > (global_step - batch_size) // args.eval_every:
-                curve = evaluate(agent, args.env_id, obs_norm, args.eval_every_episodes, args.eval_envs,
+                curve = evaluate(agent, args, obs_norm, args.eval_every_episodes, args.eval_envs,
                                  seed=args.seed + 20_000, device=device)
                 writer.add_scalar("eval/episodic_return", curve["mean"], global_step)
             eta = (num_updates * batch_size - global_step) / max(sps, 1)
@@ -856,7 +878,7 @@ def train(args: Args, given: Optional[set] = None) -> dict:
               "distill_lambda": args.distill_lambda, "kl_direction": args.kl_direction,
               "distill_ratio": args.distill_ratio, "fraction_of_teacher": None}
     if args.eval_episodes > 0:
-        result["evaluation"] = evaluate(agent, args.env_id, obs_norm, args.eval_episodes, args.eval_envs,
+        result["evaluation"] = evaluate(agent, args, obs_norm, args.eval_episodes, args.eval_envs,
                                         seed=args.seed + 10_000, device=device)
         writer.add_scalar("eval/mean_return", result["evaluation"]["mean"], global_step)
         print(f"evaluation: {describe(result['evaluation'])}")
@@ -1060,8 +1082,8 @@ STOP = StopSignal()
 # Flags that may differ from the checkpoint's on --resume: they do not change what is trained (one list for all eight
 # scripts: a name a script has no flag for is never given).
 RESUME_MAY_CHANGE = ("resume", "reevaluate_teacher", "total_timesteps", "checkpoint_every", "checkpoint_minutes",
-                     "eval_episodes", "eval_envs", "eval_every", "cuda", "run_name", "runs_dir", "overwrite_teacher",
-                     "track", "wandb_project_name", "wandb_entity")
+                     "eval_episodes", "eval_envs", "eval_every", "cuda", "run_name", "runs_dir", "track",
+                     "wandb_project_name", "wandb_entity")
 
 
 def given_flags(argv: list) -> set:

@@ -11,6 +11,7 @@ plus the distillation change, section by section: `diff ppo_teacher_procgen.py p
 import contextlib
 import ctypes
 import dataclasses
+import difflib
 import hashlib
 import importlib.metadata
 import io
@@ -129,7 +130,7 @@ class Args:
     """parallel environments of the evaluation (10 in every script: on Procgen they then play the same test levels,
     so the methods' scores are paired)"""
     eval_every: int = 0
-    """evaluate the student every this many steps and log eval/episodic_return (0: off)"""
+    """evaluate the agent every this many steps and log eval/episodic_return (0: off)"""
     eval_every_episodes: int = 10
     """episodes of each --eval-every evaluation"""
 
@@ -176,11 +177,36 @@ class UsageError(Exception):
 # ---------------------------------------------------------------------------------------------
 # Arguments
 # ---------------------------------------------------------------------------------------------
+def match_env_id(env_id: str, tables: dict) -> tuple[str, str]:
+    """(suite, canonical id) of an env id as people type it, by one rule in every suite: any case, with or without
+    a prefix (ALE/, procgen-, procgen:) or an Atari variant (NoFrameskip, Deterministic), with no version or one
+    that names the suite's env. tables: suite -> its lower-case names -> canonical ids, the versions accepted, why
+    others are refused, and a line listing the ids."""
+    typed = env_id.strip().lower()
+    for prefix in ("ale/", "procgen:", "procgen-"):
+        typed = typed.removeprefix(prefix)
+    name, _, version = typed.partition("-v")
+    name = name.removesuffix("noframeskip").removesuffix("deterministic")
+    for suite, table in tables.items():
+        if name in table["ids"] and version in table["versions"]:
+            return suite, table["ids"][name]
+        if name in table["ids"]:
+            raise UsageError(f"env id '{env_id}': this project runs {table['ids'][name]}, not -v{version} "
+                             f"({table['why']})")
+    names = {key: canonical for table in tables.values() for key, canonical in table["ids"].items()}
+    guess = difflib.get_close_matches(name, list(names), n=1)
+    hint = f"did you mean {names[guess[0]]}? " if guess else ""
+    raise UsageError(f"unknown env id '{env_id}'; {hint}{'; '.join(table['known'] for table in tables.values())}")
+
+
+def procgen_env_table() -> dict:
+    """procgen's games (gym3 names them procgen-{game}-v0)."""
+    return {"ids": {game: game for game in PROCGEN_ENVS}, "versions": ("", "0"), "why": "procgen's only version",
+            "known": f"Procgen games: {', '.join(PROCGEN_ENVS)}"}
+
+
 def canonical_env_id(env_id: str) -> str:
-    candidate = env_id.lower().removeprefix("procgen-").split("-")[0]
-    if candidate not in PROCGEN_ENVS:
-        raise UsageError(f"unknown env id '{env_id}'; Procgen games: {', '.join(PROCGEN_ENVS)}")
-    return candidate
+    return match_env_id(env_id, {"procgen": procgen_env_table()})[1]
 
 
 def resolve_args(args: Args) -> Args:
@@ -188,12 +214,6 @@ def resolve_args(args: Args) -> Args:
     args.env_id = canonical_env_id(args.env_id)
     if args.teacher_path is None:
         args.teacher_path = default_teacher_path(args.env_id, args.seed)
-    if args.student not in STUDENT_SIZES:
-        raise UsageError(f"unknown student size '{args.student}'; choose smaller, same or larger")
-    if args.kl_direction not in ("forward", "reverse"):
-        raise UsageError(f"--kl-direction must be forward or reverse, got '{args.kl_direction}'")
-    if args.distill_ratio not in ("eq2", "stopgrad"):
-        raise UsageError(f"--distill-ratio must be eq2 or stopgrad, got '{args.distill_ratio}'")
     positive = ["total_timesteps", "learning_rate", "num_envs", "num_steps", "minibatch_size", "update_epochs",
                 "clip_coef", "max_grad_norm", "reward_clip", "checkpoint_every",
                 "checkpoint_minutes", "eval_envs", "num_levels"]
@@ -606,9 +626,12 @@ def describe(evaluation: dict) -> str:
 
 
 def evaluate(agent: Agent, args: Args, obs_norm, episodes: int, num_envs: int, seed: int,
-             device, test_levels: bool = True) -> dict:
+             device, deterministic: Optional[bool] = None, test_levels: bool = True) -> dict:
     """Paper A.3: stochastic actions, on unseen test levels (or on the training levels, Table 7). Each env
-    plays a fixed quota of episodes, so short episodes are not over-represented."""
+    plays a fixed quota of episodes, so short episodes are not over-represented.
+    One signature in every script (tools/evaluate.py calls it so): deterministic None is the suite's protocol,
+    test_levels picks Procgen's level set (the other suites have none)."""
+    deterministic = args.eval_deterministic if deterministic is None else deterministic
     num_envs = min(num_envs, episodes)
     quotas = np.array([episodes // num_envs + (i < episodes % num_envs) for i in range(num_envs)])
     start_level, num_levels = (TEST_START_LEVEL, TEST_START_LEVEL) if test_levels else (args.start_level, args.num_levels)
@@ -626,7 +649,7 @@ def evaluate(agent: Agent, args: Args, obs_norm, episodes: int, num_envs: int, s
             progress.tick(int(counts.sum()))
             with torch.inference_mode():
                 x = torch.as_tensor(obs, device=device)
-                action = agent.act(x, args.eval_deterministic).cpu().numpy()
+                action = agent.act(x, deterministic).cpu().numpy()
             obs, reward, term, trunc, _ = envs.step(action)
             over = term | trunc
             for i, (ret, _) in zip(np.flatnonzero(over), stats.update(reward, over, valid)):
@@ -634,7 +657,7 @@ def evaluate(agent: Agent, args: Args, obs_norm, episodes: int, num_envs: int, s
                     returns.append(ret)
                     counts[i] += 1
         envs.close()
-    return {"episodes": episodes, "deterministic": args.eval_deterministic, "levels": "test" if test_levels else "train",
+    return {"episodes": episodes, "deterministic": deterministic, "levels": "test" if test_levels else "train",
             "returns": returns, "mean": float(np.mean(returns)), "std": float(np.std(returns)), "human_normalized": None}
 
 
@@ -1092,8 +1115,8 @@ STOP = StopSignal()
 # Flags that may differ from the checkpoint's on --resume: they do not change what is trained (one list for all eight
 # scripts: a name a script has no flag for is never given).
 RESUME_MAY_CHANGE = ("resume", "reevaluate_teacher", "total_timesteps", "checkpoint_every", "checkpoint_minutes",
-                     "eval_episodes", "eval_envs", "eval_every", "cuda", "run_name", "runs_dir", "overwrite_teacher",
-                     "track", "wandb_project_name", "wandb_entity")
+                     "eval_episodes", "eval_envs", "eval_every", "cuda", "run_name", "runs_dir", "track",
+                     "wandb_project_name", "wandb_entity")
 
 
 def given_flags(argv: list) -> set:

@@ -9,6 +9,7 @@ Single-file, CleanRL-style: every part of the algorithm is in this file. The dis
 import contextlib
 import ctypes
 import dataclasses
+import difflib
 import hashlib
 import importlib.metadata
 import io
@@ -108,6 +109,10 @@ class Args:
     """full-game episodes of the final evaluation (paper: 50, deterministic actions); 0 skips it"""
     eval_envs: int = 10
     """parallel environments of the evaluation"""
+    eval_every: int = 0
+    """evaluate the agent every this many steps and log eval/episodic_return (0: off)"""
+    eval_every_episodes: int = 10
+    """episodes of each --eval-every evaluation"""
 
     # Run folder, checkpoints and resume
     exp_name: str = SCRIPT[: -len(".py")]
@@ -152,13 +157,38 @@ class UsageError(Exception):
 # ---------------------------------------------------------------------------------------------
 # Arguments
 # ---------------------------------------------------------------------------------------------
+def match_env_id(env_id: str, tables: dict) -> tuple[str, str]:
+    """(suite, canonical id) of an env id as people type it, by one rule in every suite: any case, with or without
+    a prefix (ALE/, procgen-, procgen:) or an Atari variant (NoFrameskip, Deterministic), with no version or one
+    that names the suite's env. tables: suite -> its lower-case names -> canonical ids, the versions accepted, why
+    others are refused, and a line listing the ids."""
+    typed = env_id.strip().lower()
+    for prefix in ("ale/", "procgen:", "procgen-"):
+        typed = typed.removeprefix(prefix)
+    name, _, version = typed.partition("-v")
+    name = name.removesuffix("noframeskip").removesuffix("deterministic")
+    for suite, table in tables.items():
+        if name in table["ids"] and version in table["versions"]:
+            return suite, table["ids"][name]
+        if name in table["ids"]:
+            raise UsageError(f"env id '{env_id}': this project runs {table['ids'][name]}, not -v{version} "
+                             f"({table['why']})")
+    names = {key: canonical for table in tables.values() for key, canonical in table["ids"].items()}
+    guess = difflib.get_close_matches(name, list(names), n=1)
+    hint = f"did you mean {names[guess[0]]}? " if guess else ""
+    raise UsageError(f"unknown env id '{env_id}'; {hint}{'; '.join(table['known'] for table in tables.values())}")
+
+
+def atari_env_table() -> dict:
+    """envpool's Atari games, whose only version is v5 (gym's v0 and v4 and ALE/...-v5 name the same game)."""
+    ids = sorted(k for k, spec in envpool.registration.registry.specs.items() if spec[0] == "envpool.atari")
+    return {"ids": {k.removesuffix("-v5").lower(): k for k in ids}, "versions": ("", "0", "4", "5"),
+            "why": "envpool has v5 only",
+            "known": f"envpool's {len(ids)} Atari games, e.g. Pong-v5, Breakout-v5"}
+
+
 def canonical_env_id(env_id: str) -> str:
-    atari_ids = sorted(k for k, spec in envpool.registration.registry.specs.items() if spec[0] == "envpool.atari")
-    candidate = env_id if "-v" in env_id else f"{env_id}-v5"
-    if candidate not in atari_ids:
-        raise UsageError(f"unknown env id '{env_id}'; the paper's Atari games: {', '.join(PAPER_ENVS)} "
-                         f"(any of envpool's {len(atari_ids)} Atari -v5 ids works)")
-    return candidate
+    return match_env_id(env_id, {"atari": atari_env_table()})[1]
 
 
 def resolve_args(args: Args) -> Args:
@@ -170,7 +200,7 @@ def resolve_args(args: Args) -> Args:
     for name in positive:
         if not getattr(args, name) > 0:
             raise UsageError(f"--{name.replace('_', '-')} must be positive, got {getattr(args, name)}")
-    for name in ["ent_coef", "vf_coef", "eval_episodes"]:
+    for name in ["ent_coef", "vf_coef", "eval_episodes", "eval_every", "eval_every_episodes"]:
         if getattr(args, name) < 0:
             raise UsageError(f"--{name.replace('_', '-')} must not be negative, got {getattr(args, name)}")
     if not 0.0 < args.gamma <= 1.0 or not 0.0 <= args.gae_lambda <= 1.0:
@@ -454,11 +484,14 @@ def describe(evaluation: dict) -> str:
 
 
 def evaluate(agent: Agent, args: Args, obs_norm, episodes: int, num_envs: int, seed: int,
-             device, deterministic: bool = True) -> dict:
+             device, deterministic: Optional[bool] = None, test_levels: bool = True) -> dict:
     """Paper A.3: full games, deterministic actions, raw scores. Played as training plays (a life loss ends an
     episode, and the reset step relaunches the next life with no-ops and FIRE, which a deterministic policy may
     never have learned to press), scored per game (the sum over its lives, ended by the real game over or the
-    step limit). Each env plays a fixed quota of games, so short games are not over-represented."""
+    step limit). Each env plays a fixed quota of games, so short games are not over-represented.
+    One signature in every script (tools/evaluate.py calls it so): deterministic None is the suite's protocol,
+    test_levels picks Procgen's level set (the other suites have none)."""
+    deterministic = True if deterministic is None else deterministic
     num_envs = min(num_envs, episodes)
     quotas = np.array([episodes // num_envs + (i < episodes % num_envs) for i in range(num_envs)])
     # Its own RNG stream: sampled actions repeat for a seed (tools/evaluate.py reproduces them), and an
@@ -674,6 +707,10 @@ def train(args: Args, given: Optional[set] = None) -> dict:
                 writer.add_scalar(f"losses/{key}", value, global_step)
             writer.add_scalar("losses/explained_variance", explained_var, global_step)
             writer.add_scalar("charts/SPS", sps, global_step)
+            if args.eval_every and global_step // args.eval_every > (global_step - batch_size) // args.eval_every:
+                curve = evaluate(agent, args, obs_norm, args.eval_every_episodes, args.eval_envs,
+                                 seed=args.seed + 20_000, device=device)
+                writer.add_scalar("eval/episodic_return", curve["mean"], global_step)
             eta = (num_updates * batch_size - global_step) / max(sps, 1)
             mean_return = f"{np.mean(recent_returns):.2f}" if recent_returns else "n/a"
             print(f"step {global_step}/{num_updates * batch_size} | SPS {sps} | ETA {eta / 60:.1f} min | "
@@ -911,9 +948,9 @@ class StopSignal:
 STOP = StopSignal()
 # Flags that may differ from the checkpoint's on --resume: they do not change what is trained (one list for all eight
 # scripts: a name a script has no flag for is never given).
-RESUME_MAY_CHANGE = ("resume", "reevaluate_teacher", "total_timesteps", "checkpoint_every", "checkpoint_minutes",
-                     "eval_episodes", "eval_envs", "eval_every", "cuda", "run_name", "runs_dir", "overwrite_teacher",
-                     "track", "wandb_project_name", "wandb_entity")
+RESUME_MAY_CHANGE = ("resume", "total_timesteps", "checkpoint_every", "checkpoint_minutes", "eval_episodes",
+                     "eval_envs", "eval_every", "cuda", "run_name", "runs_dir", "overwrite_teacher", "track",
+                     "wandb_project_name", "wandb_entity")
 
 
 def given_flags(argv: list) -> set:

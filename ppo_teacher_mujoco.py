@@ -9,6 +9,7 @@ Single-file, CleanRL-style: every part of the algorithm is in this file. The dis
 
 import contextlib
 import dataclasses
+import difflib
 import hashlib
 import importlib.metadata
 import io
@@ -99,6 +100,10 @@ class Args:
     """episodes of the final evaluation (paper: 50, deterministic actions); 0 skips it"""
     eval_envs: int = 10
     """parallel environments of the evaluation"""
+    eval_every: int = 0
+    """evaluate the agent every this many steps and log eval/episodic_return (0: off)"""
+    eval_every_episodes: int = 10
+    """episodes of each --eval-every evaluation"""
 
     # Run folder, checkpoints and resume
     exp_name: str = SCRIPT[: -len(".py")]
@@ -143,21 +148,45 @@ class UsageError(Exception):
 # ---------------------------------------------------------------------------------------------
 # Arguments
 # ---------------------------------------------------------------------------------------------
+def match_env_id(env_id: str, tables: dict) -> tuple[str, str]:
+    """(suite, canonical id) of an env id as people type it, by one rule in every suite: any case, with or without
+    a prefix (ALE/, procgen-, procgen:) or an Atari variant (NoFrameskip, Deterministic), with no version or one
+    that names the suite's env. tables: suite -> its lower-case names -> canonical ids, the versions accepted, why
+    others are refused, and a line listing the ids."""
+    typed = env_id.strip().lower()
+    for prefix in ("ale/", "procgen:", "procgen-"):
+        typed = typed.removeprefix(prefix)
+    name, _, version = typed.partition("-v")
+    name = name.removesuffix("noframeskip").removesuffix("deterministic")
+    for suite, table in tables.items():
+        if name in table["ids"] and version in table["versions"]:
+            return suite, table["ids"][name]
+        if name in table["ids"]:
+            raise UsageError(f"env id '{env_id}': this project runs {table['ids'][name]}, not -v{version} "
+                             f"({table['why']})")
+    names = {key: canonical for table in tables.values() for key, canonical in table["ids"].items()}
+    guess = difflib.get_close_matches(name, list(names), n=1)
+    hint = f"did you mean {names[guess[0]]}? " if guess else ""
+    raise UsageError(f"unknown env id '{env_id}'; {hint}{'; '.join(table['known'] for table in tables.values())}")
+
+
+def mujoco_env_table() -> dict:
+    """gymnasium's Mujoco v4 tasks: the paper's version, and the one whose envpool training envs and gymnasium
+    evaluation envs tests/test_gae_and_envs.py checks equal (v5 changes observations and rewards of some tasks)."""
+    ids = sorted(k for k, spec in gym.registry.items() if k.endswith("-v4") and "mujoco" in str(spec.entry_point))
+    return {"ids": {k.removesuffix("-v4").lower(): k for k in ids}, "versions": ("", "4"),
+            "why": "the paper's version; training uses envpool's v4 tasks, checked equal to gymnasium's v4, which "
+                   "evaluates",
+            "known": f"Mujoco v4 ids: {', '.join(ids)}"}
+
+
 def canonical_env_id(env_id: str) -> str:
-    mujoco_ids = sorted(
-        k for k, spec in gym.registry.items() if k.endswith("-v4") and "mujoco" in str(spec.entry_point)
-    )
-    candidate = env_id if "-v" in env_id else f"{env_id}-v4"
-    if candidate not in mujoco_ids:
-        raise UsageError(f"unknown env id '{env_id}'; Mujoco v4 ids: {', '.join(mujoco_ids)}")
-    return candidate
+    return match_env_id(env_id, {"mujoco": mujoco_env_table()})[1]
 
 
 def resolve_args(args: Args) -> Args:
     """Fill the per-env defaults of Table 3 and reject impossible values before any long work."""
     args.env_id = canonical_env_id(args.env_id)
-    if args.env_backend not in ("envpool", "gymnasium"):
-        raise UsageError(f"unknown --env-backend '{args.env_backend}'; choose envpool or gymnasium")
     if args.num_steps is None:
         args.num_steps = 256 if args.env_id in SHORT_ROLLOUT_ENVS else 512
     if args.ent_coef is None:
@@ -168,7 +197,7 @@ def resolve_args(args: Args) -> Args:
     for name in positive:
         if not getattr(args, name) > 0:
             raise UsageError(f"--{name.replace('_', '-')} must be positive, got {getattr(args, name)}")
-    for name in ["ent_coef", "vf_coef", "eval_episodes"]:
+    for name in ["ent_coef", "vf_coef", "eval_episodes", "eval_every", "eval_every_episodes"]:
         if getattr(args, name) < 0:
             raise UsageError(f"--{name.replace('_', '-')} must not be negative, got {getattr(args, name)}")
     if not 0.0 < args.gamma <= 1.0 or not 0.0 <= args.gae_lambda <= 1.0:
@@ -444,17 +473,20 @@ def describe(evaluation: dict) -> str:
     return f"{episodes} episode{'s' * (episodes != 1)}, mean return {evaluation['mean']:.2f}"
 
 
-def evaluate(agent: Agent, env_id: str, obs_norm: ObsNormalizer, episodes: int, num_envs: int, seed: int,
-             device, deterministic: bool = True) -> dict:
+def evaluate(agent: Agent, args: Args, obs_norm: ObsNormalizer, episodes: int, num_envs: int, seed: int,
+             device, deterministic: Optional[bool] = None, test_levels: bool = True) -> dict:
     """Paper A.3: deterministic actions, raw returns. Each env plays a fixed quota of episodes, so short
-    episodes are not over-represented."""
+    episodes are not over-represented.
+    One signature in every script (tools/evaluate.py calls it so): deterministic None is the suite's protocol,
+    test_levels picks Procgen's level set (the other suites have none)."""
+    deterministic = True if deterministic is None else deterministic
     num_envs = min(num_envs, episodes)
     quotas = np.array([episodes // num_envs + (i < episodes % num_envs) for i in range(num_envs)])
     # Its own RNG stream: sampled actions repeat for a seed (tools/evaluate.py reproduces them), and an
     # evaluation during training leaves the training RNG where it was.
     with torch.random.fork_rng(devices=[device] if torch.device(device).type == "cuda" else []):
         torch.manual_seed(seed)
-        envs, obs = make_env(env_id, num_envs, seed)
+        envs, obs = make_env(args.env_id, num_envs, seed)
         stats, counts, returns = EpisodeStats(num_envs), np.zeros(num_envs, np.int64), []
         low, high = envs.single_action_space.low, envs.single_action_space.high
         progress = EvalProgress(episodes)
@@ -648,6 +680,10 @@ def train(args: Args, given: Optional[set] = None) -> dict:
                 writer.add_scalar(f"losses/{key}", value, global_step)
             writer.add_scalar("losses/explained_variance", explained_var, global_step)
             writer.add_scalar("charts/SPS", sps, global_step)
+            if args.eval_every and global_step // args.eval_every > (global_step - batch_size) // args.eval_every:
+                curve = evaluate(agent, args, obs_norm, args.eval_every_episodes, args.eval_envs,
+                                 seed=args.seed + 20_000, device=device)
+                writer.add_scalar("eval/episodic_return", curve["mean"], global_step)
             eta = (num_updates * batch_size - global_step) / max(sps, 1)
             mean_return = f"{np.mean(recent_returns):.2f}" if recent_returns else "n/a"
             print(f"step {global_step}/{num_updates * batch_size} | SPS {sps} | ETA {eta / 60:.1f} min | "
@@ -674,7 +710,7 @@ def train(args: Args, given: Optional[set] = None) -> dict:
               "checkpoint_sha256": sha256_of(teacher_path),
               "evaluation": None, "evaluation_train_levels": None}
     if args.eval_episodes > 0:
-        result["evaluation"] = evaluate(agent, args.env_id, obs_norm, args.eval_episodes, args.eval_envs,
+        result["evaluation"] = evaluate(agent, args, obs_norm, args.eval_episodes, args.eval_envs,
                                         seed=args.seed + 10_000, device=device)
         writer.add_scalar("eval/mean_return", result["evaluation"]["mean"], global_step)
         print(f"evaluation: {describe(result['evaluation'])}")
@@ -886,9 +922,9 @@ class StopSignal:
 STOP = StopSignal()
 # Flags that may differ from the checkpoint's on --resume: they do not change what is trained (one list for all eight
 # scripts: a name a script has no flag for is never given).
-RESUME_MAY_CHANGE = ("resume", "reevaluate_teacher", "total_timesteps", "checkpoint_every", "checkpoint_minutes",
-                     "eval_episodes", "eval_envs", "eval_every", "cuda", "run_name", "runs_dir", "overwrite_teacher",
-                     "track", "wandb_project_name", "wandb_entity")
+RESUME_MAY_CHANGE = ("resume", "total_timesteps", "checkpoint_every", "checkpoint_minutes", "eval_episodes",
+                     "eval_envs", "eval_every", "cuda", "run_name", "runs_dir", "overwrite_teacher", "track",
+                     "wandb_project_name", "wandb_entity")
 
 
 def given_flags(argv: list) -> set:

@@ -9,6 +9,7 @@ Single-file, CleanRL-style: every part of the algorithm is in this file. The dis
 import contextlib
 import ctypes
 import dataclasses
+import difflib
 import hashlib
 import importlib.metadata
 import io
@@ -109,6 +110,10 @@ class Args:
     eval_envs: int = 10
     """parallel environments of the evaluation (10 in every script: on Procgen they then play the same test levels,
     so the methods' scores are paired)"""
+    eval_every: int = 0
+    """evaluate the agent every this many steps and log eval/episodic_return (0: off)"""
+    eval_every_episodes: int = 10
+    """episodes of each --eval-every evaluation"""
 
     # Run folder, checkpoints and resume
     exp_name: str = SCRIPT[: -len(".py")]
@@ -153,11 +158,36 @@ class UsageError(Exception):
 # ---------------------------------------------------------------------------------------------
 # Arguments
 # ---------------------------------------------------------------------------------------------
+def match_env_id(env_id: str, tables: dict) -> tuple[str, str]:
+    """(suite, canonical id) of an env id as people type it, by one rule in every suite: any case, with or without
+    a prefix (ALE/, procgen-, procgen:) or an Atari variant (NoFrameskip, Deterministic), with no version or one
+    that names the suite's env. tables: suite -> its lower-case names -> canonical ids, the versions accepted, why
+    others are refused, and a line listing the ids."""
+    typed = env_id.strip().lower()
+    for prefix in ("ale/", "procgen:", "procgen-"):
+        typed = typed.removeprefix(prefix)
+    name, _, version = typed.partition("-v")
+    name = name.removesuffix("noframeskip").removesuffix("deterministic")
+    for suite, table in tables.items():
+        if name in table["ids"] and version in table["versions"]:
+            return suite, table["ids"][name]
+        if name in table["ids"]:
+            raise UsageError(f"env id '{env_id}': this project runs {table['ids'][name]}, not -v{version} "
+                             f"({table['why']})")
+    names = {key: canonical for table in tables.values() for key, canonical in table["ids"].items()}
+    guess = difflib.get_close_matches(name, list(names), n=1)
+    hint = f"did you mean {names[guess[0]]}? " if guess else ""
+    raise UsageError(f"unknown env id '{env_id}'; {hint}{'; '.join(table['known'] for table in tables.values())}")
+
+
+def procgen_env_table() -> dict:
+    """procgen's games (gym3 names them procgen-{game}-v0)."""
+    return {"ids": {game: game for game in PROCGEN_ENVS}, "versions": ("", "0"), "why": "procgen's only version",
+            "known": f"Procgen games: {', '.join(PROCGEN_ENVS)}"}
+
+
 def canonical_env_id(env_id: str) -> str:
-    candidate = env_id.lower().removeprefix("procgen-").split("-")[0]
-    if candidate not in PROCGEN_ENVS:
-        raise UsageError(f"unknown env id '{env_id}'; Procgen games: {', '.join(PROCGEN_ENVS)}")
-    return candidate
+    return match_env_id(env_id, {"procgen": procgen_env_table()})[1]
 
 
 def resolve_args(args: Args) -> Args:
@@ -169,7 +199,7 @@ def resolve_args(args: Args) -> Args:
     for name in positive:
         if not getattr(args, name) > 0:
             raise UsageError(f"--{name.replace('_', '-')} must be positive, got {getattr(args, name)}")
-    for name in ["ent_coef", "vf_coef", "eval_episodes", "start_level"]:
+    for name in ["ent_coef", "vf_coef", "eval_episodes", "eval_every", "eval_every_episodes", "start_level"]:
         if getattr(args, name) < 0:
             raise UsageError(f"--{name.replace('_', '-')} must not be negative, got {getattr(args, name)}")
     if args.start_level < 2 * TEST_START_LEVEL and args.start_level + args.num_levels > TEST_START_LEVEL:
@@ -467,9 +497,12 @@ def describe(evaluation: dict) -> str:
 
 
 def evaluate(agent: Agent, args: Args, obs_norm, episodes: int, num_envs: int, seed: int,
-             device, test_levels: bool = True) -> dict:
+             device, deterministic: Optional[bool] = None, test_levels: bool = True) -> dict:
     """Paper A.3: stochastic actions, on unseen test levels (or on the training levels, Table 7). Each env
-    plays a fixed quota of episodes, so short episodes are not over-represented."""
+    plays a fixed quota of episodes, so short episodes are not over-represented.
+    One signature in every script (tools/evaluate.py calls it so): deterministic None is the suite's protocol,
+    test_levels picks Procgen's level set (the other suites have none)."""
+    deterministic = args.eval_deterministic if deterministic is None else deterministic
     num_envs = min(num_envs, episodes)
     quotas = np.array([episodes // num_envs + (i < episodes % num_envs) for i in range(num_envs)])
     start_level, num_levels = (TEST_START_LEVEL, TEST_START_LEVEL) if test_levels else (args.start_level, args.num_levels)
@@ -487,7 +520,7 @@ def evaluate(agent: Agent, args: Args, obs_norm, episodes: int, num_envs: int, s
             progress.tick(int(counts.sum()))
             with torch.inference_mode():
                 x = torch.as_tensor(obs, device=device)
-                action = agent.act(x, args.eval_deterministic).cpu().numpy()
+                action = agent.act(x, deterministic).cpu().numpy()
             obs, reward, term, trunc, _ = envs.step(action)
             over = term | trunc
             for i, (ret, _) in zip(np.flatnonzero(over), stats.update(reward, over, valid)):
@@ -495,7 +528,7 @@ def evaluate(agent: Agent, args: Args, obs_norm, episodes: int, num_envs: int, s
                     returns.append(ret)
                     counts[i] += 1
         envs.close()
-    return {"episodes": episodes, "deterministic": args.eval_deterministic, "levels": "test" if test_levels else "train",
+    return {"episodes": episodes, "deterministic": deterministic, "levels": "test" if test_levels else "train",
             "returns": returns, "mean": float(np.mean(returns)), "std": float(np.std(returns)), "human_normalized": None}
 
 
@@ -677,6 +710,10 @@ def train(args: Args, given: Optional[set] = None) -> dict:
                 writer.add_scalar(f"losses/{key}", value, global_step)
             writer.add_scalar("losses/explained_variance", explained_var, global_step)
             writer.add_scalar("charts/SPS", sps, global_step)
+            if args.eval_every and global_step // args.eval_every > (global_step - batch_size) // args.eval_every:
+                curve = evaluate(agent, args, obs_norm, args.eval_every_episodes, args.eval_envs,
+                                 seed=args.seed + 20_000, device=device)
+                writer.add_scalar("eval/episodic_return", curve["mean"], global_step)
             eta = (num_updates * batch_size - global_step) / max(sps, 1)
             mean_return = f"{np.mean(recent_returns):.2f}" if recent_returns else "n/a"
             print(f"step {global_step}/{num_updates * batch_size} | SPS {sps} | ETA {eta / 60:.1f} min | "
@@ -918,9 +955,9 @@ class StopSignal:
 STOP = StopSignal()
 # Flags that may differ from the checkpoint's on --resume: they do not change what is trained (one list for all eight
 # scripts: a name a script has no flag for is never given).
-RESUME_MAY_CHANGE = ("resume", "reevaluate_teacher", "total_timesteps", "checkpoint_every", "checkpoint_minutes",
-                     "eval_episodes", "eval_envs", "eval_every", "cuda", "run_name", "runs_dir", "overwrite_teacher",
-                     "track", "wandb_project_name", "wandb_entity")
+RESUME_MAY_CHANGE = ("resume", "total_timesteps", "checkpoint_every", "checkpoint_minutes", "eval_episodes",
+                     "eval_envs", "eval_every", "cuda", "run_name", "runs_dir", "overwrite_teacher", "track",
+                     "wandb_project_name", "wandb_entity")
 
 
 def given_flags(argv: list) -> set:

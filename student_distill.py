@@ -12,6 +12,7 @@ file with the teacher acting instead: `diff student_distill.py teacher_distill.p
 import contextlib
 import ctypes
 import dataclasses
+import difflib
 import hashlib
 import importlib.metadata
 import io
@@ -169,30 +170,62 @@ class UsageError(Exception):
 # ---------------------------------------------------------------------------------------------
 # Arguments
 # ---------------------------------------------------------------------------------------------
+def match_env_id(env_id: str, tables: dict) -> tuple[str, str]:
+    """(suite, canonical id) of an env id as people type it, by one rule in every suite: any case, with or without
+    a prefix (ALE/, procgen-, procgen:) or an Atari variant (NoFrameskip, Deterministic), with no version or one
+    that names the suite's env. tables: suite -> its lower-case names -> canonical ids, the versions accepted, why
+    others are refused, and a line listing the ids."""
+    typed = env_id.strip().lower()
+    for prefix in ("ale/", "procgen:", "procgen-"):
+        typed = typed.removeprefix(prefix)
+    name, _, version = typed.partition("-v")
+    name = name.removesuffix("noframeskip").removesuffix("deterministic")
+    for suite, table in tables.items():
+        if name in table["ids"] and version in table["versions"]:
+            return suite, table["ids"][name]
+        if name in table["ids"]:
+            raise UsageError(f"env id '{env_id}': this project runs {table['ids'][name]}, not -v{version} "
+                             f"({table['why']})")
+    names = {key: canonical for table in tables.values() for key, canonical in table["ids"].items()}
+    guess = difflib.get_close_matches(name, list(names), n=1)
+    hint = f"did you mean {names[guess[0]]}? " if guess else ""
+    raise UsageError(f"unknown env id '{env_id}'; {hint}{'; '.join(table['known'] for table in tables.values())}")
+
+
+def atari_env_table() -> dict:
+    """envpool's Atari games, whose only version is v5 (gym's v0 and v4 and ALE/...-v5 name the same game)."""
+    ids = sorted(k for k, spec in envpool.registration.registry.specs.items() if spec[0] == "envpool.atari")
+    return {"ids": {k.removesuffix("-v5").lower(): k for k in ids}, "versions": ("", "0", "4", "5"),
+            "why": "envpool has v5 only",
+            "known": f"envpool's {len(ids)} Atari games, e.g. Pong-v5, Breakout-v5"}
+
+
+def mujoco_env_table() -> dict:
+    """gymnasium's Mujoco v4 tasks: the paper's version, and the one whose envpool training envs and gymnasium
+    evaluation envs tests/test_gae_and_envs.py checks equal (v5 changes observations and rewards of some tasks)."""
+    ids = sorted(k for k, spec in gym.registry.items() if k.endswith("-v4") and "mujoco" in str(spec.entry_point))
+    return {"ids": {k.removesuffix("-v4").lower(): k for k in ids}, "versions": ("", "4"),
+            "why": "the paper's version; training uses envpool's v4 tasks, checked equal to gymnasium's v4, which "
+                   "evaluates",
+            "known": f"Mujoco v4 ids: {', '.join(ids)}"}
+
+
+def procgen_env_table() -> dict:
+    """procgen's games (gym3 names them procgen-{game}-v0)."""
+    return {"ids": {game: game for game in PROCGEN_ENVS}, "versions": ("", "0"), "why": "procgen's only version",
+            "known": f"Procgen games: {', '.join(PROCGEN_ENVS)}"}
+
+
 def canonical_env_id(env_id: str) -> tuple[str, str]:
     """(suite, canonical id): Pong -> (atari, Pong-v5), Hopper -> (mujoco, Hopper-v4), coinrun -> (procgen, coinrun)."""
-    if env_id.lower() in PROCGEN_ENVS:
-        return "procgen", env_id.lower()
-    mujoco_ids = {k for k, spec in gym.registry.items() if k.endswith("-v4") and "mujoco" in str(spec.entry_point)}
-    if (env_id if "-v" in env_id else f"{env_id}-v4") in mujoco_ids:
-        return "mujoco", env_id if "-v" in env_id else f"{env_id}-v4"
-    atari_ids = {k for k, spec in envpool.registration.registry.specs.items() if spec[0] == "envpool.atari"}
-    if (env_id if "-v" in env_id else f"{env_id}-v5") in atari_ids:
-        return "atari", env_id if "-v" in env_id else f"{env_id}-v5"
-    raise UsageError(f"unknown env id '{env_id}'; use an envpool Atari game (Pong), a Mujoco v4 task (Hopper) "
-                     f"or a Procgen game ({', '.join(PROCGEN_ENVS)})")
+    return match_env_id(env_id, {"procgen": procgen_env_table(), "mujoco": mujoco_env_table(),
+                                 "atari": atari_env_table()})
 
 
 def resolve_args(args: Args) -> tuple[Args, str]:
     suite, args.env_id = canonical_env_id(args.env_id)
     if args.teacher_path is None:
         args.teacher_path = default_teacher_path(args.env_id, args.seed)
-    if args.student not in STUDENT_SIZES["mujoco"]:
-        raise UsageError(f"unknown student size '{args.student}'; choose smaller, same or larger")
-    if args.env_backend not in ("envpool", "gymnasium"):
-        raise UsageError(f"unknown --env-backend '{args.env_backend}'; choose envpool or gymnasium")
-    if args.kl_direction not in ("forward", "reverse"):
-        raise UsageError(f"--kl-direction must be forward or reverse, got '{args.kl_direction}'")
     if args.eval_episodes is None:
         args.eval_episodes = 200 if suite == "procgen" else 50
     if args.eval_deterministic is None:
@@ -642,11 +675,15 @@ def describe(evaluation: dict) -> str:
     return f"{episodes} episode{'s' * (episodes != 1)}, mean return {evaluation['mean']:.2f}"
 
 
-def evaluate(agent: nn.Module, args: Args, suite: str, obs_norm, episodes: int, seed: int, device,
-             test_levels: bool = True) -> dict:
+def evaluate(agent: nn.Module, args: Args, obs_norm, episodes: int, num_envs: int, seed: int, device,
+             deterministic: Optional[bool] = None, test_levels: bool = True) -> dict:
     """Paper A.3: Atari full games and Mujoco with deterministic actions; Procgen sampled, on unseen levels (or
-    the training levels, Table 7). Each env plays a fixed quota of episodes: short episodes are not favoured."""
-    num_envs = min(args.eval_envs, episodes)
+    the training levels, Table 7). Each env plays a fixed quota of episodes: short episodes are not favoured.
+    One signature in every script (tools/evaluate.py calls it so): deterministic None is the suite's protocol,
+    test_levels picks Procgen's level set (the other suites have none)."""
+    suite = canonical_env_id(args.env_id)[0]
+    deterministic = args.eval_deterministic if deterministic is None else deterministic
+    num_envs = min(num_envs, episodes)
     quotas = np.array([episodes // num_envs + (i < episodes % num_envs) for i in range(num_envs)])
     # Its own RNG stream: sampled actions repeat for a seed (tools/evaluate.py reproduces them), and an
     # evaluation during training leaves the training RNG where it was.
@@ -661,7 +698,7 @@ def evaluate(agent: nn.Module, args: Args, suite: str, obs_norm, episodes: int, 
             progress.tick(int(counts.sum()))
             with torch.inference_mode():
                 x = torch.as_tensor(obs_norm(obs) if obs_norm else obs, device=device)
-                action = sample_action(agent.get_dist(x), args.eval_deterministic).cpu().numpy()
+                action = sample_action(agent.get_dist(x), deterministic).cpu().numpy()
             obs, reward, _, valid, game_over = envs.step(action)
             for i, (ret, length) in zip(np.flatnonzero(game_over), stats.update(reward, game_over, valid)):
                 if counts[i] < quotas[i]:
@@ -672,7 +709,7 @@ def evaluate(agent: nn.Module, args: Args, suite: str, obs_norm, episodes: int, 
         envs.close()
     mean = float(np.mean(returns))
     levels = ("test" if test_levels else "train") if suite == "procgen" else None
-    result = {"episodes": episodes, "deterministic": args.eval_deterministic, "levels": levels, "returns": returns,
+    result = {"episodes": episodes, "deterministic": deterministic, "levels": levels, "returns": returns,
               "mean": mean, "std": float(np.std(returns)), "human_normalized": human_normalized(args.env_id, mean)}
     if suite == "atari":  # as the Atari scripts: agent steps per game, games ended by --max-episode-steps
         result.update(lengths=lengths, capped=capped)
@@ -780,9 +817,10 @@ def train(args: Args, given: Optional[set] = None) -> dict:
             print(f"teacher evaluation (from {os.path.join(run_dir, TEACHER_EVALUATION_FILE)}; --reevaluate-teacher "
                   f"plays it again): {describe(teacher_evaluation)}")
         else:
-            teacher_evaluation = evaluate(teacher, args, suite, obs_norm, args.eval_episodes, args.seed + 10_000, device)
+            teacher_evaluation = evaluate(teacher, args, obs_norm, args.eval_episodes, args.eval_envs,
+                                          args.seed + 10_000, device)
             if suite == "procgen":
-                teacher_evaluation_train_levels = evaluate(teacher, args, suite, obs_norm, args.eval_episodes,
+                teacher_evaluation_train_levels = evaluate(teacher, args, obs_norm, args.eval_episodes, args.eval_envs,
                                                            args.seed + 10_000, device, test_levels=False)
             write_json(os.path.join(run_dir, TEACHER_EVALUATION_FILE), {
                 "key": key, "evaluation": teacher_evaluation, "evaluation_train_levels": teacher_evaluation_train_levels})
@@ -854,7 +892,8 @@ def train(args: Args, given: Optional[set] = None) -> dict:
                 writer.add_scalar(f"losses/{key}", value, global_step)
             writer.add_scalar("charts/SPS", sps, global_step)
             if args.eval_every and global_step // args.eval_every > (global_step - batch_size) // args.eval_every:
-                curve = evaluate(agent, args, suite, obs_norm, args.eval_every_episodes, args.seed + 20_000, device)
+                curve = evaluate(agent, args, obs_norm, args.eval_every_episodes, args.eval_envs,
+                                 args.seed + 20_000, device)
                 writer.add_scalar("eval/episodic_return", curve["mean"], global_step)
             if update % max(1, num_updates // 100) == 0 or update == num_updates:
                 eta = (num_updates * batch_size - global_step) / max(sps, 1)
@@ -887,9 +926,10 @@ def train(args: Args, given: Optional[set] = None) -> dict:
                           "evaluation": teacher_evaluation, "evaluation_train_levels": teacher_evaluation_train_levels},
               "distill_lambda": None, "kl_direction": args.kl_direction, "fraction_of_teacher": None}
     if args.eval_episodes > 0:
-        result["evaluation"] = evaluate(agent, args, suite, obs_norm, args.eval_episodes, args.seed + 10_000, device)
+        result["evaluation"] = evaluate(agent, args, obs_norm, args.eval_episodes, args.eval_envs,
+                                        args.seed + 10_000, device)
         if suite == "procgen":
-            result["evaluation_train_levels"] = evaluate(agent, args, suite, obs_norm, args.eval_episodes,
+            result["evaluation_train_levels"] = evaluate(agent, args, obs_norm, args.eval_episodes, args.eval_envs,
                                                          args.seed + 10_000, device, test_levels=False)
         writer.add_scalar("eval/mean_return", result["evaluation"]["mean"], global_step)
         print(f"evaluation: {describe(result['evaluation'])}")
@@ -1100,8 +1140,8 @@ STOP = StopSignal()
 # Flags that may differ from the checkpoint's on --resume: they do not change what is trained (one list for all eight
 # scripts: a name a script has no flag for is never given).
 RESUME_MAY_CHANGE = ("resume", "reevaluate_teacher", "total_timesteps", "checkpoint_every", "checkpoint_minutes",
-                     "eval_episodes", "eval_envs", "eval_every", "cuda", "run_name", "runs_dir", "overwrite_teacher",
-                     "track", "wandb_project_name", "wandb_entity")
+                     "eval_episodes", "eval_envs", "eval_every", "cuda", "run_name", "runs_dir", "track",
+                     "wandb_project_name", "wandb_entity")
 
 
 def given_flags(argv: list) -> set:

@@ -134,7 +134,9 @@ def teacher_runs(tmp_path_factory):
         work = tmp_path_factory.mktemp(f"teacher_{suite}")
         proc = run_main(f"ppo_teacher_{suite}.py", [*TINY[suite], *TINY_TEACHER_NET[suite],
                                                     "--total-timesteps", TINY_STEPS[suite],
-                                                    "--run-name", "tiny", "--checkpoint-every", "1"], cwd=work)
+                                                    "--run-name", "tiny", "--checkpoint-every", "1",
+                                                    "--eval-every", TINY_STEPS[suite] // 2, "--eval-every-episodes", 1],
+                        cwd=work)
         dirs[suite] = (work, proc)
     return dirs
 

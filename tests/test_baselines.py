@@ -7,7 +7,7 @@ import pytest
 import torch
 from torch.distributions import Categorical, Normal
 
-from conftest import (CANONICAL, ROOT, SUITES, categorical_kl, check_run_record, TINY, TINY_STEPS, load_script, one_error_line, read_json, read_scalars, run_cli,
+from conftest import (CANONICAL, ROOT, SUITES, categorical_kl, check_run_record, TINY, load_script, one_error_line, read_json, read_scalars, run_cli,
                       run_main, sha256)
 
 METHODS = ("student_distill", "teacher_distill")

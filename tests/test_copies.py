@@ -7,7 +7,7 @@ import difflib
 import os
 from collections import defaultdict
 
-from conftest import ROOT
+from conftest import ROOT, load_script
 
 SCRIPTS = ("ppo_teacher_atari", "ppo_teacher_mujoco", "ppo_teacher_procgen", "ppd_atari", "ppd_mujoco",
            "ppd_procgen", "student_distill", "teacher_distill")
@@ -53,6 +53,7 @@ INTENDED = {
     "RunningMeanStd": (kind, "the baselines only read the teacher's frozen statistics"),
     "save_checkpoint": (kind, "the baselines have no reward normaliser and write the suite they trained"),
     "agent_from_checkpoint": (kind, "the baselines pick the MLP or CNN agent from the checkpoint"),
+    "RESUME_MAY_CHANGE": (lambda s: s.startswith("ppo_teacher"), "the teachers' --overwrite-teacher; students' teacher evaluation flags"),
     "load_teacher": (kind, "the baselines check the teacher against the suite inferred from the env id"),
 }
 
@@ -138,3 +139,55 @@ def test_every_intended_difference_is_still_a_shared_name():
     """A stale entry would hide nothing but mislead the reader."""
     shared = {name for name, copies in definitions().items() if len(copies) > 1}
     assert set(INTENDED) <= shared, set(INTENDED) - shared
+
+
+def test_the_atari_scores_of_the_scripts_are_the_reports():
+    """Two copies of Badia et al.'s random and human scores: the scripts' HUMAN_RANDOM_SCORES (eval.json's human-
+    normalised scores) and tools/atari_human_random_scores.csv (tools/report.py's); they must not drift apart."""
+    import csv
+
+    with open(os.path.join(ROOT, "tools", "atari_human_random_scores.csv")) as f:
+        rows = {r["game"] + "-v5": (float(r["random"]), float(r["human"]))
+                for r in csv.DictReader(line for line in f if not line.startswith("#"))}
+    copies = definitions()["HUMAN_RANDOM_SCORES"]
+    assert set(copies) == {"ppo_teacher_atari", "ppd_atari", "student_distill", "teacher_distill"}
+    for script in copies:
+        scores = load_script(script).HUMAN_RANDOM_SCORES
+        assert scores == {game: rows[game] for game in scores}, script
+        assert set(load_script("ppd_atari").PAPER_ENVS) <= set(scores) <= set(rows), script
+
+
+def test_the_sweeps_paper_envs_are_the_scripts():
+    """tools/sweep.py's grid of the paper's envs, suite by suite, is the scripts' PAPER_ENVS."""
+    import sys
+
+    sys.path.insert(0, os.path.join(ROOT, "tools"))
+    import sweep
+
+    assert set(sweep.PAPER_ENVS) == {"atari", "mujoco", "procgen"}
+    for suite, envs in sweep.PAPER_ENVS.items():
+        assert envs == load_script(f"ppd_{suite}").PAPER_ENVS == load_script(f"ppo_teacher_{suite}").PAPER_ENVS
+    assert set(sweep.IMPERFECT_ENVS) | set(sweep.LAMBDA_ENVS) <= {e for envs in sweep.PAPER_ENVS.values() for e in envs}
+
+
+def test_the_flags_a_resume_may_change_are_the_scripts_own():
+    """RESUME_MAY_CHANGE names flags of the script's Args only (a name of another script's flag is dead text)."""
+    import dataclasses
+
+    for script in SCRIPTS:
+        module = load_script(script)
+        fields = {f.name for f in dataclasses.fields(module.Args)}
+        assert set(module.RESUME_MAY_CHANGE) <= fields, (script, set(module.RESUME_MAY_CHANGE) - fields)
+
+
+def test_every_evaluate_has_one_signature():
+    """tools/evaluate.py calls every script's evaluate() one way (issue #41): the same parameters, in the same
+    order, with the same defaults, in all eight."""
+    signatures = {}
+    for script in SCRIPTS:
+        (node,) = [n for n in ast.parse(open(os.path.join(ROOT, f"{script}.py")).read()).body
+                   if isinstance(n, ast.FunctionDef) and n.name == "evaluate"]
+        signatures[script] = ([a.arg for a in node.args.args], [ast.unparse(d) for d in node.args.defaults])
+    assert signatures["ppd_mujoco"] == (["agent", "args", "obs_norm", "episodes", "num_envs", "seed", "device",
+                                         "deterministic", "test_levels"], ["None", "True"])
+    assert all(signature == signatures["ppd_mujoco"] for signature in signatures.values()), signatures

@@ -39,7 +39,9 @@ def test_gae_matches_reference_with_terminations_truncations_and_reset_steps(sui
     valid = [1, 1, 1, 0, 1, 1, 1, 1, 1]
     next_values = values[1:] + [2.0]
     next_values[6] = 5.0  # value of the truncated episode's final observation
-    as_tensor = lambda x: torch.tensor(x, dtype=torch.float64)[:, None]
+    def as_tensor(x):
+        return torch.tensor(x, dtype=torch.float64)[:, None]
+
     adv, ret = compute_gae(as_tensor(rewards), as_tensor(values), as_tensor(next_values), as_tensor(terminations),
                            as_tensor(dones), as_tensor(valid), GAMMA, LAM)
     expected = reference_gae([(rewards[0:3], values[0:3], None, True),

@@ -7,7 +7,6 @@ runs on one machine, not between machines)."""
 import hashlib
 import os
 import subprocess
-import sys
 
 import pytest
 import torch

@@ -146,8 +146,9 @@ def test_teacher_corruption(suite):
     obs_shape = SHAPES[suite][0]
     torch.manual_seed(0)
     original = ppd.Agent(spec, obs_shape, 6)
-    policy = lambda a: a.actor_mean if suite == "mujoco" else a.actor
-    flat = lambda a: torch.cat([p.detach().flatten() for p in policy(a).parameters()])
+    def flat(agent):
+        policy = agent.actor_mean if suite == "mujoco" else agent.actor
+        return torch.cat([p.detach().flatten() for p in policy.parameters()])
 
     def corrupted(sigma, seed):
         agent = ppd.Agent(spec, obs_shape, 6)

@@ -374,7 +374,9 @@ def test_extracted_folder_gives_the_same_report(made_report, tmp_path):
     text, _, extracted = made_report
     assert sorted(os.listdir(os.path.join(extracted, "Hopper-v4__ppd__larger__1"))) == ["curves.csv", "eval.json"]
     again = report.report(report.Args(runs_dir=extracted, out_dir=str(tmp_path), bootstrap_reps=4000))
-    strip = lambda t: t.split("\n", 1)[1].split("## Left out")[0]  # the title names the folder
+    def strip(text):  # the title names the folder
+        return text.split("\n", 1)[1].split("## Left out")[0]
+
     assert strip(again) == strip(text)
 
 

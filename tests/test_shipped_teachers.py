@@ -58,8 +58,8 @@ def test_committed_teacher_loads_plays_as_recorded_and_beats_a_random_policy(nam
     record = read_json(os.path.join(ROOT, "teachers", f"{name}.json"))
     assert record["evaluation"]["episodes"] == 50 and record["env_id"] == env_id
     assert record["checkpoint_sha256"] == mujoco.sha256_of(path)  # how the report finds a student's teacher
-    evaluation = mujoco.evaluate(agent, env_id, obs_norm, EPISODES, EPISODES, seed=record["seed"] + 10_000,
-                                 device=torch.device("cpu"))
+    evaluation = mujoco.evaluate(agent, mujoco.Args(env_id=env_id), obs_norm, EPISODES, EPISODES,
+                                 seed=record["seed"] + 10_000, device=torch.device("cpu"))
     recorded = np.array(record["evaluation"]["returns"])
     spread = recorded.std()
     assert all(recorded.min() - spread <= r <= recorded.max() + spread for r in evaluation["returns"]), (

@@ -205,14 +205,14 @@ def test_env_ids_as_the_scripts_accept_them():
     assert sweep.expand(sweep.Args(envs=("Pong", "coinrun"), seeds=(1,), imperfect=False, lambdas=()))[0].name \
         == "Pong-v5__teacher__1"
     for argv, message in (
-            (["--envs", "Hoper"], "error: unknown env id 'Hoper'; valid ids, short or full: atari: "),
+            (["--envs", "Hoper"], "error: unknown env id 'Hoper'; did you mean Hopper-v4? "),
             (["--suites", "mujoco", "--envs", "Pong"], "error: --envs Pong-v5 (atari) not in --suites mujoco; "),
             (["--suites", "mujoco", "--seeds"], "error: the filters select no runs")):
         proc = run_sweep([*argv, "--dry-run"], ROOT)
         lines = proc.stderr.strip().splitlines()
         assert proc.returncode == 2 and len(lines) == 1 and lines[0].startswith(message), proc.stderr
         assert proc.stdout == ""
-    assert "Hopper-v4" in run_sweep(["--envs", "Hoper", "--dry-run"], ROOT).stderr  # the valid ids are listed
+    assert "Mujoco v4 ids: Ant-v4," in run_sweep(["--envs", "Hoper", "--dry-run"], ROOT).stderr  # the valid ids too
 
 
 def test_dry_run_shows_the_skips_of_the_real_call(tmp_path):

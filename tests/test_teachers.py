@@ -1,7 +1,6 @@
 """The three PPO teacher scripts, end to end and piece by piece."""
 
 import math
-import os
 
 import numpy as np
 import pytest
@@ -31,6 +30,8 @@ def test_end_to_end_outputs(suite, teacher_runs):
         assert tag in scalars, tag
         assert all(math.isfinite(v) or tag == "losses/explained_variance" for _, v in scalars[tag]), tag
     assert scalars["losses/value_loss"][-1][0] == TINY_STEPS[suite]
+    # --eval-every TINY_STEPS/2: an evaluation at the first update past each multiple, one episode each
+    assert [step for step, _ in scalars["eval/episodic_return"]] == [TINY_STEPS[suite] // 2, TINY_STEPS[suite]]
     if suite == "atari":  # --max-episode-steps 50: every Pong game is truncated, and still counted
         assert len(scalars["charts/episodic_length"]) >= 4
         assert {v for _, v in scalars["charts/episodic_length"]} == {50.0}

@@ -1,8 +1,10 @@
-"""What the tools share: their entry point, their one-line error, and loading the script that wrote a
-checkpoint."""
+"""What the tools share: their entry point, their one-line error, loading the script that wrote a checkpoint,
+and the small helpers (atomic writes, file hashes, counted nouns)."""
 
+import hashlib
 import importlib
 import importlib.util
+import json
 import os
 import sys
 from typing import Optional
@@ -31,6 +33,31 @@ def import_script(script: str, recorded_path: Optional[str] = None):
             return module
     raise UsageError(f"the checkpoint was written by '{script}', which is not one of this project's scripts and "
                      f"is not at {recorded_path or 'a recorded path'}, in {ROOT} or in the current folder")
+
+
+def plural(count: int, noun: str) -> str:
+    return f"{count} {noun}{'' if count == 1 else 's'}"
+
+
+def sha256_of(path: str) -> str:
+    digest = hashlib.sha256()
+    with open(path, "rb") as f:
+        for block in iter(lambda: f.read(1 << 20), b""):
+            digest.update(block)
+    return digest.hexdigest()
+
+
+def write_text(path: str, text: str) -> None:
+    """Atomic: a reader (or an interrupted write) never sees half a file."""
+    os.makedirs(os.path.dirname(path) or ".", exist_ok=True)
+    tmp = f"{path}.tmp{os.getpid()}"
+    with open(tmp, "w") as f:
+        f.write(text)
+    os.replace(tmp, path)
+
+
+def write_json(path: str, data: dict) -> None:
+    write_text(path, json.dumps(data, indent=2) + "\n")
 
 
 def run_main(main) -> None:

@@ -40,7 +40,6 @@ full resolution, in colour, in videos/ beside the JSON (or --video-dir), named i
 """
 
 import dataclasses
-import json
 import os
 import sys
 import warnings
@@ -54,11 +53,10 @@ if ROOT not in sys.path:
 import numpy as np  # noqa: E402
 import torch  # noqa: E402
 import tyro  # noqa: E402
-from entry import UsageError, import_script, run_main  # noqa: E402  (tools/ is sys.path[0] when a tool runs)
+from entry import UsageError, import_script, plural, run_main, write_json  # noqa: E402  (tools/ is sys.path[0] when a tool runs)
 
 SCRIPT = "tools/evaluate.py"
-# The scripts that write checkpoints, and how their evaluate() is called: the single-suite scripts share one
-# signature per suite, the two baselines one for all suites.
+# The suites of the scripts that write checkpoints (every script's evaluate() has one signature).
 SUITES = ("atari", "mujoco", "procgen")
 PAPER_EPISODES = {"atari": 50, "mujoco": 50, "procgen": 200}
 EVAL_SEED_OFFSET = 10_000  # the scripts' final evaluation runs on seed args.seed + 10_000
@@ -145,6 +143,7 @@ class Policy:
         self.script, self.suite, self.env_id = self.state["script"], self.state["suite"], self.state["env_id"]
         self.family = family(self.module)
         self.args = script_args(self.module, self.state)
+        self.args.env_id = self.env_id  # the canonical id the checkpoint trained on
         self.agent = self.module.agent_from_checkpoint(self.state).to(device).eval()
         self.device = device
         self.obs_norm, self.normalize = None, None
@@ -192,21 +191,9 @@ class Policy:
         return action.cpu().numpy()
 
     def evaluate(self, episodes: int, num_envs: int, seed: int, deterministic: bool, test_levels: bool) -> dict:
-        """The script's own evaluate(), called with its signature."""
-        m, args = self.module, self.args
-        if self.family == "baseline":
-            args.eval_envs, args.eval_deterministic = num_envs, deterministic
-            return m.evaluate(self.agent, args, self.suite, self.obs_norm, episodes, seed, self.device,
-                              test_levels=test_levels)
-        if self.suite == "mujoco":
-            return m.evaluate(self.agent, self.env_id, self.obs_norm, episodes, num_envs, seed, self.device,
-                              deterministic=deterministic)
-        if self.suite == "atari":
-            return m.evaluate(self.agent, args, self.obs_norm, episodes, num_envs, seed, self.device,
-                              deterministic=deterministic)
-        args.eval_deterministic = deterministic
-        return m.evaluate(self.agent, args, self.obs_norm, episodes, num_envs, seed, self.device,
-                          test_levels=test_levels)
+        """The script's own evaluate(), whose signature every script shares."""
+        return self.module.evaluate(self.agent, self.args, self.obs_norm, episodes, num_envs, seed, self.device,
+                                    deterministic=deterministic, test_levels=test_levels)
 
 
 # ---------------------------------------------------------------------------------------------
@@ -582,18 +569,6 @@ def capture_videos(policies: list, suite: str, episodes: int, num_envs: int, see
 # ---------------------------------------------------------------------------------------------
 # Main
 # ---------------------------------------------------------------------------------------------
-def plural(count: int, noun: str) -> str:
-    return f"{count} {noun}{'' if count == 1 else 's'}"
-
-
-def write_json(path: str, data: dict) -> None:
-    os.makedirs(os.path.dirname(path) or ".", exist_ok=True)
-    tmp = f"{path}.tmp{os.getpid()}"
-    with open(tmp, "w") as f:
-        json.dump(data, f, indent=2)
-    os.replace(tmp, path)
-
-
 def run(args: Args) -> dict:
     # Every check before any long work or any write.
     for name in ("episodes", "num_envs", "video_episodes"):

@@ -40,7 +40,7 @@ from typing import Annotated, Optional
 import numpy as np
 import torch
 import tyro
-from entry import run_main  # noqa: E402  (tools/ is sys.path[0] when a tool runs)
+from entry import UsageError, run_main  # noqa: E402  (tools/ is sys.path[0] when a tool runs)
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 sys.path.insert(0, ROOT)
@@ -84,8 +84,7 @@ class Args:
     """evaluate on the GPU when one is visible"""
 
 
-class UsageError(Exception):
-    """Bad input: reported as one line, without a traceback."""
+
 
 
 # ---------------------------------------------------------------------------------------------
@@ -482,7 +481,7 @@ def import_model(args: Args) -> dict:
             if suite == "mujoco":
                 eval_norm = mujoco_script.ObsNormalizer(tuple(loaded["obs_shape"]), OBS_CLIP)
                 eval_norm.rms.load_state_dict(loaded["obs_rms"])
-                evaluation = script.evaluate(teacher, env_id, eval_norm, args.eval_episodes, args.eval_envs,
+                evaluation = script.evaluate(teacher, script_args, eval_norm, args.eval_episodes, args.eval_envs,
                                              seed=args.seed + 10_000, device=device)
             else:
                 evaluation = script.evaluate(teacher, script_args, None, args.eval_episodes, args.eval_envs,

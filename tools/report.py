@@ -40,7 +40,6 @@ Scores and fractions (paper section 3):
 """
 
 import csv
-import hashlib
 import io
 import json
 import os
@@ -53,7 +52,7 @@ import numpy as np
 import tyro
 from rliable import library as rly_library
 from rliable import metrics as rly_metrics
-from entry import SCRIPTS, run_main  # noqa: E402  (tools/ is sys.path[0] when a tool runs)
+from entry import SCRIPTS, UsageError, plural, run_main, sha256_of, write_json, write_text  # noqa: E402  (tools/ is sys.path[0] when a tool runs)
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 METHODS = {"teacher_distill": "td", "student_distill": "sd", "ppd": "ppd"}  # the paper's column order
@@ -98,8 +97,7 @@ class Args:
     training levels, as the paper's Figures 1 and 6-8; teacher-distill's are the teacher's own episodes)"""
 
 
-class UsageError(Exception):
-    """Bad input: reported as one line, without a traceback."""
+
 
 
 # ---------------------------------------------------------------------------------------------
@@ -266,12 +264,7 @@ def load_runs(runs_dir: str, problems: list) -> list:
     return runs
 
 
-def sha256_of(path: str) -> str:
-    digest = hashlib.sha256()
-    with open(path, "rb") as f:
-        for block in iter(lambda: f.read(1 << 20), b""):
-            digest.update(block)
-    return digest.hexdigest()
+
 
 
 class Scorer:
@@ -883,28 +876,17 @@ def figure2(runs: list, scorer: Scorer, out_dir: str, problems: list, args: Args
 # ---------------------------------------------------------------------------------------------
 # Output
 # ---------------------------------------------------------------------------------------------
-def plural(count: int, noun: str) -> str:
-    return f"{count} {noun}{'' if count == 1 else 's'}"
-
-
-def atomic_write_text(path: str, text: str) -> None:
-    tmp = f"{path}.tmp"
-    with open(tmp, "w") as f:
-        f.write(text)
-    os.replace(tmp, path)
-
-
 def extract(runs: list, dest: str) -> None:
     """Copy eval.json and the curves (CURVE_TAGS only, as curves.csv) of every finished run: a compact folder
     that this tool reads like the original."""
     for run in runs:
         folder = os.path.join(dest, run.name)
         os.makedirs(folder, exist_ok=True)
-        atomic_write_text(os.path.join(folder, "eval.json"), json.dumps(run.info, indent=2) + "\n")
+        write_json(os.path.join(folder, "eval.json"), run.info)
         curves = read_curves(run.path)
         if curves:
             rows = [[tag, int(s), f"{v:.6g}"] for tag in sorted(curves) for s, v in zip(*curves[tag])]
-            atomic_write_text(os.path.join(folder, CURVES_FILE), csv_text(["tag", "step", "value"], rows))
+            write_text(os.path.join(folder, CURVES_FILE), csv_text(["tag", "step", "value"], rows))
 
 
 def report(args: Args) -> str:
@@ -935,22 +917,22 @@ def report(args: Args) -> str:
              f"interquartile mean [95% stratified-bootstrap CI, {args.bootstrap_reps} resamples]."]
     t1, t1_iqm, t1_rows = table1(runs, scorer, args)
     parts += ["", "## Table 1: fraction of teacher, geometric mean", "", t1, "", "## Table 1: IQM [95% CI]", "", t1_iqm]
-    atomic_write_text(os.path.join(args.out_dir, "table1.csv"),
+    write_text(os.path.join(args.out_dir, "table1.csv"),
                       csv_text(["suite", "teacher_score", "size", "method"] + STATS_HEADER, t1_rows))
     t2, t2_rows = table2(runs, scorer, args)
     if t2:
         parts += ["", "## Tables 2 and 6: imperfect teachers, fractions of the original teacher", "", t2]
-        atomic_write_text(os.path.join(args.out_dir, "table2.csv"),
+        write_text(os.path.join(args.out_dir, "table2.csv"),
                           csv_text(["env", "original_teacher_score", "column"] + STATS_HEADER, t2_rows))
     t5, t5_rows = table5(runs, scorer)
     if t5:
         parts += ["", "## Table 5: scores per env (mean over seeds; Atari human-normalised)", "", t5]
-        atomic_write_text(os.path.join(args.out_dir, "table5.csv"),
+        write_text(os.path.join(args.out_dir, "table5.csv"),
                           csv_text(["section", "env", "teacher_score"] + grid_header(methods_of([r for r in runs if r.is_main_grid])), t5_rows))
     if any(r.suite == "procgen" for r in runs):
         t7, t7_rows = table7(runs, scorer, args)
         parts += ["", "## Table 7: Procgen, training levels against test levels", "", t7]
-        atomic_write_text(os.path.join(args.out_dir, "table7.csv"),
+        write_text(os.path.join(args.out_dir, "table7.csv"),
                           csv_text(["levels", "teacher_score", "size", "method"] + STATS_HEADER, t7_rows))
     compared = comparisons(runs, scorer, args)
     if compared:
@@ -963,7 +945,7 @@ def report(args: Args) -> str:
                   "evaluations' own episode noise. Reading (docs/results.md): \"above\" or \"below\" only when the "
                   "interval over seeds excludes zero (one pair has none) and |z| >= 2, else \"level within noise\". Table 1 and 7 rows: uncorrupted teachers; Table 2 rows: fractions of the "
                   "original teacher, the corrupted teacher as a column of its own.", "", comparison_table(compared)]
-        atomic_write_text(os.path.join(args.out_dir, "comparisons.csv"),
+        write_text(os.path.join(args.out_dir, "comparisons.csv"),
                           csv_text(COMPARISON_HEADER, [[fixed(v) for v in row] for row in compared]))
     per_run = run_rows(runs, scorer)
     if per_run:
@@ -971,7 +953,7 @@ def report(args: Args) -> str:
                   "runs.csv: each student's raw score (Procgen: test levels) and the standard error of its evaluation "
                   "episodes, its teacher's, and their difference in standard errors (z); for an imperfect teacher "
                   "also the corrupted teacher's score and z against it."]
-        atomic_write_text(os.path.join(args.out_dir, "runs.csv"),
+        write_text(os.path.join(args.out_dir, "runs.csv"),
                           csv_text(RUN_HEADER, [[fixed(v) for v in row] for row in per_run]))
     figures = (figure1(runs, scorer, args.out_dir, problems, args.curve_tags)
                + figure2(runs, scorer, args.out_dir, problems, args))
@@ -981,7 +963,7 @@ def report(args: Args) -> str:
               ""] + [f"![{os.path.basename(p)}]({os.path.basename(p)})" for p in figures]
     parts += ["", "## Left out", ""] + ([f"- {p}" for p in problems] or ["- nothing"])
     text = "\n".join(parts) + "\n"
-    atomic_write_text(os.path.join(args.out_dir, "report.md"), text)
+    write_text(os.path.join(args.out_dir, "report.md"), text)
     return text
 
 

@@ -23,7 +23,7 @@ from dataclasses import dataclass
 from typing import Annotated, Literal, Optional
 
 import tyro
-from entry import run_main  # noqa: E402  (tools/ is sys.path[0] when a tool runs)
+from entry import UsageError, plural, run_main  # noqa: E402  (tools/ is sys.path[0] when a tool runs)
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 PAPER_ENVS = {
@@ -128,21 +128,19 @@ class Run:
         return os.path.join(args.runs_dir, self.name)
 
 
-class UsageError(Exception):
-    """Bad input: reported as one line, without a traceback."""
+
 
 
 def canonical_env(env_id: str) -> tuple[str, str]:
-    """(the scripts' canonical id, its suite) for an id as the scripts accept it, short or full."""
+    """(the scripts' canonical id, its suite) for an id as the scripts accept it: the baselines' canonical_env_id,
+    which applies every suite's rule, is the truth."""
     sys.path.insert(0, ROOT)
-    messages = []
-    for suite in PAPER_ENVS:
-        script = importlib.import_module(f"ppo_teacher_{suite}")  # its canonical_env_id is the truth
-        try:
-            return script.canonical_env_id(env_id), suite
-        except script.UsageError as e:
-            messages.append(f"{suite}: {str(e).split('; ', 1)[1]}")
-    raise UsageError(f"unknown env id '{env_id}'; valid ids, short or full: {'; '.join(messages)}")
+    script = importlib.import_module("student_distill")
+    try:
+        suite, canonical = script.canonical_env_id(env_id)
+    except script.UsageError as e:
+        raise UsageError(str(e)) from None
+    return canonical, suite
 
 
 def expand(args: Args) -> list[Run]:
@@ -227,10 +225,6 @@ def command_of(run: Run, args: Args) -> list[str]:
     """The run's command; a run with a checkpoint (stopped earlier) continues from it."""
     checkpoint = os.path.join(run.run_dir(args), "checkpoint.pt")
     return run.command + (["--resume", checkpoint] if os.path.isfile(checkpoint) else [])
-
-
-def plural(count: int, noun: str) -> str:
-    return f"{count} {noun}{'' if count == 1 else 's'}"
 
 
 def run_local(runs: list[Run], args: Args) -> tuple[list[str], list[str]]:

@@ -25,7 +25,6 @@ import sys
 from dataclasses import dataclass
 from typing import Optional
 
-import numpy as np
 import torch
 import torch.nn as nn
 import tyro
@@ -128,7 +127,7 @@ def main() -> None:
         sys.exit(2)
     print(f"{result['checkpoint']} ({result['env_id']}, {result['frames']} frames)")
     for name, layers in result["trunks"].items():
-        print(f"{name} trunk: " + ", ".join(f"layer {l['layer']} {l['live']}/{l['channels']} live" for l in layers))
+        print(f"{name} trunk: " + ", ".join(f"layer {layer['layer']} {layer['live']}/{layer['channels']} live" for layer in layers))
     print(f"action logits' std over the frames (mean over actions): {result['logit_std']:.4f}"
           + ("  <- the policy ignores the screen" if result["logit_std"] == 0 else ""))
     if args.out:
