@@ -679,8 +679,10 @@ def keep_freed_memory() -> None:
     libc.mallopt(-1, (1 << 31) - 1)  # M_TRIM_THRESHOLD
 
 
-def train(args: Args, given: Optional[set] = None) -> dict:
-    """given: the flags named on the command line (default: those that differ from Args' defaults)."""
+def start_run(args: Args, given: Optional[set]) -> tuple:
+    """(args resolved, the checkpoint's state to resume or None, run folder, number of updates, and the finished
+    run's eval.json when there is nothing left to do, else None), after every check that can refuse the run.
+    given: the flags named on the command line (default: those that differ from Args' defaults)."""
     if given is None:
         defaults = Args()
         given = {f.name for f in dataclasses.fields(Args) if getattr(args, f.name) != getattr(defaults, f.name)}
@@ -697,7 +699,6 @@ def train(args: Args, given: Optional[set] = None) -> dict:
     if resume_state is None and any(os.path.exists(os.path.join(run_dir, f)) for f in ("checkpoint.pt", "eval.json")):
         raise UsageError(f"{run_dir} already holds a run; resume it with --resume {checkpoint_path}, "
                          f"or choose another --run-name")
-    start_update = resume_state["update"] + 1 if resume_state else 1
     batch_size = args.num_envs * args.num_steps
     num_updates = args.total_timesteps // batch_size
     if num_updates < 1:
@@ -710,7 +711,18 @@ def train(args: Args, given: Optional[set] = None) -> dict:
         print(f"{run_dir} is finished at step {resume_state['global_step']} and its eval.json is written; nothing "
               f"to do (give a larger --total-timesteps to train on)")
         with open(os.path.join(run_dir, "eval.json")) as f:
-            return json.load(f)
+            return args, resume_state, run_dir, num_updates, json.load(f)
+    return args, resume_state, run_dir, num_updates, None
+
+
+def train(args: Args, given: Optional[set] = None) -> dict:
+    """given: the flags named on the command line (default: those that differ from Args' defaults)."""
+    args, resume_state, run_dir, num_updates, finished = start_run(args, given)
+    if finished is not None:
+        return finished
+    checkpoint_path = os.path.join(run_dir, "checkpoint.pt")
+    start_update = resume_state["update"] + 1 if resume_state else 1
+    batch_size = args.num_envs * args.num_steps
     STOP.checkpoint = checkpoint_path
 
     random.seed(args.seed)
@@ -1121,6 +1133,11 @@ def given_flags(argv: list) -> set:
     return given
 
 
+# Flags newer than some runs, and the value a run from before the flag had: --shared-trunk (pixel scripts) came
+# later, so an older run's actor and critic have a trunk each.
+BEFORE_THE_FLAG = {"shared_trunk": False}
+
+
 def resume_args(args: Args, given: set) -> tuple[Args, dict]:
     """--resume PATH alone continues that run: the flags not given come from its checkpoint."""
     if os.path.isdir(args.resume):  # the run folder names its checkpoint
@@ -1131,6 +1148,9 @@ def resume_args(args: Args, given: set) -> tuple[Args, dict]:
     names = {f.name for f in dataclasses.fields(Args)}
     saved = {k: tuple(v) if isinstance(v, list) else v for k, v in state["args"].items() if k in names}
     args = dataclasses.replace(args, **{k: v for k, v in saved.items() if k not in given})
+    for name, value in BEFORE_THE_FLAG.items():  # a run from before the flag: the value it ran with
+        if name in names and name not in state["args"]:
+            setattr(args, name, value)
     args.runs_dir, args.run_name = os.path.split(os.path.normpath(os.path.dirname(args.resume) or os.getcwd()))
     args.runs_dir = args.runs_dir or "."
     return args, state
