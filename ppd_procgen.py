@@ -36,6 +36,10 @@ from torch.utils.tensorboard import SummaryWriter
 with contextlib.redirect_stderr(io.StringIO()):  # procgen imports the old gym, which prints a banner
     from procgen import ProcgenGym3Env
 
+# No argument validation in torch.distributions: each check (of a distribution's parameters, of every log_prob's
+# value) is a GPU-to-CPU wait, several per env step and per minibatch.
+torch.distributions.Distribution.set_default_validate_args(False)
+
 SCRIPT = os.path.basename(__file__)  # this file's own name: a copy records itself, never the original
 METHOD = "ppd"
 TEACHER_SCRIPT = "ppo_teacher_procgen.py"
@@ -167,7 +171,10 @@ class Args:
     cuda: bool = True
     """use CUDA when it is available"""
     torch_deterministic: bool = True
-    """sets torch.backends.cudnn.deterministic"""
+    """cuDNN's deterministic kernels; --no-torch-deterministic lets cuDNN time and keep its fastest (benchmark)"""
+    bf16: bool = False
+    """bfloat16 autocast for the networks' forward and backward passes in training (distributions, KL and losses
+    stay float32; evaluation runs float32): for the larger CNN students on a GPU"""
 
 
 class UsageError(Exception):
@@ -443,11 +450,10 @@ class Agent(nn.Module):
         return x.permute(0, 3, 1, 2).float() / 255.0
 
     def get_value(self, x: torch.Tensor) -> torch.Tensor:
-        return self.critic(self.pixels(x)).squeeze(-1)
+        return self.critic(self.pixels(x)).squeeze(-1).float()  # float32 under --bf16's autocast too
 
     def get_dist(self, x: torch.Tensor) -> Categorical:
-        # validate_args=False: the check of the logits costs time, and a GPU-to-CPU wait, at every call
-        return Categorical(logits=self.actor(self.pixels(x)), validate_args=False)
+        return Categorical(logits=self.actor(self.pixels(x)).float())
 
     def act(self, x: torch.Tensor, deterministic: bool = False) -> torch.Tensor:
         """An action from the policy alone (evaluation): no critic forward."""
@@ -459,8 +465,7 @@ class Agent(nn.Module):
         pixels = self.pixels(x)
         features = self.actor[0](pixels)
         critic_features = features if self.critic[0] is self.actor[0] else self.critic[0](pixels)
-        return (Categorical(logits=self.actor[1](features), validate_args=False),
-                self.critic[1](critic_features).squeeze(-1))
+        return Categorical(logits=self.actor[1](features).float()), self.critic[1](critic_features).squeeze(-1).float()
 
     def get_action_and_value(self, x, action=None, deterministic: bool = False):
         dist, value = self.get_dist_and_value(x)
@@ -684,9 +689,38 @@ def keep_freed_memory() -> None:
     libc.mallopt(-1, (1 << 31) - 1)  # M_TRIM_THRESHOLD
 
 
+def choose_device(args: Args) -> torch.device:
+    """CUDA when it is there and --cuda; cuDNN's deterministic kernels with --torch-deterministic, else the fastest it
+    finds (benchmark: each convolution shape timed once)."""
+    torch.backends.cudnn.deterministic = args.torch_deterministic
+    torch.backends.cudnn.benchmark = not args.torch_deterministic
+    return torch.device("cuda" if torch.cuda.is_available() and args.cuda else "cpu")
+
+
+def device_line(device: torch.device) -> str:
+    """The device for the run's opening lines; where the CPU build of torch leaves an NVIDIA GPU unused, the fix."""
+    if device.type == "cuda":
+        return (f"device: {device} ({torch.cuda.get_device_name(device)}), torch {torch.__version__}, "
+                f"CUDA {torch.version.cuda}")
+    line = f"device: cpu ({cpu_name()}, {torch.get_num_threads()} torch threads), torch {torch.__version__}"
+    if torch.cuda.is_available():
+        return line + " (--no-cuda: a GPU is visible, unused)"
+    if torch.version.cuda is None and os.path.exists("/proc/driver/nvidia/version"):
+        return line + ("; this machine has an NVIDIA driver but torch is the CPU build: install the CUDA build with "
+                       f"pip install torch=={torch.__version__.split('+')[0]} --index-url "
+                       "https://download.pytorch.org/whl/cuXXX (XXX: the CUDA version PyTorch's selector gives)")
+    return line
+
+
+def mixed_precision(args: Args, device: torch.device):
+    """--bf16: the networks' matrix products and convolutions in bfloat16 (autocast), so their backward too; the
+    agents return float32 outputs, so the distributions, log-softmax, KL and losses stay float32."""
+    return torch.autocast(device.type, dtype=torch.bfloat16, enabled=args.bf16)
+
+
 def start_run(args: Args, given: Optional[set]) -> tuple:
-    """(args resolved, the checkpoint's state to resume or None, run folder, number of updates, and the finished
-    run's eval.json when there is nothing left to do, else None), after every check that can refuse the run.
+    """(args resolved, the checkpoint's state to resume or None, run folder, number of updates, device, and the
+    finished run's eval.json when there is nothing left to do, else None), after every check that can refuse the run.
     given: the flags named on the command line (default: those that differ from Args' defaults)."""
     if given is None:
         defaults = Args()
@@ -695,8 +729,12 @@ def start_run(args: Args, given: Optional[set]) -> tuple:
     if args.resume:
         args, resume_state = resume_args(args, given)
     args = resolve_args(args)
+    device = choose_device(args)
     if resume_state is not None:
         check_resume_flags(args, resume_state, given)
+        if resume_state.get("device", device.type) != device.type:
+            raise UsageError(f"{args.resume} trained on {resume_state['device']}; resuming it on {device.type} would "
+                             f"change its random streams: resume it on {resume_state['device']}")
     if args.run_name is None:
         args.run_name = f"{args.env_id}__{args.exp_name}__{args.seed}__{int(time.time())}"
     run_dir = os.path.join(args.runs_dir, args.run_name)
@@ -716,13 +754,13 @@ def start_run(args: Args, given: Optional[set]) -> tuple:
         print(f"{run_dir} is finished at step {resume_state['global_step']} and its eval.json is written; nothing "
               f"to do (give a larger --total-timesteps to train on)")
         with open(os.path.join(run_dir, "eval.json")) as f:
-            return args, resume_state, run_dir, num_updates, json.load(f)
-    return args, resume_state, run_dir, num_updates, None
+            return args, resume_state, run_dir, num_updates, device, json.load(f)
+    return args, resume_state, run_dir, num_updates, device, None
 
 
 def train(args: Args, given: Optional[set] = None) -> dict:
     """given: the flags named on the command line (default: those that differ from Args' defaults)."""
-    args, resume_state, run_dir, num_updates, finished = start_run(args, given)
+    args, resume_state, run_dir, num_updates, device, finished = start_run(args, given)
     if finished is not None:
         return finished
     checkpoint_path = os.path.join(run_dir, "checkpoint.pt")
@@ -733,9 +771,7 @@ def train(args: Args, given: Optional[set] = None) -> dict:
     random.seed(args.seed)
     np.random.seed(args.seed)
     torch.manual_seed(args.seed)
-    torch.backends.cudnn.deterministic = args.torch_deterministic
     keep_freed_memory()
-    device = torch.device("cuda" if torch.cuda.is_available() and args.cuda else "cpu")
 
     envs = make_env(args.env_id, args.num_envs, args.seed + start_update - 1, args.num_levels, args.start_level,
                     args.distribution_mode)
@@ -746,6 +782,7 @@ def train(args: Args, given: Optional[set] = None) -> dict:
     teacher = teacher.to(device)
     corrupt_teacher_(teacher, args.teacher_corruption_sigma, args.seed)
     print(f"run folder: {run_dir}")
+    print(device_line(device))
     print(f"teacher: {teacher_label(args.teacher_path)}")
     if num_updates * batch_size != args.total_timesteps:
         print(f"--total-timesteps {args.total_timesteps} is not a multiple of the rollout ({args.num_envs} envs x "
@@ -801,7 +838,8 @@ def train(args: Args, given: Optional[set] = None) -> dict:
     shape = (args.num_steps, args.num_envs)
     obs = torch.zeros(shape + obs_shape, dtype=torch.uint8, device=device)
     actions = torch.zeros(shape, dtype=torch.long, device=device)
-    logprobs, rewards, values, terminations, dones, valid = (torch.zeros(shape, device=device) for _ in range(6))
+    logprobs, values = (torch.zeros(shape, device=device) for _ in range(2))
+    env_steps = np.zeros((4,) + shape, np.float32)  # rewards, terminations, dones, valid: filled on the host, one upload
     teacher_logits = torch.zeros(shape + (action_dim,), device=device)  # teacher outputs, once per sample
 
     # A resumed run restarts its episodes: environment states cannot be saved.
@@ -823,7 +861,7 @@ def train(args: Args, given: Optional[set] = None) -> dict:
                 STOP.check()
                 global_step += args.num_envs
                 obs[step] = next_obs
-                with torch.inference_mode():
+                with torch.inference_mode(), mixed_precision(args, device):
                     action, logprob, _, value = agent.get_action_and_value(next_obs)
                     teacher_logits[step] = teacher.get_dist(next_obs).logits
                 actions[step], logprobs[step], values[step] = action, logprob, value
@@ -833,14 +871,14 @@ def train(args: Args, given: Optional[set] = None) -> dict:
                     recent_returns = (recent_returns + [ret])[-20:]
                     writer.add_scalar("charts/episodic_return", ret, global_step)
                     writer.add_scalar("charts/episodic_length", length, global_step)
-                rewards[step] = torch.as_tensor(reward_norm(reward, over, all_valid), device=device)
-                terminations[step] = torch.as_tensor(term, device=device, dtype=torch.float32)
-                dones[step] = torch.as_tensor(over, device=device, dtype=torch.float32)
-                valid[step] = 1.0  # same-step reset: every step is a transition
+                # same-step reset: every step is a transition
+                env_steps[:, step] = reward_norm(reward, over, all_valid), term, over, all_valid
                 next_obs = torch.as_tensor(raw_obs, device=device)
 
+            rewards, terminations, dones, valid = torch.as_tensor(env_steps, device=device)  # one upload per rollout
+
             # Advantages (Algorithm 1, line 4)
-            with torch.inference_mode():
+            with torch.inference_mode(), mixed_precision(args, device):
                 # Procgen hides final observations, so its time limits count as terminations (see ProcgenVecEnv).
                 next_values = torch.cat([values[1:], agent.get_value(next_obs)[None]])
                 advantages, returns = compute_gae(rewards, values, next_values, terminations, dones, valid,
@@ -859,7 +897,8 @@ def train(args: Args, given: Optional[set] = None) -> dict:
                 for start in range(0, len(perm), args.minibatch_size):
                     STOP.check()
                     mb = perm[start:start + args.minibatch_size]
-                    dist, newvalue = agent.get_dist_and_value(b_obs[mb])  # the student's one forward pass
+                    with mixed_precision(args, device):  # the student's one forward pass
+                        dist, newvalue = agent.get_dist_and_value(b_obs[mb])
                     newlogprob, entropy = dist.log_prob(b_actions[mb]), dist.entropy()
                     loss, ratio, stats = ppo_loss(newlogprob, b_logprobs[mb], b_advantages[mb], entropy, newvalue,
                                                   b_returns[mb], args)
@@ -908,7 +947,8 @@ def train(args: Args, given: Optional[set] = None) -> dict:
         raise
     envs.close()
     if args.dump_last_rollout:
-        torch.save({"obs": obs.cpu(), "teacher_logits": teacher_logits.cpu(), "valid": valid.cpu()},
+        torch.save({"obs": obs.cpu(), "teacher_logits": teacher_logits.cpu(),
+                    "valid": torch.from_numpy(env_steps[3].copy())},
                    os.path.join(run_dir, "last_rollout.pt"))
 
     result = {"script": SCRIPT, "method": METHOD, "suite": SUITE, "env_id": args.env_id, "seed": args.seed,
@@ -956,9 +996,12 @@ def write_json(path: str, data: dict) -> None:
 
 
 def rng_state() -> dict:
+    """Every generator the run draws from: on a GPU, action sampling and the minibatch permutation draw from the
+    CUDA generators (None when the run never touched CUDA)."""
     np_state = np.random.get_state()
     return {"torch": torch.get_rng_state(), "numpy": [np_state[0], torch.as_tensor(np_state[1].astype(np.int64)),
-            *np_state[2:]], "python": random.getstate()}
+            *np_state[2:]], "python": random.getstate(),
+            "cuda": torch.cuda.get_rng_state_all() if torch.cuda.is_initialized() else None}
 
 
 def set_rng_state(state: dict) -> None:
@@ -966,6 +1009,8 @@ def set_rng_state(state: dict) -> None:
     np_state = state["numpy"]
     np.random.set_state((np_state[0], np_state[1].numpy().astype(np.uint32), *np_state[2:]))
     random.setstate(state["python"])
+    if state.get("cuda") is not None:  # a GPU run continues its CUDA streams (start_run refuses another device)
+        torch.cuda.set_rng_state_all(state["cuda"])
 
 
 def save_checkpoint(path: str, agent: Agent, args: Args, obs_norm, global_step: int,
@@ -982,8 +1027,8 @@ def save_checkpoint(path: str, agent: Agent, args: Args, obs_norm, global_step: 
         "global_step": global_step, "update": update,
     }
     if optimizer is not None:
-        state.update(optimizer=optimizer.state_dict(), rng=rng_state(), return_rms=reward_norm.rms.state_dict(),
-                     reward_returns=torch.as_tensor(reward_norm.returns))
+        state.update(optimizer=optimizer.state_dict(), rng=rng_state(), device=next(agent.parameters()).device.type,
+                     return_rms=reward_norm.rms.state_dict(), reward_returns=torch.as_tensor(reward_norm.returns))
     atomic_write(path, lambda tmp: torch.save(state, tmp))
 
 

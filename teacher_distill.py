@@ -43,6 +43,10 @@ with contextlib.redirect_stderr(io.StringIO()):  # envpool and procgen import th
     import envpool
     from procgen import ProcgenGym3Env
 
+# No argument validation in torch.distributions: each check (of a distribution's parameters, of every log_prob's
+# value) is a GPU-to-CPU wait, several per env step and per minibatch.
+torch.distributions.Distribution.set_default_validate_args(False)
+
 SCRIPT = os.path.basename(__file__)  # this file's own name: a copy records itself, never the original
 METHOD = "teacher_distill"
 CHECKPOINT_VERSION = 1
@@ -163,7 +167,10 @@ class Args:
     cuda: bool = True
     """use CUDA when it is available"""
     torch_deterministic: bool = True
-    """sets torch.backends.cudnn.deterministic"""
+    """cuDNN's deterministic kernels; --no-torch-deterministic lets cuDNN time and keep its fastest (benchmark)"""
+    bf16: bool = False
+    """bfloat16 autocast for the networks' forward and backward passes in training (distributions, KL and losses
+    stay float32; evaluation runs float32): for the larger CNN students on a GPU"""
 
 
 class UsageError(Exception):
@@ -476,11 +483,11 @@ class MlpAgent(nn.Module):
         return self.actor_mean
 
     def get_value(self, x: torch.Tensor) -> torch.Tensor:
-        return self.critic(x).squeeze(-1)
+        return self.critic(x).squeeze(-1).float()  # float32 under --bf16's autocast too
 
     def dist_params(self, x: torch.Tensor) -> torch.Tensor:
         """What the rollout stores of the teacher: the Gaussian mean (the log-std is state-independent)."""
-        return self.actor_mean(x)
+        return self.actor_mean(x).float()
 
     def dist_params_and_value(self, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
         return self.dist_params(x), self.get_value(x)
@@ -523,21 +530,20 @@ class CnnAgent(nn.Module):
         return (x.float() / 255.0).contiguous(memory_format=torch.channels_last)
 
     def get_value(self, x: torch.Tensor) -> torch.Tensor:
-        return self.critic(self.pixels(x)).squeeze(-1)
+        return self.critic(self.pixels(x)).squeeze(-1).float()  # float32 under --bf16's autocast too
 
     def dist_params(self, x: torch.Tensor) -> torch.Tensor:
-        return self.actor(self.pixels(x))
+        return self.actor(self.pixels(x)).float()
 
     def dist_params_and_value(self, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
         """Logits and value in one pass: the pixels are converted once, and a shared trunk runs once."""
         pixels = self.pixels(x)
         features = self.actor[0](pixels)
         critic_features = features if self.critic[0] is self.actor[0] else self.critic[0](pixels)
-        return self.actor[1](features), self.critic[1](critic_features).squeeze(-1)
+        return self.actor[1](features).float(), self.critic[1](critic_features).squeeze(-1).float()
 
     def dist_from_params(self, params: torch.Tensor) -> Categorical:
-        # validate_args=False: the check of the logits costs time, and a GPU-to-CPU wait, at every call
-        return Categorical(logits=params, validate_args=False)
+        return Categorical(logits=params)
 
     def get_dist(self, x: torch.Tensor) -> Categorical:
         return self.dist_from_params(self.dist_params(x))
@@ -742,9 +748,38 @@ def keep_freed_memory() -> None:
     libc.mallopt(-1, (1 << 31) - 1)  # M_TRIM_THRESHOLD
 
 
+def choose_device(args: Args) -> torch.device:
+    """CUDA when it is there and --cuda; cuDNN's deterministic kernels with --torch-deterministic, else the fastest it
+    finds (benchmark: each convolution shape timed once)."""
+    torch.backends.cudnn.deterministic = args.torch_deterministic
+    torch.backends.cudnn.benchmark = not args.torch_deterministic
+    return torch.device("cuda" if torch.cuda.is_available() and args.cuda else "cpu")
+
+
+def device_line(device: torch.device) -> str:
+    """The device for the run's opening lines; where the CPU build of torch leaves an NVIDIA GPU unused, the fix."""
+    if device.type == "cuda":
+        return (f"device: {device} ({torch.cuda.get_device_name(device)}), torch {torch.__version__}, "
+                f"CUDA {torch.version.cuda}")
+    line = f"device: cpu ({cpu_name()}, {torch.get_num_threads()} torch threads), torch {torch.__version__}"
+    if torch.cuda.is_available():
+        return line + " (--no-cuda: a GPU is visible, unused)"
+    if torch.version.cuda is None and os.path.exists("/proc/driver/nvidia/version"):
+        return line + ("; this machine has an NVIDIA driver but torch is the CPU build: install the CUDA build with "
+                       f"pip install torch=={torch.__version__.split('+')[0]} --index-url "
+                       "https://download.pytorch.org/whl/cuXXX (XXX: the CUDA version PyTorch's selector gives)")
+    return line
+
+
+def mixed_precision(args: Args, device: torch.device):
+    """--bf16: the networks' matrix products and convolutions in bfloat16 (autocast), so their backward too; the
+    agents return float32 outputs, so the distributions, log-softmax, KL and losses stay float32."""
+    return torch.autocast(device.type, dtype=torch.bfloat16, enabled=args.bf16)
+
+
 def start_run(args: Args, given: Optional[set]) -> tuple:
-    """(args resolved, the checkpoint's state to resume or None, run folder, number of updates, and the finished
-    run's eval.json when there is nothing left to do, else None), after every check that can refuse the run.
+    """(args resolved, the checkpoint's state to resume or None, run folder, number of updates, device, and the
+    finished run's eval.json when there is nothing left to do, else None), after every check that can refuse the run.
     given: the flags named on the command line (default: those that differ from Args' defaults)."""
     if given is None:
         defaults = Args()
@@ -753,8 +788,12 @@ def start_run(args: Args, given: Optional[set]) -> tuple:
     if args.resume:
         args, resume_state = resume_args(args, given)
     args = resolve_args(args)
+    device = choose_device(args)
     if resume_state is not None:
         check_resume_flags(args, resume_state, given)
+        if resume_state.get("device", device.type) != device.type:
+            raise UsageError(f"{args.resume} trained on {resume_state['device']}; resuming it on {device.type} would "
+                             f"change its random streams: resume it on {resume_state['device']}")
     if args.run_name is None:
         args.run_name = f"{args.env_id}__{args.exp_name}__{args.seed}__{int(time.time())}"
     run_dir = os.path.join(args.runs_dir, args.run_name)
@@ -774,13 +813,13 @@ def start_run(args: Args, given: Optional[set]) -> tuple:
         print(f"{run_dir} is finished at step {resume_state['global_step']} and its eval.json is written; nothing "
               f"to do (give a larger --total-timesteps to train on)")
         with open(os.path.join(run_dir, "eval.json")) as f:
-            return args, resume_state, run_dir, num_updates, json.load(f)
-    return args, resume_state, run_dir, num_updates, None
+            return args, resume_state, run_dir, num_updates, device, json.load(f)
+    return args, resume_state, run_dir, num_updates, device, None
 
 
 def train(args: Args, given: Optional[set] = None) -> dict:
     """given: the flags named on the command line (default: those that differ from Args' defaults)."""
-    args, resume_state, run_dir, num_updates, finished = start_run(args, given)
+    args, resume_state, run_dir, num_updates, device, finished = start_run(args, given)
     if finished is not None:
         return finished
     checkpoint_path = os.path.join(run_dir, "checkpoint.pt")
@@ -792,9 +831,7 @@ def train(args: Args, given: Optional[set] = None) -> dict:
     random.seed(args.seed)
     np.random.seed(args.seed)
     torch.manual_seed(args.seed)
-    torch.backends.cudnn.deterministic = args.torch_deterministic
     keep_freed_memory()
-    device = torch.device("cuda" if torch.cuda.is_available() and args.cuda else "cpu")
 
     envs = VecEnv(suite, args.env_id, args.num_envs, args.seed + start_update - 1, args)
     obs_shape, action_dim = envs.obs_shape, envs.action_dim
@@ -803,6 +840,7 @@ def train(args: Args, given: Optional[set] = None) -> dict:
     teacher = teacher.to(device)
     corrupt_teacher_(teacher, args.teacher_corruption_sigma, args.seed)
     print(f"run folder: {run_dir}")
+    print(device_line(device))
     print(f"teacher: {teacher_label(args.teacher_path)}")
     if num_updates * batch_size != args.total_timesteps:
         print(f"--total-timesteps {args.total_timesteps} is not a multiple of the rollout ({args.num_envs} envs x "
@@ -859,7 +897,8 @@ def train(args: Args, given: Optional[set] = None) -> dict:
     obs = torch.zeros(shape + obs_shape, dtype=torch.float32 if suite == "mujoco" else torch.uint8, device=device)
     actions = torch.zeros(shape + ((action_dim,) if suite == "mujoco" else ()), device=device)
     teacher_params = torch.zeros(shape + (action_dim,), device=device)  # teacher outputs, once per sample
-    teacher_values, valid = torch.zeros(shape, device=device), torch.zeros(shape, device=device)
+    teacher_values = torch.zeros(shape, device=device)
+    valid_steps = np.zeros(shape, np.float32)  # filled on the host, one upload per rollout
 
     # A resumed run restarts its episodes: environment states cannot be saved.
     raw_obs = envs.reset()
@@ -876,12 +915,12 @@ def train(args: Args, given: Optional[set] = None) -> dict:
                 STOP.check()
                 global_step += args.num_envs
                 obs[step] = next_obs
-                with torch.inference_mode():
+                with torch.inference_mode(), mixed_precision(args, device):
                     teacher_params[step], teacher_values[step] = teacher.dist_params_and_value(next_obs)
                     action = sample_action(teacher.dist_from_params(teacher_params[step]))
                 actions[step] = action
                 raw_obs, reward, over, step_valid, game_over = envs.step(action.cpu().numpy())
-                valid[step] = torch.as_tensor(step_valid, device=device, dtype=torch.float32)
+                valid_steps[step] = step_valid
                 for ret, length in episode_stats.update(reward, game_over, step_valid):
                     recent_returns = (recent_returns + [ret])[-20:]
                     writer.add_scalar("charts/episodic_return", ret, global_step)
@@ -889,9 +928,10 @@ def train(args: Args, given: Optional[set] = None) -> dict:
                 next_obs = torch.as_tensor(obs_norm(raw_obs) if obs_norm else raw_obs, device=device)
 
             # One gradient step on the whole rollout (Algorithm 3, line 5)
-            idx = torch.nonzero(valid.reshape(-1)).squeeze(-1)
+            idx = torch.nonzero(torch.as_tensor(valid_steps, device=device).reshape(-1)).squeeze(-1)
             b_obs = obs.reshape((-1,) + obs_shape)[idx]
-            student_params, student_values = agent.dist_params_and_value(b_obs)
+            with mixed_precision(args, device):
+                student_params, student_values = agent.dist_params_and_value(b_obs)
             student_dist = agent.dist_from_params(student_params)
             teacher_dist = teacher.dist_from_params(teacher_params.reshape(-1, action_dim)[idx])
             loss, stats = distill_loss(student_dist, teacher_dist, student_values, teacher_values.reshape(-1)[idx],
@@ -932,7 +972,7 @@ def train(args: Args, given: Optional[set] = None) -> dict:
     envs.close()
     if args.dump_last_rollout:
         torch.save({"obs": obs.cpu(), "actions": actions.cpu(), "teacher_params": teacher_params.cpu(),
-                    "valid": valid.cpu()}, os.path.join(run_dir, "last_rollout.pt"))
+                    "valid": torch.from_numpy(valid_steps.copy())}, os.path.join(run_dir, "last_rollout.pt"))
 
     result = {"script": SCRIPT, "method": METHOD, "suite": suite, "env_id": args.env_id, "seed": args.seed,
               "total_timesteps": global_step, "student_size": args.student,
@@ -979,9 +1019,12 @@ def write_json(path: str, data: dict) -> None:
 
 
 def rng_state() -> dict:
+    """Every generator the run draws from: on a GPU, action sampling and the minibatch permutation draw from the
+    CUDA generators (None when the run never touched CUDA)."""
     np_state = np.random.get_state()
     return {"torch": torch.get_rng_state(), "numpy": [np_state[0], torch.as_tensor(np_state[1].astype(np.int64)),
-            *np_state[2:]], "python": random.getstate()}
+            *np_state[2:]], "python": random.getstate(),
+            "cuda": torch.cuda.get_rng_state_all() if torch.cuda.is_initialized() else None}
 
 
 def set_rng_state(state: dict) -> None:
@@ -989,6 +1032,8 @@ def set_rng_state(state: dict) -> None:
     np_state = state["numpy"]
     np.random.set_state((np_state[0], np_state[1].numpy().astype(np.uint32), *np_state[2:]))
     random.setstate(state["python"])
+    if state.get("cuda") is not None:  # a GPU run continues its CUDA streams (start_run refuses another device)
+        torch.cuda.set_rng_state_all(state["cuda"])
 
 
 def save_checkpoint(path: str, agent: nn.Module, args: Args, suite: str, obs_rms: Optional[dict], global_step: int,
@@ -1004,7 +1049,7 @@ def save_checkpoint(path: str, agent: nn.Module, args: Args, suite: str, obs_rms
         "obs_rms": obs_rms, "args": dataclasses.asdict(args), "global_step": global_step, "update": update,
     }
     if optimizer is not None:
-        state.update(optimizer=optimizer.state_dict(), rng=rng_state())
+        state.update(optimizer=optimizer.state_dict(), rng=rng_state(), device=next(agent.parameters()).device.type)
     atomic_write(path, lambda tmp: torch.save(state, tmp))
 
 
