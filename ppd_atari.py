@@ -1110,6 +1110,7 @@ def record_run(result: dict, args: Args, device: torch.device) -> dict:
                         "device_name": torch.cuda.get_device_name(device) if cuda else cpu_name(),
                         "torch_threads": torch.get_num_threads(), "torch": torch.__version__,
                         "cuda": torch.version.cuda, "cudnn": torch.backends.cudnn.version() if cuda else None,
+                        "cuda_visible_devices": os.environ.get("CUDA_VISIBLE_DEVICES"),
                         "python": platform.python_version(), "numpy": np.__version__}
     return result
 

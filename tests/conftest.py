@@ -33,6 +33,20 @@ SUITES = tuple(TINY)
 SHAPES = {"mujoco": ((11,), 3), "atari": ((4, 84, 84), 6), "procgen": ((64, 64, 3), 15)}  # Hopper, Pong, Procgen
 
 
+def tiny_args(script: str, suite: str, teacher) -> list:
+    """A tiny run of script on suite (the fixed-seed maths test's, and the GPU-readiness tests'): the suite's tiny
+    settings (a baseline's, as in test_baselines); a tiny teacher network, or teacher distilled onto the smaller
+    student."""
+    if script.startswith("ppo_teacher"):
+        net = ["--hidden-sizes", "32", "32"] if suite == "mujoco" else ["--channels", "4", "4", "4", "--fc-size", "16"]
+        return [*TINY[suite], "--total-timesteps", TINY_STEPS[suite], *net]
+    students = ["--teacher-path", teacher, "--student", "smaller"]
+    if script.startswith("ppd"):
+        return [*TINY[suite], "--total-timesteps", TINY_STEPS[suite], *students]
+    flags = TINY[suite][:TINY[suite].index("--minibatch-size")] + TINY[suite][TINY[suite].index("--eval-episodes"):]
+    return [*flags, "--num-steps", "8", "--total-timesteps", 4 * 8 * 4, *students]
+
+
 def categorical_kl(p_logits, q_logits):
     """KL(p || q) per row from the definition: the reference the scripts' KLs are checked against."""
     import torch

@@ -11,7 +11,7 @@ import subprocess
 import pytest
 import torch
 
-from conftest import CANONICAL, ROOT, SUITES, TINY, TINY_STEPS, read_json, run_script
+from conftest import CANONICAL, ROOT, SUITES, read_json, run_script, tiny_args
 
 REFERENCE = "91b30fc66edff342094bf30dcae02af93da9adc3"  # main before issue #41/#42's refactor (2026-12-03)
 
@@ -47,19 +47,6 @@ def fingerprint(run_dir) -> dict:
     result = read_json(run_dir / "eval.json")
     return {"parameters": digest.hexdigest(), "global_step": state["global_step"],
             "returns": result["evaluation"]["returns"]}
-
-
-def tiny_args(script: str, suite: str, teacher) -> list:
-    """The run the two versions must agree on: the suite's tiny settings (a baseline's, as in test_baselines),
-    seed 1; a tiny teacher network, or the tiny teacher distilled onto the smaller student."""
-    if script.startswith("ppo_teacher"):
-        net = ["--hidden-sizes", "32", "32"] if suite == "mujoco" else ["--channels", "4", "4", "4", "--fc-size", "16"]
-        return [*TINY[suite], "--total-timesteps", TINY_STEPS[suite], *net]
-    students = ["--teacher-path", teacher, "--student", "smaller"]
-    if script.startswith("ppd"):
-        return [*TINY[suite], "--total-timesteps", TINY_STEPS[suite], *students]
-    flags = TINY[suite][:TINY[suite].index("--minibatch-size")] + TINY[suite][TINY[suite].index("--eval-episodes"):]
-    return [*flags, "--num-steps", "8", "--total-timesteps", 4 * 8 * 4, *students]
 
 
 SCRIPTS = [(suite, script) for suite in SUITES for script in

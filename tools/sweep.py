@@ -7,11 +7,13 @@ students, the Atari subset by default). A distillation run depends on its teache
 
     python tools/sweep.py --dry-run                                  # the whole grid, in dependency order
     python tools/sweep.py --suites mujoco --seeds 1 --workers 2      # run a subset here
+    python tools/sweep.py --suites atari --workers 4 --cuda-devices 0 1 2 3   # one GPU per worker on a 4-GPU box
     python tools/sweep.py --mode slurm --suites atari --gpus 1 --setup "source .venv/bin/activate"
 """
 
 import importlib
 import os
+import queue
 import shlex
 import signal
 import subprocess
@@ -88,6 +90,10 @@ class Args:
     """the Python that runs the scripts"""
     workers: int = 2
     """local mode: runs at a time"""
+    cuda_devices: tuple[str, ...] = ()
+    """local mode: the GPUs of the workers (e.g. 0 1 2 3): each run gets one through CUDA_VISIBLE_DEVICES, a free
+    one when it starts (workers beyond the GPUs share them, round-robin); default: the runs see every GPU, so all
+    use the first. SLURM gives each task its own with --gpus"""
     done_dirs: tuple[str, ...] = ()
     """a run whose eval.json is in {folder}/{run name}/ of one of these folders is done too (e.g. results/runs,
     where finished runs are committed): it is skipped"""
@@ -240,6 +246,9 @@ def run_local(runs: list[Run], args: Args) -> tuple[list[str], list[str]]:
     deadline = time.time() + 60 * args.stop_after_minutes if args.stop_after_minutes > 0 else float("inf")
     for signum in (signal.SIGINT, signal.SIGTERM):
         signal.signal(signum, lambda *_: stop.set())
+    free_devices = queue.Queue()  # a worker's GPU, taken when its run starts and given back when it ends
+    for i in range(args.workers if args.cuda_devices else 0):
+        free_devices.put(args.cuda_devices[i % len(args.cuda_devices)])
 
     def launch(run: Run) -> None:
         if run.teacher in failed:
@@ -253,16 +262,23 @@ def run_local(runs: list[Run], args: Args) -> tuple[list[str], list[str]]:
             return
         command = command_of(run, args)
         checkpoint = os.path.join(run.run_dir(args), "checkpoint.pt")
-        print(f"start: {run.name}", flush=True)
+        gpu = free_devices.get() if args.cuda_devices else None
+        run_env = env if gpu is None else {**env, "CUDA_VISIBLE_DEVICES": gpu}
+        print(f"start: {run.name}" + ("" if gpu is None else f" (CUDA_VISIBLE_DEVICES={gpu})"), flush=True)
         log_path = os.path.join(args.logs_dir, f"{run.name}.log")
-        with open(log_path, "a") as log:  # a resumed run's log follows its first part
-            # its own process group: a Ctrl-C in this terminal reaches the sweep only, which then stops it
-            proc = subprocess.Popen(command, stdout=log, stderr=subprocess.STDOUT, env=env, start_new_session=True)
-            while proc.poll() is None:
-                if stop.wait(timeout=2) or time.time() >= deadline:
-                    proc.send_signal(signal.SIGTERM)  # it writes its checkpoint and exits with 143
-                    proc.wait()
-                    break
+        try:
+            with open(log_path, "a") as log:  # a resumed run's log follows its first part
+                # its own process group: a Ctrl-C in this terminal reaches the sweep only, which then stops it
+                proc = subprocess.Popen(command, stdout=log, stderr=subprocess.STDOUT, env=run_env,
+                                        start_new_session=True)
+                while proc.poll() is None:
+                    if stop.wait(timeout=2) or time.time() >= deadline:
+                        proc.send_signal(signal.SIGTERM)  # it writes its checkpoint and exits with 143
+                        proc.wait()
+                        break
+        finally:
+            if gpu is not None:
+                free_devices.put(gpu)
         code = proc.returncode
         if code == 128 + signal.SIGTERM and (stop.is_set() or time.time() >= deadline):
             left.append(f"{run.name} (stopped; resumes from {checkpoint})")
@@ -333,6 +349,9 @@ def submit_slurm(runs: list[Run], args: Args) -> list[str]:
 def main() -> None:
     args = tyro.cli(Args)
     try:
+        args.cuda_devices = tuple(d.strip() for item in args.cuda_devices for d in item.split(",") if d.strip())
+        if args.cuda_devices and args.mode == "slurm":
+            raise UsageError("--cuda-devices is for local mode; on SLURM, --gpus N gives each task its own GPUs")
         runs = expand(args)
         if args.dry_run:  # what the call would do, skips included
             skips = 0
