@@ -108,6 +108,27 @@ def test_local_sweep_runs_skips_and_reports_failures(tmp_path):
     assert "Hopper-v4__ppd__smaller__1: its teacher Hopper-v4__teacher__1 failed" in broken.stderr
 
 
+def test_local_workers_get_a_gpu_each(tmp_path):
+    """--cuda-devices 0,1: each run sees one GPU (CUDA_VISIBLE_DEVICES, recorded in its eval.json); the two teachers
+    that start together get different ones, and a device is given back for the runs after them."""
+    grid = ["--suites", "mujoco", "--envs", "Hopper", "--seeds", "1", "2", "--methods", "ppd", "--students", "smaller",
+            "--no-imperfect", "--lambdas"]
+    flags = [f"--teacher-flags={TINY_TEACHER}", f"--distill-flags={TINY_STUDENT}", "--ppd-flags=--minibatch-size 16",
+             "--workers", "2"]
+    proc = run_sweep([*grid, *flags, "--cuda-devices", "0,1"], tmp_path)
+    assert proc.returncode == 0, proc.stderr
+    seen = {}
+    for name in ("Hopper-v4__teacher__1", "Hopper-v4__teacher__2", "Hopper-v4__ppd__smaller__1",
+                 "Hopper-v4__ppd__smaller__2"):
+        seen[name] = read_json(tmp_path / "runs" / name / "eval.json")["ran_on"]["cuda_visible_devices"]
+        assert f"start: {name} (CUDA_VISIBLE_DEVICES={seen[name]})" in proc.stdout
+    assert {seen["Hopper-v4__teacher__1"], seen["Hopper-v4__teacher__2"]} == {"0", "1"}
+    assert set(seen.values()) == {"0", "1"}
+    refused = run_sweep([*grid, "--mode", "slurm", "--cuda-devices", "0"], tmp_path)
+    assert refused.returncode == 2 and refused.stderr == ("error: --cuda-devices is for local mode; on SLURM, --gpus N "
+                                                          "gives each task its own GPUs\n")
+
+
 @pytest.fixture
 def slurm(tmp_path):
     """A real single-node SLURM (slurmctld, slurmd, munge on localhost) configured in a temporary folder."""
