@@ -7,6 +7,7 @@ teacher forward, update), measures raw env throughput with random actions, and p
 
     python benchmarks/throughput.py                      # Hopper-v4, larger student, CPU
     python benchmarks/throughput.py --env-id Pong        # on a GPU box
+    python benchmarks/throughput.py --env-id Pong --no-cuda   # the same box's CPU
 """
 
 import contextlib
@@ -44,10 +45,12 @@ class Args:
     """vector steps of the raw env measurements"""
     teacher_path: Optional[str] = None
     """teacher checkpoint (default: teachers/{env_id}__1.pt; one is trained briefly if missing)"""
+    cuda: bool = True
+    """measure on the GPU when one is visible (--no-cuda: the CPU, also on a GPU box)"""
 
 
-def machine() -> str:
-    if torch.cuda.is_available():
+def machine(gpu: bool) -> str:
+    if gpu:
         return torch.cuda.get_device_name(0)
     model = next((line.split(":", 1)[1].strip() for line in open("/proc/cpuinfo") if line.startswith("model name")),
                  platform.processor())
@@ -84,12 +87,15 @@ def run(script: str, flags: list, cwd: str) -> float:
 
 
 def timed(fn, repeat: int) -> float:
+    """Seconds per call of fn; on a GPU the clock starts once the warm-up call's kernels are done and stops once the
+    last call's are."""
+    sync = torch.cuda.synchronize if torch.cuda.is_initialized() else (lambda: None)
     fn()
+    sync()
     start = time.perf_counter()
     for _ in range(repeat):
         fn()
-    if torch.cuda.is_available():
-        torch.cuda.synchronize()
+    sync()
     return (time.perf_counter() - start) / repeat
 
 
@@ -107,14 +113,15 @@ def raw_env_sps(make, sample, steps: int, num_envs: int) -> float:
 
 def main() -> None:
     args = tyro.cli(Args)
-    gpu = torch.cuda.is_available()
+    gpu = torch.cuda.is_available() and args.cuda
     suite, env_id, ppd = resolve(args.env_id or ("Pong-v5" if gpu else "Hopper-v4"))
     n = args.num_envs
+    device_flag = "--cuda" if gpu else "--no-cuda"  # the scripts run where the benchmark measures
     work = tempfile.mkdtemp(prefix="throughput_")
     teacher_path = os.path.abspath(args.teacher_path or os.path.join(ROOT, "teachers", f"{env_id}__1.pt"))
     if not os.path.isfile(teacher_path):  # a brief teacher: throughput does not depend on its quality
         subprocess.run([sys.executable, os.path.join(ROOT, f"ppo_teacher_{suite}.py"), "--env-id", env_id,
-                        "--total-timesteps", 4 * 64 * n, "--num-steps", 64, "--eval-episodes", 0,
+                        "--total-timesteps", 4 * 64 * n, "--num-steps", 64, "--eval-episodes", 0, device_flag,
                         "--teachers-dir", work], cwd=work, check=True, capture_output=True)
         teacher_path = os.path.join(work, f"{env_id}__1.pt")
 
@@ -122,7 +129,7 @@ def main() -> None:
     student = ppd.STUDENT_SIZES[args.student]
     net = ["--hidden-sizes", *student] if suite == "mujoco" else [
         "--arch", student[0], "--channels", *student[1], "--fc-size", student[2]]
-    common = ["--env-id", env_id, "--num-envs", n]
+    common = ["--env-id", env_id, "--num-envs", n, device_flag]
     rollout = 64 * n
     ppo_sps = run(f"ppo_teacher_{suite}.py", [*common, *net, "--num-steps", 64, "--ent-coef", 0, "--gamma", 0.999,
                                               "--total-timesteps", args.updates * rollout], work)
@@ -185,7 +192,7 @@ def main() -> None:
         env_raw = raws["envpool"]
     env_time = rollout / env_raw
 
-    print(f"## Throughput: {env_id}, {args.student} student, {n} envs\n\nMachine: {machine()}\n")
+    print(f"## Throughput: {env_id}, {args.student} student, {n} envs\n\nMachine: {machine(gpu)}\n")
     print("| script | SPS |\n|---|---|")
     rows = [("PPO (student network, PPD settings)", ppo_sps), ("PPD", ppd_sps)]
     rows += [("PPD, --env-backend gymnasium", ppd_gym_sps)] if ppd_gym_sps else []

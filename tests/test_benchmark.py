@@ -1,5 +1,7 @@
-"""benchmarks/throughput.py runs on a tiny budget and prints its tables (a benchmark, not a speed test)."""
+"""The benchmarks on tiny budgets (benchmarks, not speed tests): throughput.py and cnn_update.py print their tables,
+and gpu_check.sh runs start to end on a CPU."""
 
+import json
 import os
 import re
 import subprocess
@@ -56,3 +58,37 @@ def test_cnn_update_benchmark_times_both_trunk_layouts(capsys, monkeypatch):
             ms, ratio = re.fullmatch(r"(\d+) \((\d+\.\d\d)x\)", cell).groups()
             ms, ratio = float(ms), float(ratio)  # both printed rounded: ms to whole numbers, the ratio to 0.01
             assert bare > 0 and (ms - 0.5) / (bare + 0.5) - 0.005 <= ratio <= (ms + 0.5) / max(bare - 0.5, 1e-9) + 0.005
+
+
+def test_the_gpu_check_runs_start_to_end_on_a_cpu(tmp_path):
+    """benchmarks/gpu_check.sh without a GPU (issue #40): every step runs on the CPU with its short budgets and
+    says so; no sync is counted; on one device a "device" run and its --no-cuda run are the same run, so the two
+    scripts that repeat it give bit-equal losses; the interrupted run resumes its own generator; and the check's
+    file holds every part of its report."""
+    out = tmp_path / "gpu_check.json"
+    proc = subprocess.run(["bash", os.path.join(ROOT, "benchmarks", "gpu_check.sh"), "--out", out], cwd=tmp_path,
+                          capture_output=True, text=True, timeout=1800)
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    results = json.loads(out.read_text())
+    wheel = results["wheel"]
+    assert wheel["cuda_available"] is False and "no figure here is a GPU figure" in wheel["verdict"]
+    assert set(results["tiny_runs"]) == {"ppo_teacher_mujoco", "ppo_teacher_atari", "ppo_teacher_procgen", "ppd_mujoco",
+                                         "ppd_atari", "ppd_procgen", "student_distill", "teacher_distill"}
+    for script, row in results["tiny_runs"].items():
+        assert row["syncs_total"] == 0 and "losses/value_loss" in row["device"]["losses"], script
+        assert ("losses/distill_kl" in row["device"]["losses"]) == (not script.startswith("ppo_teacher")), script
+        repeated = script in ("ppo_teacher_mujoco", "ppd_atari")  # the --no-cuda run, on one device: the same run
+        assert ("cpu" in row) == repeated and row["max_relative_loss_difference"] == (0.0 if repeated else None)
+        assert not repeated or row["device"]["losses"] == row["cpu"]["losses"], script
+    resume = results["resume"]
+    assert resume["continues"] and resume["exit_code_on_sigterm"] == 143 and resume["checkpoint_device"] == "cpu"
+    assert resume["generator"] == "torch" and resume["interrupted_at_step"] >= 2 * 4 * 32
+    evaluation = results["evaluate_on_cpu"]
+    assert evaluation["ok"] and evaluation["episodes"] == 2 and evaluation["ran_on"] == "cpu"
+    rows = {(r["env_id"], r["bf16"]): r for r in results["throughput"]}
+    assert set(rows) == {("Pong-v5", False), ("Pong-v5", True), ("Hopper-v4", False), ("Hopper-v4", True)}
+    assert all(r["device"] == "cpu" and r["steps_per_second"] > 0 for r in rows.values())
+    for part in ("## GPU check", "| ppd_atari | 0 (0.0) | - | within 0.0e+00 |", "| ppd_procgen | 0 (0.0) | - | - |",
+                 "Interrupt and resume: exit 143",
+                 "evaluated on the CPU: 2 episodes", "| Pong-v5 | larger | cpu | True | 2 |"):
+        assert part in results["report"] and part in proc.stdout, part

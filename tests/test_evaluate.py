@@ -436,7 +436,8 @@ def test_trunk_health_finds_a_dead_trunk(teacher_runs, capsys, monkeypatch, tmp_
                                 capsys, monkeypatch)
     assert code == 0, err
     result = read_json(out)
-    assert result["frames"] == 10 and list(result["trunks"]) == ["shared"]
+    assert result["frames"] == 10 and list(result["trunks"]) == ["shared"] and result["device"] == "cpu"
+    assert f"{teacher} (Pong-v5, 10 frames, on cpu)" in stdout
     layers = result["trunks"]["shared"]  # IMPALA: the ReLU after the flattened stages, then the 16 units
     assert [layer["channels"] for layer in layers][-1] == 16 and all(layer["live"] > 0 for layer in layers)
     assert result["logit_std"] > 0 and "ignores the screen" not in stdout

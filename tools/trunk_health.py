@@ -47,6 +47,8 @@ class Args:
     """env and action-sampling seed"""
     out: Optional[str] = None
     """also write the result as JSON to this file"""
+    cuda: bool = True
+    """run the network on the GPU when one is visible (the frames are played the same either way)"""
 
 
 def live_channels(trunk: nn.Sequential, pixels: torch.Tensor) -> list[dict]:
@@ -66,7 +68,7 @@ def live_channels(trunk: nn.Sequential, pixels: torch.Tensor) -> list[dict]:
     return layers
 
 
-def frames_of(module, state: dict, args: Args) -> torch.Tensor:
+def frames_of(module, state: dict, args: Args, device: torch.device) -> torch.Tensor:
     """Frames of the checkpoint's game from the teacher script of its suite, played by its own policy."""
     suite, env_id = state["suite"], state["env_id"]
     teacher_script = importlib.import_module(f"ppo_teacher_{suite}")
@@ -76,15 +78,15 @@ def frames_of(module, state: dict, args: Args) -> torch.Tensor:
         saved = state.get("args", {})
         envs = teacher_script.make_env(env_id, args.num_envs, args.seed, saved.get("num_levels", 200),
                                        saved.get("start_level", 0), saved.get("distribution_mode", "easy"))
-    agent = module.agent_from_checkpoint(state)
-    generator = torch.Generator().manual_seed(args.seed)
+    agent = module.agent_from_checkpoint(state).to(device)
+    generator = torch.Generator().manual_seed(args.seed)  # on the CPU: the same actions on any device
     obs, _ = envs.reset()
     frames = []
     for _ in range(args.steps):
         x = torch.as_tensor(obs)
         frames.append(x)
         with torch.no_grad():
-            probs = agent.get_dist(x).probs
+            probs = agent.get_dist(x.to(device)).probs.cpu()
         obs = envs.step(torch.multinomial(probs, 1, generator=generator).squeeze(-1).numpy())[0]
     envs.close()
     return torch.cat(frames)
@@ -106,13 +108,14 @@ def health(args: Args) -> dict:
     with contextlib.redirect_stderr(io.StringIO()):  # envpool's import banner
         module = import_script(script, state.get("script_path"))
     torch.manual_seed(args.seed)
-    frames = frames_of(module, state, args)
-    agent = module.agent_from_checkpoint(state)
+    device = torch.device("cuda" if torch.cuda.is_available() and args.cuda else "cpu")
+    frames = frames_of(module, state, args, device)
+    agent = module.agent_from_checkpoint(state).to(device)
     with torch.no_grad():
-        pixels = agent.pixels(frames)
+        pixels = agent.pixels(frames.to(device))
         shared = agent.actor[0] is agent.critic[0]
         trunks = {"shared": agent.actor[0]} if shared else {"actor": agent.actor[0], "critic": agent.critic[0]}
-        result = {"checkpoint": args.checkpoint, "script": script, "env_id": state["env_id"],
+        result = {"checkpoint": args.checkpoint, "script": script, "env_id": state["env_id"], "device": str(device),
                   "frames": len(frames), "trunks": {name: live_channels(t, pixels) for name, t in trunks.items()},
                   "logit_std": float(agent.actor(pixels).std(dim=0).mean())}
     return result
@@ -125,7 +128,7 @@ def main() -> None:
     except UsageError as e:
         print(f"error: {e}", file=sys.stderr)
         sys.exit(2)
-    print(f"{result['checkpoint']} ({result['env_id']}, {result['frames']} frames)")
+    print(f"{result['checkpoint']} ({result['env_id']}, {result['frames']} frames, on {result['device']})")
     for name, layers in result["trunks"].items():
         print(f"{name} trunk: " + ", ".join(f"layer {layer['layer']} {layer['live']}/{layer['channels']} live" for layer in layers))
     print(f"action logits' std over the frames (mean over actions): {result['logit_std']:.4f}"
