@@ -392,6 +392,29 @@ def test_random_policy_is_uniform_on_the_evaluations_own_protocol(teacher_runs, 
     assert sorted(os.listdir(tmp_path / "t")) == ["starpilot__1.pt", "starpilot__1.random.json"]
 
 
+def test_a_corrupted_teacher_is_measured_as_its_students_see_it(teacher_runs, tmp_path, capsys, monkeypatch):
+    """--corruption-sigma (issue #38, part 3): the tool's evaluation of a teacher with sigma = 0.05 is, return for
+    return, the evaluation a PPD run of the same seed with --teacher-corruption-sigma 0.05 makes of its corrupted
+    teacher (the same noise, the same protocol); without the noise the returns differ."""
+    work, _ = teacher_runs["mujoco"]
+    teacher = work / "teachers" / "Hopper-v4__1.pt"
+    run_main("ppd_mujoco.py", [*TINY["mujoco"], "--total-timesteps", 256, "--teacher-path", teacher,
+                               "--teacher-corruption-sigma", 0.05, "--run-name", "sigma"], tmp_path)
+    students_view = read_json(tmp_path / "runs" / "sigma" / "teacher_evaluation.json")["evaluation"]["returns"]
+    out = tmp_path / "corrupted.json"
+    code, stdout, err = tool(["--checkpoint", teacher, "--corruption-sigma", 0.05, "--episodes", 2, "--num-envs", 2,
+                              "--out", out], capsys, monkeypatch)
+    assert code == 0, err
+    result = read_json(out)
+    assert result["corruption"] == {"sigma": 0.05, "seed": 1} and "corrupted with sigma 0.05 (seed 1)" in stdout
+    assert result["evaluation"]["returns"] == students_view
+    code, _, _ = tool(["--checkpoint", teacher, "--episodes", 2, "--num-envs", 2, "--out", tmp_path / "plain.json"],
+                      capsys, monkeypatch)
+    assert code == 0 and read_json(tmp_path / "plain.json")["evaluation"]["returns"] != students_view
+    code, _, err = tool(["--checkpoint", teacher, "--corruption-sigma", -1], capsys, monkeypatch)
+    one_error_line(err, code, "--corruption-sigma must not be negative, got -1")
+
+
 def test_no_gl_backend_one_line_hint(runs, tmp_path):
     out = tmp_path / "g.json"
     proc = run_script("tools/evaluate.py", ["--checkpoint", runs["mujoco"] / "checkpoint.pt", "--episodes", 1,
@@ -410,9 +433,9 @@ def test_json_is_the_documented_shape(runs, tmp_path, capsys, monkeypatch):
     assert code == 0
     result = json.loads(out.read_text())
     assert set(result) == {"checkpoint", "sha256", "script", "method", "suite", "env_id", "student_size",
-                           "policy_params", "global_step", "seed", "num_envs", "policy", "evaluation", "videos",
-                           "ran_on"}
-    assert result["policy"] == "checkpoint"
+                           "policy_params", "global_step", "seed", "num_envs", "policy", "corruption", "evaluation",
+                           "videos", "ran_on"}
+    assert result["policy"] == "checkpoint" and result["corruption"] is None
     assert result["ran_on"]["script"] == "ppo_teacher_mujoco.py" and result["ran_on"]["tool_args"]["seed"] == 3
     assert result["ran_on"]["git_commit"] and result["ran_on"]["device"] == "cpu"
     evaluation = result["evaluation"]

@@ -85,7 +85,7 @@ class Args:
     """parallel envs (each env plays a fixed quota, so the numbers depend on it)"""
     out: Annotated[Optional[str], tyro.conf.arg(metavar="STR", help_behavior_hint=(
         "(default: {checkpoint without .pt}.evaluate.json; .compare.json with --compare, .random.json with "
-        "--random-policy)"))] = None
+        "--random-policy, .corrupted.json with --corruption-sigma)"))] = None
     """JSON file to write"""
     capture_video: bool = False
     """write MP4s of the first --video-episodes evaluation episodes"""
@@ -101,6 +101,13 @@ class Args:
     random_policy: bool = False
     """Atari and Procgen: play uniformly random actions (the checkpoint's actor head zeroed: equal logits,
     sampled) on the evaluation's own envs, levels, episodes and seed: the random baseline beside its score"""
+    corruption_sigma: float = 0.0
+    """imperfect teacher (section 3): evaluate the checkpoint with N(0, sigma^2) noise on every weight of its policy
+    network, the noise a PPD or baseline run with --teacher-corruption-sigma adds (the PPD script's
+    corrupt_teacher_), so the corrupted teacher is measured before its students are run"""
+    corruption_seed: Annotated[Optional[int], tyro.conf.arg(
+        metavar="INT", help_behavior_hint="(default: the checkpoint's seed, as a student run of that seed draws it)")] = None
+    """seed of the corruption noise (a student run draws it with its own --seed)"""
     cuda: bool = True
     """use CUDA when it is available (as the scripts do)"""
 
@@ -592,6 +599,15 @@ def run(args: Args) -> dict:
         if other is not None:
             raise UsageError("--random-policy evaluates one policy; drop --compare")
         policy.make_uniform()
+    if args.corruption_sigma < 0:
+        raise UsageError(f"--corruption-sigma must not be negative, got {args.corruption_sigma}")
+    corruption = None
+    if args.corruption_sigma > 0:
+        if args.random_policy or other is not None:
+            raise UsageError("--corruption-sigma corrupts the one checkpoint evaluated; drop --random-policy and --compare")
+        corruption = {"sigma": args.corruption_sigma,
+                      "seed": int(policy.args.seed) if args.corruption_seed is None else args.corruption_seed}
+        import_script(f"ppd_{suite}.py").corrupt_teacher_(policy.agent, corruption["sigma"], corruption["seed"])
     episodes = args.episodes or PAPER_EPISODES[suite]
     deterministic = (suite != "procgen" and not args.random_policy) if args.actions is None else (
         args.actions == "deterministic")
@@ -604,7 +620,7 @@ def run(args: Args) -> dict:
                          f"{plural(episodes, 'evaluation episode')}")
     # A comparison and a random baseline have their own default names: they would otherwise replace a plain
     # evaluation's JSON and the list of its videos.
-    kind = "compare" if other else "random" if args.random_policy else "evaluate"
+    kind = "compare" if other else "random" if args.random_policy else "corrupted" if corruption else "evaluate"
     out = args.out or f"{os.path.splitext(args.checkpoint)[0]}.{kind}.json"
     if os.path.isdir(out):
         raise UsageError(f"--out {out} is a folder; give a file name")
@@ -621,13 +637,15 @@ def run(args: Args) -> dict:
         "script": policy.script, "method": policy.method, "suite": suite, "env_id": policy.env_id,
         "student_size": getattr(policy.args, "student", None), "policy_params": policy.policy_params(),
         "global_step": policy.state.get("global_step"), "seed": seed, "num_envs": num_envs,
-        "policy": "uniform random" if args.random_policy else "checkpoint", "evaluation": evaluation, "videos": [],
+        "policy": "uniform random" if args.random_policy else "checkpoint", "corruption": corruption,
+        "evaluation": evaluation, "videos": [],
         "ran_on": ran_on,
     }
     protocol = f"{'deterministic' if deterministic else 'stochastic'} actions" + (
         f", {levels} levels" if suite == "procgen" else "")
     normalized = evaluation.get("human_normalized")
-    who = "uniform random policy" if args.random_policy else policy.method
+    who = "uniform random policy" if args.random_policy else policy.method + (
+        f" corrupted with sigma {corruption['sigma']} (seed {corruption['seed']})" if corruption else "")
     print(f"{policy.env_id} {who} ({args.checkpoint}): {plural(episodes, 'episode')}, {protocol}, "
           f"seed {seed}, {plural(num_envs, 'env')}: mean return {evaluation['mean']:.2f} +- {evaluation['std']:.2f}"
           + (f", human-normalised {normalized:.3f}" if normalized is not None else ""), flush=True)
