@@ -6,6 +6,5 @@
 #     bash benchmarks/gpu_check.sh
 #     bash benchmarks/gpu_check.sh --out gpu_check.json --keep-work --work /tmp/gpu_check
 set -euo pipefail
-cd "$(dirname "$0")/.."
 export PYTHONUNBUFFERED=1
-exec "${PYTHON:-python}" benchmarks/gpu_check.py "$@"
+exec "${PYTHON:-python}" "$(dirname "$0")/gpu_check.py" "$@"  # --out and --work are relative to the current folder
