@@ -897,7 +897,7 @@ def train(args: Args, given: Optional[set] = None) -> dict:
                 for start in range(0, len(perm), args.minibatch_size):
                     STOP.check()
                     mb = perm[start:start + args.minibatch_size]
-                    with mixed_precision(args, device):  # the student's one forward pass
+                    with mixed_precision(args, device):  # one forward pass of the minibatch (bfloat16 under --bf16)
                         dist, newvalue = agent.get_dist_and_value(b_obs[mb])
                     newlogprob, entropy = dist.log_prob(b_actions[mb]), dist.entropy()
                     loss, ratio, stats = ppo_loss(newlogprob, b_logprobs[mb], b_advantages[mb], entropy, newvalue,

@@ -709,7 +709,7 @@ def train(args: Args, given: Optional[set] = None) -> dict:
                 for start in range(0, len(perm), args.minibatch_size):
                     STOP.check()
                     mb = perm[start:start + args.minibatch_size]
-                    with mixed_precision(args, device):
+                    with mixed_precision(args, device):  # one forward pass of the minibatch (bfloat16 under --bf16)
                         _, newlogprob, entropy, newvalue = agent.get_action_and_value(b_obs[mb], b_actions[mb])
                     loss, _, stats = ppo_loss(newlogprob, b_logprobs[mb], b_advantages[mb], entropy, newvalue,
                                               b_returns[mb], args)
