@@ -92,3 +92,21 @@ def test_the_gpu_check_runs_start_to_end_on_a_cpu(tmp_path):
                  "Interrupt and resume: exit 143",
                  "evaluated on the CPU: 2 episodes", "| Pong-v5 | larger | cpu | True | 2 |"):
         assert part in results["report"] and part in proc.stdout, part
+
+
+def test_ab_alternates_two_commits_and_reports_their_ratio(tmp_path):
+    """benchmarks/ab.py on a tiny teacher run (two updates, so the SPS after the first exists), HEAD against this tree:
+    one A and one B run per pair, in that order, each with a positive SPS; the ratio line; the worktree removed."""
+    before = subprocess.run(["git", "-C", ROOT, "worktree", "list"], capture_output=True, text=True).stdout
+    proc = subprocess.run([sys.executable, os.path.join(ROOT, "benchmarks", "ab.py"), "--base", "HEAD", "--pairs", "2",
+                           "--", "ppo_teacher_mujoco.py", "--env-id", "Hopper", "--num-envs", "2", "--num-steps", "64",
+                           "--minibatch-size", "64",
+                           "--hidden-sizes", "16", "16", "--total-timesteps", "256"],
+                          cwd=tmp_path, capture_output=True, text=True, timeout=600)
+    assert proc.returncode == 0, proc.stderr[-2000:]
+    runs = re.findall(r"^pair (\d) ([AB]): ([\d,.]+) steps/s$", proc.stdout, re.M)
+    assert [(p, side) for p, side, _ in runs] == [("1", "A"), ("1", "B"), ("2", "A"), ("2", "B")]
+    assert all(float(sps.replace(",", "")) > 0 for _, _, sps in runs)
+    ratio = re.search(r"^B / A: (\d+\.\d+) \(95% interval (-?\d+\.\d+) to (\d+\.\d+)\)$", proc.stdout, re.M)
+    assert ratio and float(ratio.group(2)) <= float(ratio.group(1)) <= float(ratio.group(3))
+    assert subprocess.run(["git", "-C", ROOT, "worktree", "list"], capture_output=True, text=True).stdout == before
