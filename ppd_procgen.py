@@ -221,6 +221,8 @@ def resolve_args(args: Args) -> Args:
     args.env_id = canonical_env_id(args.env_id)
     if args.teacher_path is None:
         args.teacher_path = default_teacher_path(args.env_id, args.seed)
+    if not os.path.isfile(args.teacher_path):
+        raise UsageError(teacher_not_found(args, TEACHER_SCRIPT))
     positive = ["total_timesteps", "learning_rate", "num_envs", "num_steps", "minibatch_size", "update_epochs",
                 "clip_coef", "max_grad_norm", "reward_clip", "checkpoint_every",
                 "checkpoint_minutes", "eval_envs", "num_levels"]
@@ -574,8 +576,6 @@ def teacher_label(path: str) -> str:
 
 def load_teacher(args: Args, obs_shape, action_dim: int) -> tuple[Agent, dict]:
     """The frozen teacher (policy and critic, eval mode, no gradients) and its checkpoint."""
-    if not os.path.isfile(args.teacher_path):
-        raise UsageError(teacher_not_found(args, TEACHER_SCRIPT))
     state = load_checkpoint(args.teacher_path)
     if state["suite"] != SUITE or state["env_id"] != args.env_id:
         raise UsageError(f"teacher {args.teacher_path} was trained on {state['suite']} {state['env_id']}, "
@@ -766,6 +766,11 @@ def train(args: Args, given: Optional[set] = None) -> dict:
     checkpoint_path = os.path.join(run_dir, "checkpoint.pt")
     start_update = resume_state["update"] + 1 if resume_state else 1
     batch_size = args.num_envs * args.num_steps
+    print(f"run folder: {run_dir}")
+    print(device_line(device))
+    if num_updates * batch_size != args.total_timesteps:
+        print(f"--total-timesteps {args.total_timesteps} is not a multiple of the rollout ({args.num_envs} envs x "
+              f"{args.num_steps} steps): training {num_updates * batch_size} steps")
     STOP.checkpoint = checkpoint_path
 
     random.seed(args.seed)
@@ -781,12 +786,7 @@ def train(args: Args, given: Optional[set] = None) -> dict:
     teacher_sha256 = sha256_of(args.teacher_path)
     teacher = teacher.to(device)
     corrupt_teacher_(teacher, args.teacher_corruption_sigma, args.seed)
-    print(f"run folder: {run_dir}")
-    print(device_line(device))
     print(f"teacher: {teacher_label(args.teacher_path)}")
-    if num_updates * batch_size != args.total_timesteps:
-        print(f"--total-timesteps {args.total_timesteps} is not a multiple of the rollout ({args.num_envs} envs x "
-              f"{args.num_steps} steps): training {num_updates * batch_size} steps")
     # "same" is self-distillation: the teacher's own network, as its checkpoint describes it (Table 4's for
     # the paper's teachers; a Nature-CNN teacher's or an imported SB3 network otherwise)
     student_spec = teacher_state["network"] if args.student == "same" else network_spec(*STUDENT_SIZES[args.student])
@@ -1172,9 +1172,9 @@ class StopSignal:
 STOP = StopSignal()
 # Flags that may differ from the checkpoint's on --resume: they do not change what is trained (one list for all eight
 # scripts: a name a script has no flag for is never given).
-RESUME_MAY_CHANGE = ("resume", "reevaluate_teacher", "total_timesteps", "checkpoint_every", "checkpoint_minutes",
-                     "eval_episodes", "eval_envs", "eval_every", "cuda", "run_name", "runs_dir", "track",
-                     "wandb_project_name", "wandb_entity")
+RESUME_MAY_CHANGE = ("resume", "total_timesteps", "checkpoint_every", "checkpoint_minutes", "eval_episodes",
+                     "eval_envs", "eval_every", "cuda", "run_name", "runs_dir", "track", "wandb_project_name",
+                     "wandb_entity", "reevaluate_teacher")
 
 
 def given_flags(argv: list) -> set:

@@ -644,8 +644,9 @@ def train(args: Args, given: Optional[set] = None) -> dict:
 
     envs = make_env(args.env_id, args.num_envs, args.seed + start_update - 1, args.max_episode_steps)
     obs_shape = envs.observation_space.shape
+    action_dim = envs.action_space.n
     spec = network_spec(args.arch, args.channels, args.fc_size, args.shared_trunk)
-    agent = Agent(spec, obs_shape, envs.action_space.n).to(device)
+    agent = Agent(spec, obs_shape, action_dim).to(device)
     # fused: one kernel for the whole parameter update (same maths; measured faster on CPU, docs/throughput.md)
     optimizer = torch.optim.Adam(agent.parameters(), lr=args.learning_rate, eps=1e-5, fused=True)
     obs_norm = None  # pixels are scaled inside the network
@@ -734,9 +735,10 @@ def train(args: Args, given: Optional[set] = None) -> dict:
                     STOP.check()
                     mb = perm[start:start + args.minibatch_size]
                     with mixed_precision(args, device):  # one forward pass of the minibatch (bfloat16 under --bf16)
-                        _, newlogprob, entropy, newvalue = agent.get_action_and_value(b_obs[mb], b_actions[mb])
-                    loss, _, stats = ppo_loss(newlogprob, b_logprobs[mb], b_advantages[mb], entropy, newvalue,
-                                              b_returns[mb], args)
+                        dist, newvalue = agent.get_dist_and_value(b_obs[mb])
+                    newlogprob, entropy = dist.log_prob(b_actions[mb]), dist.entropy()
+                    loss, ratio, stats = ppo_loss(newlogprob, b_logprobs[mb], b_advantages[mb], entropy, newvalue,
+                                                  b_returns[mb], args)
                     optimizer.zero_grad()
                     loss.backward()
                     nn.utils.clip_grad_norm_(agent.parameters(), args.max_grad_norm)
@@ -1003,8 +1005,8 @@ STOP = StopSignal()
 # Flags that may differ from the checkpoint's on --resume: they do not change what is trained (one list for all eight
 # scripts: a name a script has no flag for is never given).
 RESUME_MAY_CHANGE = ("resume", "total_timesteps", "checkpoint_every", "checkpoint_minutes", "eval_episodes",
-                     "eval_envs", "eval_every", "cuda", "run_name", "runs_dir", "overwrite_teacher", "track",
-                     "wandb_project_name", "wandb_entity")
+                     "eval_envs", "eval_every", "cuda", "run_name", "runs_dir", "track", "wandb_project_name",
+                     "wandb_entity", "overwrite_teacher")
 
 
 def given_flags(argv: list) -> set:

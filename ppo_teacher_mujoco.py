@@ -614,7 +614,8 @@ def train(args: Args, given: Optional[set] = None) -> dict:
     next_step_reset = args.env_backend == "envpool"
     obs_dim = envs.single_observation_space.shape[0]
     act_low, act_high = envs.single_action_space.low, envs.single_action_space.high
-    agent = Agent(network_spec(args.hidden_sizes), (obs_dim,), envs.single_action_space.shape[0]).to(device)
+    action_dim = envs.single_action_space.shape[0]
+    agent = Agent(network_spec(args.hidden_sizes), (obs_dim,), action_dim).to(device)
     # fused: one kernel for the whole parameter update (same maths; measured faster on CPU, docs/throughput.md)
     optimizer = torch.optim.Adam(agent.parameters(), lr=args.learning_rate, eps=1e-5, fused=True)
     obs_norm = ObsNormalizer((obs_dim,), args.obs_clip)
@@ -710,9 +711,10 @@ def train(args: Args, given: Optional[set] = None) -> dict:
                     STOP.check()
                     mb = perm[start:start + args.minibatch_size]
                     with mixed_precision(args, device):  # one forward pass of the minibatch (bfloat16 under --bf16)
-                        _, newlogprob, entropy, newvalue = agent.get_action_and_value(b_obs[mb], b_actions[mb])
-                    loss, _, stats = ppo_loss(newlogprob, b_logprobs[mb], b_advantages[mb], entropy, newvalue,
-                                              b_returns[mb], args)
+                        dist, newvalue = agent.get_dist(b_obs[mb]), agent.get_value(b_obs[mb])
+                    newlogprob, entropy = dist.log_prob(b_actions[mb]).sum(-1), dist.entropy().sum(-1)
+                    loss, ratio, stats = ppo_loss(newlogprob, b_logprobs[mb], b_advantages[mb], entropy, newvalue,
+                                                  b_returns[mb], args)
                     optimizer.zero_grad()
                     loss.backward()
                     nn.utils.clip_grad_norm_(agent.parameters(), args.max_grad_norm)
@@ -980,8 +982,8 @@ STOP = StopSignal()
 # Flags that may differ from the checkpoint's on --resume: they do not change what is trained (one list for all eight
 # scripts: a name a script has no flag for is never given).
 RESUME_MAY_CHANGE = ("resume", "total_timesteps", "checkpoint_every", "checkpoint_minutes", "eval_episodes",
-                     "eval_envs", "eval_every", "cuda", "run_name", "runs_dir", "overwrite_teacher", "track",
-                     "wandb_project_name", "wandb_entity")
+                     "eval_envs", "eval_every", "cuda", "run_name", "runs_dir", "track", "wandb_project_name",
+                     "wandb_entity", "overwrite_teacher")
 
 
 def given_flags(argv: list) -> set:

@@ -236,6 +236,8 @@ def resolve_args(args: Args) -> Args:
     suite, args.env_id = canonical_env_id(args.env_id)
     if args.teacher_path is None:
         args.teacher_path = default_teacher_path(args.env_id, args.seed)
+    if not os.path.isfile(args.teacher_path):
+        raise UsageError(teacher_not_found(args, TEACHER_SCRIPTS[suite]))
     if args.eval_episodes is None:
         args.eval_episodes = 200 if suite == "procgen" else 50
     if args.eval_deterministic is None:
@@ -482,6 +484,10 @@ class MlpAgent(nn.Module):
     def policy_network(self) -> nn.Module:
         return self.actor_mean
 
+    def policy_params(self) -> int:
+        """Trunk + action head, as Table 4 counts them (no critic, no log-std)."""
+        return sum(p.numel() for p in self.policy_network().parameters())
+
     def get_value(self, x: torch.Tensor) -> torch.Tensor:
         return self.critic(x).squeeze(-1).float()  # float32 under --bf16's autocast too
 
@@ -497,6 +503,10 @@ class MlpAgent(nn.Module):
 
     def get_dist(self, x: torch.Tensor) -> Normal:
         return self.dist_from_params(self.dist_params(x))
+
+    def act(self, x: torch.Tensor, deterministic: bool = False) -> torch.Tensor:
+        dist = self.get_dist(x)
+        return dist.mean if deterministic else dist.sample()
 
 
 class CnnAgent(nn.Module):
@@ -524,6 +534,10 @@ class CnnAgent(nn.Module):
     def policy_network(self) -> nn.Module:
         return self.actor
 
+    def policy_params(self) -> int:
+        """Trunk + action head, as Table 4 counts them (no critic)."""
+        return sum(p.numel() for p in self.policy_network().parameters())
+
     def pixels(self, x: torch.Tensor) -> torch.Tensor:
         """uint8 frames -> floats in [0, 1] as (N, C, H, W) in the channels_last layout of the weights."""
         x = x.permute(0, 3, 1, 2) if self.hwc else x  # Procgen's permuted view is channels_last already
@@ -548,16 +562,9 @@ class CnnAgent(nn.Module):
     def get_dist(self, x: torch.Tensor) -> Categorical:
         return self.dist_from_params(self.dist_params(x))
 
-
-def policy_params(agent: nn.Module) -> int:
-    """Trunk + action head, as Table 4 counts them (no critic, no log-std)."""
-    return sum(p.numel() for p in agent.policy_network().parameters())
-
-
-def sample_action(dist, deterministic: bool = False) -> torch.Tensor:
-    if deterministic:
-        return dist.mean if isinstance(dist, Normal) else dist.probs.argmax(-1)
-    return dist.sample()
+    def act(self, x: torch.Tensor, deterministic: bool = False) -> torch.Tensor:
+        dist = self.get_dist(x)
+        return dist.probs.argmax(-1) if deterministic else dist.sample()
 
 
 def entropy_of(dist) -> torch.Tensor:
@@ -624,8 +631,6 @@ def teacher_label(path: str) -> str:
 
 def load_teacher(args: Args, suite: str, obs_shape, action_dim: int) -> tuple[nn.Module, dict]:
     """The frozen teacher (policy and critic, eval mode, no gradients) and its checkpoint."""
-    if not os.path.isfile(args.teacher_path):
-        raise UsageError(teacher_not_found(args, TEACHER_SCRIPTS[suite]))
     state = load_checkpoint(args.teacher_path)
     if state["suite"] != suite or state["env_id"] != args.env_id:
         raise UsageError(f"teacher {args.teacher_path} was trained on {state['suite']} {state['env_id']}, "
@@ -707,7 +712,7 @@ def evaluate(agent: nn.Module, args: Args, obs_norm, episodes: int, num_envs: in
             progress.tick(int(counts.sum()))
             with torch.inference_mode():
                 x = torch.as_tensor(obs_norm(obs) if obs_norm else obs, device=device)
-                action = sample_action(agent.get_dist(x), deterministic).cpu().numpy()
+                action = agent.act(x, deterministic).cpu().numpy()
             obs, reward, _, valid, game_over = envs.step(action)
             for i, (ret, length) in zip(np.flatnonzero(game_over), stats.update(reward, game_over, valid)):
                 if counts[i] < quotas[i]:
@@ -826,6 +831,11 @@ def train(args: Args, given: Optional[set] = None) -> dict:
     start_update = resume_state["update"] + 1 if resume_state else 1
     batch_size = args.num_envs * args.num_steps
     suite = canonical_env_id(args.env_id)[0]
+    print(f"run folder: {run_dir}")
+    print(device_line(device))
+    if num_updates * batch_size != args.total_timesteps:
+        print(f"--total-timesteps {args.total_timesteps} is not a multiple of the rollout ({args.num_envs} envs x "
+              f"{args.num_steps} steps): training {num_updates * batch_size} steps")
     STOP.checkpoint = checkpoint_path
 
     random.seed(args.seed)
@@ -839,12 +849,7 @@ def train(args: Args, given: Optional[set] = None) -> dict:
     teacher_sha256 = sha256_of(args.teacher_path)
     teacher = teacher.to(device)
     corrupt_teacher_(teacher, args.teacher_corruption_sigma, args.seed)
-    print(f"run folder: {run_dir}")
-    print(device_line(device))
     print(f"teacher: {teacher_label(args.teacher_path)}")
-    if num_updates * batch_size != args.total_timesteps:
-        print(f"--total-timesteps {args.total_timesteps} is not a multiple of the rollout ({args.num_envs} envs x "
-              f"{args.num_steps} steps): training {num_updates * batch_size} steps")
     agent_class = MlpAgent if suite == "mujoco" else CnnAgent
     # "same" is self-distillation: the teacher's own network, as its checkpoint describes it (Table 4's for
     # the paper's teachers; a Nature-CNN teacher's or an imported SB3 network otherwise)
@@ -917,7 +922,7 @@ def train(args: Args, given: Optional[set] = None) -> dict:
                 obs[step] = next_obs
                 with torch.inference_mode(), mixed_precision(args, device):
                     teacher_params[step], teacher_values[step] = teacher.dist_params_and_value(next_obs)
-                    action = sample_action(teacher.dist_from_params(teacher_params[step]))
+                    action = teacher.dist_from_params(teacher_params[step]).sample()
                 actions[step] = action
                 raw_obs, reward, over, step_valid, game_over = envs.step(action.cpu().numpy())
                 valid_steps[step] = step_valid
@@ -976,7 +981,7 @@ def train(args: Args, given: Optional[set] = None) -> dict:
 
     result = {"script": SCRIPT, "method": METHOD, "suite": suite, "env_id": args.env_id, "seed": args.seed,
               "total_timesteps": global_step, "student_size": args.student,
-              "policy_params": policy_params(agent), "evaluation": None, "evaluation_train_levels": None,
+              "policy_params": agent.policy_params(), "evaluation": None, "evaluation_train_levels": None,
               "teacher": {"path": args.teacher_path, "sha256": teacher_sha256,
                           "corruption_sigma": args.teacher_corruption_sigma,
                           "evaluation": teacher_evaluation, "evaluation_train_levels": teacher_evaluation_train_levels},
@@ -1201,9 +1206,9 @@ class StopSignal:
 STOP = StopSignal()
 # Flags that may differ from the checkpoint's on --resume: they do not change what is trained (one list for all eight
 # scripts: a name a script has no flag for is never given).
-RESUME_MAY_CHANGE = ("resume", "reevaluate_teacher", "total_timesteps", "checkpoint_every", "checkpoint_minutes",
-                     "eval_episodes", "eval_envs", "eval_every", "cuda", "run_name", "runs_dir", "track",
-                     "wandb_project_name", "wandb_entity")
+RESUME_MAY_CHANGE = ("resume", "total_timesteps", "checkpoint_every", "checkpoint_minutes", "eval_episodes",
+                     "eval_envs", "eval_every", "cuda", "run_name", "runs_dir", "track", "wandb_project_name",
+                     "wandb_entity", "reevaluate_teacher")
 
 
 def given_flags(argv: list) -> set:

@@ -85,7 +85,7 @@ def test_end_to_end(method, suite, teacher_runs):
     module = load_script(method)
     check_run_record(result, module, suite)
     agent = module.agent_from_checkpoint(module.load_checkpoint(str(run_dir / "checkpoint.pt")))
-    assert module.policy_params(agent) == result["policy_params"]
+    assert agent.policy_params() == result["policy_params"]
     scalars = read_scalars(str(run_dir))
     assert len(scalars["losses/distill_loss"]) == 4 and len(scalars["losses/value_loss"]) == 4
     assert [s for s, _ in scalars["eval/episodic_return"]] == [64, 128]

@@ -3,6 +3,7 @@
 INTENDED below says along which line the copies differ, and why."""
 
 import ast
+import inspect
 import difflib
 import os
 from collections import defaultdict
@@ -191,3 +192,35 @@ def test_every_evaluate_has_one_signature():
     assert signatures["ppd_mujoco"] == (["agent", "args", "obs_norm", "episodes", "num_envs", "seed", "device",
                                          "deterministic", "test_levels"], ["None", "True"])
     assert all(signature == signatures["ppd_mujoco"] for signature in signatures.values()), signatures
+
+
+def test_every_agent_has_one_interface():
+    """tools/evaluate.py drives any checkpoint's agent one way (issue #41): every agent class of the eight scripts
+    (the baselines' MlpAgent and CnnAgent included) has get_value(x), get_dist(x), act(x, deterministic=False) and
+    policy_params(), and each acts as its own get_dist says."""
+    for script in SCRIPTS:
+        module = load_script(script)
+        agents = [getattr(module, n) for n in ("Agent", "MlpAgent", "CnnAgent") if hasattr(module, n)]
+        assert agents, script
+        for agent in agents:
+            for name, parameters in (("get_value", ["self", "x"]), ("get_dist", ["self", "x"]),
+                                     ("act", ["self", "x", "deterministic"]), ("policy_params", ["self"])):
+                method = getattr(agent, name, None)
+                assert method is not None, (script, agent.__name__, name)
+                assert list(inspect.signature(method).parameters) == parameters, (script, agent.__name__, name)
+
+
+def test_act_picks_the_mode_or_a_sample_of_get_dist():
+    import torch
+
+    module = load_script("student_distill")
+    for agent, x in ((module.MlpAgent(module.network_spec("mujoco", "smaller"), (5,), 2), torch.randn(64, 5)),
+                     (module.CnnAgent(module.network_spec("pixels", "smaller"), (64, 64, 3), 15),
+                      torch.randint(0, 255, (64, 64, 64, 3), dtype=torch.uint8))):
+        dist = agent.get_dist(x)
+        mode = dist.mean if isinstance(dist, torch.distributions.Normal) else dist.probs.argmax(-1)
+        assert torch.equal(agent.act(x, deterministic=True), mode)
+        torch.manual_seed(0)
+        sampled = agent.act(x)
+        torch.manual_seed(0)
+        assert torch.equal(sampled, dist.sample()) and not torch.equal(sampled, mode)

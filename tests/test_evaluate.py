@@ -491,7 +491,7 @@ def shipped_pixel_teacher(name: str):
     policy = ev.Policy(path, torch.device("cpu"))
     assert policy.state["network"] == {"arch": "nature", "channels": [32, 64, 64], "fc_size": 512,
                                        "shared_trunk": True}
-    assert policy.policy_params() == record["policy_params"]
+    assert policy.agent.policy_params() == record["policy_params"]
     return record, policy
 
 

@@ -55,8 +55,8 @@ def test_a_run_reports_what_it_did(tmp_path, teacher_runs):
     assert lines[0] == f"run folder: {os.path.join('runs', 'honest')}"
     recorded = read_json(teacher.with_suffix(".json"))["evaluation"]  # the opening lines name the teacher
     assert lines[1].startswith("device: cpu (") and "torch threads), torch " in lines[1]  # issue #40
-    assert lines[2] == f"teacher: {teacher} (recorded score {recorded['mean']:.2f} over {recorded['episodes']} episodes)"
-    assert lines[3] == ("--total-timesteps 3000 is not a multiple of the rollout (4 envs x 64 steps): "
+    assert lines[3] == f"teacher: {teacher} (recorded score {recorded['mean']:.2f} over {recorded['episodes']} episodes)"
+    assert lines[2] == ("--total-timesteps 3000 is not a multiple of the rollout (4 envs x 64 steps): "
                         "training 2816 steps")
     result = read_json(tmp_path / "runs" / "honest" / "eval.json")
     assert result["total_timesteps"] == 2816 == 11 * ROLLOUT

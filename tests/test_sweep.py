@@ -69,6 +69,24 @@ def test_filtered_grid():
     assert {r.name for r in main} | {r.name for r in lam} == {r.name for r in runs}
 
 
+def test_procgen_imperfect_teachers_onto_same_size_students_alone():
+    """results/run_grid.sh's procgen_sigma phase (issue #38 part 3): the sigma runs onto same-size students (the CPU
+    cannot train the paper's larger IMPALA students), without the main grid's runs, which phase procgen makes."""
+    games = ("coinrun", "jumper", "miner", "ninja")
+    runs = sweep.expand(sweep.Args(suites=("procgen",), envs=games, seeds=(1, 2), main=False, students=("same",),
+                                   imperfect_student="same", imperfect_envs=games, lambdas=()))
+    students = [r for r in runs if r.teacher]
+    assert len(students) == 4 * 2 * 3 and all(r.name.endswith("__sigma0.05") for r in students)
+    for run in students:
+        assert run.command[run.command.index("--student") + 1] == "same" and "__same__" in run.name
+        assert run.command[run.command.index("--teacher-corruption-sigma") + 1] == "0.05"
+    main = sweep.expand(sweep.Args(suites=("procgen",), envs=games, seeds=(1,), students=("smaller", "same"),
+                                   imperfect=False, lambdas=()))
+    assert len([r for r in main if r.teacher]) == 4 * 3 * 2  # the default keeps the main grid
+    assert not [r for r in sweep.expand(sweep.Args(suites=("procgen",), envs=games, seeds=(1,), students=("same",),
+                                                   imperfect_envs=games, lambdas=())) if "sigma" in r.name]
+
+
 def test_stopgrad_variant_runs_are_ppd_with_its_flag():
     runs = sweep.expand(sweep.Args(suites=("mujoco",), envs=("Hopper-v4",), seeds=(1,), methods=("ppd_stopgrad",),
                                    imperfect_envs=("Hopper-v4",), ppd_flags="--minibatch-size 256"))

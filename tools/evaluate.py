@@ -182,20 +182,11 @@ class Policy:
             head.weight.zero_()
             head.bias.zero_()
 
-    def policy_params(self) -> int:
-        if self.family == "single":
-            return self.agent.policy_params()
-        return self.module.policy_params(self.agent)
-
     def act(self, obs: np.ndarray, deterministic: bool) -> np.ndarray:
         """Actions for a batch of raw observations, as the scripts' evaluate() picks them."""
         with torch.inference_mode():
             x = torch.as_tensor(self.normalize(obs) if self.normalize else obs, device=self.device)
-            if self.family == "single":
-                action = self.agent.get_action_and_value(x, deterministic=deterministic)[0]
-            else:
-                action = self.module.sample_action(self.agent.get_dist(x), deterministic)
-        return action.cpu().numpy()
+            return self.agent.act(x, deterministic).cpu().numpy()
 
     def evaluate(self, episodes: int, num_envs: int, seed: int, deterministic: bool, test_levels: bool) -> dict:
         """The script's own evaluate(), whose signature every script shares."""
@@ -508,7 +499,7 @@ class Panel:
 
     def label(self) -> list[str]:
         p = self.policy
-        return [f"{p.method} {p.size} ({p.policy_params() / 1000:.1f}k)",
+        return [f"{p.method} {p.size} ({p.agent.policy_params() / 1000:.1f}k)",
                 f"return {self.ret:.1f}" + (" (end)" if self.over else "")]
 
     def summary(self) -> dict:
@@ -635,7 +626,7 @@ def run(args: Args) -> dict:
     result = {
         "checkpoint": os.path.abspath(args.checkpoint), "sha256": policy.module.sha256_of(args.checkpoint),
         "script": policy.script, "method": policy.method, "suite": suite, "env_id": policy.env_id,
-        "student_size": getattr(policy.args, "student", None), "policy_params": policy.policy_params(),
+        "student_size": getattr(policy.args, "student", None), "policy_params": policy.agent.policy_params(),
         "global_step": policy.state.get("global_step"), "seed": seed, "num_envs": num_envs,
         "policy": "uniform random" if args.random_policy else "checkpoint", "corruption": corruption,
         "evaluation": evaluation, "videos": [],

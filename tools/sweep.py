@@ -62,8 +62,13 @@ class Args:
     --distill-ratio stopgrad, beyond the paper)"""
     students: tuple[str, ...] = ("smaller", "same", "larger")
     """student sizes"""
+    main: bool = True
+    """the main grid (Table 1/5: every method onto every student size); --no-main keeps only the imperfect-teacher
+    and lambda runs"""
     imperfect: bool = True
     """add the imperfect-teacher runs (sigma, larger students, the paper's subset of envs)"""
+    imperfect_student: Literal["smaller", "same", "larger"] = "larger"
+    """student of the imperfect-teacher runs (the paper's: larger; same for pixels on a CPU)"""
     sigma: float = 0.05
     """teacher corruption of the imperfect-teacher runs"""
     imperfect_envs: Annotated[Optional[tuple[str, ...]], tyro.conf.arg(
@@ -174,9 +179,9 @@ def expand(args: Args) -> list[Run]:
             teachers.append(Run(teacher, [f"ppo_teacher_{suite}.py", "--env-id", env_id, "--seed", str(seed),
                                           "--teachers-dir", args.teachers_dir, *shlex.split(args.teacher_flags)],
                                 teacher_file=os.path.join(args.teachers_dir, f"{env_id}__{seed}.pt")))
-            variants = [(m, size, 0.0, 1.0) for m in args.methods for size in args.students]
-            if args.imperfect and env_id in imperfect_envs and "larger" in args.students:
-                variants += [(m, "larger", args.sigma, 1.0) for m in args.methods]
+            variants = [(m, size, 0.0, 1.0) for m in args.methods for size in args.students if args.main]
+            if args.imperfect and env_id in imperfect_envs and args.imperfect_student in args.students:
+                variants += [(m, args.imperfect_student, args.sigma, 1.0) for m in args.methods]
             if "ppd" in args.methods and env_id in lambda_envs and "larger" in args.students:
                 variants += [("ppd", "larger", 0.0, lam) for lam in args.lambdas if lam != 1.0]
             for method, size, sigma, lam in variants:
