@@ -58,14 +58,19 @@ class Args:
     student: Literal["smaller", "same", "larger"] = "same"
     """student network: smaller (MLP 128-64), larger (512-512), or same: the teacher's own network as its
     checkpoint describes it (self-distillation; the paper's teachers: 256-256); A.3, Table 4"""
-    teacher_path: Annotated[Optional[str], tyro.conf.arg(
-        metavar="STR",
-        help_behavior_hint="(default: teachers/{env_id}__{seed}.pt under the current folder, else beside this script)")] = None
+    teacher_path: Annotated[
+        Optional[str],
+        tyro.conf.arg(
+            metavar="STR",
+            help_behavior_hint="(default: teachers/{env_id}__{seed}.pt under the current folder, else beside this script)",
+        ),
+    ] = None
     """teacher checkpoint"""
     distill_lambda: float = 1.0
     """weight lambda of the distillation term (Eq. 2)"""
-    distill_lambda_end: Annotated[Optional[float], tyro.conf.arg(
-        metavar="FLOAT", help_behavior_hint="(default: none: lambda stays constant)")] = None
+    distill_lambda_end: Annotated[
+        Optional[float], tyro.conf.arg(metavar="FLOAT", help_behavior_hint="(default: none: lambda stays constant)")
+    ] = None
     """if set, lambda goes linearly from distill_lambda to this value over the run (Fig. 2's trade-off)"""
     teacher_corruption_sigma: float = 0.0
     """imperfect teacher: add N(0, sigma^2) noise to every parameter of its policy network (section 3: 0.05)"""
@@ -100,8 +105,12 @@ class Args:
     """Adam learning rate"""
     anneal_lr: bool = False
     """linearly anneal the learning rate to 0 (the paper keeps it constant)"""
-    gamma: Annotated[Optional[float], tyro.conf.arg(
-        metavar="FLOAT", help_behavior_hint="(default: 0.995 for Swimmer and Hopper, 0.999 otherwise; A.3)")] = None
+    gamma: Annotated[
+        Optional[float],
+        tyro.conf.arg(
+            metavar="FLOAT", help_behavior_hint="(default: 0.995 for Swimmer and Hopper, 0.999 otherwise; A.3)"
+        ),
+    ] = None
     """discount factor"""
     gae_lambda: float = 0.9
     """GAE lambda"""
@@ -133,13 +142,16 @@ class Args:
     # Run folder, checkpoints and resume
     exp_name: str = SCRIPT[: -len(".py")]
     """the name of this experiment (part of the default run name): this script's file name, as in CleanRL"""
-    run_name: Annotated[Optional[str], tyro.conf.arg(
-        metavar="STR", help_behavior_hint="(default: {env_id}__{exp_name}__{seed}__{unix time})")] = None
+    run_name: Annotated[
+        Optional[str],
+        tyro.conf.arg(metavar="STR", help_behavior_hint="(default: {env_id}__{exp_name}__{seed}__{unix time})"),
+    ] = None
     """run folder name under runs_dir"""
     runs_dir: str = "runs"
     """folder of the run folders, under the current folder (as CleanRL's), wherever the script lives"""
-    resume: Annotated[Optional[str], tyro.conf.arg(
-        metavar="STR", help_behavior_hint="(default: none: a new run)")] = None
+    resume: Annotated[Optional[str], tyro.conf.arg(metavar="STR", help_behavior_hint="(default: none: a new run)")] = (
+        None
+    )
     """continue the run of this checkpoint.pt with its own flags (give --total-timesteps to extend it)"""
     reevaluate_teacher: bool = False
     """on --resume, evaluate the teacher again rather than read the run's teacher_evaluation.json"""
@@ -155,8 +167,9 @@ class Args:
     """log the run to Weights & Biases: the args as its config, the tensorboard scalars synced (needs wandb)"""
     wandb_project_name: str = "ppd"
     """the Weights & Biases project of --track"""
-    wandb_entity: Annotated[Optional[str], tyro.conf.arg(
-        metavar="STR", help_behavior_hint="(default: your W&B default entity)")] = None
+    wandb_entity: Annotated[
+        Optional[str], tyro.conf.arg(metavar="STR", help_behavior_hint="(default: your W&B default entity)")
+    ] = None
     """the Weights & Biases entity (team or user) of --track"""
 
     # Hardware
@@ -190,8 +203,9 @@ def match_env_id(env_id: str, tables: dict) -> tuple[str, str]:
         if name in table["ids"] and version in table["versions"]:
             return suite, table["ids"][name]
         if name in table["ids"]:
-            raise UsageError(f"env id '{env_id}': this project runs {table['ids'][name]}, not -v{version} "
-                             f"({table['why']})")
+            raise UsageError(
+                f"env id '{env_id}': this project runs {table['ids'][name]}, not -v{version} ({table['why']})"
+            )
     names = {key: canonical for table in tables.values() for key, canonical in table["ids"].items()}
     guess = difflib.get_close_matches(name, list(names), n=1)
     hint = f"did you mean {names[guess[0]]}? " if guess else ""
@@ -202,10 +216,13 @@ def mujoco_env_table() -> dict:
     """gymnasium's Mujoco v4 tasks: the paper's version, and the one whose envpool training envs and gymnasium
     evaluation envs tests/test_gae_and_envs.py checks equal (v5 changes observations and rewards of some tasks)."""
     ids = sorted(k for k, spec in gym.registry.items() if k.endswith("-v4") and "mujoco" in str(spec.entry_point))
-    return {"ids": {k.removesuffix("-v4").lower(): k for k in ids}, "versions": ("", "4"),
-            "why": "the paper's version; training uses envpool's v4 tasks, checked equal to gymnasium's v4, which "
-                   "evaluates",
-            "known": f"Mujoco v4 ids: {', '.join(ids)}"}
+    return {
+        "ids": {k.removesuffix("-v4").lower(): k for k in ids},
+        "versions": ("", "4"),
+        "why": "the paper's version; training uses envpool's v4 tasks, checked equal to gymnasium's v4, which "
+        "evaluates",
+        "known": f"Mujoco v4 ids: {', '.join(ids)}",
+    }
 
 
 def canonical_env_id(env_id: str) -> str:
@@ -221,14 +238,33 @@ def resolve_args(args: Args) -> Args:
         args.teacher_path = default_teacher_path(args.env_id, args.seed)
     if not os.path.isfile(args.teacher_path):
         raise UsageError(teacher_not_found(args, TEACHER_SCRIPT))
-    positive = ["total_timesteps", "learning_rate", "num_envs", "num_steps", "minibatch_size", "update_epochs",
-                "clip_coef", "max_grad_norm", "obs_clip", "reward_clip", "checkpoint_every",
-                "checkpoint_minutes", "eval_envs"]
+    positive = [
+        "total_timesteps",
+        "learning_rate",
+        "num_envs",
+        "num_steps",
+        "minibatch_size",
+        "update_epochs",
+        "clip_coef",
+        "max_grad_norm",
+        "obs_clip",
+        "reward_clip",
+        "checkpoint_every",
+        "checkpoint_minutes",
+        "eval_envs",
+    ]
     for name in positive:
         if not getattr(args, name) > 0:
             raise UsageError(f"--{name.replace('_', '-')} must be positive, got {getattr(args, name)}")
-    for name in ["ent_coef", "vf_coef", "eval_episodes", "teacher_corruption_sigma", "distill_lambda", "eval_every",
-                 "eval_every_episodes"]:
+    for name in [
+        "ent_coef",
+        "vf_coef",
+        "eval_episodes",
+        "teacher_corruption_sigma",
+        "distill_lambda",
+        "eval_every",
+        "eval_every_episodes",
+    ]:
         if getattr(args, name) < 0:
             raise UsageError(f"--{name.replace('_', '-')} must not be negative, got {getattr(args, name)}")
     if not 0.0 < args.gamma <= 1.0 or not 0.0 <= args.gae_lambda <= 1.0:
@@ -237,8 +273,10 @@ def resolve_args(args: Args) -> Args:
         raise UsageError(f"--distill-lambda-end must not be negative, got {args.distill_lambda_end}")
     batch_size = args.num_envs * args.num_steps
     if args.minibatch_size > batch_size:
-        raise UsageError(f"--minibatch-size {args.minibatch_size} is larger than the rollout batch "
-                         f"(num_envs x num_steps = {batch_size})")
+        raise UsageError(
+            f"--minibatch-size {args.minibatch_size} is larger than the rollout batch "
+            f"(num_envs x num_steps = {batch_size})"
+        )
     return args
 
 
@@ -298,9 +336,13 @@ def make_env(env_id: str, num_envs: int, seed: int, backend: str = "gymnasium"):
     if backend == "envpool":
         envs = EnvpoolVectorEnv(env_id, num_envs, seed)
         return envs, envs.reset()[0]
-    envs = gym.make_vec(env_id, num_envs=num_envs, vectorization_mode="sync",
-                        vector_kwargs={"autoreset_mode": gym.vector.AutoresetMode.SAME_STEP},
-                        wrappers=[envpool_observation])
+    envs = gym.make_vec(
+        env_id,
+        num_envs=num_envs,
+        vectorization_mode="sync",
+        vector_kwargs={"autoreset_mode": gym.vector.AutoresetMode.SAME_STEP},
+        wrappers=[envpool_observation],
+    )
     return envs, envs.reset(seed=seed)[0]
 
 
@@ -429,8 +471,9 @@ class Agent(nn.Module):
         activation = spec.get("activation", "relu")
         self.actor_mean = make_mlp(obs_shape[0], spec["hidden_sizes"], action_dim, out_std=0.01, activation=activation)
         self.actor_logstd = nn.Parameter(torch.zeros(1, action_dim))
-        self.critic = make_mlp(obs_shape[0], spec.get("critic_hidden_sizes", spec["hidden_sizes"]), 1, out_std=1.0,
-                               activation=activation)
+        self.critic = make_mlp(
+            obs_shape[0], spec.get("critic_hidden_sizes", spec["hidden_sizes"]), 1, out_std=1.0, activation=activation
+        )
 
     def policy_params(self) -> int:
         """Trunk + action head, as Table 4 counts them (no critic, no log-std)."""
@@ -483,15 +526,22 @@ def ppo_loss(newlogprob, oldlogprob, advantages, entropy, newvalue, returns, arg
     ratio = logratio.exp()
     if args.norm_adv and len(advantages) > 1:
         advantages = (advantages - advantages.mean()) / (advantages.std() + 1e-8)
-    pg_loss = torch.max(-advantages * ratio, -advantages * torch.clamp(ratio, 1 - args.clip_coef, 1 + args.clip_coef)).mean()
+    pg_loss = torch.max(
+        -advantages * ratio, -advantages * torch.clamp(ratio, 1 - args.clip_coef, 1 + args.clip_coef)
+    ).mean()
     v_loss = ((newvalue - returns) ** 2).mean()  # SB3's MSE value loss, which the paper's hyperparameters assume
     entropy_loss = entropy.mean()
     loss = pg_loss - args.ent_coef * entropy_loss + args.vf_coef * v_loss
     with torch.no_grad():
         # tensors, read once per update: an .item() per minibatch would make a GPU wait for the CPU each time
-        stats = {"policy_loss": pg_loss.detach(), "value_loss": v_loss.detach(), "entropy": entropy_loss.detach(),
-                 "old_approx_kl": (-logratio).mean(), "approx_kl": ((ratio - 1) - logratio).mean(),
-                 "clipfrac": ((ratio - 1.0).abs() > args.clip_coef).float().mean()}
+        stats = {
+            "policy_loss": pg_loss.detach(),
+            "value_loss": v_loss.detach(),
+            "entropy": entropy_loss.detach(),
+            "old_approx_kl": (-logratio).mean(),
+            "approx_kl": ((ratio - 1) - logratio).mean(),
+            "clipfrac": ((ratio - 1.0).abs() > args.clip_coef).float().mean(),
+        }
     return loss, ratio, stats
 
 
@@ -503,8 +553,13 @@ TEACHER_EVALUATION_FILE = "teacher_evaluation.json"  # in the run folder: a resu
 
 def teacher_evaluation_key(args: Args, teacher_sha256: str) -> dict:
     """What the teacher's evaluation depends on: the teacher file, its corruption and the protocol."""
-    return {"teacher_sha256": teacher_sha256, "corruption_sigma": args.teacher_corruption_sigma, "seed": args.seed,
-            "eval_episodes": args.eval_episodes, "eval_envs": args.eval_envs}
+    return {
+        "teacher_sha256": teacher_sha256,
+        "corruption_sigma": args.teacher_corruption_sigma,
+        "seed": args.seed,
+        "eval_episodes": args.eval_episodes,
+        "eval_envs": args.eval_envs,
+    }
 
 
 def read_teacher_evaluations(run_dir: str, key: dict) -> Optional[tuple]:
@@ -537,9 +592,11 @@ def teacher_not_found(args: Args, teacher_script: str) -> str:
     writes = "" if name == f"{args.env_id}__{args.seed}.pt" else f" (it writes {args.env_id}__{args.seed}.pt there)"
     script = os.path.join(os.path.dirname(os.path.abspath(__file__)), teacher_script)
     script = os.path.relpath(script) if not os.path.relpath(script).startswith("..") else script
-    return (f"teacher checkpoint not found: {args.teacher_path} (looked in {looked}); train one into "
-            f"{os.path.abspath(folder or '.')} with: python {script} --env-id {args.env_id} --seed {args.seed}{to}"
-            f"{writes}")
+    return (
+        f"teacher checkpoint not found: {args.teacher_path} (looked in {looked}); train one into "
+        f"{os.path.abspath(folder or '.')} with: python {script} --env-id {args.env_id} --seed {args.seed}{to}"
+        f"{writes}"
+    )
 
 
 def teacher_label(path: str) -> str:
@@ -557,11 +614,14 @@ def load_teacher(args: Args, obs_shape, action_dim: int) -> tuple[Agent, dict]:
     """The frozen teacher (policy and critic, eval mode, no gradients) and its checkpoint."""
     state = load_checkpoint(args.teacher_path)
     if state["suite"] != SUITE or state["env_id"] != args.env_id:
-        raise UsageError(f"teacher {args.teacher_path} was trained on {state['suite']} {state['env_id']}, "
-                         f"not {SUITE} {args.env_id}")
+        raise UsageError(
+            f"teacher {args.teacher_path} was trained on {state['suite']} {state['env_id']}, not {SUITE} {args.env_id}"
+        )
     if tuple(state["obs_shape"]) != tuple(obs_shape) or state["action_dim"] != action_dim:
-        raise UsageError(f"teacher {args.teacher_path} has observations {tuple(state['obs_shape'])} and "
-                         f"{state['action_dim']} actions; {args.env_id} has {tuple(obs_shape)} and {action_dim}")
+        raise UsageError(
+            f"teacher {args.teacher_path} has observations {tuple(state['obs_shape'])} and "
+            f"{state['action_dim']} actions; {args.env_id} has {tuple(obs_shape)} and {action_dim}"
+        )
     teacher = agent_from_checkpoint(state)
     teacher.eval().requires_grad_(False)
     return teacher, state
@@ -579,7 +639,11 @@ def corrupt_teacher_(teacher: Agent, sigma: float, seed: int) -> None:
 
 def distill_kl(student_dist, teacher_dist, direction: str) -> torch.Tensor:
     """Analytic KL per sample; summed over action dimensions for the diagonal Gaussian."""
-    kl = kl_divergence(teacher_dist, student_dist) if direction == "forward" else kl_divergence(student_dist, teacher_dist)
+    kl = (
+        kl_divergence(teacher_dist, student_dist)
+        if direction == "forward"
+        else kl_divergence(student_dist, teacher_dist)
+    )
     return kl.sum(-1)
 
 
@@ -607,8 +671,17 @@ def describe(evaluation: dict) -> str:
     return f"{episodes} episode{'s' * (episodes != 1)}, mean return {evaluation['mean']:.2f}"
 
 
-def evaluate(agent: Agent, args: Args, obs_norm: ObsNormalizer, episodes: int, num_envs: int, seed: int,
-             device, deterministic: Optional[bool] = None, test_levels: bool = True) -> dict:
+def evaluate(
+    agent: Agent,
+    args: Args,
+    obs_norm: ObsNormalizer,
+    episodes: int,
+    num_envs: int,
+    seed: int,
+    device,
+    deterministic: Optional[bool] = None,
+    test_levels: bool = True,
+) -> dict:
     """Paper A.3: deterministic actions, raw returns. Each env plays a fixed quota of episodes, so short
     episodes are not over-represented.
     One signature in every script (tools/evaluate.py calls it so): deterministic None is the suite's protocol,
@@ -637,8 +710,15 @@ def evaluate(agent: Agent, args: Args, obs_norm: ObsNormalizer, episodes: int, n
                     returns.append(ret)
                     counts[i] += 1
         envs.close()
-    return {"episodes": episodes, "deterministic": deterministic, "levels": None, "returns": returns,
-            "mean": float(np.mean(returns)), "std": float(np.std(returns)), "human_normalized": None}
+    return {
+        "episodes": episodes,
+        "deterministic": deterministic,
+        "levels": None,
+        "returns": returns,
+        "mean": float(np.mean(returns)),
+        "std": float(np.std(returns)),
+        "human_normalized": None,
+    }
 
 
 def fraction_of_teacher(student_eval: dict, teacher_eval: dict) -> Optional[float]:
@@ -661,15 +741,19 @@ def choose_device(args: Args) -> torch.device:
 def device_line(device: torch.device) -> str:
     """The device for the run's opening lines; where the CPU build of torch leaves an NVIDIA GPU unused, the fix."""
     if device.type == "cuda":
-        return (f"device: {device} ({torch.cuda.get_device_name(device)}), torch {torch.__version__}, "
-                f"CUDA {torch.version.cuda}")
+        return (
+            f"device: {device} ({torch.cuda.get_device_name(device)}), torch {torch.__version__}, "
+            f"CUDA {torch.version.cuda}"
+        )
     line = f"device: cpu ({cpu_name()}, {torch.get_num_threads()} torch threads), torch {torch.__version__}"
     if torch.cuda.is_available():
         return line + " (--no-cuda: a GPU is visible, unused)"
     if torch.version.cuda is None and os.path.exists("/proc/driver/nvidia/version"):
-        return line + ("; this machine has an NVIDIA driver but torch is the CPU build: install the CUDA build with "
-                       f"pip install torch=={torch.__version__.split('+')[0]} --index-url "
-                       "https://download.pytorch.org/whl/cuXXX (XXX: the CUDA version PyTorch's selector gives)")
+        return line + (
+            "; this machine has an NVIDIA driver but torch is the CPU build: install the CUDA build with "
+            f"pip install torch=={torch.__version__.split('+')[0]} --index-url "
+            "https://download.pytorch.org/whl/cuXXX (XXX: the CUDA version PyTorch's selector gives)"
+        )
     return line
 
 
@@ -694,26 +778,36 @@ def start_run(args: Args, given: Optional[set]) -> tuple:
     if resume_state is not None:
         check_resume_flags(args, resume_state, given)
         if resume_state.get("device", device.type) != device.type:
-            raise UsageError(f"{args.resume} trained on {resume_state['device']}; resuming it on {device.type} would "
-                             f"change its random streams: resume it on {resume_state['device']}")
+            raise UsageError(
+                f"{args.resume} trained on {resume_state['device']}; resuming it on {device.type} would "
+                f"change its random streams: resume it on {resume_state['device']}"
+            )
     if args.run_name is None:
         args.run_name = f"{args.env_id}__{args.exp_name}__{args.seed}__{int(time.time())}"
     run_dir = os.path.join(args.runs_dir, args.run_name)
     checkpoint_path = os.path.join(run_dir, "checkpoint.pt")
     if resume_state is None and any(os.path.exists(os.path.join(run_dir, f)) for f in ("checkpoint.pt", "eval.json")):
-        raise UsageError(f"{run_dir} already holds a run; resume it with --resume {checkpoint_path}, "
-                         f"or choose another --run-name")
+        raise UsageError(
+            f"{run_dir} already holds a run; resume it with --resume {checkpoint_path}, or choose another --run-name"
+        )
     batch_size = args.num_envs * args.num_steps
     num_updates = args.total_timesteps // batch_size
     if num_updates < 1:
         raise UsageError(f"--total-timesteps {args.total_timesteps} is less than one rollout ({batch_size} steps)")
     if resume_state is not None and num_updates < resume_state["update"]:
-        raise UsageError(f"--total-timesteps {args.total_timesteps} is below step {resume_state['global_step']}, where "
-                         f"{args.resume} stands; give at least that many to resume it")
-    if (resume_state is not None and num_updates == resume_state["update"]
-            and os.path.isfile(os.path.join(run_dir, "eval.json"))):
-        print(f"{run_dir} is finished at step {resume_state['global_step']} and its eval.json is written; nothing "
-              f"to do (give a larger --total-timesteps to train on)")
+        raise UsageError(
+            f"--total-timesteps {args.total_timesteps} is below step {resume_state['global_step']}, where "
+            f"{args.resume} stands; give at least that many to resume it"
+        )
+    if (
+        resume_state is not None
+        and num_updates == resume_state["update"]
+        and os.path.isfile(os.path.join(run_dir, "eval.json"))
+    ):
+        print(
+            f"{run_dir} is finished at step {resume_state['global_step']} and its eval.json is written; nothing "
+            f"to do (give a larger --total-timesteps to train on)"
+        )
         with open(os.path.join(run_dir, "eval.json")) as f:
             return args, resume_state, run_dir, num_updates, device, json.load(f)
     return args, resume_state, run_dir, num_updates, device, None
@@ -730,8 +824,10 @@ def train(args: Args, given: Optional[set] = None) -> dict:
     print(f"run folder: {run_dir}")
     print(device_line(device))
     if num_updates * batch_size != args.total_timesteps:
-        print(f"--total-timesteps {args.total_timesteps} is not a multiple of the rollout ({args.num_envs} envs x "
-              f"{args.num_steps} steps): training {num_updates * batch_size} steps")
+        print(
+            f"--total-timesteps {args.total_timesteps} is not a multiple of the rollout ({args.num_envs} envs x "
+            f"{args.num_steps} steps): training {num_updates * batch_size} steps"
+        )
     STOP.checkpoint = checkpoint_path
 
     random.seed(args.seed)
@@ -775,13 +871,18 @@ def train(args: Args, given: Optional[set] = None) -> dict:
         saved = read_teacher_evaluations(run_dir, key) if resume_state and not args.reevaluate_teacher else None
         if saved is not None:
             teacher_evaluation, teacher_evaluation_train_levels = saved
-            print(f"teacher evaluation (from {os.path.join(run_dir, TEACHER_EVALUATION_FILE)}; --reevaluate-teacher "
-                  f"plays it again): {describe(teacher_evaluation)}")
+            print(
+                f"teacher evaluation (from {os.path.join(run_dir, TEACHER_EVALUATION_FILE)}; --reevaluate-teacher "
+                f"plays it again): {describe(teacher_evaluation)}"
+            )
         else:
-            teacher_evaluation = evaluate(teacher, args, obs_norm, args.eval_episodes, args.eval_envs,
-                                          seed=args.seed + 10_000, device=device)
-            write_json(os.path.join(run_dir, TEACHER_EVALUATION_FILE), {
-                "key": key, "evaluation": teacher_evaluation, "evaluation_train_levels": None})
+            teacher_evaluation = evaluate(
+                teacher, args, obs_norm, args.eval_episodes, args.eval_envs, seed=args.seed + 10_000, device=device
+            )
+            write_json(
+                os.path.join(run_dir, TEACHER_EVALUATION_FILE),
+                {"key": key, "evaluation": teacher_evaluation, "evaluation_train_levels": None},
+            )
             print(f"teacher evaluation: {describe(teacher_evaluation)}")
 
     if args.track:  # Weights & Biases only when asked: without --track it is never imported
@@ -789,19 +890,29 @@ def train(args: Args, given: Optional[set] = None) -> dict:
 
         # wandb's files go to ./wandb (as in CleanRL): inside the run folder its tensorboard sync would copy itself.
         # A resumed run continues the same W&B run (its id comes from the run folder).
-        wandb.init(project=args.wandb_project_name, entity=args.wandb_entity, name=args.run_name,
-                   id=hashlib.sha256(os.path.abspath(run_dir).encode()).hexdigest()[:16], resume="allow",
-                   config=dataclasses.asdict(args), sync_tensorboard=True)
+        wandb.init(
+            project=args.wandb_project_name,
+            entity=args.wandb_entity,
+            name=args.run_name,
+            id=hashlib.sha256(os.path.abspath(run_dir).encode()).hexdigest()[:16],
+            resume="allow",
+            config=dataclasses.asdict(args),
+            sync_tensorboard=True,
+        )
     writer = SummaryWriter(run_dir, purge_step=global_step + 1)  # drops what was logged after the checkpoint
-    writer.add_text("hyperparameters", "|param|value|\n|-|-|\n" + "\n".join(
-        f"|{k}|{v}|" for k, v in dataclasses.asdict(args).items()))
+    writer.add_text(
+        "hyperparameters",
+        "|param|value|\n|-|-|\n" + "\n".join(f"|{k}|{v}|" for k, v in dataclasses.asdict(args).items()),
+    )
 
     # Rollout storage, allocated once.
     shape = (args.num_steps, args.num_envs)
     obs = torch.zeros(shape + (obs_dim,), device=device)
     actions = torch.zeros(shape + envs.single_action_space.shape, device=device)
     logprobs, values, final_values = (torch.zeros(shape, device=device) for _ in range(3))
-    env_steps = np.zeros((4,) + shape, np.float32)  # rewards, terminations, dones, valid: filled on the host, one upload
+    env_steps = np.zeros(
+        (4,) + shape, np.float32
+    )  # rewards, terminations, dones, valid: filled on the host, one upload
     teacher_means = torch.zeros(shape + (action_dim,), device=device)  # teacher outputs, once per sample
     teacher_std = teacher.actor_logstd.exp()  # state-independent
 
@@ -848,15 +959,20 @@ def train(args: Args, given: Optional[set] = None) -> dict:
                 following = torch.cat([values[1:], agent.get_value(next_obs)[None]])
                 # envpool: the observation after a truncated step is its true final observation, so values[t + 1]
                 # bootstraps the time limit (A.2); gymnasium: final_values holds the value of info's final observation.
-                next_values = following if next_step_reset else torch.where((dones > 0) & (terminations == 0),
-                                                                            final_values, following)
-                advantages, returns = compute_gae(rewards, values, next_values, terminations, dones, valid,
-                                                  args.gamma, args.gae_lambda)
+                next_values = (
+                    following
+                    if next_step_reset
+                    else torch.where((dones > 0) & (terminations == 0), final_values, following)
+                )
+                advantages, returns = compute_gae(
+                    rewards, values, next_values, terminations, dones, valid, args.gamma, args.gae_lambda
+                )
 
             # PPO update (Algorithm 1, lines 5-10)
             b_obs, b_actions = obs.reshape((-1, obs_dim)), actions.reshape((-1,) + envs.single_action_space.shape)
             b_logprobs, b_advantages, b_returns, b_values = (
-                x.reshape(-1) for x in (logprobs, advantages, returns, values))
+                x.reshape(-1) for x in (logprobs, advantages, returns, values)
+            )
             b_teacher_means = teacher_means.reshape((-1, action_dim))
             distill_lambda = distill_lambda_at(args, update, num_updates)
             valid_idx = torch.nonzero(valid.reshape(-1)).squeeze(-1)
@@ -865,12 +981,13 @@ def train(args: Args, given: Optional[set] = None) -> dict:
                 perm = valid_idx[torch.randperm(len(valid_idx), device=device)]
                 for start in range(0, len(perm), args.minibatch_size):
                     STOP.check()
-                    mb = perm[start:start + args.minibatch_size]
+                    mb = perm[start : start + args.minibatch_size]
                     with mixed_precision(args, device):  # one forward pass of the minibatch (bfloat16 under --bf16)
                         dist, newvalue = agent.get_dist(b_obs[mb]), agent.get_value(b_obs[mb])
                     newlogprob, entropy = dist.log_prob(b_actions[mb]).sum(-1), dist.entropy().sum(-1)
-                    loss, ratio, stats = ppo_loss(newlogprob, b_logprobs[mb], b_advantages[mb], entropy, newvalue,
-                                                  b_returns[mb], args)
+                    loss, ratio, stats = ppo_loss(
+                        newlogprob, b_logprobs[mb], b_advantages[mb], entropy, newvalue, b_returns[mb], args
+                    )
                     kl = distill_kl(dist, Normal(b_teacher_means[mb], teacher_std), args.kl_direction)
                     distill_loss = ppd_loss(kl, ratio, args.clip_coef, ratio_grad=args.distill_ratio == "eq2")
                     loss = loss + distill_lambda * distill_loss  # Eq. 2
@@ -883,8 +1000,9 @@ def train(args: Args, given: Optional[set] = None) -> dict:
 
             # Logging
             y_pred, y_true = b_values[valid_idx], b_returns[valid_idx]
-            explained_var = ((1 - torch.var(y_true - y_pred) / torch.var(y_true)).item() if len(y_true) > 1
-                             else float("nan"))
+            explained_var = (
+                (1 - torch.var(y_true - y_pred) / torch.var(y_true)).item() if len(y_true) > 1 else float("nan")
+            )
             sps = int((global_step - start_step) / (time.time() - start_time))
             writer.add_scalar("charts/learning_rate", optimizer.param_groups[0]["lr"], global_step)
             keys = list(update_stats[0])
@@ -895,42 +1013,71 @@ def train(args: Args, given: Optional[set] = None) -> dict:
             writer.add_scalar("charts/SPS", sps, global_step)
             writer.add_scalar("charts/distill_lambda", distill_lambda, global_step)
             if args.eval_every and global_step // args.eval_every > (global_step - batch_size) // args.eval_every:
-                curve = evaluate(agent, args, obs_norm, args.eval_every_episodes, args.eval_envs,
-                                 seed=args.seed + 20_000, device=device)
+                curve = evaluate(
+                    agent,
+                    args,
+                    obs_norm,
+                    args.eval_every_episodes,
+                    args.eval_envs,
+                    seed=args.seed + 20_000,
+                    device=device,
+                )
                 writer.add_scalar("eval/episodic_return", curve["mean"], global_step)
             eta = (num_updates * batch_size - global_step) / max(sps, 1)
             mean_return = f"{np.mean(recent_returns):.2f}" if recent_returns else "n/a"
-            print(f"step {global_step}/{num_updates * batch_size} | SPS {sps} | ETA {eta / 60:.1f} min | "
-                  f"return {mean_return}", flush=True)
+            print(
+                f"step {global_step}/{num_updates * batch_size} | SPS {sps} | ETA {eta / 60:.1f} min | "
+                f"return {mean_return}",
+                flush=True,
+            )
 
-            if (update % args.checkpoint_every == 0 or update == num_updates
-                    or time.time() - last_checkpoint_time >= 60 * args.checkpoint_minutes):
+            if (
+                update % args.checkpoint_every == 0
+                or update == num_updates
+                or time.time() - last_checkpoint_time >= 60 * args.checkpoint_minutes
+            ):
                 save_checkpoint(checkpoint_path, agent, args, obs_norm, global_step, update, optimizer, reward_norm)
                 last_checkpoint_time = time.time()
     except Interrupted:
         # The interrupted update does not count: its rollout is collected again on resume, while the minibatches
         # it finished stay in the weights.
-        save_checkpoint(checkpoint_path, agent, args, obs_norm, rollout_start_step, update - 1, optimizer,
-                        reward_norm)
+        save_checkpoint(checkpoint_path, agent, args, obs_norm, rollout_start_step, update - 1, optimizer, reward_norm)
         writer.close()
         raise
     envs.close()
     if args.dump_last_rollout:
-        torch.save({"obs": obs.cpu(), "teacher_means": teacher_means.cpu(),
-                    "valid": torch.from_numpy(env_steps[3].copy())},
-                   os.path.join(run_dir, "last_rollout.pt"))
+        torch.save(
+            {"obs": obs.cpu(), "teacher_means": teacher_means.cpu(), "valid": torch.from_numpy(env_steps[3].copy())},
+            os.path.join(run_dir, "last_rollout.pt"),
+        )
 
-    result = {"script": SCRIPT, "method": METHOD, "suite": SUITE, "env_id": args.env_id, "seed": args.seed,
-              "total_timesteps": global_step, "student_size": args.student,
-              "policy_params": agent.policy_params(), "evaluation": None, "evaluation_train_levels": None,
-              "teacher": {"path": args.teacher_path, "sha256": teacher_sha256,
-                          "corruption_sigma": args.teacher_corruption_sigma,
-                          "evaluation": teacher_evaluation, "evaluation_train_levels": None},
-              "distill_lambda": args.distill_lambda, "kl_direction": args.kl_direction,
-              "distill_ratio": args.distill_ratio, "fraction_of_teacher": None}
+    result = {
+        "script": SCRIPT,
+        "method": METHOD,
+        "suite": SUITE,
+        "env_id": args.env_id,
+        "seed": args.seed,
+        "total_timesteps": global_step,
+        "student_size": args.student,
+        "policy_params": agent.policy_params(),
+        "evaluation": None,
+        "evaluation_train_levels": None,
+        "teacher": {
+            "path": args.teacher_path,
+            "sha256": teacher_sha256,
+            "corruption_sigma": args.teacher_corruption_sigma,
+            "evaluation": teacher_evaluation,
+            "evaluation_train_levels": None,
+        },
+        "distill_lambda": args.distill_lambda,
+        "kl_direction": args.kl_direction,
+        "distill_ratio": args.distill_ratio,
+        "fraction_of_teacher": None,
+    }
     if args.eval_episodes > 0:
-        result["evaluation"] = evaluate(agent, args, obs_norm, args.eval_episodes, args.eval_envs,
-                                        seed=args.seed + 10_000, device=device)
+        result["evaluation"] = evaluate(
+            agent, args, obs_norm, args.eval_episodes, args.eval_envs, seed=args.seed + 10_000, device=device
+        )
         writer.add_scalar("eval/mean_return", result["evaluation"]["mean"], global_step)
         print(f"evaluation: {describe(result['evaluation'])}")
         result["fraction_of_teacher"] = fraction_of_teacher(result["evaluation"], teacher_evaluation)
@@ -959,6 +1106,7 @@ def write_json(path: str, data: dict) -> None:
     def write(tmp):
         with open(tmp, "w") as f:
             json.dump(data, f, indent=2)
+
     atomic_write(path, write)
 
 
@@ -966,9 +1114,12 @@ def rng_state() -> dict:
     """Every generator the run draws from: on a GPU, action sampling and the minibatch permutation draw from the
     CUDA generators (None when the run never touched CUDA)."""
     np_state = np.random.get_state()
-    return {"torch": torch.get_rng_state(), "numpy": [np_state[0], torch.as_tensor(np_state[1].astype(np.int64)),
-            *np_state[2:]], "python": random.getstate(),
-            "cuda": torch.cuda.get_rng_state_all() if torch.cuda.is_initialized() else None}
+    return {
+        "torch": torch.get_rng_state(),
+        "numpy": [np_state[0], torch.as_tensor(np_state[1].astype(np.int64)), *np_state[2:]],
+        "python": random.getstate(),
+        "cuda": torch.cuda.get_rng_state_all() if torch.cuda.is_initialized() else None,
+    }
 
 
 def set_rng_state(state: dict) -> None:
@@ -980,22 +1131,43 @@ def set_rng_state(state: dict) -> None:
         torch.cuda.set_rng_state_all(state["cuda"])
 
 
-def save_checkpoint(path: str, agent: Agent, args: Args, obs_norm, global_step: int,
-                    update: int, optimizer=None, reward_norm: Optional[RewardNormalizer] = None) -> None:
+def save_checkpoint(
+    path: str,
+    agent: Agent,
+    args: Args,
+    obs_norm,
+    global_step: int,
+    update: int,
+    optimizer=None,
+    reward_norm: Optional[RewardNormalizer] = None,
+) -> None:
     """Everything needed to rebuild and run the policy; optimiser, RNG and reward statistics only to resume."""
     state = {
-        "format_version": CHECKPOINT_VERSION, "script": SCRIPT, "script_path": os.path.abspath(__file__),
-        "script_sha256": CODE_VERSION["script_sha256"], "method": METHOD, "suite": SUITE,
-        "env_id": args.env_id, "network": agent.spec,
-        "obs_shape": list(agent.obs_shape), "action_dim": agent.action_dim,
+        "format_version": CHECKPOINT_VERSION,
+        "script": SCRIPT,
+        "script_path": os.path.abspath(__file__),
+        "script_sha256": CODE_VERSION["script_sha256"],
+        "method": METHOD,
+        "suite": SUITE,
+        "env_id": args.env_id,
+        "network": agent.spec,
+        "obs_shape": list(agent.obs_shape),
+        "action_dim": agent.action_dim,
         "actor": {k: v for k, v in agent.state_dict().items() if not k.startswith("critic.")},
         "critic": {k: v for k, v in agent.state_dict().items() if k.startswith("critic.")},
-        "obs_rms": obs_norm.rms.state_dict() if obs_norm else None, "args": dataclasses.asdict(args),
-        "global_step": global_step, "update": update,
+        "obs_rms": obs_norm.rms.state_dict() if obs_norm else None,
+        "args": dataclasses.asdict(args),
+        "global_step": global_step,
+        "update": update,
     }
     if optimizer is not None:
-        state.update(optimizer=optimizer.state_dict(), rng=rng_state(), device=next(agent.parameters()).device.type,
-                     return_rms=reward_norm.rms.state_dict(), reward_returns=torch.as_tensor(reward_norm.returns))
+        state.update(
+            optimizer=optimizer.state_dict(),
+            rng=rng_state(),
+            device=next(agent.parameters()).device.type,
+            return_rms=reward_norm.rms.state_dict(),
+            reward_returns=torch.as_tensor(reward_norm.returns),
+        )
     atomic_write(path, lambda tmp: torch.save(state, tmp))
 
 
@@ -1030,8 +1202,13 @@ def sha256_of(path: str) -> str:
 def env_record(suite: str, args: Args, training: bool, test_levels: bool = True) -> dict:
     """The environments that trained or evaluated the run, as its eval.json records them."""
     backend = args.env_backend if training else "gymnasium"  # evaluation is always on gymnasium's v4 tasks
-    return {"suite": suite, "env_id": args.env_id, "backend": backend, "version": package_version(backend),
-            "mujoco": package_version("mujoco")}
+    return {
+        "suite": suite,
+        "env_id": args.env_id,
+        "backend": backend,
+        "version": package_version(backend),
+        "mujoco": package_version("mujoco"),
+    }
 
 
 def package_version(name: str) -> Optional[str]:
@@ -1046,13 +1223,13 @@ def code_version() -> dict:
     outside a git checkout): taken when the script is loaded, so a run records the code it runs, even if the
     files change while it trains."""
     here = os.path.abspath(__file__)
-    record = {"script": os.path.basename(here), "script_sha256": sha256_of(here), "git_commit": None,
-              "git_dirty": None}
+    record = {"script": os.path.basename(here), "script_sha256": sha256_of(here), "git_commit": None, "git_dirty": None}
     git = ["git", "-C", os.path.dirname(here)]
     try:
         commit = subprocess.run(git + ["rev-parse", "HEAD"], capture_output=True, text=True, timeout=30)
-        status = subprocess.run(git + ["status", "--porcelain", "--untracked-files=no"], capture_output=True,
-                                text=True, timeout=30)
+        status = subprocess.run(
+            git + ["status", "--porcelain", "--untracked-files=no"], capture_output=True, text=True, timeout=30
+        )
     except (OSError, subprocess.SubprocessError):
         return record
     if commit.returncode == 0 and status.returncode == 0:
@@ -1076,18 +1253,33 @@ def record_run(result: dict, args: Args, device: torch.device) -> dict:
     of training and of each evaluation, the code (CODE_VERSION), the full arguments, the device and the library
     versions. A reader checks "unseen test levels" or "trained on envpool" from the data, not from the code."""
     teacher = result.get("teacher") or {}
-    for evaluation in filter(None, (result.get("evaluation"), result.get("evaluation_train_levels"),
-                                    teacher.get("evaluation"), teacher.get("evaluation_train_levels"))):
-        evaluation["envs"] = env_record(result["suite"], args, training=False,
-                                        test_levels=evaluation.get("levels") != "train")
+    for evaluation in filter(
+        None,
+        (
+            result.get("evaluation"),
+            result.get("evaluation_train_levels"),
+            teacher.get("evaluation"),
+            teacher.get("evaluation_train_levels"),
+        ),
+    ):
+        evaluation["envs"] = env_record(
+            result["suite"], args, training=False, test_levels=evaluation.get("levels") != "train"
+        )
     cuda = device.type == "cuda"
     result["training_envs"] = env_record(result["suite"], args, training=True)
-    result["ran_on"] = {**CODE_VERSION, "args": dataclasses.asdict(args), "device": str(device),
-                        "device_name": torch.cuda.get_device_name(device) if cuda else cpu_name(),
-                        "torch_threads": torch.get_num_threads(), "torch": torch.__version__,
-                        "cuda": torch.version.cuda, "cudnn": torch.backends.cudnn.version() if cuda else None,
-                        "cuda_visible_devices": os.environ.get("CUDA_VISIBLE_DEVICES"),
-                        "python": platform.python_version(), "numpy": np.__version__}
+    result["ran_on"] = {
+        **CODE_VERSION,
+        "args": dataclasses.asdict(args),
+        "device": str(device),
+        "device_name": torch.cuda.get_device_name(device) if cuda else cpu_name(),
+        "torch_threads": torch.get_num_threads(),
+        "torch": torch.__version__,
+        "cuda": torch.version.cuda,
+        "cudnn": torch.backends.cudnn.version() if cuda else None,
+        "cuda_visible_devices": os.environ.get("CUDA_VISIBLE_DEVICES"),
+        "python": platform.python_version(),
+        "numpy": np.__version__,
+    }
     return result
 
 
@@ -1131,16 +1323,31 @@ class StopSignal:
         if self.checkpoint is None or not os.path.isfile(self.checkpoint):
             return f"interrupted by {name} before the first checkpoint: nothing to resume, start the run again"
         step = load_checkpoint(self.checkpoint)["global_step"]
-        return (f"interrupted by {name}: {self.checkpoint} holds step {step}; resume with: "
-                f"python {sys.argv[0]} --resume {self.checkpoint}")
+        return (
+            f"interrupted by {name}: {self.checkpoint} holds step {step}; resume with: "
+            f"python {sys.argv[0]} --resume {self.checkpoint}"
+        )
 
 
 STOP = StopSignal()
 # Flags that may differ from the checkpoint's on --resume: they do not change what is trained (one list for all eight
 # scripts: a name a script has no flag for is never given).
-RESUME_MAY_CHANGE = ("resume", "total_timesteps", "checkpoint_every", "checkpoint_minutes", "eval_episodes",
-                     "eval_envs", "eval_every", "cuda", "run_name", "runs_dir", "track", "wandb_project_name",
-                     "wandb_entity", "reevaluate_teacher")
+RESUME_MAY_CHANGE = (
+    "resume",
+    "total_timesteps",
+    "checkpoint_every",
+    "checkpoint_minutes",
+    "eval_episodes",
+    "eval_envs",
+    "eval_every",
+    "cuda",
+    "run_name",
+    "runs_dir",
+    "track",
+    "wandb_project_name",
+    "wandb_entity",
+    "reevaluate_teacher",
+)
 
 
 def given_flags(argv: list) -> set:
@@ -1182,8 +1389,10 @@ def check_resume_flags(args: Args, state: dict, given: set) -> None:
     for name in sorted(given - set(RESUME_MAY_CHANGE)):
         ours, theirs = getattr(args, name), state["args"].get(name)
         if (list(ours) if isinstance(ours, tuple) else ours) != (list(theirs) if isinstance(theirs, tuple) else theirs):
-            raise UsageError(f"--{name.replace('_', '-')} {ours} contradicts {args.resume}, whose run has {theirs}; "
-                             f"leave it out to resume that run, or start a new one")
+            raise UsageError(
+                f"--{name.replace('_', '-')} {ours} contradicts {args.resume}, whose run has {theirs}; "
+                f"leave it out to resume that run, or start a new one"
+            )
 
 
 # ---------------------------------------------------------------------------------------------

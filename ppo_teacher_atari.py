@@ -44,14 +44,33 @@ SUITE = "atari"
 CHECKPOINT_VERSION = 1
 # The paper's 11 games (A.2) with random and human scores for human-normalised scores (Badia et al., 2020).
 HUMAN_RANDOM_SCORES = {
-    "Atlantis-v5": (12850.0, 29028.1), "BeamRider-v5": (363.9, 16926.5), "CrazyClimber-v5": (10780.5, 35829.4),
-    "DemonAttack-v5": (152.1, 1971.0), "Enduro-v5": (0.0, 860.5), "Freeway-v5": (0.0, 29.6),
-    "MsPacman-v5": (307.3, 6951.6), "Pong-v5": (-20.7, 14.6), "Qbert-v5": (163.9, 13455.0),
-    "Seaquest-v5": (68.4, 42054.7), "Zaxxon-v5": (32.5, 9173.3), "Breakout-v5": (1.7, 30.5),
+    "Atlantis-v5": (12850.0, 29028.1),
+    "BeamRider-v5": (363.9, 16926.5),
+    "CrazyClimber-v5": (10780.5, 35829.4),
+    "DemonAttack-v5": (152.1, 1971.0),
+    "Enduro-v5": (0.0, 860.5),
+    "Freeway-v5": (0.0, 29.6),
+    "MsPacman-v5": (307.3, 6951.6),
+    "Pong-v5": (-20.7, 14.6),
+    "Qbert-v5": (163.9, 13455.0),
+    "Seaquest-v5": (68.4, 42054.7),
+    "Zaxxon-v5": (32.5, 9173.3),
+    "Breakout-v5": (1.7, 30.5),
     "SpaceInvaders-v5": (148.0, 1668.7),
 }
-PAPER_ENVS = ("Atlantis-v5", "BeamRider-v5", "CrazyClimber-v5", "DemonAttack-v5", "Enduro-v5", "Freeway-v5",
-              "MsPacman-v5", "Pong-v5", "Qbert-v5", "Seaquest-v5", "Zaxxon-v5")
+PAPER_ENVS = (
+    "Atlantis-v5",
+    "BeamRider-v5",
+    "CrazyClimber-v5",
+    "DemonAttack-v5",
+    "Enduro-v5",
+    "Freeway-v5",
+    "MsPacman-v5",
+    "Pong-v5",
+    "Qbert-v5",
+    "Seaquest-v5",
+    "Zaxxon-v5",
+)
 
 
 @dataclass
@@ -121,13 +140,16 @@ class Args:
     # Run folder, checkpoints and resume
     exp_name: str = SCRIPT[: -len(".py")]
     """the name of this experiment (part of the default run name): this script's file name, as in CleanRL"""
-    run_name: Annotated[Optional[str], tyro.conf.arg(
-        metavar="STR", help_behavior_hint="(default: {env_id}__{exp_name}__{seed}__{unix time})")] = None
+    run_name: Annotated[
+        Optional[str],
+        tyro.conf.arg(metavar="STR", help_behavior_hint="(default: {env_id}__{exp_name}__{seed}__{unix time})"),
+    ] = None
     """run folder name under runs_dir"""
     runs_dir: str = "runs"
     """folder of the run folders, under the current folder (as CleanRL's), wherever the script lives"""
-    resume: Annotated[Optional[str], tyro.conf.arg(
-        metavar="STR", help_behavior_hint="(default: none: a new run)")] = None
+    resume: Annotated[Optional[str], tyro.conf.arg(metavar="STR", help_behavior_hint="(default: none: a new run)")] = (
+        None
+    )
     """continue the run of this checkpoint.pt with its own flags (give --total-timesteps to extend it)"""
     checkpoint_every: int = 20
     """write runs/{run_name}/checkpoint.pt every this many updates (and at the end)"""
@@ -143,8 +165,9 @@ class Args:
     """log the run to Weights & Biases: the args as its config, the tensorboard scalars synced (needs wandb)"""
     wandb_project_name: str = "ppd"
     """the Weights & Biases project of --track"""
-    wandb_entity: Annotated[Optional[str], tyro.conf.arg(
-        metavar="STR", help_behavior_hint="(default: your W&B default entity)")] = None
+    wandb_entity: Annotated[
+        Optional[str], tyro.conf.arg(metavar="STR", help_behavior_hint="(default: your W&B default entity)")
+    ] = None
     """the Weights & Biases entity (team or user) of --track"""
 
     # Hardware
@@ -178,8 +201,9 @@ def match_env_id(env_id: str, tables: dict) -> tuple[str, str]:
         if name in table["ids"] and version in table["versions"]:
             return suite, table["ids"][name]
         if name in table["ids"]:
-            raise UsageError(f"env id '{env_id}': this project runs {table['ids'][name]}, not -v{version} "
-                             f"({table['why']})")
+            raise UsageError(
+                f"env id '{env_id}': this project runs {table['ids'][name]}, not -v{version} ({table['why']})"
+            )
     names = {key: canonical for table in tables.values() for key, canonical in table["ids"].items()}
     guess = difflib.get_close_matches(name, list(names), n=1)
     hint = f"did you mean {names[guess[0]]}? " if guess else ""
@@ -189,9 +213,12 @@ def match_env_id(env_id: str, tables: dict) -> tuple[str, str]:
 def atari_env_table() -> dict:
     """envpool's Atari games, whose only version is v5 (gym's v0 and v4 and ALE/...-v5 name the same game)."""
     ids = sorted(k for k, spec in envpool.registration.registry.specs.items() if spec[0] == "envpool.atari")
-    return {"ids": {k.removesuffix("-v5").lower(): k for k in ids}, "versions": ("", "0", "4", "5"),
-            "why": "envpool has v5 only",
-            "known": f"envpool's {len(ids)} Atari games, e.g. Pong-v5, Breakout-v5"}
+    return {
+        "ids": {k.removesuffix("-v5").lower(): k for k in ids},
+        "versions": ("", "0", "4", "5"),
+        "why": "envpool has v5 only",
+        "known": f"envpool's {len(ids)} Atari games, e.g. Pong-v5, Breakout-v5",
+    }
 
 
 def canonical_env_id(env_id: str) -> str:
@@ -201,9 +228,22 @@ def canonical_env_id(env_id: str) -> str:
 def resolve_args(args: Args) -> Args:
     """Fill the per-env defaults of Table 3 and reject impossible values before any long work."""
     args.env_id = canonical_env_id(args.env_id)
-    positive = ["total_timesteps", "learning_rate", "num_envs", "num_steps", "minibatch_size", "update_epochs",
-                "clip_coef", "max_grad_norm", "max_episode_steps", "fc_size", "reward_clip", "checkpoint_every",
-                "checkpoint_minutes", "eval_envs"]
+    positive = [
+        "total_timesteps",
+        "learning_rate",
+        "num_envs",
+        "num_steps",
+        "minibatch_size",
+        "update_epochs",
+        "clip_coef",
+        "max_grad_norm",
+        "max_episode_steps",
+        "fc_size",
+        "reward_clip",
+        "checkpoint_every",
+        "checkpoint_minutes",
+        "eval_envs",
+    ]
     for name in positive:
         if not getattr(args, name) > 0:
             raise UsageError(f"--{name.replace('_', '-')} must be positive, got {getattr(args, name)}")
@@ -216,8 +256,10 @@ def resolve_args(args: Args) -> Args:
         raise UsageError(f"--channels must be three positive filter counts, got {args.channels}")
     batch_size = args.num_envs * args.num_steps
     if args.minibatch_size > batch_size:
-        raise UsageError(f"--minibatch-size {args.minibatch_size} is larger than the rollout batch "
-                         f"(num_envs x num_steps = {batch_size})")
+        raise UsageError(
+            f"--minibatch-size {args.minibatch_size} is larger than the rollout batch "
+            f"(num_envs x num_steps = {batch_size})"
+        )
     return args
 
 
@@ -244,9 +286,22 @@ def make_env(env_id: str, num_envs: int, seed: int, max_episode_steps: int):
 
     envpool resets an env on the step *after* its episode ended: that step returns the new episode's first
     observation with reward 0 and ignores the action, so it is not a transition (see `valid` in train)."""
-    return envpool.make(env_id, env_type="gymnasium", num_envs=num_envs, seed=seed, episodic_life=True,
-                        reward_clip=False, noop_max=30, frame_skip=4, stack_num=4, img_height=84, img_width=84,
-                        gray_scale=True, repeat_action_probability=0.0, max_episode_steps=max_episode_steps)
+    return envpool.make(
+        env_id,
+        env_type="gymnasium",
+        num_envs=num_envs,
+        seed=seed,
+        episodic_life=True,
+        reward_clip=False,
+        noop_max=30,
+        frame_skip=4,
+        stack_num=4,
+        img_height=84,
+        img_width=84,
+        gray_scale=True,
+        repeat_action_probability=0.0,
+        max_episode_steps=max_episode_steps,
+    )
 
 
 class RunningMeanStd:
@@ -350,8 +405,12 @@ def impala_stage(in_channels: int, out_channels: int) -> nn.Sequential:
     """conv 3x3 -> max-pool 3, stride 2 -> two residual blocks (Espeholt et al., 2018)."""
     # orthogonal, gain sqrt(2), as every layer here and in the paper's library (SB3): PyTorch's default init gives
     # ~2.5x smaller weights, and a teacher corruption sigma (section 3) is measured against their scale
-    return nn.Sequential(layer_init(nn.Conv2d(in_channels, out_channels, 3, padding=1)), nn.MaxPool2d(3, stride=2, padding=1),
-                         ResidualBlock(out_channels), ResidualBlock(out_channels))
+    return nn.Sequential(
+        layer_init(nn.Conv2d(in_channels, out_channels, 3, padding=1)),
+        nn.MaxPool2d(3, stride=2, padding=1),
+        ResidualBlock(out_channels),
+        ResidualBlock(out_channels),
+    )
 
 
 def make_trunk(spec: dict, obs_shape) -> nn.Sequential:
@@ -366,17 +425,26 @@ def make_trunk(spec: dict, obs_shape) -> nn.Sequential:
     else:  # Nature-CNN (Mnih et al., 2015): 8x8 stride 4, 4x4 stride 2, 3x3 stride 1
         c1, c2, c3 = spec["channels"]
         convs = nn.Sequential(
-            layer_init(nn.Conv2d(in_channels, c1, 8, stride=4)), nn.ReLU(),
-            layer_init(nn.Conv2d(c1, c2, 4, stride=2)), nn.ReLU(),
-            layer_init(nn.Conv2d(c2, c3, 3, stride=1)), nn.ReLU(), nn.Flatten())
+            layer_init(nn.Conv2d(in_channels, c1, 8, stride=4)),
+            nn.ReLU(),
+            layer_init(nn.Conv2d(c1, c2, 4, stride=2)),
+            nn.ReLU(),
+            layer_init(nn.Conv2d(c2, c3, 3, stride=1)),
+            nn.ReLU(),
+            nn.Flatten(),
+        )
     with torch.no_grad():
         flat = convs(torch.zeros(1, *obs_shape)).shape[1]
     return nn.Sequential(convs, layer_init(nn.Linear(flat, spec["fc_size"])), nn.ReLU())
 
 
 def network_spec(arch: str, channels, fc_size: int, shared_trunk: bool = False) -> dict:
-    return {"arch": arch, "channels": [int(c) for c in channels], "fc_size": int(fc_size),
-            "shared_trunk": bool(shared_trunk)}
+    return {
+        "arch": arch,
+        "channels": [int(c) for c in channels],
+        "fc_size": int(fc_size),
+        "shared_trunk": bool(shared_trunk),
+    }
 
 
 class Agent(nn.Module):
@@ -388,15 +456,19 @@ class Agent(nn.Module):
         self.spec, self.obs_shape, self.action_dim = spec, tuple(int(d) for d in obs_shape), int(action_dim)
         trunk = make_trunk(spec, obs_shape)
         self.actor = nn.Sequential(trunk, layer_init(nn.Linear(spec["fc_size"], action_dim), std=0.01))
-        self.critic = nn.Sequential(trunk if spec.get("shared_trunk") else make_trunk(spec, obs_shape),
-                                    layer_init(nn.Linear(spec["fc_size"], 1), std=1.0))
+        self.critic = nn.Sequential(
+            trunk if spec.get("shared_trunk") else make_trunk(spec, obs_shape),
+            layer_init(nn.Linear(spec["fc_size"], 1), std=1.0),
+        )
         # channels_last: the layout in which oneDNN's CPU convolutions (and cuDNN's) run fastest; docs/throughput.md
         self.to(memory_format=torch.channels_last)
 
     def load_state_dict(self, state_dict, strict: bool = True, assign: bool = False):
         if self.critic[0] is self.actor[0]:  # one trunk, two names: the actor's copy is the one loaded
-            state_dict = {**state_dict, **{"critic." + k[len("actor."):]: v for k, v in state_dict.items()
-                                          if k.startswith("actor.0.")}}
+            state_dict = {
+                **state_dict,
+                **{"critic." + k[len("actor.") :]: v for k, v in state_dict.items() if k.startswith("actor.0.")},
+            }
         return super().load_state_dict(state_dict, strict, assign)
 
     def policy_params(self) -> int:
@@ -460,15 +532,22 @@ def ppo_loss(newlogprob, oldlogprob, advantages, entropy, newvalue, returns, arg
     ratio = logratio.exp()
     if args.norm_adv and len(advantages) > 1:
         advantages = (advantages - advantages.mean()) / (advantages.std() + 1e-8)
-    pg_loss = torch.max(-advantages * ratio, -advantages * torch.clamp(ratio, 1 - args.clip_coef, 1 + args.clip_coef)).mean()
+    pg_loss = torch.max(
+        -advantages * ratio, -advantages * torch.clamp(ratio, 1 - args.clip_coef, 1 + args.clip_coef)
+    ).mean()
     v_loss = ((newvalue - returns) ** 2).mean()  # SB3's MSE value loss, which the paper's hyperparameters assume
     entropy_loss = entropy.mean()
     loss = pg_loss - args.ent_coef * entropy_loss + args.vf_coef * v_loss
     with torch.no_grad():
         # tensors, read once per update: an .item() per minibatch would make a GPU wait for the CPU each time
-        stats = {"policy_loss": pg_loss.detach(), "value_loss": v_loss.detach(), "entropy": entropy_loss.detach(),
-                 "old_approx_kl": (-logratio).mean(), "approx_kl": ((ratio - 1) - logratio).mean(),
-                 "clipfrac": ((ratio - 1.0).abs() > args.clip_coef).float().mean()}
+        stats = {
+            "policy_loss": pg_loss.detach(),
+            "value_loss": v_loss.detach(),
+            "entropy": entropy_loss.detach(),
+            "old_approx_kl": (-logratio).mean(),
+            "approx_kl": ((ratio - 1) - logratio).mean(),
+            "clipfrac": ((ratio - 1.0).abs() > args.clip_coef).float().mean(),
+        }
     return loss, ratio, stats
 
 
@@ -488,8 +567,17 @@ def describe(evaluation: dict) -> str:
     return f"{episodes} episode{'s' * (episodes != 1)}, mean return {evaluation['mean']:.2f}"
 
 
-def evaluate(agent: Agent, args: Args, obs_norm, episodes: int, num_envs: int, seed: int,
-             device, deterministic: Optional[bool] = None, test_levels: bool = True) -> dict:
+def evaluate(
+    agent: Agent,
+    args: Args,
+    obs_norm,
+    episodes: int,
+    num_envs: int,
+    seed: int,
+    device,
+    deterministic: Optional[bool] = None,
+    test_levels: bool = True,
+) -> dict:
     """Paper A.3: full games, deterministic actions, raw scores. Played as training plays (a life loss ends an
     episode, and the reset step relaunches the next life with no-ops and FIRE, which a deterministic policy may
     never have learned to press), scored per game (the sum over its lives, ended by the real game over or the
@@ -527,9 +615,17 @@ def evaluate(agent: Agent, args: Args, obs_norm, episodes: int, num_envs: int, s
         envs.close()
     mean = float(np.mean(returns))
     # lengths: agent steps per game; capped: games ended by --max-episode-steps, not by a game over
-    return {"episodes": episodes, "deterministic": deterministic, "levels": None, "returns": returns,
-            "mean": mean, "std": float(np.std(returns)), "human_normalized": human_normalized(args.env_id, mean),
-            "lengths": lengths, "capped": capped}
+    return {
+        "episodes": episodes,
+        "deterministic": deterministic,
+        "levels": None,
+        "returns": returns,
+        "mean": mean,
+        "std": float(np.std(returns)),
+        "human_normalized": human_normalized(args.env_id, mean),
+        "lengths": lengths,
+        "capped": capped,
+    }
 
 
 # ---------------------------------------------------------------------------------------------
@@ -560,15 +656,19 @@ def choose_device(args: Args) -> torch.device:
 def device_line(device: torch.device) -> str:
     """The device for the run's opening lines; where the CPU build of torch leaves an NVIDIA GPU unused, the fix."""
     if device.type == "cuda":
-        return (f"device: {device} ({torch.cuda.get_device_name(device)}), torch {torch.__version__}, "
-                f"CUDA {torch.version.cuda}")
+        return (
+            f"device: {device} ({torch.cuda.get_device_name(device)}), torch {torch.__version__}, "
+            f"CUDA {torch.version.cuda}"
+        )
     line = f"device: cpu ({cpu_name()}, {torch.get_num_threads()} torch threads), torch {torch.__version__}"
     if torch.cuda.is_available():
         return line + " (--no-cuda: a GPU is visible, unused)"
     if torch.version.cuda is None and os.path.exists("/proc/driver/nvidia/version"):
-        return line + ("; this machine has an NVIDIA driver but torch is the CPU build: install the CUDA build with "
-                       f"pip install torch=={torch.__version__.split('+')[0]} --index-url "
-                       "https://download.pytorch.org/whl/cuXXX (XXX: the CUDA version PyTorch's selector gives)")
+        return line + (
+            "; this machine has an NVIDIA driver but torch is the CPU build: install the CUDA build with "
+            f"pip install torch=={torch.__version__.split('+')[0]} --index-url "
+            "https://download.pytorch.org/whl/cuXXX (XXX: the CUDA version PyTorch's selector gives)"
+        )
     return line
 
 
@@ -593,26 +693,36 @@ def start_run(args: Args, given: Optional[set]) -> tuple:
     if resume_state is not None:
         check_resume_flags(args, resume_state, given)
         if resume_state.get("device", device.type) != device.type:
-            raise UsageError(f"{args.resume} trained on {resume_state['device']}; resuming it on {device.type} would "
-                             f"change its random streams: resume it on {resume_state['device']}")
+            raise UsageError(
+                f"{args.resume} trained on {resume_state['device']}; resuming it on {device.type} would "
+                f"change its random streams: resume it on {resume_state['device']}"
+            )
     if args.run_name is None:
         args.run_name = f"{args.env_id}__{args.exp_name}__{args.seed}__{int(time.time())}"
     run_dir = os.path.join(args.runs_dir, args.run_name)
     checkpoint_path = os.path.join(run_dir, "checkpoint.pt")
     if resume_state is None and any(os.path.exists(os.path.join(run_dir, f)) for f in ("checkpoint.pt", "eval.json")):
-        raise UsageError(f"{run_dir} already holds a run; resume it with --resume {checkpoint_path}, "
-                         f"or choose another --run-name")
+        raise UsageError(
+            f"{run_dir} already holds a run; resume it with --resume {checkpoint_path}, or choose another --run-name"
+        )
     batch_size = args.num_envs * args.num_steps
     num_updates = args.total_timesteps // batch_size
     if num_updates < 1:
         raise UsageError(f"--total-timesteps {args.total_timesteps} is less than one rollout ({batch_size} steps)")
     if resume_state is not None and num_updates < resume_state["update"]:
-        raise UsageError(f"--total-timesteps {args.total_timesteps} is below step {resume_state['global_step']}, where "
-                         f"{args.resume} stands; give at least that many to resume it")
-    if (resume_state is not None and num_updates == resume_state["update"]
-            and os.path.isfile(os.path.join(run_dir, "eval.json"))):
-        print(f"{run_dir} is finished at step {resume_state['global_step']} and its eval.json is written; nothing "
-              f"to do (give a larger --total-timesteps to train on)")
+        raise UsageError(
+            f"--total-timesteps {args.total_timesteps} is below step {resume_state['global_step']}, where "
+            f"{args.resume} stands; give at least that many to resume it"
+        )
+    if (
+        resume_state is not None
+        and num_updates == resume_state["update"]
+        and os.path.isfile(os.path.join(run_dir, "eval.json"))
+    ):
+        print(
+            f"{run_dir} is finished at step {resume_state['global_step']} and its eval.json is written; nothing "
+            f"to do (give a larger --total-timesteps to train on)"
+        )
         with open(os.path.join(run_dir, "eval.json")) as f:
             return args, resume_state, run_dir, num_updates, device, json.load(f)
     return args, resume_state, run_dir, num_updates, device, None
@@ -628,13 +738,17 @@ def train(args: Args, given: Optional[set] = None) -> dict:
     batch_size = args.num_envs * args.num_steps
     teacher_path = os.path.join(args.teachers_dir, f"{args.env_id}__{args.seed}.pt")
     if os.path.exists(teacher_path) and not args.overwrite_teacher and not wrote_it_itself(run_dir, teacher_path):
-        raise UsageError(f"{teacher_path} exists and this run would replace it; choose another --seed or "
-                         f"--teachers-dir, or pass --overwrite-teacher")
+        raise UsageError(
+            f"{teacher_path} exists and this run would replace it; choose another --seed or "
+            f"--teachers-dir, or pass --overwrite-teacher"
+        )
     print(f"run folder: {run_dir}")
     print(device_line(device))
     if num_updates * batch_size != args.total_timesteps:
-        print(f"--total-timesteps {args.total_timesteps} is not a multiple of the rollout ({args.num_envs} envs x "
-              f"{args.num_steps} steps): training {num_updates * batch_size} steps")
+        print(
+            f"--total-timesteps {args.total_timesteps} is not a multiple of the rollout ({args.num_envs} envs x "
+            f"{args.num_steps} steps): training {num_updates * batch_size} steps"
+        )
     STOP.checkpoint = checkpoint_path
 
     random.seed(args.seed)
@@ -666,19 +780,29 @@ def train(args: Args, given: Optional[set] = None) -> dict:
 
         # wandb's files go to ./wandb (as in CleanRL): inside the run folder its tensorboard sync would copy itself.
         # A resumed run continues the same W&B run (its id comes from the run folder).
-        wandb.init(project=args.wandb_project_name, entity=args.wandb_entity, name=args.run_name,
-                   id=hashlib.sha256(os.path.abspath(run_dir).encode()).hexdigest()[:16], resume="allow",
-                   config=dataclasses.asdict(args), sync_tensorboard=True)
+        wandb.init(
+            project=args.wandb_project_name,
+            entity=args.wandb_entity,
+            name=args.run_name,
+            id=hashlib.sha256(os.path.abspath(run_dir).encode()).hexdigest()[:16],
+            resume="allow",
+            config=dataclasses.asdict(args),
+            sync_tensorboard=True,
+        )
     writer = SummaryWriter(run_dir, purge_step=global_step + 1)  # drops what was logged after the checkpoint
-    writer.add_text("hyperparameters", "|param|value|\n|-|-|\n" + "\n".join(
-        f"|{k}|{v}|" for k, v in dataclasses.asdict(args).items()))
+    writer.add_text(
+        "hyperparameters",
+        "|param|value|\n|-|-|\n" + "\n".join(f"|{k}|{v}|" for k, v in dataclasses.asdict(args).items()),
+    )
 
     # Rollout storage, allocated once.
     shape = (args.num_steps, args.num_envs)
     obs = torch.zeros(shape + obs_shape, dtype=torch.uint8, device=device)
     actions = torch.zeros(shape, dtype=torch.long, device=device)
     logprobs, values = (torch.zeros(shape, device=device) for _ in range(2))
-    env_steps = np.zeros((4,) + shape, np.float32)  # rewards, terminations, dones, valid: filled on the host, one upload
+    env_steps = np.zeros(
+        (4,) + shape, np.float32
+    )  # rewards, terminations, dones, valid: filled on the host, one upload
 
     # A resumed run restarts its episodes: environment states cannot be saved.
     raw_obs, _ = envs.reset()
@@ -720,25 +844,28 @@ def train(args: Args, given: Optional[set] = None) -> dict:
                 # With envpool's next-step reset, the observation after a truncated step is its true final
                 # observation, so values[t + 1] bootstraps time limits (A.2) with no extra forward pass.
                 next_values = torch.cat([values[1:], agent.get_value(next_obs)[None]])
-                advantages, returns = compute_gae(rewards, values, next_values, terminations, dones, valid,
-                                                  args.gamma, args.gae_lambda)
+                advantages, returns = compute_gae(
+                    rewards, values, next_values, terminations, dones, valid, args.gamma, args.gae_lambda
+                )
 
             # PPO update (Algorithm 1, lines 5-10)
             b_obs, b_actions = obs.reshape((-1,) + obs_shape), actions.reshape(-1)
             b_logprobs, b_advantages, b_returns, b_values = (
-                x.reshape(-1) for x in (logprobs, advantages, returns, values))
+                x.reshape(-1) for x in (logprobs, advantages, returns, values)
+            )
             valid_idx = torch.nonzero(valid.reshape(-1)).squeeze(-1)
             update_stats = []
             for _ in range(args.update_epochs):
                 perm = valid_idx[torch.randperm(len(valid_idx), device=device)]
                 for start in range(0, len(perm), args.minibatch_size):
                     STOP.check()
-                    mb = perm[start:start + args.minibatch_size]
+                    mb = perm[start : start + args.minibatch_size]
                     with mixed_precision(args, device):  # one forward pass of the minibatch (bfloat16 under --bf16)
                         dist, newvalue = agent.get_dist_and_value(b_obs[mb])
                     newlogprob, entropy = dist.log_prob(b_actions[mb]), dist.entropy()
-                    loss, ratio, stats = ppo_loss(newlogprob, b_logprobs[mb], b_advantages[mb], entropy, newvalue,
-                                                  b_returns[mb], args)
+                    loss, ratio, stats = ppo_loss(
+                        newlogprob, b_logprobs[mb], b_advantages[mb], entropy, newvalue, b_returns[mb], args
+                    )
                     optimizer.zero_grad()
                     loss.backward()
                     nn.utils.clip_grad_norm_(agent.parameters(), args.max_grad_norm)
@@ -747,8 +874,9 @@ def train(args: Args, given: Optional[set] = None) -> dict:
 
             # Logging
             y_pred, y_true = b_values[valid_idx], b_returns[valid_idx]
-            explained_var = ((1 - torch.var(y_true - y_pred) / torch.var(y_true)).item() if len(y_true) > 1
-                             else float("nan"))
+            explained_var = (
+                (1 - torch.var(y_true - y_pred) / torch.var(y_true)).item() if len(y_true) > 1 else float("nan")
+            )
             sps = int((global_step - start_step) / (time.time() - start_time))
             writer.add_scalar("charts/learning_rate", optimizer.param_groups[0]["lr"], global_step)
             keys = list(update_stats[0])
@@ -758,23 +886,35 @@ def train(args: Args, given: Optional[set] = None) -> dict:
             writer.add_scalar("losses/explained_variance", explained_var, global_step)
             writer.add_scalar("charts/SPS", sps, global_step)
             if args.eval_every and global_step // args.eval_every > (global_step - batch_size) // args.eval_every:
-                curve = evaluate(agent, args, obs_norm, args.eval_every_episodes, args.eval_envs,
-                                 seed=args.seed + 20_000, device=device)
+                curve = evaluate(
+                    agent,
+                    args,
+                    obs_norm,
+                    args.eval_every_episodes,
+                    args.eval_envs,
+                    seed=args.seed + 20_000,
+                    device=device,
+                )
                 writer.add_scalar("eval/episodic_return", curve["mean"], global_step)
             eta = (num_updates * batch_size - global_step) / max(sps, 1)
             mean_return = f"{np.mean(recent_returns):.2f}" if recent_returns else "n/a"
-            print(f"step {global_step}/{num_updates * batch_size} | SPS {sps} | ETA {eta / 60:.1f} min | "
-                  f"return {mean_return}", flush=True)
+            print(
+                f"step {global_step}/{num_updates * batch_size} | SPS {sps} | ETA {eta / 60:.1f} min | "
+                f"return {mean_return}",
+                flush=True,
+            )
 
-            if (update % args.checkpoint_every == 0 or update == num_updates
-                    or time.time() - last_checkpoint_time >= 60 * args.checkpoint_minutes):
+            if (
+                update % args.checkpoint_every == 0
+                or update == num_updates
+                or time.time() - last_checkpoint_time >= 60 * args.checkpoint_minutes
+            ):
                 save_checkpoint(checkpoint_path, agent, args, obs_norm, global_step, update, optimizer, reward_norm)
                 last_checkpoint_time = time.time()
     except Interrupted:
         # The interrupted update does not count: its rollout is collected again on resume, while the minibatches
         # it finished stay in the weights.
-        save_checkpoint(checkpoint_path, agent, args, obs_norm, rollout_start_step, update - 1, optimizer,
-                        reward_norm)
+        save_checkpoint(checkpoint_path, agent, args, obs_norm, rollout_start_step, update - 1, optimizer, reward_norm)
         writer.close()
         raise
     envs.close()
@@ -782,13 +922,23 @@ def train(args: Args, given: Optional[set] = None) -> dict:
     # Final policy at the default teacher location of the distillation scripts (policy only, no optimiser).
     save_checkpoint(teacher_path, agent, args, obs_norm, global_step, num_updates)
 
-    result = {"script": SCRIPT, "method": METHOD, "suite": SUITE, "env_id": args.env_id, "seed": args.seed,
-              "total_timesteps": global_step, "student_size": None, "policy_params": agent.policy_params(),
-              "checkpoint_sha256": sha256_of(teacher_path),
-              "evaluation": None, "evaluation_train_levels": None}
+    result = {
+        "script": SCRIPT,
+        "method": METHOD,
+        "suite": SUITE,
+        "env_id": args.env_id,
+        "seed": args.seed,
+        "total_timesteps": global_step,
+        "student_size": None,
+        "policy_params": agent.policy_params(),
+        "checkpoint_sha256": sha256_of(teacher_path),
+        "evaluation": None,
+        "evaluation_train_levels": None,
+    }
     if args.eval_episodes > 0:
-        result["evaluation"] = evaluate(agent, args, obs_norm, args.eval_episodes, args.eval_envs,
-                                        seed=args.seed + 10_000, device=device)
+        result["evaluation"] = evaluate(
+            agent, args, obs_norm, args.eval_episodes, args.eval_envs, seed=args.seed + 10_000, device=device
+        )
         writer.add_scalar("eval/mean_return", result["evaluation"]["mean"], global_step)
         print(f"evaluation: {describe(result['evaluation'])}")
     record_run(result, args, device)
@@ -817,6 +967,7 @@ def write_json(path: str, data: dict) -> None:
     def write(tmp):
         with open(tmp, "w") as f:
             json.dump(data, f, indent=2)
+
     atomic_write(path, write)
 
 
@@ -824,9 +975,12 @@ def rng_state() -> dict:
     """Every generator the run draws from: on a GPU, action sampling and the minibatch permutation draw from the
     CUDA generators (None when the run never touched CUDA)."""
     np_state = np.random.get_state()
-    return {"torch": torch.get_rng_state(), "numpy": [np_state[0], torch.as_tensor(np_state[1].astype(np.int64)),
-            *np_state[2:]], "python": random.getstate(),
-            "cuda": torch.cuda.get_rng_state_all() if torch.cuda.is_initialized() else None}
+    return {
+        "torch": torch.get_rng_state(),
+        "numpy": [np_state[0], torch.as_tensor(np_state[1].astype(np.int64)), *np_state[2:]],
+        "python": random.getstate(),
+        "cuda": torch.cuda.get_rng_state_all() if torch.cuda.is_initialized() else None,
+    }
 
 
 def set_rng_state(state: dict) -> None:
@@ -838,22 +992,43 @@ def set_rng_state(state: dict) -> None:
         torch.cuda.set_rng_state_all(state["cuda"])
 
 
-def save_checkpoint(path: str, agent: Agent, args: Args, obs_norm, global_step: int,
-                    update: int, optimizer=None, reward_norm: Optional[RewardNormalizer] = None) -> None:
+def save_checkpoint(
+    path: str,
+    agent: Agent,
+    args: Args,
+    obs_norm,
+    global_step: int,
+    update: int,
+    optimizer=None,
+    reward_norm: Optional[RewardNormalizer] = None,
+) -> None:
     """Everything needed to rebuild and run the policy; optimiser, RNG and reward statistics only to resume."""
     state = {
-        "format_version": CHECKPOINT_VERSION, "script": SCRIPT, "script_path": os.path.abspath(__file__),
-        "script_sha256": CODE_VERSION["script_sha256"], "method": METHOD, "suite": SUITE,
-        "env_id": args.env_id, "network": agent.spec,
-        "obs_shape": list(agent.obs_shape), "action_dim": agent.action_dim,
+        "format_version": CHECKPOINT_VERSION,
+        "script": SCRIPT,
+        "script_path": os.path.abspath(__file__),
+        "script_sha256": CODE_VERSION["script_sha256"],
+        "method": METHOD,
+        "suite": SUITE,
+        "env_id": args.env_id,
+        "network": agent.spec,
+        "obs_shape": list(agent.obs_shape),
+        "action_dim": agent.action_dim,
         "actor": {k: v for k, v in agent.state_dict().items() if not k.startswith("critic.")},
         "critic": {k: v for k, v in agent.state_dict().items() if k.startswith("critic.")},
-        "obs_rms": obs_norm.rms.state_dict() if obs_norm else None, "args": dataclasses.asdict(args),
-        "global_step": global_step, "update": update,
+        "obs_rms": obs_norm.rms.state_dict() if obs_norm else None,
+        "args": dataclasses.asdict(args),
+        "global_step": global_step,
+        "update": update,
     }
     if optimizer is not None:
-        state.update(optimizer=optimizer.state_dict(), rng=rng_state(), device=next(agent.parameters()).device.type,
-                     return_rms=reward_norm.rms.state_dict(), reward_returns=torch.as_tensor(reward_norm.returns))
+        state.update(
+            optimizer=optimizer.state_dict(),
+            rng=rng_state(),
+            device=next(agent.parameters()).device.type,
+            return_rms=reward_norm.rms.state_dict(),
+            reward_returns=torch.as_tensor(reward_norm.returns),
+        )
     atomic_write(path, lambda tmp: torch.save(state, tmp))
 
 
@@ -887,8 +1062,13 @@ def sha256_of(path: str) -> str:
 
 def env_record(suite: str, args: Args, training: bool, test_levels: bool = True) -> dict:
     """The environments that trained or evaluated the run, as its eval.json records them."""
-    return {"suite": suite, "env_id": args.env_id, "backend": "envpool", "version": package_version("envpool"),
-            "max_episode_steps": args.max_episode_steps}
+    return {
+        "suite": suite,
+        "env_id": args.env_id,
+        "backend": "envpool",
+        "version": package_version("envpool"),
+        "max_episode_steps": args.max_episode_steps,
+    }
 
 
 def package_version(name: str) -> Optional[str]:
@@ -903,13 +1083,13 @@ def code_version() -> dict:
     outside a git checkout): taken when the script is loaded, so a run records the code it runs, even if the
     files change while it trains."""
     here = os.path.abspath(__file__)
-    record = {"script": os.path.basename(here), "script_sha256": sha256_of(here), "git_commit": None,
-              "git_dirty": None}
+    record = {"script": os.path.basename(here), "script_sha256": sha256_of(here), "git_commit": None, "git_dirty": None}
     git = ["git", "-C", os.path.dirname(here)]
     try:
         commit = subprocess.run(git + ["rev-parse", "HEAD"], capture_output=True, text=True, timeout=30)
-        status = subprocess.run(git + ["status", "--porcelain", "--untracked-files=no"], capture_output=True,
-                                text=True, timeout=30)
+        status = subprocess.run(
+            git + ["status", "--porcelain", "--untracked-files=no"], capture_output=True, text=True, timeout=30
+        )
     except (OSError, subprocess.SubprocessError):
         return record
     if commit.returncode == 0 and status.returncode == 0:
@@ -933,18 +1113,33 @@ def record_run(result: dict, args: Args, device: torch.device) -> dict:
     of training and of each evaluation, the code (CODE_VERSION), the full arguments, the device and the library
     versions. A reader checks "unseen test levels" or "trained on envpool" from the data, not from the code."""
     teacher = result.get("teacher") or {}
-    for evaluation in filter(None, (result.get("evaluation"), result.get("evaluation_train_levels"),
-                                    teacher.get("evaluation"), teacher.get("evaluation_train_levels"))):
-        evaluation["envs"] = env_record(result["suite"], args, training=False,
-                                        test_levels=evaluation.get("levels") != "train")
+    for evaluation in filter(
+        None,
+        (
+            result.get("evaluation"),
+            result.get("evaluation_train_levels"),
+            teacher.get("evaluation"),
+            teacher.get("evaluation_train_levels"),
+        ),
+    ):
+        evaluation["envs"] = env_record(
+            result["suite"], args, training=False, test_levels=evaluation.get("levels") != "train"
+        )
     cuda = device.type == "cuda"
     result["training_envs"] = env_record(result["suite"], args, training=True)
-    result["ran_on"] = {**CODE_VERSION, "args": dataclasses.asdict(args), "device": str(device),
-                        "device_name": torch.cuda.get_device_name(device) if cuda else cpu_name(),
-                        "torch_threads": torch.get_num_threads(), "torch": torch.__version__,
-                        "cuda": torch.version.cuda, "cudnn": torch.backends.cudnn.version() if cuda else None,
-                        "cuda_visible_devices": os.environ.get("CUDA_VISIBLE_DEVICES"),
-                        "python": platform.python_version(), "numpy": np.__version__}
+    result["ran_on"] = {
+        **CODE_VERSION,
+        "args": dataclasses.asdict(args),
+        "device": str(device),
+        "device_name": torch.cuda.get_device_name(device) if cuda else cpu_name(),
+        "torch_threads": torch.get_num_threads(),
+        "torch": torch.__version__,
+        "cuda": torch.version.cuda,
+        "cudnn": torch.backends.cudnn.version() if cuda else None,
+        "cuda_visible_devices": os.environ.get("CUDA_VISIBLE_DEVICES"),
+        "python": platform.python_version(),
+        "numpy": np.__version__,
+    }
     return result
 
 
@@ -997,16 +1192,31 @@ class StopSignal:
         if self.checkpoint is None or not os.path.isfile(self.checkpoint):
             return f"interrupted by {name} before the first checkpoint: nothing to resume, start the run again"
         step = load_checkpoint(self.checkpoint)["global_step"]
-        return (f"interrupted by {name}: {self.checkpoint} holds step {step}; resume with: "
-                f"python {sys.argv[0]} --resume {self.checkpoint}")
+        return (
+            f"interrupted by {name}: {self.checkpoint} holds step {step}; resume with: "
+            f"python {sys.argv[0]} --resume {self.checkpoint}"
+        )
 
 
 STOP = StopSignal()
 # Flags that may differ from the checkpoint's on --resume: they do not change what is trained (one list for all eight
 # scripts: a name a script has no flag for is never given).
-RESUME_MAY_CHANGE = ("resume", "total_timesteps", "checkpoint_every", "checkpoint_minutes", "eval_episodes",
-                     "eval_envs", "eval_every", "cuda", "run_name", "runs_dir", "track", "wandb_project_name",
-                     "wandb_entity", "overwrite_teacher")
+RESUME_MAY_CHANGE = (
+    "resume",
+    "total_timesteps",
+    "checkpoint_every",
+    "checkpoint_minutes",
+    "eval_episodes",
+    "eval_envs",
+    "eval_every",
+    "cuda",
+    "run_name",
+    "runs_dir",
+    "track",
+    "wandb_project_name",
+    "wandb_entity",
+    "overwrite_teacher",
+)
 
 
 def given_flags(argv: list) -> set:
@@ -1048,8 +1258,10 @@ def check_resume_flags(args: Args, state: dict, given: set) -> None:
     for name in sorted(given - set(RESUME_MAY_CHANGE)):
         ours, theirs = getattr(args, name), state["args"].get(name)
         if (list(ours) if isinstance(ours, tuple) else ours) != (list(theirs) if isinstance(theirs, tuple) else theirs):
-            raise UsageError(f"--{name.replace('_', '-')} {ours} contradicts {args.resume}, whose run has {theirs}; "
-                             f"leave it out to resume that run, or start a new one")
+            raise UsageError(
+                f"--{name.replace('_', '-')} {ours} contradicts {args.resume}, whose run has {theirs}; "
+                f"leave it out to resume that run, or start a new one"
+            )
 
 
 # ---------------------------------------------------------------------------------------------

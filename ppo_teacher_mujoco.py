@@ -64,8 +64,12 @@ class Args:
     """total environment steps of training (paper: 10M)"""
     num_envs: int = 18
     """number of parallel environments"""
-    num_steps: Annotated[Optional[int], tyro.conf.arg(
-        metavar="INT", help_behavior_hint="(default: 256 for Swimmer and Hopper, 512 otherwise; Table 3)")] = None
+    num_steps: Annotated[
+        Optional[int],
+        tyro.conf.arg(
+            metavar="INT", help_behavior_hint="(default: 256 for Swimmer and Hopper, 512 otherwise; Table 3)"
+        ),
+    ] = None
     """steps per environment per rollout"""
     minibatch_size: int = 512
     """samples per minibatch (the paper's batch_size); the last minibatch of a rollout may be smaller"""
@@ -81,8 +85,12 @@ class Args:
     """GAE lambda"""
     clip_coef: float = 0.2
     """PPO clip range epsilon"""
-    ent_coef: Annotated[Optional[float], tyro.conf.arg(
-        metavar="FLOAT", help_behavior_hint="(default: 0.01 for Swimmer and Hopper, 0.0 otherwise; Table 3)")] = None
+    ent_coef: Annotated[
+        Optional[float],
+        tyro.conf.arg(
+            metavar="FLOAT", help_behavior_hint="(default: 0.01 for Swimmer and Hopper, 0.0 otherwise; Table 3)"
+        ),
+    ] = None
     """entropy coefficient"""
     vf_coef: float = 0.5
     """value-loss coefficient"""
@@ -112,13 +120,16 @@ class Args:
     # Run folder, checkpoints and resume
     exp_name: str = SCRIPT[: -len(".py")]
     """the name of this experiment (part of the default run name): this script's file name, as in CleanRL"""
-    run_name: Annotated[Optional[str], tyro.conf.arg(
-        metavar="STR", help_behavior_hint="(default: {env_id}__{exp_name}__{seed}__{unix time})")] = None
+    run_name: Annotated[
+        Optional[str],
+        tyro.conf.arg(metavar="STR", help_behavior_hint="(default: {env_id}__{exp_name}__{seed}__{unix time})"),
+    ] = None
     """run folder name under runs_dir"""
     runs_dir: str = "runs"
     """folder of the run folders, under the current folder (as CleanRL's), wherever the script lives"""
-    resume: Annotated[Optional[str], tyro.conf.arg(
-        metavar="STR", help_behavior_hint="(default: none: a new run)")] = None
+    resume: Annotated[Optional[str], tyro.conf.arg(metavar="STR", help_behavior_hint="(default: none: a new run)")] = (
+        None
+    )
     """continue the run of this checkpoint.pt with its own flags (give --total-timesteps to extend it)"""
     checkpoint_every: int = 20
     """write runs/{run_name}/checkpoint.pt every this many updates (and at the end)"""
@@ -134,8 +145,9 @@ class Args:
     """log the run to Weights & Biases: the args as its config, the tensorboard scalars synced (needs wandb)"""
     wandb_project_name: str = "ppd"
     """the Weights & Biases project of --track"""
-    wandb_entity: Annotated[Optional[str], tyro.conf.arg(
-        metavar="STR", help_behavior_hint="(default: your W&B default entity)")] = None
+    wandb_entity: Annotated[
+        Optional[str], tyro.conf.arg(metavar="STR", help_behavior_hint="(default: your W&B default entity)")
+    ] = None
     """the Weights & Biases entity (team or user) of --track"""
 
     # Hardware
@@ -169,8 +181,9 @@ def match_env_id(env_id: str, tables: dict) -> tuple[str, str]:
         if name in table["ids"] and version in table["versions"]:
             return suite, table["ids"][name]
         if name in table["ids"]:
-            raise UsageError(f"env id '{env_id}': this project runs {table['ids'][name]}, not -v{version} "
-                             f"({table['why']})")
+            raise UsageError(
+                f"env id '{env_id}': this project runs {table['ids'][name]}, not -v{version} ({table['why']})"
+            )
     names = {key: canonical for table in tables.values() for key, canonical in table["ids"].items()}
     guess = difflib.get_close_matches(name, list(names), n=1)
     hint = f"did you mean {names[guess[0]]}? " if guess else ""
@@ -181,10 +194,13 @@ def mujoco_env_table() -> dict:
     """gymnasium's Mujoco v4 tasks: the paper's version, and the one whose envpool training envs and gymnasium
     evaluation envs tests/test_gae_and_envs.py checks equal (v5 changes observations and rewards of some tasks)."""
     ids = sorted(k for k, spec in gym.registry.items() if k.endswith("-v4") and "mujoco" in str(spec.entry_point))
-    return {"ids": {k.removesuffix("-v4").lower(): k for k in ids}, "versions": ("", "4"),
-            "why": "the paper's version; training uses envpool's v4 tasks, checked equal to gymnasium's v4, which "
-                   "evaluates",
-            "known": f"Mujoco v4 ids: {', '.join(ids)}"}
+    return {
+        "ids": {k.removesuffix("-v4").lower(): k for k in ids},
+        "versions": ("", "4"),
+        "why": "the paper's version; training uses envpool's v4 tasks, checked equal to gymnasium's v4, which "
+        "evaluates",
+        "known": f"Mujoco v4 ids: {', '.join(ids)}",
+    }
 
 
 def canonical_env_id(env_id: str) -> str:
@@ -198,9 +214,21 @@ def resolve_args(args: Args) -> Args:
         args.num_steps = 256 if args.env_id in SHORT_ROLLOUT_ENVS else 512
     if args.ent_coef is None:
         args.ent_coef = 0.01 if args.env_id in SHORT_ROLLOUT_ENVS else 0.0
-    positive = ["total_timesteps", "learning_rate", "num_envs", "num_steps", "minibatch_size", "update_epochs",
-                "clip_coef", "max_grad_norm", "obs_clip", "reward_clip", "checkpoint_every",
-                "checkpoint_minutes", "eval_envs"]
+    positive = [
+        "total_timesteps",
+        "learning_rate",
+        "num_envs",
+        "num_steps",
+        "minibatch_size",
+        "update_epochs",
+        "clip_coef",
+        "max_grad_norm",
+        "obs_clip",
+        "reward_clip",
+        "checkpoint_every",
+        "checkpoint_minutes",
+        "eval_envs",
+    ]
     for name in positive:
         if not getattr(args, name) > 0:
             raise UsageError(f"--{name.replace('_', '-')} must be positive, got {getattr(args, name)}")
@@ -213,8 +241,10 @@ def resolve_args(args: Args) -> Args:
         raise UsageError(f"--hidden-sizes must be positive layer widths, got {args.hidden_sizes}")
     batch_size = args.num_envs * args.num_steps
     if args.minibatch_size > batch_size:
-        raise UsageError(f"--minibatch-size {args.minibatch_size} is larger than the rollout batch "
-                         f"(num_envs x num_steps = {batch_size})")
+        raise UsageError(
+            f"--minibatch-size {args.minibatch_size} is larger than the rollout batch "
+            f"(num_envs x num_steps = {batch_size})"
+        )
     return args
 
 
@@ -274,9 +304,13 @@ def make_env(env_id: str, num_envs: int, seed: int, backend: str = "gymnasium"):
     if backend == "envpool":
         envs = EnvpoolVectorEnv(env_id, num_envs, seed)
         return envs, envs.reset()[0]
-    envs = gym.make_vec(env_id, num_envs=num_envs, vectorization_mode="sync",
-                        vector_kwargs={"autoreset_mode": gym.vector.AutoresetMode.SAME_STEP},
-                        wrappers=[envpool_observation])
+    envs = gym.make_vec(
+        env_id,
+        num_envs=num_envs,
+        vectorization_mode="sync",
+        vector_kwargs={"autoreset_mode": gym.vector.AutoresetMode.SAME_STEP},
+        wrappers=[envpool_observation],
+    )
     return envs, envs.reset(seed=seed)[0]
 
 
@@ -405,8 +439,9 @@ class Agent(nn.Module):
         activation = spec.get("activation", "relu")
         self.actor_mean = make_mlp(obs_shape[0], spec["hidden_sizes"], action_dim, out_std=0.01, activation=activation)
         self.actor_logstd = nn.Parameter(torch.zeros(1, action_dim))
-        self.critic = make_mlp(obs_shape[0], spec.get("critic_hidden_sizes", spec["hidden_sizes"]), 1, out_std=1.0,
-                               activation=activation)
+        self.critic = make_mlp(
+            obs_shape[0], spec.get("critic_hidden_sizes", spec["hidden_sizes"]), 1, out_std=1.0, activation=activation
+        )
 
     def policy_params(self) -> int:
         """Trunk + action head, as Table 4 counts them (no critic, no log-std)."""
@@ -459,15 +494,22 @@ def ppo_loss(newlogprob, oldlogprob, advantages, entropy, newvalue, returns, arg
     ratio = logratio.exp()
     if args.norm_adv and len(advantages) > 1:
         advantages = (advantages - advantages.mean()) / (advantages.std() + 1e-8)
-    pg_loss = torch.max(-advantages * ratio, -advantages * torch.clamp(ratio, 1 - args.clip_coef, 1 + args.clip_coef)).mean()
+    pg_loss = torch.max(
+        -advantages * ratio, -advantages * torch.clamp(ratio, 1 - args.clip_coef, 1 + args.clip_coef)
+    ).mean()
     v_loss = ((newvalue - returns) ** 2).mean()  # SB3's MSE value loss, which the paper's hyperparameters assume
     entropy_loss = entropy.mean()
     loss = pg_loss - args.ent_coef * entropy_loss + args.vf_coef * v_loss
     with torch.no_grad():
         # tensors, read once per update: an .item() per minibatch would make a GPU wait for the CPU each time
-        stats = {"policy_loss": pg_loss.detach(), "value_loss": v_loss.detach(), "entropy": entropy_loss.detach(),
-                 "old_approx_kl": (-logratio).mean(), "approx_kl": ((ratio - 1) - logratio).mean(),
-                 "clipfrac": ((ratio - 1.0).abs() > args.clip_coef).float().mean()}
+        stats = {
+            "policy_loss": pg_loss.detach(),
+            "value_loss": v_loss.detach(),
+            "entropy": entropy_loss.detach(),
+            "old_approx_kl": (-logratio).mean(),
+            "approx_kl": ((ratio - 1) - logratio).mean(),
+            "clipfrac": ((ratio - 1.0).abs() > args.clip_coef).float().mean(),
+        }
     return loss, ratio, stats
 
 
@@ -480,8 +522,17 @@ def describe(evaluation: dict) -> str:
     return f"{episodes} episode{'s' * (episodes != 1)}, mean return {evaluation['mean']:.2f}"
 
 
-def evaluate(agent: Agent, args: Args, obs_norm: ObsNormalizer, episodes: int, num_envs: int, seed: int,
-             device, deterministic: Optional[bool] = None, test_levels: bool = True) -> dict:
+def evaluate(
+    agent: Agent,
+    args: Args,
+    obs_norm: ObsNormalizer,
+    episodes: int,
+    num_envs: int,
+    seed: int,
+    device,
+    deterministic: Optional[bool] = None,
+    test_levels: bool = True,
+) -> dict:
     """Paper A.3: deterministic actions, raw returns. Each env plays a fixed quota of episodes, so short
     episodes are not over-represented.
     One signature in every script (tools/evaluate.py calls it so): deterministic None is the suite's protocol,
@@ -510,8 +561,15 @@ def evaluate(agent: Agent, args: Args, obs_norm: ObsNormalizer, episodes: int, n
                     returns.append(ret)
                     counts[i] += 1
         envs.close()
-    return {"episodes": episodes, "deterministic": deterministic, "levels": None, "returns": returns,
-            "mean": float(np.mean(returns)), "std": float(np.std(returns)), "human_normalized": None}
+    return {
+        "episodes": episodes,
+        "deterministic": deterministic,
+        "levels": None,
+        "returns": returns,
+        "mean": float(np.mean(returns)),
+        "std": float(np.std(returns)),
+        "human_normalized": None,
+    }
 
 
 # ---------------------------------------------------------------------------------------------
@@ -528,15 +586,19 @@ def choose_device(args: Args) -> torch.device:
 def device_line(device: torch.device) -> str:
     """The device for the run's opening lines; where the CPU build of torch leaves an NVIDIA GPU unused, the fix."""
     if device.type == "cuda":
-        return (f"device: {device} ({torch.cuda.get_device_name(device)}), torch {torch.__version__}, "
-                f"CUDA {torch.version.cuda}")
+        return (
+            f"device: {device} ({torch.cuda.get_device_name(device)}), torch {torch.__version__}, "
+            f"CUDA {torch.version.cuda}"
+        )
     line = f"device: cpu ({cpu_name()}, {torch.get_num_threads()} torch threads), torch {torch.__version__}"
     if torch.cuda.is_available():
         return line + " (--no-cuda: a GPU is visible, unused)"
     if torch.version.cuda is None and os.path.exists("/proc/driver/nvidia/version"):
-        return line + ("; this machine has an NVIDIA driver but torch is the CPU build: install the CUDA build with "
-                       f"pip install torch=={torch.__version__.split('+')[0]} --index-url "
-                       "https://download.pytorch.org/whl/cuXXX (XXX: the CUDA version PyTorch's selector gives)")
+        return line + (
+            "; this machine has an NVIDIA driver but torch is the CPU build: install the CUDA build with "
+            f"pip install torch=={torch.__version__.split('+')[0]} --index-url "
+            "https://download.pytorch.org/whl/cuXXX (XXX: the CUDA version PyTorch's selector gives)"
+        )
     return line
 
 
@@ -561,26 +623,36 @@ def start_run(args: Args, given: Optional[set]) -> tuple:
     if resume_state is not None:
         check_resume_flags(args, resume_state, given)
         if resume_state.get("device", device.type) != device.type:
-            raise UsageError(f"{args.resume} trained on {resume_state['device']}; resuming it on {device.type} would "
-                             f"change its random streams: resume it on {resume_state['device']}")
+            raise UsageError(
+                f"{args.resume} trained on {resume_state['device']}; resuming it on {device.type} would "
+                f"change its random streams: resume it on {resume_state['device']}"
+            )
     if args.run_name is None:
         args.run_name = f"{args.env_id}__{args.exp_name}__{args.seed}__{int(time.time())}"
     run_dir = os.path.join(args.runs_dir, args.run_name)
     checkpoint_path = os.path.join(run_dir, "checkpoint.pt")
     if resume_state is None and any(os.path.exists(os.path.join(run_dir, f)) for f in ("checkpoint.pt", "eval.json")):
-        raise UsageError(f"{run_dir} already holds a run; resume it with --resume {checkpoint_path}, "
-                         f"or choose another --run-name")
+        raise UsageError(
+            f"{run_dir} already holds a run; resume it with --resume {checkpoint_path}, or choose another --run-name"
+        )
     batch_size = args.num_envs * args.num_steps
     num_updates = args.total_timesteps // batch_size
     if num_updates < 1:
         raise UsageError(f"--total-timesteps {args.total_timesteps} is less than one rollout ({batch_size} steps)")
     if resume_state is not None and num_updates < resume_state["update"]:
-        raise UsageError(f"--total-timesteps {args.total_timesteps} is below step {resume_state['global_step']}, where "
-                         f"{args.resume} stands; give at least that many to resume it")
-    if (resume_state is not None and num_updates == resume_state["update"]
-            and os.path.isfile(os.path.join(run_dir, "eval.json"))):
-        print(f"{run_dir} is finished at step {resume_state['global_step']} and its eval.json is written; nothing "
-              f"to do (give a larger --total-timesteps to train on)")
+        raise UsageError(
+            f"--total-timesteps {args.total_timesteps} is below step {resume_state['global_step']}, where "
+            f"{args.resume} stands; give at least that many to resume it"
+        )
+    if (
+        resume_state is not None
+        and num_updates == resume_state["update"]
+        and os.path.isfile(os.path.join(run_dir, "eval.json"))
+    ):
+        print(
+            f"{run_dir} is finished at step {resume_state['global_step']} and its eval.json is written; nothing "
+            f"to do (give a larger --total-timesteps to train on)"
+        )
         with open(os.path.join(run_dir, "eval.json")) as f:
             return args, resume_state, run_dir, num_updates, device, json.load(f)
     return args, resume_state, run_dir, num_updates, device, None
@@ -596,13 +668,17 @@ def train(args: Args, given: Optional[set] = None) -> dict:
     batch_size = args.num_envs * args.num_steps
     teacher_path = os.path.join(args.teachers_dir, f"{args.env_id}__{args.seed}.pt")
     if os.path.exists(teacher_path) and not args.overwrite_teacher and not wrote_it_itself(run_dir, teacher_path):
-        raise UsageError(f"{teacher_path} exists and this run would replace it; choose another --seed or "
-                         f"--teachers-dir, or pass --overwrite-teacher")
+        raise UsageError(
+            f"{teacher_path} exists and this run would replace it; choose another --seed or "
+            f"--teachers-dir, or pass --overwrite-teacher"
+        )
     print(f"run folder: {run_dir}")
     print(device_line(device))
     if num_updates * batch_size != args.total_timesteps:
-        print(f"--total-timesteps {args.total_timesteps} is not a multiple of the rollout ({args.num_envs} envs x "
-              f"{args.num_steps} steps): training {num_updates * batch_size} steps")
+        print(
+            f"--total-timesteps {args.total_timesteps} is not a multiple of the rollout ({args.num_envs} envs x "
+            f"{args.num_steps} steps): training {num_updates * batch_size} steps"
+        )
     STOP.checkpoint = checkpoint_path
 
     random.seed(args.seed)
@@ -636,19 +712,29 @@ def train(args: Args, given: Optional[set] = None) -> dict:
 
         # wandb's files go to ./wandb (as in CleanRL): inside the run folder its tensorboard sync would copy itself.
         # A resumed run continues the same W&B run (its id comes from the run folder).
-        wandb.init(project=args.wandb_project_name, entity=args.wandb_entity, name=args.run_name,
-                   id=hashlib.sha256(os.path.abspath(run_dir).encode()).hexdigest()[:16], resume="allow",
-                   config=dataclasses.asdict(args), sync_tensorboard=True)
+        wandb.init(
+            project=args.wandb_project_name,
+            entity=args.wandb_entity,
+            name=args.run_name,
+            id=hashlib.sha256(os.path.abspath(run_dir).encode()).hexdigest()[:16],
+            resume="allow",
+            config=dataclasses.asdict(args),
+            sync_tensorboard=True,
+        )
     writer = SummaryWriter(run_dir, purge_step=global_step + 1)  # drops what was logged after the checkpoint
-    writer.add_text("hyperparameters", "|param|value|\n|-|-|\n" + "\n".join(
-        f"|{k}|{v}|" for k, v in dataclasses.asdict(args).items()))
+    writer.add_text(
+        "hyperparameters",
+        "|param|value|\n|-|-|\n" + "\n".join(f"|{k}|{v}|" for k, v in dataclasses.asdict(args).items()),
+    )
 
     # Rollout storage, allocated once.
     shape = (args.num_steps, args.num_envs)
     obs = torch.zeros(shape + (obs_dim,), device=device)
     actions = torch.zeros(shape + envs.single_action_space.shape, device=device)
     logprobs, values, final_values = (torch.zeros(shape, device=device) for _ in range(3))
-    env_steps = np.zeros((4,) + shape, np.float32)  # rewards, terminations, dones, valid: filled on the host, one upload
+    env_steps = np.zeros(
+        (4,) + shape, np.float32
+    )  # rewards, terminations, dones, valid: filled on the host, one upload
 
     # The first observations are training data, unless no update is left (a finished run resumed for its final
     # evaluation, which must see the checkpoint's own statistics).
@@ -694,27 +780,33 @@ def train(args: Args, given: Optional[set] = None) -> dict:
                 following = torch.cat([values[1:], agent.get_value(next_obs)[None]])
                 # envpool: the observation after a truncated step is its true final observation, so values[t + 1]
                 # bootstraps the time limit (A.2); gymnasium: final_values holds the value of info's final observation.
-                next_values = following if next_step_reset else torch.where((dones > 0) & (terminations == 0),
-                                                                            final_values, following)
-                advantages, returns = compute_gae(rewards, values, next_values, terminations, dones, valid,
-                                                  args.gamma, args.gae_lambda)
+                next_values = (
+                    following
+                    if next_step_reset
+                    else torch.where((dones > 0) & (terminations == 0), final_values, following)
+                )
+                advantages, returns = compute_gae(
+                    rewards, values, next_values, terminations, dones, valid, args.gamma, args.gae_lambda
+                )
 
             # PPO update (Algorithm 1, lines 5-10)
             b_obs, b_actions = obs.reshape((-1, obs_dim)), actions.reshape((-1,) + envs.single_action_space.shape)
             b_logprobs, b_advantages, b_returns, b_values = (
-                x.reshape(-1) for x in (logprobs, advantages, returns, values))
+                x.reshape(-1) for x in (logprobs, advantages, returns, values)
+            )
             valid_idx = torch.nonzero(valid.reshape(-1)).squeeze(-1)
             update_stats = []
             for _ in range(args.update_epochs):
                 perm = valid_idx[torch.randperm(len(valid_idx), device=device)]
                 for start in range(0, len(perm), args.minibatch_size):
                     STOP.check()
-                    mb = perm[start:start + args.minibatch_size]
+                    mb = perm[start : start + args.minibatch_size]
                     with mixed_precision(args, device):  # one forward pass of the minibatch (bfloat16 under --bf16)
                         dist, newvalue = agent.get_dist(b_obs[mb]), agent.get_value(b_obs[mb])
                     newlogprob, entropy = dist.log_prob(b_actions[mb]).sum(-1), dist.entropy().sum(-1)
-                    loss, ratio, stats = ppo_loss(newlogprob, b_logprobs[mb], b_advantages[mb], entropy, newvalue,
-                                                  b_returns[mb], args)
+                    loss, ratio, stats = ppo_loss(
+                        newlogprob, b_logprobs[mb], b_advantages[mb], entropy, newvalue, b_returns[mb], args
+                    )
                     optimizer.zero_grad()
                     loss.backward()
                     nn.utils.clip_grad_norm_(agent.parameters(), args.max_grad_norm)
@@ -723,8 +815,9 @@ def train(args: Args, given: Optional[set] = None) -> dict:
 
             # Logging
             y_pred, y_true = b_values[valid_idx], b_returns[valid_idx]
-            explained_var = ((1 - torch.var(y_true - y_pred) / torch.var(y_true)).item() if len(y_true) > 1
-                             else float("nan"))
+            explained_var = (
+                (1 - torch.var(y_true - y_pred) / torch.var(y_true)).item() if len(y_true) > 1 else float("nan")
+            )
             sps = int((global_step - start_step) / (time.time() - start_time))
             writer.add_scalar("charts/learning_rate", optimizer.param_groups[0]["lr"], global_step)
             keys = list(update_stats[0])
@@ -734,23 +827,35 @@ def train(args: Args, given: Optional[set] = None) -> dict:
             writer.add_scalar("losses/explained_variance", explained_var, global_step)
             writer.add_scalar("charts/SPS", sps, global_step)
             if args.eval_every and global_step // args.eval_every > (global_step - batch_size) // args.eval_every:
-                curve = evaluate(agent, args, obs_norm, args.eval_every_episodes, args.eval_envs,
-                                 seed=args.seed + 20_000, device=device)
+                curve = evaluate(
+                    agent,
+                    args,
+                    obs_norm,
+                    args.eval_every_episodes,
+                    args.eval_envs,
+                    seed=args.seed + 20_000,
+                    device=device,
+                )
                 writer.add_scalar("eval/episodic_return", curve["mean"], global_step)
             eta = (num_updates * batch_size - global_step) / max(sps, 1)
             mean_return = f"{np.mean(recent_returns):.2f}" if recent_returns else "n/a"
-            print(f"step {global_step}/{num_updates * batch_size} | SPS {sps} | ETA {eta / 60:.1f} min | "
-                  f"return {mean_return}", flush=True)
+            print(
+                f"step {global_step}/{num_updates * batch_size} | SPS {sps} | ETA {eta / 60:.1f} min | "
+                f"return {mean_return}",
+                flush=True,
+            )
 
-            if (update % args.checkpoint_every == 0 or update == num_updates
-                    or time.time() - last_checkpoint_time >= 60 * args.checkpoint_minutes):
+            if (
+                update % args.checkpoint_every == 0
+                or update == num_updates
+                or time.time() - last_checkpoint_time >= 60 * args.checkpoint_minutes
+            ):
                 save_checkpoint(checkpoint_path, agent, args, obs_norm, global_step, update, optimizer, reward_norm)
                 last_checkpoint_time = time.time()
     except Interrupted:
         # The interrupted update does not count: its rollout is collected again on resume, while the minibatches
         # it finished stay in the weights.
-        save_checkpoint(checkpoint_path, agent, args, obs_norm, rollout_start_step, update - 1, optimizer,
-                        reward_norm)
+        save_checkpoint(checkpoint_path, agent, args, obs_norm, rollout_start_step, update - 1, optimizer, reward_norm)
         writer.close()
         raise
     envs.close()
@@ -758,13 +863,23 @@ def train(args: Args, given: Optional[set] = None) -> dict:
     # Final policy at the default teacher location of the distillation scripts (policy only, no optimiser).
     save_checkpoint(teacher_path, agent, args, obs_norm, global_step, num_updates)
 
-    result = {"script": SCRIPT, "method": METHOD, "suite": SUITE, "env_id": args.env_id, "seed": args.seed,
-              "total_timesteps": global_step, "student_size": None, "policy_params": agent.policy_params(),
-              "checkpoint_sha256": sha256_of(teacher_path),
-              "evaluation": None, "evaluation_train_levels": None}
+    result = {
+        "script": SCRIPT,
+        "method": METHOD,
+        "suite": SUITE,
+        "env_id": args.env_id,
+        "seed": args.seed,
+        "total_timesteps": global_step,
+        "student_size": None,
+        "policy_params": agent.policy_params(),
+        "checkpoint_sha256": sha256_of(teacher_path),
+        "evaluation": None,
+        "evaluation_train_levels": None,
+    }
     if args.eval_episodes > 0:
-        result["evaluation"] = evaluate(agent, args, obs_norm, args.eval_episodes, args.eval_envs,
-                                        seed=args.seed + 10_000, device=device)
+        result["evaluation"] = evaluate(
+            agent, args, obs_norm, args.eval_episodes, args.eval_envs, seed=args.seed + 10_000, device=device
+        )
         writer.add_scalar("eval/mean_return", result["evaluation"]["mean"], global_step)
         print(f"evaluation: {describe(result['evaluation'])}")
     record_run(result, args, device)
@@ -793,6 +908,7 @@ def write_json(path: str, data: dict) -> None:
     def write(tmp):
         with open(tmp, "w") as f:
             json.dump(data, f, indent=2)
+
     atomic_write(path, write)
 
 
@@ -800,9 +916,12 @@ def rng_state() -> dict:
     """Every generator the run draws from: on a GPU, action sampling and the minibatch permutation draw from the
     CUDA generators (None when the run never touched CUDA)."""
     np_state = np.random.get_state()
-    return {"torch": torch.get_rng_state(), "numpy": [np_state[0], torch.as_tensor(np_state[1].astype(np.int64)),
-            *np_state[2:]], "python": random.getstate(),
-            "cuda": torch.cuda.get_rng_state_all() if torch.cuda.is_initialized() else None}
+    return {
+        "torch": torch.get_rng_state(),
+        "numpy": [np_state[0], torch.as_tensor(np_state[1].astype(np.int64)), *np_state[2:]],
+        "python": random.getstate(),
+        "cuda": torch.cuda.get_rng_state_all() if torch.cuda.is_initialized() else None,
+    }
 
 
 def set_rng_state(state: dict) -> None:
@@ -814,22 +933,43 @@ def set_rng_state(state: dict) -> None:
         torch.cuda.set_rng_state_all(state["cuda"])
 
 
-def save_checkpoint(path: str, agent: Agent, args: Args, obs_norm, global_step: int,
-                    update: int, optimizer=None, reward_norm: Optional[RewardNormalizer] = None) -> None:
+def save_checkpoint(
+    path: str,
+    agent: Agent,
+    args: Args,
+    obs_norm,
+    global_step: int,
+    update: int,
+    optimizer=None,
+    reward_norm: Optional[RewardNormalizer] = None,
+) -> None:
     """Everything needed to rebuild and run the policy; optimiser, RNG and reward statistics only to resume."""
     state = {
-        "format_version": CHECKPOINT_VERSION, "script": SCRIPT, "script_path": os.path.abspath(__file__),
-        "script_sha256": CODE_VERSION["script_sha256"], "method": METHOD, "suite": SUITE,
-        "env_id": args.env_id, "network": agent.spec,
-        "obs_shape": list(agent.obs_shape), "action_dim": agent.action_dim,
+        "format_version": CHECKPOINT_VERSION,
+        "script": SCRIPT,
+        "script_path": os.path.abspath(__file__),
+        "script_sha256": CODE_VERSION["script_sha256"],
+        "method": METHOD,
+        "suite": SUITE,
+        "env_id": args.env_id,
+        "network": agent.spec,
+        "obs_shape": list(agent.obs_shape),
+        "action_dim": agent.action_dim,
         "actor": {k: v for k, v in agent.state_dict().items() if not k.startswith("critic.")},
         "critic": {k: v for k, v in agent.state_dict().items() if k.startswith("critic.")},
-        "obs_rms": obs_norm.rms.state_dict() if obs_norm else None, "args": dataclasses.asdict(args),
-        "global_step": global_step, "update": update,
+        "obs_rms": obs_norm.rms.state_dict() if obs_norm else None,
+        "args": dataclasses.asdict(args),
+        "global_step": global_step,
+        "update": update,
     }
     if optimizer is not None:
-        state.update(optimizer=optimizer.state_dict(), rng=rng_state(), device=next(agent.parameters()).device.type,
-                     return_rms=reward_norm.rms.state_dict(), reward_returns=torch.as_tensor(reward_norm.returns))
+        state.update(
+            optimizer=optimizer.state_dict(),
+            rng=rng_state(),
+            device=next(agent.parameters()).device.type,
+            return_rms=reward_norm.rms.state_dict(),
+            reward_returns=torch.as_tensor(reward_norm.returns),
+        )
     atomic_write(path, lambda tmp: torch.save(state, tmp))
 
 
@@ -864,8 +1004,13 @@ def sha256_of(path: str) -> str:
 def env_record(suite: str, args: Args, training: bool, test_levels: bool = True) -> dict:
     """The environments that trained or evaluated the run, as its eval.json records them."""
     backend = args.env_backend if training else "gymnasium"  # evaluation is always on gymnasium's v4 tasks
-    return {"suite": suite, "env_id": args.env_id, "backend": backend, "version": package_version(backend),
-            "mujoco": package_version("mujoco")}
+    return {
+        "suite": suite,
+        "env_id": args.env_id,
+        "backend": backend,
+        "version": package_version(backend),
+        "mujoco": package_version("mujoco"),
+    }
 
 
 def package_version(name: str) -> Optional[str]:
@@ -880,13 +1025,13 @@ def code_version() -> dict:
     outside a git checkout): taken when the script is loaded, so a run records the code it runs, even if the
     files change while it trains."""
     here = os.path.abspath(__file__)
-    record = {"script": os.path.basename(here), "script_sha256": sha256_of(here), "git_commit": None,
-              "git_dirty": None}
+    record = {"script": os.path.basename(here), "script_sha256": sha256_of(here), "git_commit": None, "git_dirty": None}
     git = ["git", "-C", os.path.dirname(here)]
     try:
         commit = subprocess.run(git + ["rev-parse", "HEAD"], capture_output=True, text=True, timeout=30)
-        status = subprocess.run(git + ["status", "--porcelain", "--untracked-files=no"], capture_output=True,
-                                text=True, timeout=30)
+        status = subprocess.run(
+            git + ["status", "--porcelain", "--untracked-files=no"], capture_output=True, text=True, timeout=30
+        )
     except (OSError, subprocess.SubprocessError):
         return record
     if commit.returncode == 0 and status.returncode == 0:
@@ -910,18 +1055,33 @@ def record_run(result: dict, args: Args, device: torch.device) -> dict:
     of training and of each evaluation, the code (CODE_VERSION), the full arguments, the device and the library
     versions. A reader checks "unseen test levels" or "trained on envpool" from the data, not from the code."""
     teacher = result.get("teacher") or {}
-    for evaluation in filter(None, (result.get("evaluation"), result.get("evaluation_train_levels"),
-                                    teacher.get("evaluation"), teacher.get("evaluation_train_levels"))):
-        evaluation["envs"] = env_record(result["suite"], args, training=False,
-                                        test_levels=evaluation.get("levels") != "train")
+    for evaluation in filter(
+        None,
+        (
+            result.get("evaluation"),
+            result.get("evaluation_train_levels"),
+            teacher.get("evaluation"),
+            teacher.get("evaluation_train_levels"),
+        ),
+    ):
+        evaluation["envs"] = env_record(
+            result["suite"], args, training=False, test_levels=evaluation.get("levels") != "train"
+        )
     cuda = device.type == "cuda"
     result["training_envs"] = env_record(result["suite"], args, training=True)
-    result["ran_on"] = {**CODE_VERSION, "args": dataclasses.asdict(args), "device": str(device),
-                        "device_name": torch.cuda.get_device_name(device) if cuda else cpu_name(),
-                        "torch_threads": torch.get_num_threads(), "torch": torch.__version__,
-                        "cuda": torch.version.cuda, "cudnn": torch.backends.cudnn.version() if cuda else None,
-                        "cuda_visible_devices": os.environ.get("CUDA_VISIBLE_DEVICES"),
-                        "python": platform.python_version(), "numpy": np.__version__}
+    result["ran_on"] = {
+        **CODE_VERSION,
+        "args": dataclasses.asdict(args),
+        "device": str(device),
+        "device_name": torch.cuda.get_device_name(device) if cuda else cpu_name(),
+        "torch_threads": torch.get_num_threads(),
+        "torch": torch.__version__,
+        "cuda": torch.version.cuda,
+        "cudnn": torch.backends.cudnn.version() if cuda else None,
+        "cuda_visible_devices": os.environ.get("CUDA_VISIBLE_DEVICES"),
+        "python": platform.python_version(),
+        "numpy": np.__version__,
+    }
     return result
 
 
@@ -974,16 +1134,31 @@ class StopSignal:
         if self.checkpoint is None or not os.path.isfile(self.checkpoint):
             return f"interrupted by {name} before the first checkpoint: nothing to resume, start the run again"
         step = load_checkpoint(self.checkpoint)["global_step"]
-        return (f"interrupted by {name}: {self.checkpoint} holds step {step}; resume with: "
-                f"python {sys.argv[0]} --resume {self.checkpoint}")
+        return (
+            f"interrupted by {name}: {self.checkpoint} holds step {step}; resume with: "
+            f"python {sys.argv[0]} --resume {self.checkpoint}"
+        )
 
 
 STOP = StopSignal()
 # Flags that may differ from the checkpoint's on --resume: they do not change what is trained (one list for all eight
 # scripts: a name a script has no flag for is never given).
-RESUME_MAY_CHANGE = ("resume", "total_timesteps", "checkpoint_every", "checkpoint_minutes", "eval_episodes",
-                     "eval_envs", "eval_every", "cuda", "run_name", "runs_dir", "track", "wandb_project_name",
-                     "wandb_entity", "overwrite_teacher")
+RESUME_MAY_CHANGE = (
+    "resume",
+    "total_timesteps",
+    "checkpoint_every",
+    "checkpoint_minutes",
+    "eval_episodes",
+    "eval_envs",
+    "eval_every",
+    "cuda",
+    "run_name",
+    "runs_dir",
+    "track",
+    "wandb_project_name",
+    "wandb_entity",
+    "overwrite_teacher",
+)
 
 
 def given_flags(argv: list) -> set:
@@ -1025,8 +1200,10 @@ def check_resume_flags(args: Args, state: dict, given: set) -> None:
     for name in sorted(given - set(RESUME_MAY_CHANGE)):
         ours, theirs = getattr(args, name), state["args"].get(name)
         if (list(ours) if isinstance(ours, tuple) else ours) != (list(theirs) if isinstance(theirs, tuple) else theirs):
-            raise UsageError(f"--{name.replace('_', '-')} {ours} contradicts {args.resume}, whose run has {theirs}; "
-                             f"leave it out to resume that run, or start a new one")
+            raise UsageError(
+                f"--{name.replace('_', '-')} {ours} contradicts {args.resume}, whose run has {theirs}; "
+                f"leave it out to resume that run, or start a new one"
+            )
 
 
 # ---------------------------------------------------------------------------------------------

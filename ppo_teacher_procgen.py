@@ -42,8 +42,24 @@ SCRIPT = os.path.basename(__file__)  # this file's own name: a copy records itse
 METHOD = "ppo"
 SUITE = "procgen"
 CHECKPOINT_VERSION = 1
-PROCGEN_ENVS = ("bigfish", "bossfight", "caveflyer", "chaser", "climber", "coinrun", "dodgeball", "fruitbot",
-                "heist", "jumper", "leaper", "maze", "miner", "ninja", "plunder", "starpilot")
+PROCGEN_ENVS = (
+    "bigfish",
+    "bossfight",
+    "caveflyer",
+    "chaser",
+    "climber",
+    "coinrun",
+    "dodgeball",
+    "fruitbot",
+    "heist",
+    "jumper",
+    "leaper",
+    "maze",
+    "miner",
+    "ninja",
+    "plunder",
+    "starpilot",
+)
 PAPER_ENVS = ("coinrun", "jumper", "miner", "ninja")
 TEST_START_LEVEL = 1_000_000  # evaluation levels [1e6, 2e6): disjoint from any training range that starts at 0
 
@@ -122,13 +138,16 @@ class Args:
     # Run folder, checkpoints and resume
     exp_name: str = SCRIPT[: -len(".py")]
     """the name of this experiment (part of the default run name): this script's file name, as in CleanRL"""
-    run_name: Annotated[Optional[str], tyro.conf.arg(
-        metavar="STR", help_behavior_hint="(default: {env_id}__{exp_name}__{seed}__{unix time})")] = None
+    run_name: Annotated[
+        Optional[str],
+        tyro.conf.arg(metavar="STR", help_behavior_hint="(default: {env_id}__{exp_name}__{seed}__{unix time})"),
+    ] = None
     """run folder name under runs_dir"""
     runs_dir: str = "runs"
     """folder of the run folders, under the current folder (as CleanRL's), wherever the script lives"""
-    resume: Annotated[Optional[str], tyro.conf.arg(
-        metavar="STR", help_behavior_hint="(default: none: a new run)")] = None
+    resume: Annotated[Optional[str], tyro.conf.arg(metavar="STR", help_behavior_hint="(default: none: a new run)")] = (
+        None
+    )
     """continue the run of this checkpoint.pt with its own flags (give --total-timesteps to extend it)"""
     checkpoint_every: int = 20
     """write runs/{run_name}/checkpoint.pt every this many updates (and at the end)"""
@@ -144,8 +163,9 @@ class Args:
     """log the run to Weights & Biases: the args as its config, the tensorboard scalars synced (needs wandb)"""
     wandb_project_name: str = "ppd"
     """the Weights & Biases project of --track"""
-    wandb_entity: Annotated[Optional[str], tyro.conf.arg(
-        metavar="STR", help_behavior_hint="(default: your W&B default entity)")] = None
+    wandb_entity: Annotated[
+        Optional[str], tyro.conf.arg(metavar="STR", help_behavior_hint="(default: your W&B default entity)")
+    ] = None
     """the Weights & Biases entity (team or user) of --track"""
 
     # Hardware
@@ -179,8 +199,9 @@ def match_env_id(env_id: str, tables: dict) -> tuple[str, str]:
         if name in table["ids"] and version in table["versions"]:
             return suite, table["ids"][name]
         if name in table["ids"]:
-            raise UsageError(f"env id '{env_id}': this project runs {table['ids'][name]}, not -v{version} "
-                             f"({table['why']})")
+            raise UsageError(
+                f"env id '{env_id}': this project runs {table['ids'][name]}, not -v{version} ({table['why']})"
+            )
     names = {key: canonical for table in tables.values() for key, canonical in table["ids"].items()}
     guess = difflib.get_close_matches(name, list(names), n=1)
     hint = f"did you mean {names[guess[0]]}? " if guess else ""
@@ -189,8 +210,12 @@ def match_env_id(env_id: str, tables: dict) -> tuple[str, str]:
 
 def procgen_env_table() -> dict:
     """procgen's games (gym3 names them procgen-{game}-v0)."""
-    return {"ids": {game: game for game in PROCGEN_ENVS}, "versions": ("", "0"), "why": "procgen's only version",
-            "known": f"Procgen games: {', '.join(PROCGEN_ENVS)}"}
+    return {
+        "ids": {game: game for game in PROCGEN_ENVS},
+        "versions": ("", "0"),
+        "why": "procgen's only version",
+        "known": f"Procgen games: {', '.join(PROCGEN_ENVS)}",
+    }
 
 
 def canonical_env_id(env_id: str) -> str:
@@ -200,9 +225,22 @@ def canonical_env_id(env_id: str) -> str:
 def resolve_args(args: Args) -> Args:
     """Fill the per-env defaults of Table 3 and reject impossible values before any long work."""
     args.env_id = canonical_env_id(args.env_id)
-    positive = ["total_timesteps", "learning_rate", "num_envs", "num_steps", "minibatch_size", "update_epochs",
-                "clip_coef", "max_grad_norm", "fc_size", "reward_clip", "checkpoint_every",
-                "checkpoint_minutes", "eval_envs", "num_levels"]
+    positive = [
+        "total_timesteps",
+        "learning_rate",
+        "num_envs",
+        "num_steps",
+        "minibatch_size",
+        "update_epochs",
+        "clip_coef",
+        "max_grad_norm",
+        "fc_size",
+        "reward_clip",
+        "checkpoint_every",
+        "checkpoint_minutes",
+        "eval_envs",
+        "num_levels",
+    ]
     for name in positive:
         if not getattr(args, name) > 0:
             raise UsageError(f"--{name.replace('_', '-')} must be positive, got {getattr(args, name)}")
@@ -210,17 +248,21 @@ def resolve_args(args: Args) -> Args:
         if getattr(args, name) < 0:
             raise UsageError(f"--{name.replace('_', '-')} must not be negative, got {getattr(args, name)}")
     if args.start_level < 2 * TEST_START_LEVEL and args.start_level + args.num_levels > TEST_START_LEVEL:
-        raise UsageError(f"--start-level {args.start_level} --num-levels {args.num_levels} overlaps the test levels "
-                         f"[{TEST_START_LEVEL}, {2 * TEST_START_LEVEL}) of every evaluation; train on levels below "
-                         f"{TEST_START_LEVEL}")
+        raise UsageError(
+            f"--start-level {args.start_level} --num-levels {args.num_levels} overlaps the test levels "
+            f"[{TEST_START_LEVEL}, {2 * TEST_START_LEVEL}) of every evaluation; train on levels below "
+            f"{TEST_START_LEVEL}"
+        )
     if not 0.0 < args.gamma <= 1.0 or not 0.0 <= args.gae_lambda <= 1.0:
         raise UsageError(f"--gamma must be in (0, 1] and --gae-lambda in [0, 1], got {args.gamma}, {args.gae_lambda}")
     if len(args.channels) != 3 or min(args.channels) <= 0:
         raise UsageError(f"--channels must be three positive filter counts, got {args.channels}")
     batch_size = args.num_envs * args.num_steps
     if args.minibatch_size > batch_size:
-        raise UsageError(f"--minibatch-size {args.minibatch_size} is larger than the rollout batch "
-                         f"(num_envs x num_steps = {batch_size})")
+        raise UsageError(
+            f"--minibatch-size {args.minibatch_size} is larger than the rollout batch "
+            f"(num_envs x num_steps = {batch_size})"
+        )
     return args
 
 
@@ -247,9 +289,17 @@ class ProcgenVecEnv:
     the final observation is never exposed, so its internal time limits cannot be bootstrapped and count as
     terminations."""
 
-    def __init__(self, env_id: str, num_envs: int, seed: int, num_levels: int, start_level: int, distribution_mode: str):
-        self.env = ProcgenGym3Env(num=num_envs, env_name=env_id, num_levels=num_levels, start_level=start_level,
-                                  distribution_mode=distribution_mode, rand_seed=seed)
+    def __init__(
+        self, env_id: str, num_envs: int, seed: int, num_levels: int, start_level: int, distribution_mode: str
+    ):
+        self.env = ProcgenGym3Env(
+            num=num_envs,
+            env_name=env_id,
+            num_levels=num_levels,
+            start_level=start_level,
+            distribution_mode=distribution_mode,
+            rand_seed=seed,
+        )
         self.num_envs, self.observation_shape, self.n_actions = num_envs, (64, 64, 3), 15
 
     def reset(self):
@@ -369,8 +419,12 @@ def impala_stage(in_channels: int, out_channels: int) -> nn.Sequential:
     """conv 3x3 -> max-pool 3, stride 2 -> two residual blocks (Espeholt et al., 2018)."""
     # orthogonal, gain sqrt(2), as every layer here and in the paper's library (SB3): PyTorch's default init gives
     # ~2.5x smaller weights, and a teacher corruption sigma (section 3) is measured against their scale
-    return nn.Sequential(layer_init(nn.Conv2d(in_channels, out_channels, 3, padding=1)), nn.MaxPool2d(3, stride=2, padding=1),
-                         ResidualBlock(out_channels), ResidualBlock(out_channels))
+    return nn.Sequential(
+        layer_init(nn.Conv2d(in_channels, out_channels, 3, padding=1)),
+        nn.MaxPool2d(3, stride=2, padding=1),
+        ResidualBlock(out_channels),
+        ResidualBlock(out_channels),
+    )
 
 
 def make_trunk(spec: dict, obs_shape) -> nn.Sequential:
@@ -385,17 +439,26 @@ def make_trunk(spec: dict, obs_shape) -> nn.Sequential:
     else:  # Nature-CNN (Mnih et al., 2015): 8x8 stride 4, 4x4 stride 2, 3x3 stride 1
         c1, c2, c3 = spec["channels"]
         convs = nn.Sequential(
-            layer_init(nn.Conv2d(in_channels, c1, 8, stride=4)), nn.ReLU(),
-            layer_init(nn.Conv2d(c1, c2, 4, stride=2)), nn.ReLU(),
-            layer_init(nn.Conv2d(c2, c3, 3, stride=1)), nn.ReLU(), nn.Flatten())
+            layer_init(nn.Conv2d(in_channels, c1, 8, stride=4)),
+            nn.ReLU(),
+            layer_init(nn.Conv2d(c1, c2, 4, stride=2)),
+            nn.ReLU(),
+            layer_init(nn.Conv2d(c2, c3, 3, stride=1)),
+            nn.ReLU(),
+            nn.Flatten(),
+        )
     with torch.no_grad():
         flat = convs(torch.zeros(1, *obs_shape)).shape[1]
     return nn.Sequential(convs, layer_init(nn.Linear(flat, spec["fc_size"])), nn.ReLU())
 
 
 def network_spec(arch: str, channels, fc_size: int, shared_trunk: bool = False) -> dict:
-    return {"arch": arch, "channels": [int(c) for c in channels], "fc_size": int(fc_size),
-            "shared_trunk": bool(shared_trunk)}
+    return {
+        "arch": arch,
+        "channels": [int(c) for c in channels],
+        "fc_size": int(fc_size),
+        "shared_trunk": bool(shared_trunk),
+    }
 
 
 class Agent(nn.Module):
@@ -408,15 +471,19 @@ class Agent(nn.Module):
         chw = (obs_shape[2], obs_shape[0], obs_shape[1])  # Procgen frames are HWC
         trunk = make_trunk(spec, chw)
         self.actor = nn.Sequential(trunk, layer_init(nn.Linear(spec["fc_size"], action_dim), std=0.01))
-        self.critic = nn.Sequential(trunk if spec.get("shared_trunk") else make_trunk(spec, chw),
-                                    layer_init(nn.Linear(spec["fc_size"], 1), std=1.0))
+        self.critic = nn.Sequential(
+            trunk if spec.get("shared_trunk") else make_trunk(spec, chw),
+            layer_init(nn.Linear(spec["fc_size"], 1), std=1.0),
+        )
         # channels_last: the layout in which oneDNN's CPU convolutions (and cuDNN's) run fastest; docs/throughput.md
         self.to(memory_format=torch.channels_last)
 
     def load_state_dict(self, state_dict, strict: bool = True, assign: bool = False):
         if self.critic[0] is self.actor[0]:  # one trunk, two names: the actor's copy is the one loaded
-            state_dict = {**state_dict, **{"critic." + k[len("actor."):]: v for k, v in state_dict.items()
-                                          if k.startswith("actor.0.")}}
+            state_dict = {
+                **state_dict,
+                **{"critic." + k[len("actor.") :]: v for k, v in state_dict.items() if k.startswith("actor.0.")},
+            }
         return super().load_state_dict(state_dict, strict, assign)
 
     def policy_params(self) -> int:
@@ -480,15 +547,22 @@ def ppo_loss(newlogprob, oldlogprob, advantages, entropy, newvalue, returns, arg
     ratio = logratio.exp()
     if args.norm_adv and len(advantages) > 1:
         advantages = (advantages - advantages.mean()) / (advantages.std() + 1e-8)
-    pg_loss = torch.max(-advantages * ratio, -advantages * torch.clamp(ratio, 1 - args.clip_coef, 1 + args.clip_coef)).mean()
+    pg_loss = torch.max(
+        -advantages * ratio, -advantages * torch.clamp(ratio, 1 - args.clip_coef, 1 + args.clip_coef)
+    ).mean()
     v_loss = ((newvalue - returns) ** 2).mean()  # SB3's MSE value loss, which the paper's hyperparameters assume
     entropy_loss = entropy.mean()
     loss = pg_loss - args.ent_coef * entropy_loss + args.vf_coef * v_loss
     with torch.no_grad():
         # tensors, read once per update: an .item() per minibatch would make a GPU wait for the CPU each time
-        stats = {"policy_loss": pg_loss.detach(), "value_loss": v_loss.detach(), "entropy": entropy_loss.detach(),
-                 "old_approx_kl": (-logratio).mean(), "approx_kl": ((ratio - 1) - logratio).mean(),
-                 "clipfrac": ((ratio - 1.0).abs() > args.clip_coef).float().mean()}
+        stats = {
+            "policy_loss": pg_loss.detach(),
+            "value_loss": v_loss.detach(),
+            "entropy": entropy_loss.detach(),
+            "old_approx_kl": (-logratio).mean(),
+            "approx_kl": ((ratio - 1) - logratio).mean(),
+            "clipfrac": ((ratio - 1.0).abs() > args.clip_coef).float().mean(),
+        }
     return loss, ratio, stats
 
 
@@ -501,8 +575,17 @@ def describe(evaluation: dict) -> str:
     return f"{episodes} episode{'s' * (episodes != 1)}, mean return {evaluation['mean']:.2f}"
 
 
-def evaluate(agent: Agent, args: Args, obs_norm, episodes: int, num_envs: int, seed: int,
-             device, deterministic: Optional[bool] = None, test_levels: bool = True) -> dict:
+def evaluate(
+    agent: Agent,
+    args: Args,
+    obs_norm,
+    episodes: int,
+    num_envs: int,
+    seed: int,
+    device,
+    deterministic: Optional[bool] = None,
+    test_levels: bool = True,
+) -> dict:
     """Paper A.3: stochastic actions, on unseen test levels (or on the training levels, Table 7). Each env
     plays a fixed quota of episodes, so short episodes are not over-represented.
     One signature in every script (tools/evaluate.py calls it so): deterministic None is the suite's protocol,
@@ -510,7 +593,9 @@ def evaluate(agent: Agent, args: Args, obs_norm, episodes: int, num_envs: int, s
     deterministic = args.eval_deterministic if deterministic is None else deterministic
     num_envs = min(num_envs, episodes)
     quotas = np.array([episodes // num_envs + (i < episodes % num_envs) for i in range(num_envs)])
-    start_level, num_levels = (TEST_START_LEVEL, TEST_START_LEVEL) if test_levels else (args.start_level, args.num_levels)
+    start_level, num_levels = (
+        (TEST_START_LEVEL, TEST_START_LEVEL) if test_levels else (args.start_level, args.num_levels)
+    )
     # Its own RNG stream: sampled actions repeat for a seed (tools/evaluate.py reproduces them), and an
     # evaluation during training leaves the training RNG where it was.
     with torch.random.fork_rng(devices=[device] if torch.device(device).type == "cuda" else []):
@@ -533,8 +618,15 @@ def evaluate(agent: Agent, args: Args, obs_norm, episodes: int, num_envs: int, s
                     returns.append(ret)
                     counts[i] += 1
         envs.close()
-    return {"episodes": episodes, "deterministic": deterministic, "levels": "test" if test_levels else "train",
-            "returns": returns, "mean": float(np.mean(returns)), "std": float(np.std(returns)), "human_normalized": None}
+    return {
+        "episodes": episodes,
+        "deterministic": deterministic,
+        "levels": "test" if test_levels else "train",
+        "returns": returns,
+        "mean": float(np.mean(returns)),
+        "std": float(np.std(returns)),
+        "human_normalized": None,
+    }
 
 
 # ---------------------------------------------------------------------------------------------
@@ -565,15 +657,19 @@ def choose_device(args: Args) -> torch.device:
 def device_line(device: torch.device) -> str:
     """The device for the run's opening lines; where the CPU build of torch leaves an NVIDIA GPU unused, the fix."""
     if device.type == "cuda":
-        return (f"device: {device} ({torch.cuda.get_device_name(device)}), torch {torch.__version__}, "
-                f"CUDA {torch.version.cuda}")
+        return (
+            f"device: {device} ({torch.cuda.get_device_name(device)}), torch {torch.__version__}, "
+            f"CUDA {torch.version.cuda}"
+        )
     line = f"device: cpu ({cpu_name()}, {torch.get_num_threads()} torch threads), torch {torch.__version__}"
     if torch.cuda.is_available():
         return line + " (--no-cuda: a GPU is visible, unused)"
     if torch.version.cuda is None and os.path.exists("/proc/driver/nvidia/version"):
-        return line + ("; this machine has an NVIDIA driver but torch is the CPU build: install the CUDA build with "
-                       f"pip install torch=={torch.__version__.split('+')[0]} --index-url "
-                       "https://download.pytorch.org/whl/cuXXX (XXX: the CUDA version PyTorch's selector gives)")
+        return line + (
+            "; this machine has an NVIDIA driver but torch is the CPU build: install the CUDA build with "
+            f"pip install torch=={torch.__version__.split('+')[0]} --index-url "
+            "https://download.pytorch.org/whl/cuXXX (XXX: the CUDA version PyTorch's selector gives)"
+        )
     return line
 
 
@@ -598,26 +694,36 @@ def start_run(args: Args, given: Optional[set]) -> tuple:
     if resume_state is not None:
         check_resume_flags(args, resume_state, given)
         if resume_state.get("device", device.type) != device.type:
-            raise UsageError(f"{args.resume} trained on {resume_state['device']}; resuming it on {device.type} would "
-                             f"change its random streams: resume it on {resume_state['device']}")
+            raise UsageError(
+                f"{args.resume} trained on {resume_state['device']}; resuming it on {device.type} would "
+                f"change its random streams: resume it on {resume_state['device']}"
+            )
     if args.run_name is None:
         args.run_name = f"{args.env_id}__{args.exp_name}__{args.seed}__{int(time.time())}"
     run_dir = os.path.join(args.runs_dir, args.run_name)
     checkpoint_path = os.path.join(run_dir, "checkpoint.pt")
     if resume_state is None and any(os.path.exists(os.path.join(run_dir, f)) for f in ("checkpoint.pt", "eval.json")):
-        raise UsageError(f"{run_dir} already holds a run; resume it with --resume {checkpoint_path}, "
-                         f"or choose another --run-name")
+        raise UsageError(
+            f"{run_dir} already holds a run; resume it with --resume {checkpoint_path}, or choose another --run-name"
+        )
     batch_size = args.num_envs * args.num_steps
     num_updates = args.total_timesteps // batch_size
     if num_updates < 1:
         raise UsageError(f"--total-timesteps {args.total_timesteps} is less than one rollout ({batch_size} steps)")
     if resume_state is not None and num_updates < resume_state["update"]:
-        raise UsageError(f"--total-timesteps {args.total_timesteps} is below step {resume_state['global_step']}, where "
-                         f"{args.resume} stands; give at least that many to resume it")
-    if (resume_state is not None and num_updates == resume_state["update"]
-            and os.path.isfile(os.path.join(run_dir, "eval.json"))):
-        print(f"{run_dir} is finished at step {resume_state['global_step']} and its eval.json is written; nothing "
-              f"to do (give a larger --total-timesteps to train on)")
+        raise UsageError(
+            f"--total-timesteps {args.total_timesteps} is below step {resume_state['global_step']}, where "
+            f"{args.resume} stands; give at least that many to resume it"
+        )
+    if (
+        resume_state is not None
+        and num_updates == resume_state["update"]
+        and os.path.isfile(os.path.join(run_dir, "eval.json"))
+    ):
+        print(
+            f"{run_dir} is finished at step {resume_state['global_step']} and its eval.json is written; nothing "
+            f"to do (give a larger --total-timesteps to train on)"
+        )
         with open(os.path.join(run_dir, "eval.json")) as f:
             return args, resume_state, run_dir, num_updates, device, json.load(f)
     return args, resume_state, run_dir, num_updates, device, None
@@ -633,13 +739,17 @@ def train(args: Args, given: Optional[set] = None) -> dict:
     batch_size = args.num_envs * args.num_steps
     teacher_path = os.path.join(args.teachers_dir, f"{args.env_id}__{args.seed}.pt")
     if os.path.exists(teacher_path) and not args.overwrite_teacher and not wrote_it_itself(run_dir, teacher_path):
-        raise UsageError(f"{teacher_path} exists and this run would replace it; choose another --seed or "
-                         f"--teachers-dir, or pass --overwrite-teacher")
+        raise UsageError(
+            f"{teacher_path} exists and this run would replace it; choose another --seed or "
+            f"--teachers-dir, or pass --overwrite-teacher"
+        )
     print(f"run folder: {run_dir}")
     print(device_line(device))
     if num_updates * batch_size != args.total_timesteps:
-        print(f"--total-timesteps {args.total_timesteps} is not a multiple of the rollout ({args.num_envs} envs x "
-              f"{args.num_steps} steps): training {num_updates * batch_size} steps")
+        print(
+            f"--total-timesteps {args.total_timesteps} is not a multiple of the rollout ({args.num_envs} envs x "
+            f"{args.num_steps} steps): training {num_updates * batch_size} steps"
+        )
     STOP.checkpoint = checkpoint_path
 
     random.seed(args.seed)
@@ -647,8 +757,14 @@ def train(args: Args, given: Optional[set] = None) -> dict:
     torch.manual_seed(args.seed)
     keep_freed_memory()
 
-    envs = make_env(args.env_id, args.num_envs, args.seed + start_update - 1, args.num_levels, args.start_level,
-                    args.distribution_mode)
+    envs = make_env(
+        args.env_id,
+        args.num_envs,
+        args.seed + start_update - 1,
+        args.num_levels,
+        args.start_level,
+        args.distribution_mode,
+    )
     obs_shape = envs.observation_shape
     action_dim = envs.n_actions
     spec = network_spec(args.arch, args.channels, args.fc_size, args.shared_trunk)
@@ -672,19 +788,29 @@ def train(args: Args, given: Optional[set] = None) -> dict:
 
         # wandb's files go to ./wandb (as in CleanRL): inside the run folder its tensorboard sync would copy itself.
         # A resumed run continues the same W&B run (its id comes from the run folder).
-        wandb.init(project=args.wandb_project_name, entity=args.wandb_entity, name=args.run_name,
-                   id=hashlib.sha256(os.path.abspath(run_dir).encode()).hexdigest()[:16], resume="allow",
-                   config=dataclasses.asdict(args), sync_tensorboard=True)
+        wandb.init(
+            project=args.wandb_project_name,
+            entity=args.wandb_entity,
+            name=args.run_name,
+            id=hashlib.sha256(os.path.abspath(run_dir).encode()).hexdigest()[:16],
+            resume="allow",
+            config=dataclasses.asdict(args),
+            sync_tensorboard=True,
+        )
     writer = SummaryWriter(run_dir, purge_step=global_step + 1)  # drops what was logged after the checkpoint
-    writer.add_text("hyperparameters", "|param|value|\n|-|-|\n" + "\n".join(
-        f"|{k}|{v}|" for k, v in dataclasses.asdict(args).items()))
+    writer.add_text(
+        "hyperparameters",
+        "|param|value|\n|-|-|\n" + "\n".join(f"|{k}|{v}|" for k, v in dataclasses.asdict(args).items()),
+    )
 
     # Rollout storage, allocated once.
     shape = (args.num_steps, args.num_envs)
     obs = torch.zeros(shape + obs_shape, dtype=torch.uint8, device=device)
     actions = torch.zeros(shape, dtype=torch.long, device=device)
     logprobs, values = (torch.zeros(shape, device=device) for _ in range(2))
-    env_steps = np.zeros((4,) + shape, np.float32)  # rewards, terminations, dones, valid: filled on the host, one upload
+    env_steps = np.zeros(
+        (4,) + shape, np.float32
+    )  # rewards, terminations, dones, valid: filled on the host, one upload
 
     # A resumed run restarts its episodes: environment states cannot be saved.
     raw_obs, _ = envs.reset()
@@ -724,25 +850,28 @@ def train(args: Args, given: Optional[set] = None) -> dict:
             with torch.inference_mode(), mixed_precision(args, device):
                 # Procgen hides final observations, so its time limits count as terminations (see ProcgenVecEnv).
                 next_values = torch.cat([values[1:], agent.get_value(next_obs)[None]])
-                advantages, returns = compute_gae(rewards, values, next_values, terminations, dones, valid,
-                                                  args.gamma, args.gae_lambda)
+                advantages, returns = compute_gae(
+                    rewards, values, next_values, terminations, dones, valid, args.gamma, args.gae_lambda
+                )
 
             # PPO update (Algorithm 1, lines 5-10)
             b_obs, b_actions = obs.reshape((-1,) + obs_shape), actions.reshape(-1)
             b_logprobs, b_advantages, b_returns, b_values = (
-                x.reshape(-1) for x in (logprobs, advantages, returns, values))
+                x.reshape(-1) for x in (logprobs, advantages, returns, values)
+            )
             valid_idx = torch.nonzero(valid.reshape(-1)).squeeze(-1)
             update_stats = []
             for _ in range(args.update_epochs):
                 perm = valid_idx[torch.randperm(len(valid_idx), device=device)]
                 for start in range(0, len(perm), args.minibatch_size):
                     STOP.check()
-                    mb = perm[start:start + args.minibatch_size]
+                    mb = perm[start : start + args.minibatch_size]
                     with mixed_precision(args, device):  # one forward pass of the minibatch (bfloat16 under --bf16)
                         dist, newvalue = agent.get_dist_and_value(b_obs[mb])
                     newlogprob, entropy = dist.log_prob(b_actions[mb]), dist.entropy()
-                    loss, ratio, stats = ppo_loss(newlogprob, b_logprobs[mb], b_advantages[mb], entropy, newvalue,
-                                                  b_returns[mb], args)
+                    loss, ratio, stats = ppo_loss(
+                        newlogprob, b_logprobs[mb], b_advantages[mb], entropy, newvalue, b_returns[mb], args
+                    )
                     optimizer.zero_grad()
                     loss.backward()
                     nn.utils.clip_grad_norm_(agent.parameters(), args.max_grad_norm)
@@ -751,8 +880,9 @@ def train(args: Args, given: Optional[set] = None) -> dict:
 
             # Logging
             y_pred, y_true = b_values[valid_idx], b_returns[valid_idx]
-            explained_var = ((1 - torch.var(y_true - y_pred) / torch.var(y_true)).item() if len(y_true) > 1
-                             else float("nan"))
+            explained_var = (
+                (1 - torch.var(y_true - y_pred) / torch.var(y_true)).item() if len(y_true) > 1 else float("nan")
+            )
             sps = int((global_step - start_step) / (time.time() - start_time))
             writer.add_scalar("charts/learning_rate", optimizer.param_groups[0]["lr"], global_step)
             keys = list(update_stats[0])
@@ -762,23 +892,35 @@ def train(args: Args, given: Optional[set] = None) -> dict:
             writer.add_scalar("losses/explained_variance", explained_var, global_step)
             writer.add_scalar("charts/SPS", sps, global_step)
             if args.eval_every and global_step // args.eval_every > (global_step - batch_size) // args.eval_every:
-                curve = evaluate(agent, args, obs_norm, args.eval_every_episodes, args.eval_envs,
-                                 seed=args.seed + 20_000, device=device)
+                curve = evaluate(
+                    agent,
+                    args,
+                    obs_norm,
+                    args.eval_every_episodes,
+                    args.eval_envs,
+                    seed=args.seed + 20_000,
+                    device=device,
+                )
                 writer.add_scalar("eval/episodic_return", curve["mean"], global_step)
             eta = (num_updates * batch_size - global_step) / max(sps, 1)
             mean_return = f"{np.mean(recent_returns):.2f}" if recent_returns else "n/a"
-            print(f"step {global_step}/{num_updates * batch_size} | SPS {sps} | ETA {eta / 60:.1f} min | "
-                  f"return {mean_return}", flush=True)
+            print(
+                f"step {global_step}/{num_updates * batch_size} | SPS {sps} | ETA {eta / 60:.1f} min | "
+                f"return {mean_return}",
+                flush=True,
+            )
 
-            if (update % args.checkpoint_every == 0 or update == num_updates
-                    or time.time() - last_checkpoint_time >= 60 * args.checkpoint_minutes):
+            if (
+                update % args.checkpoint_every == 0
+                or update == num_updates
+                or time.time() - last_checkpoint_time >= 60 * args.checkpoint_minutes
+            ):
                 save_checkpoint(checkpoint_path, agent, args, obs_norm, global_step, update, optimizer, reward_norm)
                 last_checkpoint_time = time.time()
     except Interrupted:
         # The interrupted update does not count: its rollout is collected again on resume, while the minibatches
         # it finished stay in the weights.
-        save_checkpoint(checkpoint_path, agent, args, obs_norm, rollout_start_step, update - 1, optimizer,
-                        reward_norm)
+        save_checkpoint(checkpoint_path, agent, args, obs_norm, rollout_start_step, update - 1, optimizer, reward_norm)
         writer.close()
         raise
     envs.close()
@@ -786,14 +928,31 @@ def train(args: Args, given: Optional[set] = None) -> dict:
     # Final policy at the default teacher location of the distillation scripts (policy only, no optimiser).
     save_checkpoint(teacher_path, agent, args, obs_norm, global_step, num_updates)
 
-    result = {"script": SCRIPT, "method": METHOD, "suite": SUITE, "env_id": args.env_id, "seed": args.seed,
-              "total_timesteps": global_step, "student_size": None, "policy_params": agent.policy_params(),
-              "checkpoint_sha256": sha256_of(teacher_path),
-              "evaluation": None, "evaluation_train_levels": None}
+    result = {
+        "script": SCRIPT,
+        "method": METHOD,
+        "suite": SUITE,
+        "env_id": args.env_id,
+        "seed": args.seed,
+        "total_timesteps": global_step,
+        "student_size": None,
+        "policy_params": agent.policy_params(),
+        "checkpoint_sha256": sha256_of(teacher_path),
+        "evaluation": None,
+        "evaluation_train_levels": None,
+    }
     if args.eval_episodes > 0:
         for key, test_levels in (("evaluation", True), ("evaluation_train_levels", False)):
-            result[key] = evaluate(agent, args, obs_norm, args.eval_episodes, args.eval_envs,
-                                   seed=args.seed + 10_000, device=device, test_levels=test_levels)
+            result[key] = evaluate(
+                agent,
+                args,
+                obs_norm,
+                args.eval_episodes,
+                args.eval_envs,
+                seed=args.seed + 10_000,
+                device=device,
+                test_levels=test_levels,
+            )
             levels = result[key]["levels"]
             writer.add_scalar(f"eval/mean_return_{levels}_levels", result[key]["mean"], global_step)
             print(f"evaluation on {levels} levels: {describe(result[key])}")
@@ -823,6 +982,7 @@ def write_json(path: str, data: dict) -> None:
     def write(tmp):
         with open(tmp, "w") as f:
             json.dump(data, f, indent=2)
+
     atomic_write(path, write)
 
 
@@ -830,9 +990,12 @@ def rng_state() -> dict:
     """Every generator the run draws from: on a GPU, action sampling and the minibatch permutation draw from the
     CUDA generators (None when the run never touched CUDA)."""
     np_state = np.random.get_state()
-    return {"torch": torch.get_rng_state(), "numpy": [np_state[0], torch.as_tensor(np_state[1].astype(np.int64)),
-            *np_state[2:]], "python": random.getstate(),
-            "cuda": torch.cuda.get_rng_state_all() if torch.cuda.is_initialized() else None}
+    return {
+        "torch": torch.get_rng_state(),
+        "numpy": [np_state[0], torch.as_tensor(np_state[1].astype(np.int64)), *np_state[2:]],
+        "python": random.getstate(),
+        "cuda": torch.cuda.get_rng_state_all() if torch.cuda.is_initialized() else None,
+    }
 
 
 def set_rng_state(state: dict) -> None:
@@ -844,22 +1007,43 @@ def set_rng_state(state: dict) -> None:
         torch.cuda.set_rng_state_all(state["cuda"])
 
 
-def save_checkpoint(path: str, agent: Agent, args: Args, obs_norm, global_step: int,
-                    update: int, optimizer=None, reward_norm: Optional[RewardNormalizer] = None) -> None:
+def save_checkpoint(
+    path: str,
+    agent: Agent,
+    args: Args,
+    obs_norm,
+    global_step: int,
+    update: int,
+    optimizer=None,
+    reward_norm: Optional[RewardNormalizer] = None,
+) -> None:
     """Everything needed to rebuild and run the policy; optimiser, RNG and reward statistics only to resume."""
     state = {
-        "format_version": CHECKPOINT_VERSION, "script": SCRIPT, "script_path": os.path.abspath(__file__),
-        "script_sha256": CODE_VERSION["script_sha256"], "method": METHOD, "suite": SUITE,
-        "env_id": args.env_id, "network": agent.spec,
-        "obs_shape": list(agent.obs_shape), "action_dim": agent.action_dim,
+        "format_version": CHECKPOINT_VERSION,
+        "script": SCRIPT,
+        "script_path": os.path.abspath(__file__),
+        "script_sha256": CODE_VERSION["script_sha256"],
+        "method": METHOD,
+        "suite": SUITE,
+        "env_id": args.env_id,
+        "network": agent.spec,
+        "obs_shape": list(agent.obs_shape),
+        "action_dim": agent.action_dim,
         "actor": {k: v for k, v in agent.state_dict().items() if not k.startswith("critic.")},
         "critic": {k: v for k, v in agent.state_dict().items() if k.startswith("critic.")},
-        "obs_rms": obs_norm.rms.state_dict() if obs_norm else None, "args": dataclasses.asdict(args),
-        "global_step": global_step, "update": update,
+        "obs_rms": obs_norm.rms.state_dict() if obs_norm else None,
+        "args": dataclasses.asdict(args),
+        "global_step": global_step,
+        "update": update,
     }
     if optimizer is not None:
-        state.update(optimizer=optimizer.state_dict(), rng=rng_state(), device=next(agent.parameters()).device.type,
-                     return_rms=reward_norm.rms.state_dict(), reward_returns=torch.as_tensor(reward_norm.returns))
+        state.update(
+            optimizer=optimizer.state_dict(),
+            rng=rng_state(),
+            device=next(agent.parameters()).device.type,
+            return_rms=reward_norm.rms.state_dict(),
+            reward_returns=torch.as_tensor(reward_norm.returns),
+        )
     atomic_write(path, lambda tmp: torch.save(state, tmp))
 
 
@@ -893,10 +1077,18 @@ def sha256_of(path: str) -> str:
 
 def env_record(suite: str, args: Args, training: bool, test_levels: bool = True) -> dict:
     """The environments that trained or evaluated the run, as its eval.json records them: the level set."""
-    start_level, num_levels = ((TEST_START_LEVEL, TEST_START_LEVEL) if test_levels and not training
-                               else (args.start_level, args.num_levels))
-    return {"suite": suite, "env_id": args.env_id, "backend": "procgen", "version": package_version("procgen-mirror"),
-            "start_level": start_level, "num_levels": num_levels, "distribution_mode": args.distribution_mode}
+    start_level, num_levels = (
+        (TEST_START_LEVEL, TEST_START_LEVEL) if test_levels and not training else (args.start_level, args.num_levels)
+    )
+    return {
+        "suite": suite,
+        "env_id": args.env_id,
+        "backend": "procgen",
+        "version": package_version("procgen-mirror"),
+        "start_level": start_level,
+        "num_levels": num_levels,
+        "distribution_mode": args.distribution_mode,
+    }
 
 
 def package_version(name: str) -> Optional[str]:
@@ -911,13 +1103,13 @@ def code_version() -> dict:
     outside a git checkout): taken when the script is loaded, so a run records the code it runs, even if the
     files change while it trains."""
     here = os.path.abspath(__file__)
-    record = {"script": os.path.basename(here), "script_sha256": sha256_of(here), "git_commit": None,
-              "git_dirty": None}
+    record = {"script": os.path.basename(here), "script_sha256": sha256_of(here), "git_commit": None, "git_dirty": None}
     git = ["git", "-C", os.path.dirname(here)]
     try:
         commit = subprocess.run(git + ["rev-parse", "HEAD"], capture_output=True, text=True, timeout=30)
-        status = subprocess.run(git + ["status", "--porcelain", "--untracked-files=no"], capture_output=True,
-                                text=True, timeout=30)
+        status = subprocess.run(
+            git + ["status", "--porcelain", "--untracked-files=no"], capture_output=True, text=True, timeout=30
+        )
     except (OSError, subprocess.SubprocessError):
         return record
     if commit.returncode == 0 and status.returncode == 0:
@@ -941,18 +1133,33 @@ def record_run(result: dict, args: Args, device: torch.device) -> dict:
     of training and of each evaluation, the code (CODE_VERSION), the full arguments, the device and the library
     versions. A reader checks "unseen test levels" or "trained on envpool" from the data, not from the code."""
     teacher = result.get("teacher") or {}
-    for evaluation in filter(None, (result.get("evaluation"), result.get("evaluation_train_levels"),
-                                    teacher.get("evaluation"), teacher.get("evaluation_train_levels"))):
-        evaluation["envs"] = env_record(result["suite"], args, training=False,
-                                        test_levels=evaluation.get("levels") != "train")
+    for evaluation in filter(
+        None,
+        (
+            result.get("evaluation"),
+            result.get("evaluation_train_levels"),
+            teacher.get("evaluation"),
+            teacher.get("evaluation_train_levels"),
+        ),
+    ):
+        evaluation["envs"] = env_record(
+            result["suite"], args, training=False, test_levels=evaluation.get("levels") != "train"
+        )
     cuda = device.type == "cuda"
     result["training_envs"] = env_record(result["suite"], args, training=True)
-    result["ran_on"] = {**CODE_VERSION, "args": dataclasses.asdict(args), "device": str(device),
-                        "device_name": torch.cuda.get_device_name(device) if cuda else cpu_name(),
-                        "torch_threads": torch.get_num_threads(), "torch": torch.__version__,
-                        "cuda": torch.version.cuda, "cudnn": torch.backends.cudnn.version() if cuda else None,
-                        "cuda_visible_devices": os.environ.get("CUDA_VISIBLE_DEVICES"),
-                        "python": platform.python_version(), "numpy": np.__version__}
+    result["ran_on"] = {
+        **CODE_VERSION,
+        "args": dataclasses.asdict(args),
+        "device": str(device),
+        "device_name": torch.cuda.get_device_name(device) if cuda else cpu_name(),
+        "torch_threads": torch.get_num_threads(),
+        "torch": torch.__version__,
+        "cuda": torch.version.cuda,
+        "cudnn": torch.backends.cudnn.version() if cuda else None,
+        "cuda_visible_devices": os.environ.get("CUDA_VISIBLE_DEVICES"),
+        "python": platform.python_version(),
+        "numpy": np.__version__,
+    }
     return result
 
 
@@ -1005,16 +1212,31 @@ class StopSignal:
         if self.checkpoint is None or not os.path.isfile(self.checkpoint):
             return f"interrupted by {name} before the first checkpoint: nothing to resume, start the run again"
         step = load_checkpoint(self.checkpoint)["global_step"]
-        return (f"interrupted by {name}: {self.checkpoint} holds step {step}; resume with: "
-                f"python {sys.argv[0]} --resume {self.checkpoint}")
+        return (
+            f"interrupted by {name}: {self.checkpoint} holds step {step}; resume with: "
+            f"python {sys.argv[0]} --resume {self.checkpoint}"
+        )
 
 
 STOP = StopSignal()
 # Flags that may differ from the checkpoint's on --resume: they do not change what is trained (one list for all eight
 # scripts: a name a script has no flag for is never given).
-RESUME_MAY_CHANGE = ("resume", "total_timesteps", "checkpoint_every", "checkpoint_minutes", "eval_episodes",
-                     "eval_envs", "eval_every", "cuda", "run_name", "runs_dir", "track", "wandb_project_name",
-                     "wandb_entity", "overwrite_teacher")
+RESUME_MAY_CHANGE = (
+    "resume",
+    "total_timesteps",
+    "checkpoint_every",
+    "checkpoint_minutes",
+    "eval_episodes",
+    "eval_envs",
+    "eval_every",
+    "cuda",
+    "run_name",
+    "runs_dir",
+    "track",
+    "wandb_project_name",
+    "wandb_entity",
+    "overwrite_teacher",
+)
 
 
 def given_flags(argv: list) -> set:
@@ -1056,8 +1278,10 @@ def check_resume_flags(args: Args, state: dict, given: set) -> None:
     for name in sorted(given - set(RESUME_MAY_CHANGE)):
         ours, theirs = getattr(args, name), state["args"].get(name)
         if (list(ours) if isinstance(ours, tuple) else ours) != (list(theirs) if isinstance(theirs, tuple) else theirs):
-            raise UsageError(f"--{name.replace('_', '-')} {ours} contradicts {args.resume}, whose run has {theirs}; "
-                             f"leave it out to resume that run, or start a new one")
+            raise UsageError(
+                f"--{name.replace('_', '-')} {ours} contradicts {args.resume}, whose run has {theirs}; "
+                f"leave it out to resume that run, or start a new one"
+            )
 
 
 # ---------------------------------------------------------------------------------------------

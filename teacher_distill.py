@@ -50,22 +50,53 @@ torch.distributions.Distribution.set_default_validate_args(False)
 SCRIPT = os.path.basename(__file__)  # this file's own name: a copy records itself, never the original
 METHOD = "teacher_distill"
 CHECKPOINT_VERSION = 1
-TEACHER_SCRIPTS = {"atari": "ppo_teacher_atari.py", "mujoco": "ppo_teacher_mujoco.py", "procgen": "ppo_teacher_procgen.py"}
+TEACHER_SCRIPTS = {
+    "atari": "ppo_teacher_atari.py",
+    "mujoco": "ppo_teacher_mujoco.py",
+    "procgen": "ppo_teacher_procgen.py",
+}
 # A.3 and Table 4 (see ppd_atari.py for why 'smaller' is a Nature-CNN {32, 64, 64} / 64).
 STUDENT_SIZES = {
     "mujoco": {"smaller": (128, 64), "same": (256, 256), "larger": (512, 512)},
-    "pixels": {"smaller": ("nature", (32, 64, 64), 64), "same": ("impala", (16, 32, 32), 256),
-               "larger": ("impala", (32, 64, 64), 1024)},
+    "pixels": {
+        "smaller": ("nature", (32, 64, 64), 64),
+        "same": ("impala", (16, 32, 32), 256),
+        "larger": ("impala", (32, 64, 64), 1024),
+    },
 }
 HUMAN_RANDOM_SCORES = {
-    "Atlantis-v5": (12850.0, 29028.1), "BeamRider-v5": (363.9, 16926.5), "CrazyClimber-v5": (10780.5, 35829.4),
-    "DemonAttack-v5": (152.1, 1971.0), "Enduro-v5": (0.0, 860.5), "Freeway-v5": (0.0, 29.6),
-    "MsPacman-v5": (307.3, 6951.6), "Pong-v5": (-20.7, 14.6), "Qbert-v5": (163.9, 13455.0),
-    "Seaquest-v5": (68.4, 42054.7), "Zaxxon-v5": (32.5, 9173.3), "Breakout-v5": (1.7, 30.5),
+    "Atlantis-v5": (12850.0, 29028.1),
+    "BeamRider-v5": (363.9, 16926.5),
+    "CrazyClimber-v5": (10780.5, 35829.4),
+    "DemonAttack-v5": (152.1, 1971.0),
+    "Enduro-v5": (0.0, 860.5),
+    "Freeway-v5": (0.0, 29.6),
+    "MsPacman-v5": (307.3, 6951.6),
+    "Pong-v5": (-20.7, 14.6),
+    "Qbert-v5": (163.9, 13455.0),
+    "Seaquest-v5": (68.4, 42054.7),
+    "Zaxxon-v5": (32.5, 9173.3),
+    "Breakout-v5": (1.7, 30.5),
     "SpaceInvaders-v5": (148.0, 1668.7),
 }
-PROCGEN_ENVS = ("bigfish", "bossfight", "caveflyer", "chaser", "climber", "coinrun", "dodgeball", "fruitbot",
-                "heist", "jumper", "leaper", "maze", "miner", "ninja", "plunder", "starpilot")
+PROCGEN_ENVS = (
+    "bigfish",
+    "bossfight",
+    "caveflyer",
+    "chaser",
+    "climber",
+    "coinrun",
+    "dodgeball",
+    "fruitbot",
+    "heist",
+    "jumper",
+    "leaper",
+    "maze",
+    "miner",
+    "ninja",
+    "plunder",
+    "starpilot",
+)
 TEST_START_LEVEL = 1_000_000  # Procgen evaluation levels [1e6, 2e6): disjoint from the training levels
 
 
@@ -75,9 +106,13 @@ class Args:
     student: Literal["smaller", "same", "larger"] = "same"
     """student network: smaller or larger (A.3, Table 4's for the suite), or same: the teacher's own network as its
     checkpoint describes it (self-distillation; Table 4's for the paper's teachers)"""
-    teacher_path: Annotated[Optional[str], tyro.conf.arg(
-        metavar="STR",
-        help_behavior_hint="(default: teachers/{env_id}__{seed}.pt under the current folder, else beside this script)")] = None
+    teacher_path: Annotated[
+        Optional[str],
+        tyro.conf.arg(
+            metavar="STR",
+            help_behavior_hint="(default: teachers/{env_id}__{seed}.pt under the current folder, else beside this script)",
+        ),
+    ] = None
     """teacher checkpoint"""
     teacher_corruption_sigma: float = 0.0
     """imperfect teacher: add N(0, sigma^2) noise to every parameter of its policy network (section 3: 0.05)"""
@@ -118,13 +153,21 @@ class Args:
     """gradient clipping norm"""
 
     # Evaluation (A.3)
-    eval_episodes: Annotated[Optional[int], tyro.conf.arg(
-        metavar="INT",
-        help_behavior_hint="(default: 50 deterministic for Atari and Mujoco, 200 sampled on unseen levels "
-                           "for Procgen; A.3)")] = None
+    eval_episodes: Annotated[
+        Optional[int],
+        tyro.conf.arg(
+            metavar="INT",
+            help_behavior_hint="(default: 50 deterministic for Atari and Mujoco, 200 sampled on unseen levels "
+            "for Procgen; A.3)",
+        ),
+    ] = None
     """episodes of the final evaluation; 0 skips it"""
-    eval_deterministic: Annotated[Optional[bool], tyro.conf.arg(
-        metavar="{True,False}", help_behavior_hint="(default: yes, but Procgen samples, as in the paper)")] = None
+    eval_deterministic: Annotated[
+        Optional[bool],
+        tyro.conf.arg(
+            metavar="{True,False}", help_behavior_hint="(default: yes, but Procgen samples, as in the paper)"
+        ),
+    ] = None
     """evaluate with the most likely action"""
     eval_envs: int = 10
     """parallel environments of the evaluation (10 in every script: on Procgen they then play the same test levels,
@@ -137,13 +180,16 @@ class Args:
     # Run folder, checkpoints and resume
     exp_name: str = SCRIPT[: -len(".py")]
     """the name of this experiment (part of the default run name): this script's file name, as in CleanRL"""
-    run_name: Annotated[Optional[str], tyro.conf.arg(
-        metavar="STR", help_behavior_hint="(default: {env_id}__{exp_name}__{seed}__{unix time})")] = None
+    run_name: Annotated[
+        Optional[str],
+        tyro.conf.arg(metavar="STR", help_behavior_hint="(default: {env_id}__{exp_name}__{seed}__{unix time})"),
+    ] = None
     """run folder name under runs_dir"""
     runs_dir: str = "runs"
     """folder of the run folders, under the current folder (as CleanRL's), wherever the script lives"""
-    resume: Annotated[Optional[str], tyro.conf.arg(
-        metavar="STR", help_behavior_hint="(default: none: a new run)")] = None
+    resume: Annotated[Optional[str], tyro.conf.arg(metavar="STR", help_behavior_hint="(default: none: a new run)")] = (
+        None
+    )
     """continue the run of this checkpoint.pt with its own flags (give --total-timesteps to extend it)"""
     reevaluate_teacher: bool = False
     """on --resume, evaluate the teacher again rather than read the run's teacher_evaluation.json"""
@@ -159,8 +205,9 @@ class Args:
     """log the run to Weights & Biases: the args as its config, the tensorboard scalars synced (needs wandb)"""
     wandb_project_name: str = "ppd"
     """the Weights & Biases project of --track"""
-    wandb_entity: Annotated[Optional[str], tyro.conf.arg(
-        metavar="STR", help_behavior_hint="(default: your W&B default entity)")] = None
+    wandb_entity: Annotated[
+        Optional[str], tyro.conf.arg(metavar="STR", help_behavior_hint="(default: your W&B default entity)")
+    ] = None
     """the Weights & Biases entity (team or user) of --track"""
 
     # Hardware
@@ -194,8 +241,9 @@ def match_env_id(env_id: str, tables: dict) -> tuple[str, str]:
         if name in table["ids"] and version in table["versions"]:
             return suite, table["ids"][name]
         if name in table["ids"]:
-            raise UsageError(f"env id '{env_id}': this project runs {table['ids'][name]}, not -v{version} "
-                             f"({table['why']})")
+            raise UsageError(
+                f"env id '{env_id}': this project runs {table['ids'][name]}, not -v{version} ({table['why']})"
+            )
     names = {key: canonical for table in tables.values() for key, canonical in table["ids"].items()}
     guess = difflib.get_close_matches(name, list(names), n=1)
     hint = f"did you mean {names[guess[0]]}? " if guess else ""
@@ -205,31 +253,42 @@ def match_env_id(env_id: str, tables: dict) -> tuple[str, str]:
 def atari_env_table() -> dict:
     """envpool's Atari games, whose only version is v5 (gym's v0 and v4 and ALE/...-v5 name the same game)."""
     ids = sorted(k for k, spec in envpool.registration.registry.specs.items() if spec[0] == "envpool.atari")
-    return {"ids": {k.removesuffix("-v5").lower(): k for k in ids}, "versions": ("", "0", "4", "5"),
-            "why": "envpool has v5 only",
-            "known": f"envpool's {len(ids)} Atari games, e.g. Pong-v5, Breakout-v5"}
+    return {
+        "ids": {k.removesuffix("-v5").lower(): k for k in ids},
+        "versions": ("", "0", "4", "5"),
+        "why": "envpool has v5 only",
+        "known": f"envpool's {len(ids)} Atari games, e.g. Pong-v5, Breakout-v5",
+    }
 
 
 def mujoco_env_table() -> dict:
     """gymnasium's Mujoco v4 tasks: the paper's version, and the one whose envpool training envs and gymnasium
     evaluation envs tests/test_gae_and_envs.py checks equal (v5 changes observations and rewards of some tasks)."""
     ids = sorted(k for k, spec in gym.registry.items() if k.endswith("-v4") and "mujoco" in str(spec.entry_point))
-    return {"ids": {k.removesuffix("-v4").lower(): k for k in ids}, "versions": ("", "4"),
-            "why": "the paper's version; training uses envpool's v4 tasks, checked equal to gymnasium's v4, which "
-                   "evaluates",
-            "known": f"Mujoco v4 ids: {', '.join(ids)}"}
+    return {
+        "ids": {k.removesuffix("-v4").lower(): k for k in ids},
+        "versions": ("", "4"),
+        "why": "the paper's version; training uses envpool's v4 tasks, checked equal to gymnasium's v4, which "
+        "evaluates",
+        "known": f"Mujoco v4 ids: {', '.join(ids)}",
+    }
 
 
 def procgen_env_table() -> dict:
     """procgen's games (gym3 names them procgen-{game}-v0)."""
-    return {"ids": {game: game for game in PROCGEN_ENVS}, "versions": ("", "0"), "why": "procgen's only version",
-            "known": f"Procgen games: {', '.join(PROCGEN_ENVS)}"}
+    return {
+        "ids": {game: game for game in PROCGEN_ENVS},
+        "versions": ("", "0"),
+        "why": "procgen's only version",
+        "known": f"Procgen games: {', '.join(PROCGEN_ENVS)}",
+    }
 
 
 def canonical_env_id(env_id: str) -> tuple[str, str]:
     """(suite, canonical id): Pong -> (atari, Pong-v5), Hopper -> (mujoco, Hopper-v4), coinrun -> (procgen, coinrun)."""
-    return match_env_id(env_id, {"procgen": procgen_env_table(), "mujoco": mujoco_env_table(),
-                                 "atari": atari_env_table()})
+    return match_env_id(
+        env_id, {"procgen": procgen_env_table(), "mujoco": mujoco_env_table(), "atari": atari_env_table()}
+    )
 
 
 def resolve_args(args: Args) -> Args:
@@ -242,19 +301,39 @@ def resolve_args(args: Args) -> Args:
         args.eval_episodes = 200 if suite == "procgen" else 50
     if args.eval_deterministic is None:
         args.eval_deterministic = suite != "procgen"
-    for name in ["total_timesteps", "learning_rate", "num_envs", "num_steps", "max_grad_norm", "checkpoint_every",
-                 "checkpoint_minutes", "eval_envs", "num_levels", "max_episode_steps"]:
+    for name in [
+        "total_timesteps",
+        "learning_rate",
+        "num_envs",
+        "num_steps",
+        "max_grad_norm",
+        "checkpoint_every",
+        "checkpoint_minutes",
+        "eval_envs",
+        "num_levels",
+        "max_episode_steps",
+    ]:
         if not getattr(args, name) > 0:
             raise UsageError(f"--{name.replace('_', '-')} must be positive, got {getattr(args, name)}")
-    for name in ["ent_coef", "vf_coef", "eval_episodes", "teacher_corruption_sigma", "eval_every",
-                 "eval_every_episodes", "start_level"]:
+    for name in [
+        "ent_coef",
+        "vf_coef",
+        "eval_episodes",
+        "teacher_corruption_sigma",
+        "eval_every",
+        "eval_every_episodes",
+        "start_level",
+    ]:
         if getattr(args, name) < 0:
             raise UsageError(f"--{name.replace('_', '-')} must not be negative, got {getattr(args, name)}")
-    if suite == "procgen" and (args.start_level < 2 * TEST_START_LEVEL
-                               and args.start_level + args.num_levels > TEST_START_LEVEL):
-        raise UsageError(f"--start-level {args.start_level} --num-levels {args.num_levels} overlaps the test levels "
-                         f"[{TEST_START_LEVEL}, {2 * TEST_START_LEVEL}) of every evaluation; train on levels below "
-                         f"{TEST_START_LEVEL}")
+    if suite == "procgen" and (
+        args.start_level < 2 * TEST_START_LEVEL and args.start_level + args.num_levels > TEST_START_LEVEL
+    ):
+        raise UsageError(
+            f"--start-level {args.start_level} --num-levels {args.num_levels} overlaps the test levels "
+            f"[{TEST_START_LEVEL}, {2 * TEST_START_LEVEL}) of every evaluation; train on levels below "
+            f"{TEST_START_LEVEL}"
+        )
     return args
 
 
@@ -282,8 +361,16 @@ class VecEnv:
     (for the returns that are logged and evaluated). Mujoco trains on envpool's v4 tasks (--env-backend) and
     evaluates on gymnasium's."""
 
-    def __init__(self, suite: str, env_id: str, num_envs: int, seed: int, args: Args, training: bool = True,
-                 test_levels: bool = False):
+    def __init__(
+        self,
+        suite: str,
+        env_id: str,
+        num_envs: int,
+        seed: int,
+        args: Args,
+        training: bool = True,
+        test_levels: bool = False,
+    ):
         self.suite, self.num_envs = suite, num_envs
         self.over, self.seed = np.zeros(num_envs, bool), None  # envpool and Procgen take their seed at creation
         mujoco_envpool = suite == "mujoco" and training and args.env_backend == "envpool"
@@ -294,21 +381,46 @@ class VecEnv:
             self.low, self.high = self.env.action_space.low, self.env.action_space.high
         elif suite == "mujoco":
             warnings.filterwarnings("ignore", message=".*is out of date.*")  # the paper's envs are v4, on purpose
-            self.env = gym.make_vec(env_id, num_envs=num_envs, vectorization_mode="sync",
-                                    vector_kwargs={"autoreset_mode": gym.vector.AutoresetMode.SAME_STEP},
-                                    wrappers=[envpool_observation])
-            self.obs_shape, self.action_dim = self.env.single_observation_space.shape, self.env.single_action_space.shape[0]
+            self.env = gym.make_vec(
+                env_id,
+                num_envs=num_envs,
+                vectorization_mode="sync",
+                vector_kwargs={"autoreset_mode": gym.vector.AutoresetMode.SAME_STEP},
+                wrappers=[envpool_observation],
+            )
+            self.obs_shape, self.action_dim = (
+                self.env.single_observation_space.shape,
+                self.env.single_action_space.shape[0],
+            )
             self.low, self.high, self.seed = self.env.single_action_space.low, self.env.single_action_space.high, seed
         elif suite == "atari":  # A.2 preprocessing; an episode ends on a life loss, in evaluation too (see evaluate)
-            self.env = envpool.make(env_id, env_type="gymnasium", num_envs=num_envs, seed=seed, episodic_life=True,
-                                    reward_clip=False, noop_max=30, frame_skip=4, stack_num=4, img_height=84,
-                                    img_width=84, gray_scale=True, repeat_action_probability=0.0,
-                                    max_episode_steps=args.max_episode_steps)
+            self.env = envpool.make(
+                env_id,
+                env_type="gymnasium",
+                num_envs=num_envs,
+                seed=seed,
+                episodic_life=True,
+                reward_clip=False,
+                noop_max=30,
+                frame_skip=4,
+                stack_num=4,
+                img_height=84,
+                img_width=84,
+                gray_scale=True,
+                repeat_action_probability=0.0,
+                max_episode_steps=args.max_episode_steps,
+            )
             self.obs_shape, self.action_dim = self.env.observation_space.shape, int(self.env.action_space.n)
         else:  # Procgen resets in the same step and hides final observations
             start, levels = (TEST_START_LEVEL, TEST_START_LEVEL) if test_levels else (args.start_level, args.num_levels)
-            self.env = ProcgenGym3Env(num=num_envs, env_name=env_id, num_levels=levels, start_level=start,
-                                      distribution_mode=args.distribution_mode, rand_seed=seed)
+            self.env = ProcgenGym3Env(
+                num=num_envs,
+                env_name=env_id,
+                num_levels=levels,
+                start_level=start,
+                distribution_mode=args.distribution_mode,
+                rand_seed=seed,
+            )
             self.obs_shape, self.action_dim = (64, 64, 3), 15
 
     def reset(self) -> np.ndarray:
@@ -437,8 +549,12 @@ def impala_stage(in_channels: int, out_channels: int) -> nn.Sequential:
     """conv 3x3 -> max-pool 3, stride 2 -> two residual blocks (Espeholt et al., 2018)."""
     # orthogonal, gain sqrt(2), as every layer here and in the paper's library (SB3): PyTorch's default init gives
     # ~2.5x smaller weights, and a teacher corruption sigma (section 3) is measured against their scale
-    return nn.Sequential(layer_init(nn.Conv2d(in_channels, out_channels, 3, padding=1)), nn.MaxPool2d(3, stride=2, padding=1),
-                         ResidualBlock(out_channels), ResidualBlock(out_channels))
+    return nn.Sequential(
+        layer_init(nn.Conv2d(in_channels, out_channels, 3, padding=1)),
+        nn.MaxPool2d(3, stride=2, padding=1),
+        ResidualBlock(out_channels),
+        ResidualBlock(out_channels),
+    )
 
 
 def make_trunk(spec: dict, obs_shape) -> nn.Sequential:
@@ -453,9 +569,14 @@ def make_trunk(spec: dict, obs_shape) -> nn.Sequential:
     else:  # Nature-CNN (Mnih et al., 2015): 8x8 stride 4, 4x4 stride 2, 3x3 stride 1
         c1, c2, c3 = spec["channels"]
         convs = nn.Sequential(
-            layer_init(nn.Conv2d(in_channels, c1, 8, stride=4)), nn.ReLU(),
-            layer_init(nn.Conv2d(c1, c2, 4, stride=2)), nn.ReLU(),
-            layer_init(nn.Conv2d(c2, c3, 3, stride=1)), nn.ReLU(), nn.Flatten())
+            layer_init(nn.Conv2d(in_channels, c1, 8, stride=4)),
+            nn.ReLU(),
+            layer_init(nn.Conv2d(c1, c2, 4, stride=2)),
+            nn.ReLU(),
+            layer_init(nn.Conv2d(c2, c3, 3, stride=1)),
+            nn.ReLU(),
+            nn.Flatten(),
+        )
     with torch.no_grad():
         flat = convs(torch.zeros(1, *obs_shape)).shape[1]
     return nn.Sequential(convs, layer_init(nn.Linear(flat, spec["fc_size"])), nn.ReLU())
@@ -478,8 +599,9 @@ class MlpAgent(nn.Module):
         activation = spec.get("activation", "relu")
         self.actor_mean = make_mlp(obs_shape[0], spec["hidden_sizes"], action_dim, out_std=0.01, activation=activation)
         self.actor_logstd = nn.Parameter(torch.zeros(1, action_dim))
-        self.critic = make_mlp(obs_shape[0], spec.get("critic_hidden_sizes", spec["hidden_sizes"]), 1, out_std=1.0,
-                               activation=activation)
+        self.critic = make_mlp(
+            obs_shape[0], spec.get("critic_hidden_sizes", spec["hidden_sizes"]), 1, out_std=1.0, activation=activation
+        )
 
     def policy_network(self) -> nn.Module:
         return self.actor_mean
@@ -520,15 +642,19 @@ class CnnAgent(nn.Module):
         chw = (obs_shape[2], obs_shape[0], obs_shape[1]) if self.hwc else self.obs_shape
         trunk = make_trunk(spec, chw)
         self.actor = nn.Sequential(trunk, layer_init(nn.Linear(spec["fc_size"], action_dim), std=0.01))
-        self.critic = nn.Sequential(trunk if spec.get("shared_trunk") else make_trunk(spec, chw),
-                                    layer_init(nn.Linear(spec["fc_size"], 1), std=1.0))
+        self.critic = nn.Sequential(
+            trunk if spec.get("shared_trunk") else make_trunk(spec, chw),
+            layer_init(nn.Linear(spec["fc_size"], 1), std=1.0),
+        )
         # channels_last: the layout in which oneDNN's CPU convolutions (and cuDNN's) run fastest; docs/throughput.md
         self.to(memory_format=torch.channels_last)
 
     def load_state_dict(self, state_dict, strict: bool = True, assign: bool = False):
         if self.critic[0] is self.actor[0]:  # one trunk, two names: the actor's copy is the one loaded
-            state_dict = {**state_dict, **{"critic." + k[len("actor."):]: v for k, v in state_dict.items()
-                                          if k.startswith("actor.0.")}}
+            state_dict = {
+                **state_dict,
+                **{"critic." + k[len("actor.") :]: v for k, v in state_dict.items() if k.startswith("actor.0.")},
+            }
         return super().load_state_dict(state_dict, strict, assign)
 
     def policy_network(self) -> nn.Module:
@@ -579,8 +705,13 @@ TEACHER_EVALUATION_FILE = "teacher_evaluation.json"  # in the run folder: a resu
 
 def teacher_evaluation_key(args: Args, teacher_sha256: str) -> dict:
     """What the teacher's evaluation depends on: the teacher file, its corruption and the protocol."""
-    return {"teacher_sha256": teacher_sha256, "corruption_sigma": args.teacher_corruption_sigma, "seed": args.seed,
-            "eval_episodes": args.eval_episodes, "eval_envs": args.eval_envs}
+    return {
+        "teacher_sha256": teacher_sha256,
+        "corruption_sigma": args.teacher_corruption_sigma,
+        "seed": args.seed,
+        "eval_episodes": args.eval_episodes,
+        "eval_envs": args.eval_envs,
+    }
 
 
 def read_teacher_evaluations(run_dir: str, key: dict) -> Optional[tuple]:
@@ -613,9 +744,11 @@ def teacher_not_found(args: Args, teacher_script: str) -> str:
     writes = "" if name == f"{args.env_id}__{args.seed}.pt" else f" (it writes {args.env_id}__{args.seed}.pt there)"
     script = os.path.join(os.path.dirname(os.path.abspath(__file__)), teacher_script)
     script = os.path.relpath(script) if not os.path.relpath(script).startswith("..") else script
-    return (f"teacher checkpoint not found: {args.teacher_path} (looked in {looked}); train one into "
-            f"{os.path.abspath(folder or '.')} with: python {script} --env-id {args.env_id} --seed {args.seed}{to}"
-            f"{writes}")
+    return (
+        f"teacher checkpoint not found: {args.teacher_path} (looked in {looked}); train one into "
+        f"{os.path.abspath(folder or '.')} with: python {script} --env-id {args.env_id} --seed {args.seed}{to}"
+        f"{writes}"
+    )
 
 
 def teacher_label(path: str) -> str:
@@ -633,11 +766,14 @@ def load_teacher(args: Args, suite: str, obs_shape, action_dim: int) -> tuple[nn
     """The frozen teacher (policy and critic, eval mode, no gradients) and its checkpoint."""
     state = load_checkpoint(args.teacher_path)
     if state["suite"] != suite or state["env_id"] != args.env_id:
-        raise UsageError(f"teacher {args.teacher_path} was trained on {state['suite']} {state['env_id']}, "
-                         f"not {suite} {args.env_id}")
+        raise UsageError(
+            f"teacher {args.teacher_path} was trained on {state['suite']} {state['env_id']}, not {suite} {args.env_id}"
+        )
     if tuple(state["obs_shape"]) != tuple(obs_shape) or state["action_dim"] != action_dim:
-        raise UsageError(f"teacher {args.teacher_path} has observations {tuple(state['obs_shape'])} and "
-                         f"{state['action_dim']} actions; {args.env_id} has {tuple(obs_shape)} and {action_dim}")
+        raise UsageError(
+            f"teacher {args.teacher_path} has observations {tuple(state['obs_shape'])} and "
+            f"{state['action_dim']} actions; {args.env_id} has {tuple(obs_shape)} and {action_dim}"
+        )
     teacher = agent_from_checkpoint(state)
     teacher.eval().requires_grad_(False)
     return teacher, state
@@ -669,8 +805,12 @@ def distill_loss(student_dist, teacher_dist, student_value, teacher_value, args:
     entropy = entropy_of(student_dist).mean()
     loss = kl - args.ent_coef * entropy + args.vf_coef * value_loss
     # distill_kl as in the PPD scripts (here the distillation loss is the KL itself), for side-by-side curves
-    return loss, {"distill_loss": kl.item(), "distill_kl": kl.item(), "value_loss": value_loss.item(),
-                  "entropy": entropy.item()}
+    return loss, {
+        "distill_loss": kl.item(),
+        "distill_kl": kl.item(),
+        "value_loss": value_loss.item(),
+        "entropy": entropy.item(),
+    }
 
 
 # ---------------------------------------------------------------------------------------------
@@ -689,8 +829,17 @@ def describe(evaluation: dict) -> str:
     return f"{episodes} episode{'s' * (episodes != 1)}, mean return {evaluation['mean']:.2f}"
 
 
-def evaluate(agent: nn.Module, args: Args, obs_norm, episodes: int, num_envs: int, seed: int, device,
-             deterministic: Optional[bool] = None, test_levels: bool = True) -> dict:
+def evaluate(
+    agent: nn.Module,
+    args: Args,
+    obs_norm,
+    episodes: int,
+    num_envs: int,
+    seed: int,
+    device,
+    deterministic: Optional[bool] = None,
+    test_levels: bool = True,
+) -> dict:
     """Paper A.3: Atari full games and Mujoco with deterministic actions; Procgen sampled, on unseen levels (or
     the training levels, Table 7). Each env plays a fixed quota of episodes: short episodes are not favoured.
     One signature in every script (tools/evaluate.py calls it so): deterministic None is the suite's protocol,
@@ -723,8 +872,15 @@ def evaluate(agent: nn.Module, args: Args, obs_norm, episodes: int, num_envs: in
         envs.close()
     mean = float(np.mean(returns))
     levels = ("test" if test_levels else "train") if suite == "procgen" else None
-    result = {"episodes": episodes, "deterministic": deterministic, "levels": levels, "returns": returns,
-              "mean": mean, "std": float(np.std(returns)), "human_normalized": human_normalized(args.env_id, mean)}
+    result = {
+        "episodes": episodes,
+        "deterministic": deterministic,
+        "levels": levels,
+        "returns": returns,
+        "mean": mean,
+        "std": float(np.std(returns)),
+        "human_normalized": human_normalized(args.env_id, mean),
+    }
     if suite == "atari":  # as the Atari scripts: agent steps per game, games ended by --max-episode-steps
         result.update(lengths=lengths, capped=capped)
     return result
@@ -764,15 +920,19 @@ def choose_device(args: Args) -> torch.device:
 def device_line(device: torch.device) -> str:
     """The device for the run's opening lines; where the CPU build of torch leaves an NVIDIA GPU unused, the fix."""
     if device.type == "cuda":
-        return (f"device: {device} ({torch.cuda.get_device_name(device)}), torch {torch.__version__}, "
-                f"CUDA {torch.version.cuda}")
+        return (
+            f"device: {device} ({torch.cuda.get_device_name(device)}), torch {torch.__version__}, "
+            f"CUDA {torch.version.cuda}"
+        )
     line = f"device: cpu ({cpu_name()}, {torch.get_num_threads()} torch threads), torch {torch.__version__}"
     if torch.cuda.is_available():
         return line + " (--no-cuda: a GPU is visible, unused)"
     if torch.version.cuda is None and os.path.exists("/proc/driver/nvidia/version"):
-        return line + ("; this machine has an NVIDIA driver but torch is the CPU build: install the CUDA build with "
-                       f"pip install torch=={torch.__version__.split('+')[0]} --index-url "
-                       "https://download.pytorch.org/whl/cuXXX (XXX: the CUDA version PyTorch's selector gives)")
+        return line + (
+            "; this machine has an NVIDIA driver but torch is the CPU build: install the CUDA build with "
+            f"pip install torch=={torch.__version__.split('+')[0]} --index-url "
+            "https://download.pytorch.org/whl/cuXXX (XXX: the CUDA version PyTorch's selector gives)"
+        )
     return line
 
 
@@ -797,26 +957,36 @@ def start_run(args: Args, given: Optional[set]) -> tuple:
     if resume_state is not None:
         check_resume_flags(args, resume_state, given)
         if resume_state.get("device", device.type) != device.type:
-            raise UsageError(f"{args.resume} trained on {resume_state['device']}; resuming it on {device.type} would "
-                             f"change its random streams: resume it on {resume_state['device']}")
+            raise UsageError(
+                f"{args.resume} trained on {resume_state['device']}; resuming it on {device.type} would "
+                f"change its random streams: resume it on {resume_state['device']}"
+            )
     if args.run_name is None:
         args.run_name = f"{args.env_id}__{args.exp_name}__{args.seed}__{int(time.time())}"
     run_dir = os.path.join(args.runs_dir, args.run_name)
     checkpoint_path = os.path.join(run_dir, "checkpoint.pt")
     if resume_state is None and any(os.path.exists(os.path.join(run_dir, f)) for f in ("checkpoint.pt", "eval.json")):
-        raise UsageError(f"{run_dir} already holds a run; resume it with --resume {checkpoint_path}, "
-                         f"or choose another --run-name")
+        raise UsageError(
+            f"{run_dir} already holds a run; resume it with --resume {checkpoint_path}, or choose another --run-name"
+        )
     batch_size = args.num_envs * args.num_steps
     num_updates = args.total_timesteps // batch_size
     if num_updates < 1:
         raise UsageError(f"--total-timesteps {args.total_timesteps} is less than one rollout ({batch_size} steps)")
     if resume_state is not None and num_updates < resume_state["update"]:
-        raise UsageError(f"--total-timesteps {args.total_timesteps} is below step {resume_state['global_step']}, where "
-                         f"{args.resume} stands; give at least that many to resume it")
-    if (resume_state is not None and num_updates == resume_state["update"]
-            and os.path.isfile(os.path.join(run_dir, "eval.json"))):
-        print(f"{run_dir} is finished at step {resume_state['global_step']} and its eval.json is written; nothing "
-              f"to do (give a larger --total-timesteps to train on)")
+        raise UsageError(
+            f"--total-timesteps {args.total_timesteps} is below step {resume_state['global_step']}, where "
+            f"{args.resume} stands; give at least that many to resume it"
+        )
+    if (
+        resume_state is not None
+        and num_updates == resume_state["update"]
+        and os.path.isfile(os.path.join(run_dir, "eval.json"))
+    ):
+        print(
+            f"{run_dir} is finished at step {resume_state['global_step']} and its eval.json is written; nothing "
+            f"to do (give a larger --total-timesteps to train on)"
+        )
         with open(os.path.join(run_dir, "eval.json")) as f:
             return args, resume_state, run_dir, num_updates, device, json.load(f)
     return args, resume_state, run_dir, num_updates, device, None
@@ -834,8 +1004,10 @@ def train(args: Args, given: Optional[set] = None) -> dict:
     print(f"run folder: {run_dir}")
     print(device_line(device))
     if num_updates * batch_size != args.total_timesteps:
-        print(f"--total-timesteps {args.total_timesteps} is not a multiple of the rollout ({args.num_envs} envs x "
-              f"{args.num_steps} steps): training {num_updates * batch_size} steps")
+        print(
+            f"--total-timesteps {args.total_timesteps} is not a multiple of the rollout ({args.num_envs} envs x "
+            f"{args.num_steps} steps): training {num_updates * batch_size} steps"
+        )
     STOP.checkpoint = checkpoint_path
 
     random.seed(args.seed)
@@ -873,16 +1045,33 @@ def train(args: Args, given: Optional[set] = None) -> dict:
         saved = read_teacher_evaluations(run_dir, key) if resume_state and not args.reevaluate_teacher else None
         if saved is not None:
             teacher_evaluation, teacher_evaluation_train_levels = saved
-            print(f"teacher evaluation (from {os.path.join(run_dir, TEACHER_EVALUATION_FILE)}; --reevaluate-teacher "
-                  f"plays it again): {describe(teacher_evaluation)}")
+            print(
+                f"teacher evaluation (from {os.path.join(run_dir, TEACHER_EVALUATION_FILE)}; --reevaluate-teacher "
+                f"plays it again): {describe(teacher_evaluation)}"
+            )
         else:
-            teacher_evaluation = evaluate(teacher, args, obs_norm, args.eval_episodes, args.eval_envs,
-                                          args.seed + 10_000, device)
+            teacher_evaluation = evaluate(
+                teacher, args, obs_norm, args.eval_episodes, args.eval_envs, args.seed + 10_000, device
+            )
             if suite == "procgen":
-                teacher_evaluation_train_levels = evaluate(teacher, args, obs_norm, args.eval_episodes, args.eval_envs,
-                                                           args.seed + 10_000, device, test_levels=False)
-            write_json(os.path.join(run_dir, TEACHER_EVALUATION_FILE), {
-                "key": key, "evaluation": teacher_evaluation, "evaluation_train_levels": teacher_evaluation_train_levels})
+                teacher_evaluation_train_levels = evaluate(
+                    teacher,
+                    args,
+                    obs_norm,
+                    args.eval_episodes,
+                    args.eval_envs,
+                    args.seed + 10_000,
+                    device,
+                    test_levels=False,
+                )
+            write_json(
+                os.path.join(run_dir, TEACHER_EVALUATION_FILE),
+                {
+                    "key": key,
+                    "evaluation": teacher_evaluation,
+                    "evaluation_train_levels": teacher_evaluation_train_levels,
+                },
+            )
             print(f"teacher evaluation: {describe(teacher_evaluation)}")
 
     if args.track:  # Weights & Biases only when asked: without --track it is never imported
@@ -890,12 +1079,20 @@ def train(args: Args, given: Optional[set] = None) -> dict:
 
         # wandb's files go to ./wandb (as in CleanRL): inside the run folder its tensorboard sync would copy itself.
         # A resumed run continues the same W&B run (its id comes from the run folder).
-        wandb.init(project=args.wandb_project_name, entity=args.wandb_entity, name=args.run_name,
-                   id=hashlib.sha256(os.path.abspath(run_dir).encode()).hexdigest()[:16], resume="allow",
-                   config=dataclasses.asdict(args), sync_tensorboard=True)
+        wandb.init(
+            project=args.wandb_project_name,
+            entity=args.wandb_entity,
+            name=args.run_name,
+            id=hashlib.sha256(os.path.abspath(run_dir).encode()).hexdigest()[:16],
+            resume="allow",
+            config=dataclasses.asdict(args),
+            sync_tensorboard=True,
+        )
     writer = SummaryWriter(run_dir, purge_step=global_step + 1)  # drops what was logged after the checkpoint
-    writer.add_text("hyperparameters", "|param|value|\n|-|-|\n" + "\n".join(
-        f"|{k}|{v}|" for k, v in dataclasses.asdict(args).items()))
+    writer.add_text(
+        "hyperparameters",
+        "|param|value|\n|-|-|\n" + "\n".join(f"|{k}|{v}|" for k, v in dataclasses.asdict(args).items()),
+    )
 
     # Rollout storage, allocated once.
     shape = (args.num_steps, args.num_envs)
@@ -939,8 +1136,9 @@ def train(args: Args, given: Optional[set] = None) -> dict:
                 student_params, student_values = agent.dist_params_and_value(b_obs)
             student_dist = agent.dist_from_params(student_params)
             teacher_dist = teacher.dist_from_params(teacher_params.reshape(-1, action_dim)[idx])
-            loss, stats = distill_loss(student_dist, teacher_dist, student_values, teacher_values.reshape(-1)[idx],
-                                       args)
+            loss, stats = distill_loss(
+                student_dist, teacher_dist, student_values, teacher_values.reshape(-1)[idx], args
+            )
             optimizer.zero_grad()
             loss.backward()
             nn.utils.clip_grad_norm_(agent.parameters(), args.max_grad_norm)
@@ -953,45 +1151,78 @@ def train(args: Args, given: Optional[set] = None) -> dict:
                 writer.add_scalar(f"losses/{key}", value, global_step)
             writer.add_scalar("charts/SPS", sps, global_step)
             if args.eval_every and global_step // args.eval_every > (global_step - batch_size) // args.eval_every:
-                curve = evaluate(agent, args, obs_norm, args.eval_every_episodes, args.eval_envs,
-                                 args.seed + 20_000, device)
+                curve = evaluate(
+                    agent, args, obs_norm, args.eval_every_episodes, args.eval_envs, args.seed + 20_000, device
+                )
                 writer.add_scalar("eval/episodic_return", curve["mean"], global_step)
             if update % max(1, num_updates // 100) == 0 or update == num_updates:
                 eta = (num_updates * batch_size - global_step) / max(sps, 1)
                 mean_return = f"{np.mean(recent_returns):.2f}" if recent_returns else "n/a"
-                print(f"step {global_step}/{num_updates * batch_size} | SPS {sps} | ETA {eta / 60:.1f} min | "
-                      f"return {mean_return}", flush=True)
+                print(
+                    f"step {global_step}/{num_updates * batch_size} | SPS {sps} | ETA {eta / 60:.1f} min | "
+                    f"return {mean_return}",
+                    flush=True,
+                )
 
-            if (update % args.checkpoint_every == 0 or update == num_updates
-                    or time.time() - last_checkpoint_time >= 60 * args.checkpoint_minutes):
-                save_checkpoint(checkpoint_path, agent, args, suite, teacher_state["obs_rms"], global_step, update,
-                                optimizer)
+            if (
+                update % args.checkpoint_every == 0
+                or update == num_updates
+                or time.time() - last_checkpoint_time >= 60 * args.checkpoint_minutes
+            ):
+                save_checkpoint(
+                    checkpoint_path, agent, args, suite, teacher_state["obs_rms"], global_step, update, optimizer
+                )
                 last_checkpoint_time = time.time()
     except Interrupted:
         # The interrupted update does not count: its rollout is collected again on resume, while the minibatches
         # it finished stay in the weights.
-        save_checkpoint(checkpoint_path, agent, args, suite, teacher_state["obs_rms"], rollout_start_step, update - 1,
-                        optimizer)
+        save_checkpoint(
+            checkpoint_path, agent, args, suite, teacher_state["obs_rms"], rollout_start_step, update - 1, optimizer
+        )
         writer.close()
         raise
     envs.close()
     if args.dump_last_rollout:
-        torch.save({"obs": obs.cpu(), "actions": actions.cpu(), "teacher_params": teacher_params.cpu(),
-                    "valid": torch.from_numpy(valid_steps.copy())}, os.path.join(run_dir, "last_rollout.pt"))
+        torch.save(
+            {
+                "obs": obs.cpu(),
+                "actions": actions.cpu(),
+                "teacher_params": teacher_params.cpu(),
+                "valid": torch.from_numpy(valid_steps.copy()),
+            },
+            os.path.join(run_dir, "last_rollout.pt"),
+        )
 
-    result = {"script": SCRIPT, "method": METHOD, "suite": suite, "env_id": args.env_id, "seed": args.seed,
-              "total_timesteps": global_step, "student_size": args.student,
-              "policy_params": agent.policy_params(), "evaluation": None, "evaluation_train_levels": None,
-              "teacher": {"path": args.teacher_path, "sha256": teacher_sha256,
-                          "corruption_sigma": args.teacher_corruption_sigma,
-                          "evaluation": teacher_evaluation, "evaluation_train_levels": teacher_evaluation_train_levels},
-              "distill_lambda": None, "kl_direction": args.kl_direction, "fraction_of_teacher": None}
+    result = {
+        "script": SCRIPT,
+        "method": METHOD,
+        "suite": suite,
+        "env_id": args.env_id,
+        "seed": args.seed,
+        "total_timesteps": global_step,
+        "student_size": args.student,
+        "policy_params": agent.policy_params(),
+        "evaluation": None,
+        "evaluation_train_levels": None,
+        "teacher": {
+            "path": args.teacher_path,
+            "sha256": teacher_sha256,
+            "corruption_sigma": args.teacher_corruption_sigma,
+            "evaluation": teacher_evaluation,
+            "evaluation_train_levels": teacher_evaluation_train_levels,
+        },
+        "distill_lambda": None,
+        "kl_direction": args.kl_direction,
+        "fraction_of_teacher": None,
+    }
     if args.eval_episodes > 0:
-        result["evaluation"] = evaluate(agent, args, obs_norm, args.eval_episodes, args.eval_envs,
-                                        args.seed + 10_000, device)
+        result["evaluation"] = evaluate(
+            agent, args, obs_norm, args.eval_episodes, args.eval_envs, args.seed + 10_000, device
+        )
         if suite == "procgen":
-            result["evaluation_train_levels"] = evaluate(agent, args, obs_norm, args.eval_episodes, args.eval_envs,
-                                                         args.seed + 10_000, device, test_levels=False)
+            result["evaluation_train_levels"] = evaluate(
+                agent, args, obs_norm, args.eval_episodes, args.eval_envs, args.seed + 10_000, device, test_levels=False
+            )
         writer.add_scalar("eval/mean_return", result["evaluation"]["mean"], global_step)
         print(f"evaluation: {describe(result['evaluation'])}")
         result["fraction_of_teacher"] = fraction_of_teacher(result["evaluation"], teacher_evaluation)
@@ -1020,6 +1251,7 @@ def write_json(path: str, data: dict) -> None:
     def write(tmp):
         with open(tmp, "w") as f:
             json.dump(data, f, indent=2)
+
     atomic_write(path, write)
 
 
@@ -1027,9 +1259,12 @@ def rng_state() -> dict:
     """Every generator the run draws from: on a GPU, action sampling and the minibatch permutation draw from the
     CUDA generators (None when the run never touched CUDA)."""
     np_state = np.random.get_state()
-    return {"torch": torch.get_rng_state(), "numpy": [np_state[0], torch.as_tensor(np_state[1].astype(np.int64)),
-            *np_state[2:]], "python": random.getstate(),
-            "cuda": torch.cuda.get_rng_state_all() if torch.cuda.is_initialized() else None}
+    return {
+        "torch": torch.get_rng_state(),
+        "numpy": [np_state[0], torch.as_tensor(np_state[1].astype(np.int64)), *np_state[2:]],
+        "python": random.getstate(),
+        "cuda": torch.cuda.get_rng_state_all() if torch.cuda.is_initialized() else None,
+    }
 
 
 def set_rng_state(state: dict) -> None:
@@ -1041,17 +1276,34 @@ def set_rng_state(state: dict) -> None:
         torch.cuda.set_rng_state_all(state["cuda"])
 
 
-def save_checkpoint(path: str, agent: nn.Module, args: Args, suite: str, obs_rms: Optional[dict], global_step: int,
-                    update: int, optimizer=None) -> None:
+def save_checkpoint(
+    path: str,
+    agent: nn.Module,
+    args: Args,
+    suite: str,
+    obs_rms: Optional[dict],
+    global_step: int,
+    update: int,
+    optimizer=None,
+) -> None:
     """Everything needed to rebuild and run the policy; optimiser and RNG only to resume."""
     state = {
-        "format_version": CHECKPOINT_VERSION, "script": SCRIPT, "script_path": os.path.abspath(__file__),
-        "script_sha256": CODE_VERSION["script_sha256"], "method": METHOD, "suite": suite,
-        "env_id": args.env_id, "network": agent.spec, "obs_shape": list(agent.obs_shape),
+        "format_version": CHECKPOINT_VERSION,
+        "script": SCRIPT,
+        "script_path": os.path.abspath(__file__),
+        "script_sha256": CODE_VERSION["script_sha256"],
+        "method": METHOD,
+        "suite": suite,
+        "env_id": args.env_id,
+        "network": agent.spec,
+        "obs_shape": list(agent.obs_shape),
         "action_dim": agent.action_dim,
         "actor": {k: v for k, v in agent.state_dict().items() if not k.startswith("critic.")},
         "critic": {k: v for k, v in agent.state_dict().items() if k.startswith("critic.")},
-        "obs_rms": obs_rms, "args": dataclasses.asdict(args), "global_step": global_step, "update": update,
+        "obs_rms": obs_rms,
+        "args": dataclasses.asdict(args),
+        "global_step": global_step,
+        "update": update,
     }
     if optimizer is not None:
         state.update(optimizer=optimizer.state_dict(), rng=rng_state(), device=next(agent.parameters()).device.type)
@@ -1091,13 +1343,26 @@ def env_record(suite: str, args: Args, training: bool, test_levels: bool = True)
     """The environments that trained or evaluated the run, as its eval.json records them (VecEnv's choices)."""
     record = {"suite": suite, "env_id": args.env_id}
     if suite == "procgen":
-        start_level, num_levels = ((TEST_START_LEVEL, TEST_START_LEVEL) if test_levels and not training
-                                   else (args.start_level, args.num_levels))
-        return {**record, "backend": "procgen", "version": package_version("procgen-mirror"),
-                "start_level": start_level, "num_levels": num_levels, "distribution_mode": args.distribution_mode}
+        start_level, num_levels = (
+            (TEST_START_LEVEL, TEST_START_LEVEL)
+            if test_levels and not training
+            else (args.start_level, args.num_levels)
+        )
+        return {
+            **record,
+            "backend": "procgen",
+            "version": package_version("procgen-mirror"),
+            "start_level": start_level,
+            "num_levels": num_levels,
+            "distribution_mode": args.distribution_mode,
+        }
     if suite == "atari":
-        return {**record, "backend": "envpool", "version": package_version("envpool"),
-                "max_episode_steps": args.max_episode_steps}
+        return {
+            **record,
+            "backend": "envpool",
+            "version": package_version("envpool"),
+            "max_episode_steps": args.max_episode_steps,
+        }
     backend = args.env_backend if training else "gymnasium"  # Mujoco evaluates on gymnasium's v4 tasks
     return {**record, "backend": backend, "version": package_version(backend), "mujoco": package_version("mujoco")}
 
@@ -1114,13 +1379,13 @@ def code_version() -> dict:
     outside a git checkout): taken when the script is loaded, so a run records the code it runs, even if the
     files change while it trains."""
     here = os.path.abspath(__file__)
-    record = {"script": os.path.basename(here), "script_sha256": sha256_of(here), "git_commit": None,
-              "git_dirty": None}
+    record = {"script": os.path.basename(here), "script_sha256": sha256_of(here), "git_commit": None, "git_dirty": None}
     git = ["git", "-C", os.path.dirname(here)]
     try:
         commit = subprocess.run(git + ["rev-parse", "HEAD"], capture_output=True, text=True, timeout=30)
-        status = subprocess.run(git + ["status", "--porcelain", "--untracked-files=no"], capture_output=True,
-                                text=True, timeout=30)
+        status = subprocess.run(
+            git + ["status", "--porcelain", "--untracked-files=no"], capture_output=True, text=True, timeout=30
+        )
     except (OSError, subprocess.SubprocessError):
         return record
     if commit.returncode == 0 and status.returncode == 0:
@@ -1144,18 +1409,33 @@ def record_run(result: dict, args: Args, device: torch.device) -> dict:
     of training and of each evaluation, the code (CODE_VERSION), the full arguments, the device and the library
     versions. A reader checks "unseen test levels" or "trained on envpool" from the data, not from the code."""
     teacher = result.get("teacher") or {}
-    for evaluation in filter(None, (result.get("evaluation"), result.get("evaluation_train_levels"),
-                                    teacher.get("evaluation"), teacher.get("evaluation_train_levels"))):
-        evaluation["envs"] = env_record(result["suite"], args, training=False,
-                                        test_levels=evaluation.get("levels") != "train")
+    for evaluation in filter(
+        None,
+        (
+            result.get("evaluation"),
+            result.get("evaluation_train_levels"),
+            teacher.get("evaluation"),
+            teacher.get("evaluation_train_levels"),
+        ),
+    ):
+        evaluation["envs"] = env_record(
+            result["suite"], args, training=False, test_levels=evaluation.get("levels") != "train"
+        )
     cuda = device.type == "cuda"
     result["training_envs"] = env_record(result["suite"], args, training=True)
-    result["ran_on"] = {**CODE_VERSION, "args": dataclasses.asdict(args), "device": str(device),
-                        "device_name": torch.cuda.get_device_name(device) if cuda else cpu_name(),
-                        "torch_threads": torch.get_num_threads(), "torch": torch.__version__,
-                        "cuda": torch.version.cuda, "cudnn": torch.backends.cudnn.version() if cuda else None,
-                        "cuda_visible_devices": os.environ.get("CUDA_VISIBLE_DEVICES"),
-                        "python": platform.python_version(), "numpy": np.__version__}
+    result["ran_on"] = {
+        **CODE_VERSION,
+        "args": dataclasses.asdict(args),
+        "device": str(device),
+        "device_name": torch.cuda.get_device_name(device) if cuda else cpu_name(),
+        "torch_threads": torch.get_num_threads(),
+        "torch": torch.__version__,
+        "cuda": torch.version.cuda,
+        "cudnn": torch.backends.cudnn.version() if cuda else None,
+        "cuda_visible_devices": os.environ.get("CUDA_VISIBLE_DEVICES"),
+        "python": platform.python_version(),
+        "numpy": np.__version__,
+    }
     return result
 
 
@@ -1199,16 +1479,31 @@ class StopSignal:
         if self.checkpoint is None or not os.path.isfile(self.checkpoint):
             return f"interrupted by {name} before the first checkpoint: nothing to resume, start the run again"
         step = load_checkpoint(self.checkpoint)["global_step"]
-        return (f"interrupted by {name}: {self.checkpoint} holds step {step}; resume with: "
-                f"python {sys.argv[0]} --resume {self.checkpoint}")
+        return (
+            f"interrupted by {name}: {self.checkpoint} holds step {step}; resume with: "
+            f"python {sys.argv[0]} --resume {self.checkpoint}"
+        )
 
 
 STOP = StopSignal()
 # Flags that may differ from the checkpoint's on --resume: they do not change what is trained (one list for all eight
 # scripts: a name a script has no flag for is never given).
-RESUME_MAY_CHANGE = ("resume", "total_timesteps", "checkpoint_every", "checkpoint_minutes", "eval_episodes",
-                     "eval_envs", "eval_every", "cuda", "run_name", "runs_dir", "track", "wandb_project_name",
-                     "wandb_entity", "reevaluate_teacher")
+RESUME_MAY_CHANGE = (
+    "resume",
+    "total_timesteps",
+    "checkpoint_every",
+    "checkpoint_minutes",
+    "eval_episodes",
+    "eval_envs",
+    "eval_every",
+    "cuda",
+    "run_name",
+    "runs_dir",
+    "track",
+    "wandb_project_name",
+    "wandb_entity",
+    "reevaluate_teacher",
+)
 
 
 def given_flags(argv: list) -> set:
@@ -1250,8 +1545,10 @@ def check_resume_flags(args: Args, state: dict, given: set) -> None:
     for name in sorted(given - set(RESUME_MAY_CHANGE)):
         ours, theirs = getattr(args, name), state["args"].get(name)
         if (list(ours) if isinstance(ours, tuple) else ours) != (list(theirs) if isinstance(theirs, tuple) else theirs):
-            raise UsageError(f"--{name.replace('_', '-')} {ours} contradicts {args.resume}, whose run has {theirs}; "
-                             f"leave it out to resume that run, or start a new one")
+            raise UsageError(
+                f"--{name.replace('_', '-')} {ours} contradicts {args.resume}, whose run has {theirs}; "
+                f"leave it out to resume that run, or start a new one"
+            )
 
 
 # ---------------------------------------------------------------------------------------------

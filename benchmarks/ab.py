@@ -49,8 +49,7 @@ def main() -> None:
         flags[i] = os.path.abspath(flags[i])
     os.environ["OMP_NUM_THREADS"] = args.threads
     base = tempfile.mkdtemp(prefix="ab_base_")
-    subprocess.run(["git", "-C", ROOT, "worktree", "add", "--detach", base, args.base], check=True,
-                   capture_output=True)
+    subprocess.run(["git", "-C", ROOT, "worktree", "add", "--detach", base, args.base], check=True, capture_output=True)
     try:
         sps = {"A": [], "B": []}
         for pair in range(args.pairs):

@@ -52,8 +52,10 @@ def main() -> None:
     args = tyro.cli(Args)
     unknown = set(args.networks) - set(NETWORKS)
     if unknown:
-        print(f"error: unknown --networks {', '.join(sorted(unknown))}; choose from {', '.join(NETWORKS)}",
-              file=sys.stderr)
+        print(
+            f"error: unknown --networks {', '.join(sorted(unknown))}; choose from {', '.join(NETWORKS)}",
+            file=sys.stderr,
+        )
         sys.exit(2)
     ppo = importlib.import_module(f"ppo_teacher_{args.suite}")
     ppd = importlib.import_module(f"ppd_{args.suite}")
@@ -76,8 +78,9 @@ def main() -> None:
 
     def ppd_step(agent):
         dist, value = agent.get_dist_and_value(obs)
-        loss, ratio, _ = ppd.ppo_loss(dist.log_prob(actions), old_logprob, advantages, dist.entropy(), value,
-                                      returns, ppd.Args())
+        loss, ratio, _ = ppd.ppo_loss(
+            dist.log_prob(actions), old_logprob, advantages, dist.entropy(), value, returns, ppd.Args()
+        )
         kl = ppd.distill_kl(dist, Categorical(logits=teacher_logits, validate_args=False), "forward")
         return loss + ppd.ppd_loss(kl, ratio, 0.2)
 
@@ -87,15 +90,21 @@ def main() -> None:
         return sd.distill_loss(dist, teacher, value, teacher_values, sd.Args())[0]
 
     threads = torch.get_num_threads()
-    print(f"{args.suite}: one minibatch of {n}, {threads} torch thread{'s' * (threads != 1)}; median ms "
-          f"(x the bare forward + backward)")
+    print(
+        f"{args.suite}: one minibatch of {n}, {threads} torch thread{'s' * (threads != 1)}; median ms "
+        f"(x the bare forward + backward)"
+    )
     print("| network | bare | ppo | ppd | distill |")
     print("|---|---|---|---|---|")
     for name, trunk in ((name, trunk) for name in args.networks for trunk in args.trunks):
         spec = ppo.network_spec(*NETWORKS[name], shared_trunk=trunk == "shared")
         variants = {}
-        for variant, fn, module in (("bare", bare, ppo), ("ppo", ppo_step, ppo), ("ppd", ppd_step, ppd),
-                                    ("distill", distill_step, ppd)):
+        for variant, fn, module in (
+            ("bare", bare, ppo),
+            ("ppo", ppo_step, ppo),
+            ("ppd", ppd_step, ppd),
+            ("distill", distill_step, ppd),
+        ):
             agent = module.Agent(spec, obs_shape, n_actions)
             optimizer = torch.optim.Adam(agent.parameters(), lr=3e-4, eps=1e-5, fused=True)
             variants[variant] = (agent, optimizer, fn)
@@ -121,10 +130,15 @@ def main() -> None:
                     step(*setup, variant)
                 timings[variant].append((time.perf_counter() - start) / args.steps * 1000)
         medians = {v: sorted(t)[len(t) // 2] for v, t in timings.items()}
-        cells = [f"{medians['bare']:.0f}"] + [f"{medians[v]:.0f} ({medians[v] / medians['bare']:.2f}x)"
-                                               for v in ("ppo", "ppd", "distill")]
-        print(f"| {name} {'/'.join(map(str, NETWORKS[name][1]))}/{NETWORKS[name][2]}, {trunk} trunk | "
-              + " | ".join(cells) + " |", flush=True)
+        cells = [f"{medians['bare']:.0f}"] + [
+            f"{medians[v]:.0f} ({medians[v] / medians['bare']:.2f}x)" for v in ("ppo", "ppd", "distill")
+        ]
+        print(
+            f"| {name} {'/'.join(map(str, NETWORKS[name][1]))}/{NETWORKS[name][2]}, {trunk} trunk | "
+            + " | ".join(cells)
+            + " |",
+            flush=True,
+        )
 
 
 if __name__ == "__main__":

@@ -41,17 +41,37 @@ from throughput import run as measured_sps  # noqa: E402
 # Tiny runs: a few updates each (tiny teacher networks; students onto the smaller network).
 TINY = {
     "mujoco": ["--env-id", "Hopper", "--num-envs", "4", "--num-steps", "64", "--total-timesteps", "768"],
-    "atari": ["--env-id", "Pong", "--num-envs", "4", "--num-steps", "32", "--total-timesteps", "384",
-              "--max-episode-steps", "50"],
+    "atari": [
+        "--env-id",
+        "Pong",
+        "--num-envs",
+        "4",
+        "--num-steps",
+        "32",
+        "--total-timesteps",
+        "384",
+        "--max-episode-steps",
+        "50",
+    ],
     "procgen": ["--env-id", "starpilot", "--num-envs", "4", "--num-steps", "32", "--total-timesteps", "384"],
 }
-TEACHER_NET = {"mujoco": ["--hidden-sizes", "32", "32"], "atari": ["--channels", "4", "4", "4", "--fc-size", "16"],
-               "procgen": ["--channels", "4", "4", "4", "--fc-size", "16"]}
+TEACHER_NET = {
+    "mujoco": ["--hidden-sizes", "32", "32"],
+    "atari": ["--channels", "4", "4", "4", "--fc-size", "16"],
+    "procgen": ["--channels", "4", "4", "4", "--fc-size", "16"],
+}
 ENV_IDS = {"mujoco": "Hopper-v4", "atari": "Pong-v5", "procgen": "starpilot"}
 # script -> its suite in this check (the baselines serve every suite: one pixel suite, one Mujoco)
-RUNS = {"ppo_teacher_mujoco": "mujoco", "ppo_teacher_atari": "atari", "ppo_teacher_procgen": "procgen",
-        "ppd_mujoco": "mujoco", "ppd_atari": "atari", "ppd_procgen": "procgen", "student_distill": "atari",
-        "teacher_distill": "mujoco"}
+RUNS = {
+    "ppo_teacher_mujoco": "mujoco",
+    "ppo_teacher_atari": "atari",
+    "ppo_teacher_procgen": "procgen",
+    "ppd_mujoco": "mujoco",
+    "ppd_atari": "atari",
+    "ppd_procgen": "procgen",
+    "student_distill": "atari",
+    "teacher_distill": "mujoco",
+}
 LOSSES = ("losses/value_loss", "losses/entropy", "losses/policy_loss", "losses/distill_loss", "losses/distill_kl")
 
 
@@ -119,8 +139,9 @@ def probe(spec: dict) -> dict:
 
 def run_probe(script: str, argv: list, cwd: str) -> dict:
     spec = {"script": script, "argv": [str(a) for a in argv], "cwd": cwd}
-    proc = subprocess.run([sys.executable, os.path.abspath(__file__), "probe", json.dumps(spec)], capture_output=True,
-                          text=True)
+    proc = subprocess.run(
+        [sys.executable, os.path.abspath(__file__), "probe", json.dumps(spec)], capture_output=True, text=True
+    )
     if proc.returncode != 0:
         raise RuntimeError(f"{script} {' '.join(spec['argv'])} failed:\n{proc.stderr[-3000:]}")
     return json.loads(proc.stdout.splitlines()[-1])
@@ -146,9 +167,14 @@ def wheel() -> dict:
         verdict = "CPU build of torch on a machine with an NVIDIA driver: install the CUDA build (README, Set-up)"
     else:
         verdict = "no usable GPU: every step runs on the CPU, with short budgets; no figure here is a GPU figure"
-    return {"torch": torch.__version__, "torch_cuda": torch.version.cuda, "cuda_available": cuda,
-            "nvidia_driver": driver, "device_name": torch.cuda.get_device_name(0) if cuda else None,
-            "verdict": verdict}
+    return {
+        "torch": torch.__version__,
+        "torch_cuda": torch.version.cuda,
+        "cuda_available": cuda,
+        "nvidia_driver": driver,
+        "device_name": torch.cuda.get_device_name(0) if cuda else None,
+        "verdict": verdict,
+    }
 
 
 def tiny_runs(work: str, cuda: bool) -> dict:
@@ -167,18 +193,28 @@ def tiny_runs(work: str, cuda: bool) -> dict:
             cwd = os.path.join(work, device)
             started = time.time()
             result = run_probe(script, [*argv, flag, "--run-name", script], cwd)
-            row[device] = {"seconds": round(time.time() - started, 1),
-                           "losses": first_losses(os.path.join(cwd, "runs", script))}
+            row[device] = {
+                "seconds": round(time.time() - started, 1),
+                "losses": first_losses(os.path.join(cwd, "runs", script)),
+            }
             if device == "device":
                 row["syncs"] = result["syncs"]
                 row["syncs_total"] = sum(result["syncs"].values())
                 row["syncs_per_vector_step"] = round(row["syncs_total"] / result["vector_steps"], 3)
-        row["max_relative_loss_difference"] = max(
-            abs(row["device"]["losses"][k] - row["cpu"]["losses"][k]) / max(abs(row["cpu"]["losses"][k]), 1e-8)
-            for k in row["cpu"]["losses"]) if "cpu" in row else None
+        row["max_relative_loss_difference"] = (
+            max(
+                abs(row["device"]["losses"][k] - row["cpu"]["losses"][k]) / max(abs(row["cpu"]["losses"][k]), 1e-8)
+                for k in row["cpu"]["losses"]
+            )
+            if "cpu" in row
+            else None
+        )
         out[script] = row
-        compared = (f"first-update losses within {row['max_relative_loss_difference']:.2e} of the CPU's" if "cpu" in row
-                    else "no CPU run (the device is the CPU)")
+        compared = (
+            f"first-update losses within {row['max_relative_loss_difference']:.2e} of the CPU's"
+            if "cpu" in row
+            else "no CPU run (the device is the CPU)"
+        )
         print(f"{script}: {row['syncs_total']} syncs on the device, {compared}", flush=True)
     return out
 
@@ -188,8 +224,13 @@ def interrupt_and_resume(work: str, device_cuda: bool) -> dict:
     cwd = os.path.join(work, "device")
     argv = [*tiny_args("ppd_atari", cwd), "--run-name", "resumed"]
     argv[argv.index("--total-timesteps") + 1] = str(40 * 4 * 32)
-    proc = subprocess.Popen([sys.executable, os.path.join(ROOT, "ppd_atari.py"), *argv], cwd=cwd,
-                            stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+    proc = subprocess.Popen(
+        [sys.executable, os.path.join(ROOT, "ppd_atari.py"), *argv],
+        cwd=cwd,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+    )
     updates = 0
     for line in proc.stdout:
         updates += line.startswith("step ")
@@ -206,17 +247,26 @@ def interrupt_and_resume(work: str, device_cuda: bool) -> dict:
     restored_state = restored["cuda"][0] if device_cuda else restored["torch"]
     torch.manual_seed(1)  # what a resumed run drew from before issue #40: its generator seeded again
     reseeded = torch.cuda.get_rng_state() if device_cuda else torch.get_rng_state()
-    result = {"exit_code_on_sigterm": proc.returncode, "interrupted_at_step": saved["global_step"],
-              "checkpoint_device": saved.get("device"), "generator": kind,
-              "checkpoint_has_cuda_state": saved["rng"].get("cuda") is not None,
-              "restored_is_saved": bool(torch.equal(saved_state, restored_state)),
-              "saved_differs_from_reseeded": not torch.equal(saved_state, reseeded)}
-    result["continues"] = (result["restored_is_saved"] and result["saved_differs_from_reseeded"]
-                           and proc.returncode == 128 + signal.SIGTERM)
+    result = {
+        "exit_code_on_sigterm": proc.returncode,
+        "interrupted_at_step": saved["global_step"],
+        "checkpoint_device": saved.get("device"),
+        "generator": kind,
+        "checkpoint_has_cuda_state": saved["rng"].get("cuda") is not None,
+        "restored_is_saved": bool(torch.equal(saved_state, restored_state)),
+        "saved_differs_from_reseeded": not torch.equal(saved_state, reseeded),
+    }
+    result["continues"] = (
+        result["restored_is_saved"]
+        and result["saved_differs_from_reseeded"]
+        and proc.returncode == 128 + signal.SIGTERM
+    )
     if not result["continues"]:
         result["output"] = output[-2000:]
-    print(f"interrupt and resume: the {kind} generator {'continues' if result['continues'] else 'DOES NOT continue'}",
-          flush=True)
+    print(
+        f"interrupt and resume: the {kind} generator {'continues' if result['continues'] else 'DOES NOT continue'}",
+        flush=True,
+    )
     return result
 
 
@@ -224,16 +274,35 @@ def evaluate_on_cpu(work: str) -> dict:
     """Step 5: the PPD Atari student trained on the device, evaluated on the CPU."""
     checkpoint = os.path.join(work, "device", "runs", "ppd_atari", "checkpoint.pt")
     out = os.path.join(work, "cpu_evaluation.json")
-    proc = subprocess.run([sys.executable, os.path.join(ROOT, "tools", "evaluate.py"), "--checkpoint", checkpoint,
-                           "--no-cuda", "--episodes", "2", "--num-envs", "2", "--out", out],
-                          capture_output=True, text=True, env={**os.environ, "CUDA_VISIBLE_DEVICES": ""})
+    proc = subprocess.run(
+        [
+            sys.executable,
+            os.path.join(ROOT, "tools", "evaluate.py"),
+            "--checkpoint",
+            checkpoint,
+            "--no-cuda",
+            "--episodes",
+            "2",
+            "--num-envs",
+            "2",
+            "--out",
+            out,
+        ],
+        capture_output=True,
+        text=True,
+        env={**os.environ, "CUDA_VISIBLE_DEVICES": ""},
+    )
     if proc.returncode != 0:
         return {"ok": False, "error": proc.stderr[-2000:]}
     with open(out) as f:
         record = json.load(f)
-    result = {"ok": True, "checkpoint_device": torch.load(checkpoint, weights_only=True).get("device"),
-              "ran_on": record["ran_on"].get("device"), "episodes": len(record["evaluation"]["returns"]),
-              "mean": record["evaluation"]["mean"]}
+    result = {
+        "ok": True,
+        "checkpoint_device": torch.load(checkpoint, weights_only=True).get("device"),
+        "ran_on": record["ran_on"].get("device"),
+        "episodes": len(record["evaluation"]["returns"]),
+        "mean": record["evaluation"]["mean"],
+    }
     print(f"evaluated on the CPU: {result['episodes']} episodes, mean return {result['mean']:.2f}", flush=True)
     return result
 
@@ -246,47 +315,91 @@ def throughput(work: str, args: Args, cuda: bool) -> list:
     for env_id, script in (("Pong-v5", "ppd_atari.py"), ("Hopper-v4", "ppd_mujoco.py")):
         teacher = os.path.join(ROOT, "teachers", f"{env_id}__1.pt")
         # the paper's rollout (18 envs x 64 steps) on a GPU; a CPU-only check keeps it short
-        rollout = ["--num-envs", "18", "--num-steps", "64"] if cuda else ["--num-envs", "2", "--num-steps", "32",
-                                                                          "--minibatch-size", "64"]
+        rollout = (
+            ["--num-envs", "18", "--num-steps", "64"]
+            if cuda
+            else ["--num-envs", "2", "--num-steps", "32", "--minibatch-size", "64"]
+        )
         batch = int(rollout[1]) * int(rollout[3])
-        plans = [("cuda" if cuda else "cpu", flag, args.throughput_updates if cuda else 2)
-                 for flag in ("--no-bf16", "--bf16")]
+        plans = [
+            ("cuda" if cuda else "cpu", flag, args.throughput_updates if cuda else 2)
+            for flag in ("--no-bf16", "--bf16")
+        ]
         if cuda:
-            plans.append(("cpu", "--no-bf16", args.cpu_pong_updates if env_id == "Pong-v5" else args.throughput_updates))
+            plans.append(
+                ("cpu", "--no-bf16", args.cpu_pong_updates if env_id == "Pong-v5" else args.throughput_updates)
+            )
         for device, flag, updates in plans:
             if updates < 2:
                 continue
-            flags = ["--env-id", env_id, "--student", "larger", "--teacher-path", teacher, *rollout, flag,
-                     "--total-timesteps", updates * batch, "--cuda" if device == "cuda" else "--no-cuda"]
+            flags = [
+                "--env-id",
+                env_id,
+                "--student",
+                "larger",
+                "--teacher-path",
+                teacher,
+                *rollout,
+                flag,
+                "--total-timesteps",
+                updates * batch,
+                "--cuda" if device == "cuda" else "--no-cuda",
+            ]
             sps = measured_sps(script, flags, cwd)
-            rows.append({"env_id": env_id, "student": "larger", "device": device, "bf16": flag == "--bf16",
-                         "num_envs": int(rollout[1]), "updates": updates, "steps_per_second": round(sps, 1)})
-            print(f"{env_id} PPD larger, {device}{', bf16' if flag == '--bf16' else ''}: {sps:,.1f} steps/s", flush=True)
+            rows.append(
+                {
+                    "env_id": env_id,
+                    "student": "larger",
+                    "device": device,
+                    "bf16": flag == "--bf16",
+                    "num_envs": int(rollout[1]),
+                    "updates": updates,
+                    "steps_per_second": round(sps, 1),
+                }
+            )
+            print(
+                f"{env_id} PPD larger, {device}{', bf16' if flag == '--bf16' else ''}: {sps:,.1f} steps/s", flush=True
+            )
     return rows
 
 
 def report(results: dict) -> str:
     w = results["wheel"]
-    lines = [f"## GPU check ({results['date']})", "",
-             f"torch {w['torch']} (CUDA {w['torch_cuda']}), device: {w['device_name'] or 'cpu'}; {w['verdict']}", "",
-             "| script | syncs on the device (per vector step) | where | first-update losses, device vs CPU |",
-             "|---|---|---|---|"]
+    lines = [
+        f"## GPU check ({results['date']})",
+        "",
+        f"torch {w['torch']} (CUDA {w['torch_cuda']}), device: {w['device_name'] or 'cpu'}; {w['verdict']}",
+        "",
+        "| script | syncs on the device (per vector step) | where | first-update losses, device vs CPU |",
+        "|---|---|---|---|",
+    ]
     for script, row in results["tiny_runs"].items():
         where = ", ".join(f"{k} x{v}" for k, v in sorted(row["syncs"].items(), key=lambda kv: -kv[1])[:4]) or "-"
-        compared = ("-" if row["max_relative_loss_difference"] is None
-                    else f"within {row['max_relative_loss_difference']:.1e}")
+        compared = (
+            "-" if row["max_relative_loss_difference"] is None else f"within {row['max_relative_loss_difference']:.1e}"
+        )
         lines.append(f"| {script} | {row['syncs_total']} ({row['syncs_per_vector_step']}) | {where} | {compared} |")
     r = results["resume"]
-    lines += ["", f"Interrupt and resume: exit {r['exit_code_on_sigterm']} at step {r['interrupted_at_step']}; the "
-              f"{r['generator']} generator restored is the saved one: {r['restored_is_saved']}; it differs from a "
-              f"re-seeded one: {r['saved_differs_from_reseeded']}.", ""]
+    lines += [
+        "",
+        f"Interrupt and resume: exit {r['exit_code_on_sigterm']} at step {r['interrupted_at_step']}; the "
+        f"{r['generator']} generator restored is the saved one: {r['restored_is_saved']}; it differs from a "
+        f"re-seeded one: {r['saved_differs_from_reseeded']}.",
+        "",
+    ]
     e = results["evaluate_on_cpu"]
-    lines += [f"A checkpoint trained on {e.get('checkpoint_device')} evaluated on the CPU: "
-              + (f"{e['episodes']} episodes, mean return {e['mean']:.2f}." if e["ok"] else f"FAILED: {e['error']}"), "",
-              "| env | student | device | bf16 | envs | steps/s |", "|---|---|---|---|---|---|"]
+    lines += [
+        f"A checkpoint trained on {e.get('checkpoint_device')} evaluated on the CPU: "
+        + (f"{e['episodes']} episodes, mean return {e['mean']:.2f}." if e["ok"] else f"FAILED: {e['error']}"),
+        "",
+        "| env | student | device | bf16 | envs | steps/s |",
+        "|---|---|---|---|---|---|",
+    ]
     for row in results["throughput"]:
-        lines.append(f"| {row['env_id']} | {row['student']} | {row['device']} | {row['bf16']} | {row['num_envs']} | "
-                     f"{row['steps_per_second']:,.1f} |")
+        lines.append(
+            f"| {row['env_id']} | {row['student']} | {row['device']} | {row['bf16']} | {row['num_envs']} | "
+            f"{row['steps_per_second']:,.1f} |"
+        )
     return "\n".join(lines) + "\n"
 
 

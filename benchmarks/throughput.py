@@ -52,8 +52,10 @@ class Args:
 def machine(gpu: bool) -> str:
     if gpu:
         return torch.cuda.get_device_name(0)
-    model = next((line.split(":", 1)[1].strip() for line in open("/proc/cpuinfo") if line.startswith("model name")),
-                 platform.processor())
+    model = next(
+        (line.split(":", 1)[1].strip() for line in open("/proc/cpuinfo") if line.startswith("model name")),
+        platform.processor(),
+    )
     return f"{model}, {os.cpu_count()} cores, torch {torch.__version__}, {torch.get_num_threads()} threads"
 
 
@@ -73,8 +75,12 @@ def run(script: str, flags: list, cwd: str) -> float:
     """Runs a script; returns its SPS after the first update, from the tensorboard event wall times."""
     from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
 
-    proc = subprocess.run([sys.executable, os.path.join(ROOT, script), *map(str, flags), "--run-name", "bench",
-                           "--eval-episodes", "0"], cwd=cwd, capture_output=True, text=True)
+    proc = subprocess.run(
+        [sys.executable, os.path.join(ROOT, script), *map(str, flags), "--run-name", "bench", "--eval-episodes", "0"],
+        cwd=cwd,
+        capture_output=True,
+        text=True,
+    )
     if proc.returncode != 0:
         print(f"error: {script} failed: {proc.stderr.strip().splitlines()[-1]}", file=sys.stderr)
         sys.exit(1)
@@ -120,28 +126,104 @@ def main() -> None:
     work = tempfile.mkdtemp(prefix="throughput_")
     teacher_path = os.path.abspath(args.teacher_path or os.path.join(ROOT, "teachers", f"{env_id}__1.pt"))
     if not os.path.isfile(teacher_path):  # a brief teacher: throughput does not depend on its quality
-        subprocess.run([sys.executable, os.path.join(ROOT, f"ppo_teacher_{suite}.py"), "--env-id", env_id,
-                        "--total-timesteps", 4 * 64 * n, "--num-steps", 64, "--eval-episodes", 0, device_flag,
-                        "--teachers-dir", work], cwd=work, check=True, capture_output=True)
+        subprocess.run(
+            [
+                sys.executable,
+                os.path.join(ROOT, f"ppo_teacher_{suite}.py"),
+                "--env-id",
+                env_id,
+                "--total-timesteps",
+                4 * 64 * n,
+                "--num-steps",
+                64,
+                "--eval-episodes",
+                0,
+                device_flag,
+                "--teachers-dir",
+                work,
+            ],
+            cwd=work,
+            check=True,
+            capture_output=True,
+        )
         teacher_path = os.path.join(work, f"{env_id}__1.pt")
 
     # Training throughput: PPO with the student's network and PPD's settings, PPD, SD, TD.
     student = ppd.STUDENT_SIZES[args.student]
-    net = ["--hidden-sizes", *student] if suite == "mujoco" else [
-        "--arch", student[0], "--channels", *student[1], "--fc-size", student[2]]
+    net = (
+        ["--hidden-sizes", *student]
+        if suite == "mujoco"
+        else ["--arch", student[0], "--channels", *student[1], "--fc-size", student[2]]
+    )
     common = ["--env-id", env_id, "--num-envs", n, device_flag]
     rollout = 64 * n
-    ppo_sps = run(f"ppo_teacher_{suite}.py", [*common, *net, "--num-steps", 64, "--ent-coef", 0, "--gamma", 0.999,
-                                              "--total-timesteps", args.updates * rollout], work)
-    ppd_sps = run(f"ppd_{suite}.py", [*common, "--student", args.student, "--teacher-path", teacher_path,
-                                      "--total-timesteps", args.updates * rollout], work)
+    ppo_sps = run(
+        f"ppo_teacher_{suite}.py",
+        [
+            *common,
+            *net,
+            "--num-steps",
+            64,
+            "--ent-coef",
+            0,
+            "--gamma",
+            0.999,
+            "--total-timesteps",
+            args.updates * rollout,
+        ],
+        work,
+    )
+    ppd_sps = run(
+        f"ppd_{suite}.py",
+        [
+            *common,
+            "--student",
+            args.student,
+            "--teacher-path",
+            teacher_path,
+            "--total-timesteps",
+            args.updates * rollout,
+        ],
+        work,
+    )
     # Mujoco: the same PPD run on gymnasium's SyncVectorEnv, the scripts' other training backend.
-    ppd_gym_sps = run(f"ppd_{suite}.py", [*common, "--student", args.student, "--teacher-path", teacher_path,
-                                          "--total-timesteps", args.updates * rollout, "--env-backend", "gymnasium"],
-                      work) if suite == "mujoco" else None
-    sd_sps, td_sps = (run(script, [*common, "--student", args.student, "--teacher-path", teacher_path,
-                                   "--total-timesteps", args.sd_td_steps, "--checkpoint-every", 10_000], work)
-                      for script in ("student_distill.py", "teacher_distill.py"))
+    ppd_gym_sps = (
+        run(
+            f"ppd_{suite}.py",
+            [
+                *common,
+                "--student",
+                args.student,
+                "--teacher-path",
+                teacher_path,
+                "--total-timesteps",
+                args.updates * rollout,
+                "--env-backend",
+                "gymnasium",
+            ],
+            work,
+        )
+        if suite == "mujoco"
+        else None
+    )
+    sd_sps, td_sps = (
+        run(
+            script,
+            [
+                *common,
+                "--student",
+                args.student,
+                "--teacher-path",
+                teacher_path,
+                "--total-timesteps",
+                args.sd_td_steps,
+                "--checkpoint-every",
+                10_000,
+            ],
+            work,
+        )
+        for script in ("student_distill.py", "teacher_distill.py")
+    )
 
     # Time split of one PPD rollout and update, in-process with the scripts' own networks.
     state = ppd.load_checkpoint(teacher_path)
@@ -166,6 +248,7 @@ def main() -> None:
         optimizer.zero_grad()
         loss.backward()
         optimizer.step()
+
     update = timed(minibatch_step, 5) * 4 * (rollout / 512)
 
     # Raw env throughput with random actions.
@@ -173,22 +256,27 @@ def main() -> None:
     raws = {}
     if suite == "mujoco":
         import gymnasium as gym
+
         space = gym.make(env_id).action_space
         sample = lambda: rng.uniform(space.low, space.high, size=(n, *space.shape)).astype(np.float32)  # noqa: E731
         for mode in ("sync", "async"):
             raws[f"gymnasium {mode}"] = raw_env_sps(
-                lambda: gym.make_vec(env_id, num_envs=n, vectorization_mode=mode), sample, args.raw_steps, n)
+                lambda: gym.make_vec(env_id, num_envs=n, vectorization_mode=mode), sample, args.raw_steps, n
+            )
         with contextlib.redirect_stderr(io.StringIO()):  # envpool imports the old gym, which prints a banner
             import envpool
-        raws["envpool"] = raw_env_sps(lambda: envpool.make(env_id, env_type="gymnasium", num_envs=n), sample,
-                                      args.raw_steps, n)
+        raws["envpool"] = raw_env_sps(
+            lambda: envpool.make(env_id, env_type="gymnasium", num_envs=n), sample, args.raw_steps, n
+        )
         raws["envpool, 1 thread"] = raw_env_sps(
-            lambda: envpool.make(env_id, env_type="gymnasium", num_envs=n, num_threads=1), sample, args.raw_steps, n)
+            lambda: envpool.make(env_id, env_type="gymnasium", num_envs=n, num_threads=1), sample, args.raw_steps, n
+        )
         env_raw = raws["envpool"]  # what the scripts train on by default
     else:
         n_actions = state["action_dim"]
-        raws["envpool"] = raw_env_sps(lambda: ppd.make_env(env_id, n, 1, 27_000), lambda: rng.integers(0, n_actions, n),
-                                      args.raw_steps, n)
+        raws["envpool"] = raw_env_sps(
+            lambda: ppd.make_env(env_id, n, 1, 27_000), lambda: rng.integers(0, n_actions, n), args.raw_steps, n
+        )
         env_raw = raws["envpool"]
     env_time = rollout / env_raw
 
@@ -200,8 +288,12 @@ def main() -> None:
         print(f"| {name} | {sps:,.0f} |" if sps >= 100 else f"| {name} | {sps:.2f} |")
     total = env_time + acting + teacher_fwd + update
     print("\n| PPD time per rollout of 64 steps | seconds | share |\n|---|---|---|")
-    for name, t in (("env step (raw)", env_time), ("acting forward", acting), ("teacher forward", teacher_fwd),
-                    ("update (4 epochs)", update)):
+    for name, t in (
+        ("env step (raw)", env_time),
+        ("acting forward", acting),
+        ("teacher forward", teacher_fwd),
+        ("update (4 epochs)", update),
+    ):
         print(f"| {name} | {t:.3f} | {t / total:.0%} |")
     print("\n| raw env, random actions | SPS |\n|---|---|")
     for name, sps in raws.items():

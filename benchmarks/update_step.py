@@ -44,8 +44,9 @@ def main() -> None:
     def loss_of(agent):
         dist = agent.get_dist(obs)
         newlogprob, entropy = dist.log_prob(actions).sum(-1), dist.entropy().sum(-1)
-        loss, ratio, _ = ppd.ppo_loss(newlogprob, old_logprob, advantages, entropy, agent.get_value(obs), returns,
-                                      script_args)
+        loss, ratio, _ = ppd.ppo_loss(
+            newlogprob, old_logprob, advantages, entropy, agent.get_value(obs), returns, script_args
+        )
         kl = ppd.distill_kl(dist, Normal(teacher_means, torch.ones(act_dim)), "forward")
         return loss + ppd.ppd_loss(kl, ratio, script_args.clip_coef)
 

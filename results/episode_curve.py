@@ -41,8 +41,11 @@ def main() -> None:
         with open(args.out) as f:
             reader = csv.reader(f)
             if next(reader, None) == header:
-                earlier = [tuple(int(x) if i == 0 or (args.bin and i == 1) else float(x) for i, x in enumerate(row))
-                           for row in reader if int(row[0]) < first]
+                earlier = [
+                    tuple(int(x) if i == 0 or (args.bin and i == 1) else float(x) for i, x in enumerate(row))
+                    for row in reader
+                    if int(row[0]) < first
+                ]
                 rows = earlier + rows
     with open(args.out + ".tmp", "w", newline="") as f:
         writer = csv.writer(f)

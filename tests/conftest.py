@@ -18,15 +18,56 @@ sys.path.insert(0, ROOT)
 # Tiny settings per suite, so that a whole run takes seconds on 2 CPU cores: rollout and evaluation flags
 # shared by every script (TINY), and small teacher networks (TINY_TEACHER_NET).
 TINY = {
-    "mujoco": ["--env-id", "Hopper", "--num-envs", "4", "--num-steps", "64", "--minibatch-size", "64",
-               "--eval-episodes", "2", "--eval-envs", "2"],
-    "atari": ["--env-id", "Pong", "--num-envs", "4", "--num-steps", "32", "--minibatch-size", "64",
-              "--eval-episodes", "2", "--eval-envs", "2", "--max-episode-steps", "50"],
-    "procgen": ["--env-id", "starpilot", "--num-envs", "4", "--num-steps", "32", "--minibatch-size", "64",
-                "--eval-episodes", "2", "--eval-envs", "2"],
+    "mujoco": [
+        "--env-id",
+        "Hopper",
+        "--num-envs",
+        "4",
+        "--num-steps",
+        "64",
+        "--minibatch-size",
+        "64",
+        "--eval-episodes",
+        "2",
+        "--eval-envs",
+        "2",
+    ],
+    "atari": [
+        "--env-id",
+        "Pong",
+        "--num-envs",
+        "4",
+        "--num-steps",
+        "32",
+        "--minibatch-size",
+        "64",
+        "--eval-episodes",
+        "2",
+        "--eval-envs",
+        "2",
+        "--max-episode-steps",
+        "50",
+    ],
+    "procgen": [
+        "--env-id",
+        "starpilot",
+        "--num-envs",
+        "4",
+        "--num-steps",
+        "32",
+        "--minibatch-size",
+        "64",
+        "--eval-episodes",
+        "2",
+        "--eval-envs",
+        "2",
+    ],
 }
-TINY_TEACHER_NET = {"mujoco": ["--hidden-sizes", "32", "32"], "atari": ["--channels", "4", "4", "4", "--fc-size", "16"],
-                    "procgen": ["--channels", "4", "4", "4", "--fc-size", "16"]}
+TINY_TEACHER_NET = {
+    "mujoco": ["--hidden-sizes", "32", "32"],
+    "atari": ["--channels", "4", "4", "4", "--fc-size", "16"],
+    "procgen": ["--channels", "4", "4", "4", "--fc-size", "16"],
+}
 TINY_STEPS = {"mujoco": 512, "atari": 256, "procgen": 512}
 CANONICAL = {"mujoco": "Hopper-v4", "atari": "Pong-v5", "procgen": "starpilot"}  # starpilot: short episodes
 SUITES = tuple(TINY)
@@ -43,7 +84,7 @@ def tiny_args(script: str, suite: str, teacher) -> list:
     students = ["--teacher-path", teacher, "--student", "smaller"]
     if script.startswith("ppd"):
         return [*TINY[suite], "--total-timesteps", TINY_STEPS[suite], *students]
-    flags = TINY[suite][:TINY[suite].index("--minibatch-size")] + TINY[suite][TINY[suite].index("--eval-episodes"):]
+    flags = TINY[suite][: TINY[suite].index("--minibatch-size")] + TINY[suite][TINY[suite].index("--eval-episodes") :]
     return [*flags, "--num-steps", "8", "--total-timesteps", 4 * 8 * 4, *students]
 
 
@@ -62,14 +103,21 @@ def load_script(name: str):
 
 def checked(proc: subprocess.CompletedProcess, check: bool) -> subprocess.CompletedProcess:
     if check and proc.returncode != 0:
-        raise AssertionError(f"{proc.args[0]} failed ({proc.returncode}):\n{proc.stdout[-3000:]}\n{proc.stderr[-3000:]}")
+        raise AssertionError(
+            f"{proc.args[0]} failed ({proc.returncode}):\n{proc.stdout[-3000:]}\n{proc.stderr[-3000:]}"
+        )
     return proc
 
 
 def run_script(script: str, args, cwd, check: bool = True, **kwargs) -> subprocess.CompletedProcess:
     """A script (or tool) in a fresh interpreter: for what only a process shows (signals, exit status, the shell)."""
-    proc = subprocess.run([sys.executable, os.path.join(ROOT, script), *map(str, args)], cwd=cwd,
-                          capture_output=True, text=True, **{"timeout": 900, **kwargs})
+    proc = subprocess.run(
+        [sys.executable, os.path.join(ROOT, script), *map(str, args)],
+        cwd=cwd,
+        capture_output=True,
+        text=True,
+        **{"timeout": 900, **kwargs},
+    )
     return checked(proc, check)
 
 
@@ -80,7 +128,7 @@ def run_main(script: str, args, cwd, check: bool = True) -> subprocess.Completed
     folder = os.path.join(ROOT, os.path.dirname(script))
     if folder not in sys.path:  # tools/, results/stopgrad/: importable by their file name
         sys.path.insert(1, folder)
-    module = load_script(os.path.basename(script)[:-len(".py")])
+    module = load_script(os.path.basename(script)[: -len(".py")])
     argv, cwd_before, out, err, code = sys.argv, os.getcwd(), io.StringIO(), io.StringIO(), 0
     handlers = {signum: signal.getsignal(signum) for signum in (signal.SIGINT, signal.SIGTERM)}
     sys.argv = [getattr(module, "SCRIPT", script), *map(str, args)]
@@ -146,11 +194,24 @@ def teacher_runs(tmp_path_factory):
     dirs = {}
     for suite in SUITES:
         work = tmp_path_factory.mktemp(f"teacher_{suite}")
-        proc = run_main(f"ppo_teacher_{suite}.py", [*TINY[suite], *TINY_TEACHER_NET[suite],
-                                                    "--total-timesteps", TINY_STEPS[suite],
-                                                    "--run-name", "tiny", "--checkpoint-every", "1",
-                                                    "--eval-every", TINY_STEPS[suite] // 2, "--eval-every-episodes", 1],
-                        cwd=work)
+        proc = run_main(
+            f"ppo_teacher_{suite}.py",
+            [
+                *TINY[suite],
+                *TINY_TEACHER_NET[suite],
+                "--total-timesteps",
+                TINY_STEPS[suite],
+                "--run-name",
+                "tiny",
+                "--checkpoint-every",
+                "1",
+                "--eval-every",
+                TINY_STEPS[suite] // 2,
+                "--eval-every-episodes",
+                1,
+            ],
+            cwd=work,
+        )
         dirs[suite] = (work, proc)
     return dirs
 
@@ -159,8 +220,22 @@ def teacher_runs(tmp_path_factory):
 def pendulum_teacher(tmp_path_factory):
     """A competent InvertedPendulum-v4 teacher trained here (about 20 s), for the learning tests."""
     work = tmp_path_factory.mktemp("pendulum")
-    run_main("ppo_teacher_mujoco.py", ["--env-id", "InvertedPendulum", "--total-timesteps", "40000",
-                                       "--num-steps", "64", "--eval-episodes", "10", "--run-name", "teacher"], cwd=work)
+    run_main(
+        "ppo_teacher_mujoco.py",
+        [
+            "--env-id",
+            "InvertedPendulum",
+            "--total-timesteps",
+            "40000",
+            "--num-steps",
+            "64",
+            "--eval-episodes",
+            "10",
+            "--run-name",
+            "teacher",
+        ],
+        cwd=work,
+    )
     return work
 
 
@@ -178,19 +253,32 @@ def check_run_record(result: dict, module, suite: str) -> None:
     head = subprocess.run(["git", "-C", ROOT, "rev-parse", "HEAD"], capture_output=True, text=True).stdout.strip()
     ran_on = result["ran_on"]
     assert ran_on["git_commit"] == head and isinstance(ran_on["git_dirty"], bool)
-    assert ran_on["script"] == result["script"] and ran_on["script_sha256"] == sha256(os.path.join(ROOT,
-                                                                                                     result["script"]))
+    assert ran_on["script"] == result["script"] and ran_on["script_sha256"] == sha256(
+        os.path.join(ROOT, result["script"])
+    )
     assert (ran_on["device"], ran_on["torch"], ran_on["cuda"]) == ("cpu", torch.__version__, torch.version.cuda)
     assert ran_on["device_name"] and ran_on["numpy"] and ran_on["python"]
     training = result["training_envs"]
-    evaluations = [e for e in (result["evaluation"], result["evaluation_train_levels"],
-                               (result.get("teacher") or {}).get("evaluation")) if e]
+    evaluations = [
+        e
+        for e in (
+            result["evaluation"],
+            result["evaluation_train_levels"],
+            (result.get("teacher") or {}).get("evaluation"),
+        )
+        if e
+    ]
     assert training["suite"] == suite and training["env_id"] == result["env_id"]
     if suite == "procgen":
-        assert training == {"suite": suite, "env_id": result["env_id"], "backend": "procgen",
-                            "version": importlib.metadata.version("procgen-mirror"),
-                            "start_level": args["start_level"], "num_levels": args["num_levels"],
-                            "distribution_mode": args["distribution_mode"]}
+        assert training == {
+            "suite": suite,
+            "env_id": result["env_id"],
+            "backend": "procgen",
+            "version": importlib.metadata.version("procgen-mirror"),
+            "start_level": args["start_level"],
+            "num_levels": args["num_levels"],
+            "distribution_mode": args["distribution_mode"],
+        }
         assert (training["start_level"], training["num_levels"], training["distribution_mode"]) == (0, 200, "easy")
         for evaluation in evaluations:
             levels = evaluation["envs"]
@@ -206,9 +294,13 @@ def check_run_record(result: dict, module, suite: str) -> None:
             assert evaluation["envs"]["backend"] == "gymnasium"
             assert evaluation["envs"]["version"] == importlib.metadata.version("gymnasium")
     else:
-        assert training == {"suite": suite, "env_id": result["env_id"], "backend": "envpool",
-                            "version": importlib.metadata.version("envpool"),
-                            "max_episode_steps": args["max_episode_steps"]}
+        assert training == {
+            "suite": suite,
+            "env_id": result["env_id"],
+            "backend": "envpool",
+            "version": importlib.metadata.version("envpool"),
+            "max_episode_steps": args["max_episode_steps"],
+        }
         assert all(evaluation["envs"] == training for evaluation in evaluations)
     assert len(evaluations) >= (2 if suite == "procgen" else 1)
 
@@ -216,6 +308,7 @@ def check_run_record(result: dict, module, suite: str) -> None:
 def committed_teachers(prefix: str = "") -> list:
     """The teacher files git ships (teachers/{env_id}__{seed}, without .pt), whose names start with prefix: what a
     user trains into teachers/ by following the README is not one of them."""
-    listed = subprocess.run(["git", "-C", ROOT, "ls-files", "teachers/*.pt"], capture_output=True, text=True,
-                            check=True).stdout.split()
+    listed = subprocess.run(
+        ["git", "-C", ROOT, "ls-files", "teachers/*.pt"], capture_output=True, text=True, check=True
+    ).stdout.split()
     return sorted(n for n in (os.path.basename(p)[:-3] for p in listed) if n.startswith(prefix))

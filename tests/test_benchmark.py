@@ -17,6 +17,7 @@ import throughput  # noqa: E402
 def test_throughput_benchmark_prints_its_tables(teacher_runs, capsys, monkeypatch, tmp_path):
     """In-process: the five training runs the benchmark starts as `python SCRIPT ...` run as run_main (their
     tensorboard wall times, which the SPS come from, are the same), its other commands as usual."""
+
     def run_here(cmd, cwd=None, **kwargs):
         if cmd[0] != sys.executable:
             return subprocess.run(cmd, cwd=cwd, **kwargs)  # the module's own; only throughput's is replaced
@@ -26,15 +27,49 @@ def test_throughput_benchmark_prints_its_tables(teacher_runs, capsys, monkeypatc
     monkeypatch.setattr(throughput, "SCRIPT", "benchmarks/throughput.py", raising=False)
     monkeypatch.chdir(tmp_path)
     teacher = teacher_runs["mujoco"][0] / "teachers" / "Hopper-v4__1.pt"
-    code, out, err = run_cli(throughput, ["--env-id", "Hopper", "--student", "smaller", "--updates", "2",
-                                          "--num-envs", "8", "--sd-td-steps", "160", "--raw-steps", "10",
-                                          "--teacher-path", teacher], capsys, monkeypatch)
+    code, out, err = run_cli(
+        throughput,
+        [
+            "--env-id",
+            "Hopper",
+            "--student",
+            "smaller",
+            "--updates",
+            "2",
+            "--num-envs",
+            "8",
+            "--sd-td-steps",
+            "160",
+            "--raw-steps",
+            "10",
+            "--teacher-path",
+            teacher,
+        ],
+        capsys,
+        monkeypatch,
+    )
     assert code == 0, err[-2000:]
     assert "## Throughput: Hopper-v4, smaller student, 8 envs" in out and "Machine: " in out
-    for row in ("PPO (student network, PPD settings)", "PPD", "student-distill", "teacher-distill", "env step (raw)",
-                "acting forward", "teacher forward", "update (4 epochs)", "gymnasium sync", "gymnasium async",
-                "envpool", "envpool, 1 thread", "PPD, --env-backend gymnasium", "PPD / PPO", "PPD / raw env",
-                "SD / PPD", "TD / PPD", "PPD envpool / PPD gymnasium"):
+    for row in (
+        "PPO (student network, PPD settings)",
+        "PPD",
+        "student-distill",
+        "teacher-distill",
+        "env step (raw)",
+        "acting forward",
+        "teacher forward",
+        "update (4 epochs)",
+        "gymnasium sync",
+        "gymnasium async",
+        "envpool",
+        "envpool, 1 thread",
+        "PPD, --env-backend gymnasium",
+        "PPD / PPO",
+        "PPD / raw env",
+        "SD / PPD",
+        "TD / PPD",
+        "PPD envpool / PPD gymnasium",
+    ):
         match = re.search(rf"^\| {re.escape(row)} \| ([\d,.]+) \|", out, re.M)
         assert match and float(match.group(1).replace(",", "")) > 0, row
     shares = [int(m) for m in re.findall(r"\| (\d+)% \|", out)]
@@ -46,8 +81,23 @@ def test_cnn_update_benchmark_times_both_trunk_layouts(capsys, monkeypatch):
     positive timings and the three ratios to the bare forward + backward that they imply."""
     import cnn_update
 
-    monkeypatch.setattr(sys, "argv", ["cnn_update.py", "--suite", "procgen", "--networks", "smaller",
-                                      "--minibatch-size", "8", "--steps", "1", "--repeats", "1"])
+    monkeypatch.setattr(
+        sys,
+        "argv",
+        [
+            "cnn_update.py",
+            "--suite",
+            "procgen",
+            "--networks",
+            "smaller",
+            "--minibatch-size",
+            "8",
+            "--steps",
+            "1",
+            "--repeats",
+            "1",
+        ],
+    )
     cnn_update.main()
     rows = [line for line in capsys.readouterr().out.splitlines() if line.startswith("| smaller")]
     assert [row.split(",")[1].split("|")[0].strip() for row in rows] == ["shared trunk", "separate trunk"]
@@ -66,14 +116,27 @@ def test_the_gpu_check_runs_start_to_end_on_a_cpu(tmp_path):
     scripts that repeat it give bit-equal losses; the interrupted run resumes its own generator; and the check's
     file holds every part of its report."""
     out = tmp_path / "gpu_check.json"
-    proc = subprocess.run(["bash", os.path.join(ROOT, "benchmarks", "gpu_check.sh"), "--out", out], cwd=tmp_path,
-                          capture_output=True, text=True, timeout=1800)
+    proc = subprocess.run(
+        ["bash", os.path.join(ROOT, "benchmarks", "gpu_check.sh"), "--out", out],
+        cwd=tmp_path,
+        capture_output=True,
+        text=True,
+        timeout=1800,
+    )
     assert proc.returncode == 0, proc.stderr[-3000:]
     results = json.loads(out.read_text())
     wheel = results["wheel"]
     assert wheel["cuda_available"] is False and "no figure here is a GPU figure" in wheel["verdict"]
-    assert set(results["tiny_runs"]) == {"ppo_teacher_mujoco", "ppo_teacher_atari", "ppo_teacher_procgen", "ppd_mujoco",
-                                         "ppd_atari", "ppd_procgen", "student_distill", "teacher_distill"}
+    assert set(results["tiny_runs"]) == {
+        "ppo_teacher_mujoco",
+        "ppo_teacher_atari",
+        "ppo_teacher_procgen",
+        "ppd_mujoco",
+        "ppd_atari",
+        "ppd_procgen",
+        "student_distill",
+        "teacher_distill",
+    }
     for script, row in results["tiny_runs"].items():
         assert row["syncs_total"] == 0 and "losses/value_loss" in row["device"]["losses"], script
         assert ("losses/distill_kl" in row["device"]["losses"]) == (not script.startswith("ppo_teacher")), script
@@ -88,9 +151,14 @@ def test_the_gpu_check_runs_start_to_end_on_a_cpu(tmp_path):
     rows = {(r["env_id"], r["bf16"]): r for r in results["throughput"]}
     assert set(rows) == {("Pong-v5", False), ("Pong-v5", True), ("Hopper-v4", False), ("Hopper-v4", True)}
     assert all(r["device"] == "cpu" and r["steps_per_second"] > 0 for r in rows.values())
-    for part in ("## GPU check", "| ppd_atari | 0 (0.0) | - | within 0.0e+00 |", "| ppd_procgen | 0 (0.0) | - | - |",
-                 "Interrupt and resume: exit 143",
-                 "evaluated on the CPU: 2 episodes", "| Pong-v5 | larger | cpu | True | 2 |"):
+    for part in (
+        "## GPU check",
+        "| ppd_atari | 0 (0.0) | - | within 0.0e+00 |",
+        "| ppd_procgen | 0 (0.0) | - | - |",
+        "Interrupt and resume: exit 143",
+        "evaluated on the CPU: 2 episodes",
+        "| Pong-v5 | larger | cpu | True | 2 |",
+    ):
         assert part in results["report"] and part in proc.stdout, part
 
 
@@ -98,11 +166,35 @@ def test_ab_alternates_two_commits_and_reports_their_ratio(tmp_path):
     """benchmarks/ab.py on a tiny teacher run (two updates, so the SPS after the first exists), HEAD against this tree:
     one A and one B run per pair, in that order, each with a positive SPS; the ratio line; the worktree removed."""
     before = subprocess.run(["git", "-C", ROOT, "worktree", "list"], capture_output=True, text=True).stdout
-    proc = subprocess.run([sys.executable, os.path.join(ROOT, "benchmarks", "ab.py"), "--base", "HEAD", "--pairs", "2",
-                           "--", "ppo_teacher_mujoco.py", "--env-id", "Hopper", "--num-envs", "2", "--num-steps", "64",
-                           "--minibatch-size", "64",
-                           "--hidden-sizes", "16", "16", "--total-timesteps", "256"],
-                          cwd=tmp_path, capture_output=True, text=True, timeout=600)
+    proc = subprocess.run(
+        [
+            sys.executable,
+            os.path.join(ROOT, "benchmarks", "ab.py"),
+            "--base",
+            "HEAD",
+            "--pairs",
+            "2",
+            "--",
+            "ppo_teacher_mujoco.py",
+            "--env-id",
+            "Hopper",
+            "--num-envs",
+            "2",
+            "--num-steps",
+            "64",
+            "--minibatch-size",
+            "64",
+            "--hidden-sizes",
+            "16",
+            "16",
+            "--total-timesteps",
+            "256",
+        ],
+        cwd=tmp_path,
+        capture_output=True,
+        text=True,
+        timeout=600,
+    )
     assert proc.returncode == 0, proc.stderr[-2000:]
     runs = re.findall(r"^pair (\d) ([AB]): ([\d,.]+) steps/s$", proc.stdout, re.M)
     assert [(p, side) for p, side, _ in runs] == [("1", "A"), ("1", "B"), ("2", "A"), ("2", "B")]

@@ -10,8 +10,16 @@ from collections import defaultdict
 
 from conftest import ROOT, load_script
 
-SCRIPTS = ("ppo_teacher_atari", "ppo_teacher_mujoco", "ppo_teacher_procgen", "ppd_atari", "ppd_mujoco",
-           "ppd_procgen", "student_distill", "teacher_distill")
+SCRIPTS = (
+    "ppo_teacher_atari",
+    "ppo_teacher_mujoco",
+    "ppo_teacher_procgen",
+    "ppd_atari",
+    "ppd_mujoco",
+    "ppd_procgen",
+    "student_distill",
+    "teacher_distill",
+)
 BASELINES = ("student_distill", "teacher_distill")
 
 
@@ -54,7 +62,10 @@ INTENDED = {
     "RunningMeanStd": (kind, "the baselines only read the teacher's frozen statistics"),
     "save_checkpoint": (kind, "the baselines have no reward normaliser and write the suite they trained"),
     "agent_from_checkpoint": (kind, "the baselines pick the MLP or CNN agent from the checkpoint"),
-    "RESUME_MAY_CHANGE": (lambda s: s.startswith("ppo_teacher"), "the teachers' --overwrite-teacher; students' teacher evaluation flags"),
+    "RESUME_MAY_CHANGE": (
+        lambda s: s.startswith("ppo_teacher"),
+        "the teachers' --overwrite-teacher; students' teacher evaluation flags",
+    ),
     "load_teacher": (kind, "the baselines check the teacher against the suite inferred from the env id"),
 }
 
@@ -89,16 +100,25 @@ def drifted(found: dict) -> list:
             first = scripts[0]
             for other in scripts[1:]:
                 if copies[other] != copies[first]:
-                    diff = "\n".join(difflib.unified_diff(copies[first].splitlines(), copies[other].splitlines(),
-                                                          f"{first}.py", f"{other}.py", lineterm="", n=1))
+                    diff = "\n".join(
+                        difflib.unified_diff(
+                            copies[first].splitlines(),
+                            copies[other].splitlines(),
+                            f"{first}.py",
+                            f"{other}.py",
+                            lineterm="",
+                            n=1,
+                        )
+                    )
                     problems.append(f"{name} differs between {first}.py and {other}.py:\n{diff}")
     return problems
 
 
 def test_shared_definitions_are_identical_within_their_family():
     problems = drifted(definitions())
-    assert not problems, "copies drifted apart (fix every copy, or list the difference in INTENDED):\n\n" + \
-        "\n\n".join(problems)
+    assert not problems, "copies drifted apart (fix every copy, or list the difference in INTENDED):\n\n" + "\n\n".join(
+        problems
+    )
 
 
 def test_a_drifted_copy_is_named_with_a_diff():
@@ -106,33 +126,58 @@ def test_a_drifted_copy_is_named_with_a_diff():
     gae = dict(found["compute_gae"])
     gae["ppd_procgen"] = gae["ppd_procgen"].replace("gamma * gae_lambda", "gamma * gae_lambda * 0.5")
     problems = drifted({"compute_gae": gae, "make_env": found["make_env"]})
-    assert len(problems) == 1 and problems[0].startswith("compute_gae differs between ppo_teacher_atari.py and "
-                                                         "ppd_procgen.py:")
+    assert len(problems) == 1 and problems[0].startswith(
+        "compute_gae differs between ppo_teacher_atari.py and ppd_procgen.py:"
+    )
     assert "+        last = (delta + gamma * gae_lambda * 0.5 * (1.0 - dones[t]) * last) * valid[t]" in problems[0]
 
 
 # The method first, the run's plumbing after it (Args and its Arguments section stay at the top, as in CleanRL).
-SECTION_ORDER = ["Arguments", "Environment", "Networks", "GAE", "Losses", "Distillation", "Evaluation", "Training",
-                 "Checkpoint", "Interruption and resume", "Main"]
+SECTION_ORDER = [
+    "Arguments",
+    "Environment",
+    "Networks",
+    "GAE",
+    "Losses",
+    "Distillation",
+    "Evaluation",
+    "Training",
+    "Checkpoint",
+    "Interruption and resume",
+    "Main",
+]
 
 
 def sections(script: str) -> list:
     lines = open(os.path.join(ROOT, f"{script}.py")).read().splitlines()
-    return [lines[i + 1][2:] for i, line in enumerate(lines[:-1])
-            if line.startswith("# ----") and lines[i + 1].startswith("# ") and not lines[i + 1].startswith("# --")]
+    return [
+        lines[i + 1][2:]
+        for i, line in enumerate(lines[:-1])
+        if line.startswith("# ----") and lines[i + 1].startswith("# ") and not lines[i + 1].startswith("# --")
+    ]
 
 
 def test_the_shared_sections_come_in_the_same_order():
     """`diff ppo_teacher_mujoco.py ppd_mujoco.py` shows the method only if the sections line up, and every script
     reads in SECTION_ORDER: the PPO scripts without Distillation, the baselines (their loss is the KL) without
     GAE and Losses."""
-    for teacher, student in (("ppo_teacher_atari", "ppd_atari"), ("ppo_teacher_mujoco", "ppd_mujoco"),
-                             ("ppo_teacher_procgen", "ppd_procgen"), ("student_distill", "teacher_distill")):
-        assert [s for s in sections(student) if s != "Distillation"] == [s for s in sections(teacher)
-                                                                          if s != "Distillation"], (teacher, student)
+    for teacher, student in (
+        ("ppo_teacher_atari", "ppd_atari"),
+        ("ppo_teacher_mujoco", "ppd_mujoco"),
+        ("ppo_teacher_procgen", "ppd_procgen"),
+        ("student_distill", "teacher_distill"),
+    ):
+        assert [s for s in sections(student) if s != "Distillation"] == [
+            s for s in sections(teacher) if s != "Distillation"
+        ], (teacher, student)
     for script in SCRIPTS:
-        absent = ({"Distillation"} if script.startswith("ppo_teacher") else
-                  {"GAE", "Losses"} if script in BASELINES else set())
+        absent = (
+            {"Distillation"}
+            if script.startswith("ppo_teacher")
+            else {"GAE", "Losses"}
+            if script in BASELINES
+            else set()
+        )
         assert sections(script) == [s for s in SECTION_ORDER if s not in absent], script
 
 
@@ -148,8 +193,10 @@ def test_the_atari_scores_of_the_scripts_are_the_reports():
     import csv
 
     with open(os.path.join(ROOT, "tools", "atari_human_random_scores.csv")) as f:
-        rows = {r["game"] + "-v5": (float(r["random"]), float(r["human"]))
-                for r in csv.DictReader(line for line in f if not line.startswith("#"))}
+        rows = {
+            r["game"] + "-v5": (float(r["random"]), float(r["human"]))
+            for r in csv.DictReader(line for line in f if not line.startswith("#"))
+        }
     copies = definitions()["HUMAN_RANDOM_SCORES"]
     assert set(copies) == {"ppo_teacher_atari", "ppd_atari", "student_distill", "teacher_distill"}
     for script in copies:
@@ -186,11 +233,16 @@ def test_every_evaluate_has_one_signature():
     order, with the same defaults, in all eight."""
     signatures = {}
     for script in SCRIPTS:
-        (node,) = [n for n in ast.parse(open(os.path.join(ROOT, f"{script}.py")).read()).body
-                   if isinstance(n, ast.FunctionDef) and n.name == "evaluate"]
+        (node,) = [
+            n
+            for n in ast.parse(open(os.path.join(ROOT, f"{script}.py")).read()).body
+            if isinstance(n, ast.FunctionDef) and n.name == "evaluate"
+        ]
         signatures[script] = ([a.arg for a in node.args.args], [ast.unparse(d) for d in node.args.defaults])
-    assert signatures["ppd_mujoco"] == (["agent", "args", "obs_norm", "episodes", "num_envs", "seed", "device",
-                                         "deterministic", "test_levels"], ["None", "True"])
+    assert signatures["ppd_mujoco"] == (
+        ["agent", "args", "obs_norm", "episodes", "num_envs", "seed", "device", "deterministic", "test_levels"],
+        ["None", "True"],
+    )
     assert all(signature == signatures["ppd_mujoco"] for signature in signatures.values()), signatures
 
 
@@ -203,8 +255,12 @@ def test_every_agent_has_one_interface():
         agents = [getattr(module, n) for n in ("Agent", "MlpAgent", "CnnAgent") if hasattr(module, n)]
         assert agents, script
         for agent in agents:
-            for name, parameters in (("get_value", ["self", "x"]), ("get_dist", ["self", "x"]),
-                                     ("act", ["self", "x", "deterministic"]), ("policy_params", ["self"])):
+            for name, parameters in (
+                ("get_value", ["self", "x"]),
+                ("get_dist", ["self", "x"]),
+                ("act", ["self", "x", "deterministic"]),
+                ("policy_params", ["self"]),
+            ):
                 method = getattr(agent, name, None)
                 assert method is not None, (script, agent.__name__, name)
                 assert list(inspect.signature(method).parameters) == parameters, (script, agent.__name__, name)
@@ -214,9 +270,13 @@ def test_act_picks_the_mode_or_a_sample_of_get_dist():
     import torch
 
     module = load_script("student_distill")
-    for agent, x in ((module.MlpAgent(module.network_spec("mujoco", "smaller"), (5,), 2), torch.randn(64, 5)),
-                     (module.CnnAgent(module.network_spec("pixels", "smaller"), (64, 64, 3), 15),
-                      torch.randint(0, 255, (64, 64, 64, 3), dtype=torch.uint8))):
+    for agent, x in (
+        (module.MlpAgent(module.network_spec("mujoco", "smaller"), (5,), 2), torch.randn(64, 5)),
+        (
+            module.CnnAgent(module.network_spec("pixels", "smaller"), (64, 64, 3), 15),
+            torch.randint(0, 255, (64, 64, 64, 3), dtype=torch.uint8),
+        ),
+    ):
         dist = agent.get_dist(x)
         mode = dist.mean if isinstance(dist, torch.distributions.Normal) else dist.probs.argmax(-1)
         assert torch.equal(agent.act(x, deterministic=True), mode)

@@ -17,9 +17,11 @@ TINY_STUDENT = [*TINY["mujoco"], "--total-timesteps", TINY_STEPS["mujoco"], "--s
 
 
 def table1_cell(text: str, row: str, column: str) -> str:
-    header, *rows = [[c.strip() for c in line.strip("|").split("|")]
-                     for line in text.split("## Table 1: fraction of teacher")[1].split("##")[0].splitlines()
-                     if line.startswith("|") and not line.startswith("|-")]
+    header, *rows = [
+        [c.strip() for c in line.strip("|").split("|")]
+        for line in text.split("## Table 1: fraction of teacher")[1].split("##")[0].splitlines()
+        if line.startswith("|") and not line.startswith("|-")
+    ]
     return next(r for r in rows if r[0] == row)[header.index(column)]
 
 
@@ -49,11 +51,18 @@ def test_a_copied_script_is_its_own_method_in_the_report_and_tools(teacher_runs,
     assert result["script"] == "my_ppd_mujoco.py" and result["method"] == "my_ppd"
     assert result["ran_on"]["script"] == "my_ppd_mujoco.py" and result["ran_on"]["script_sha256"] == sha256(copy)
     assert read_json(os.path.join(original, "eval.json"))["ran_on"]["script_sha256"] == sha256(
-        os.path.join(ROOT, "ppd_mujoco.py"))
+        os.path.join(ROOT, "ppd_mujoco.py")
+    )
 
     teacher_score = read_json(work / "teachers" / "Hopper-v4__1.json")["evaluation"]["mean"]
-    text = report.report(report.Args(runs_dir=str(work / "runs"), out_dir=str(tmp_path / "report"),
-                                     bootstrap_reps=100, teachers_dirs=(str(work / "teachers"),)))
+    text = report.report(
+        report.Args(
+            runs_dir=str(work / "runs"),
+            out_dir=str(tmp_path / "report"),
+            bootstrap_reps=100,
+            teachers_dirs=(str(work / "teachers"),),
+        )
+    )
     for run, column in ((mine, "smaller my_ppd_mujoco"), (original, "smaller ppd")):
         fraction = read_json(os.path.join(run, "eval.json"))["evaluation"]["mean"] / teacher_score
         assert table1_cell(text, "mujoco", column) == f"{fraction:.2f}", (column, text)
@@ -62,8 +71,11 @@ def test_a_copied_script_is_its_own_method_in_the_report_and_tools(teacher_runs,
     assert "my_ppd_mujoco" not in left_out
 
     out = tmp_path / "again.json"
-    run_script("tools/evaluate.py", ["--checkpoint", os.path.join(mine, "checkpoint.pt"), "--episodes", 2,
-                                     "--out", out], cwd=tmp_path)
+    run_script(
+        "tools/evaluate.py",
+        ["--checkpoint", os.path.join(mine, "checkpoint.pt"), "--episodes", 2, "--out", out],
+        cwd=tmp_path,
+    )
     assert read_json(out)["evaluation"]["returns"] == result["evaluation"]["returns"]
 
 
@@ -84,5 +96,7 @@ def test_the_default_teacher_is_found_beside_the_script_from_another_folder(tmp_
     proc = run_script("ppd_mujoco.py", ["--env-id", "Hopper", "--seed", "7"], cwd=elsewhere, check=False)
     line = one_error_line(proc.stderr, proc.returncode, "teacher checkpoint not found: teachers/Hopper-v4__7.pt")
     assert f"looked in {elsewhere / 'teachers'} and {os.path.join(ROOT, 'teachers')}" in line
-    assert (f"train one into {elsewhere / 'teachers'} with: python "
-            f"{os.path.join(ROOT, 'ppo_teacher_mujoco.py')} --env-id Hopper-v4 --seed 7") in line
+    assert (
+        f"train one into {elsewhere / 'teachers'} with: python "
+        f"{os.path.join(ROOT, 'ppo_teacher_mujoco.py')} --env-id Hopper-v4 --seed 7"
+    ) in line

@@ -14,7 +14,18 @@ import numpy as np
 import pytest
 import torch
 
-from conftest import CANONICAL, ROOT, TINY, committed_teachers, one_error_line, read_json, run_cli, run_main, run_script, sha256
+from conftest import (
+    CANONICAL,
+    ROOT,
+    TINY,
+    committed_teachers,
+    one_error_line,
+    read_json,
+    run_cli,
+    run_main,
+    run_script,
+    sha256,
+)
 from test_pixels import FAVOURED, decisive_teacher
 
 sys.path.insert(0, os.path.join(ROOT, "tools"))
@@ -66,23 +77,77 @@ def runs(teacher_runs, tmp_path_factory):
     training RNG stream, which no other process can reproduce)."""
     work = tmp_path_factory.mktemp("evaluate_runs")
     procgen_teacher = teacher_runs["procgen"][0] / "teachers" / "starpilot__1.pt"
-    run_main("ppo_teacher_mujoco.py", [*PENDULUM, "--num-steps", "64", "--minibatch-size", "64", "--hidden-sizes", "32",
-                                       "32", "--total-timesteps", 256, "--run-name", "pendulum"], cwd=work)
+    run_main(
+        "ppo_teacher_mujoco.py",
+        [
+            *PENDULUM,
+            "--num-steps",
+            "64",
+            "--minibatch-size",
+            "64",
+            "--hidden-sizes",
+            "32",
+            "32",
+            "--total-timesteps",
+            256,
+            "--run-name",
+            "pendulum",
+        ],
+        cwd=work,
+    )
     mujoco_teacher = work / "teachers" / "InvertedPendulum-v4__1.pt"
-    run_main("student_distill.py", [*PENDULUM, "--num-steps", "8", "--total-timesteps", 64, "--student", "smaller",
-                                    "--teacher-path", mujoco_teacher, "--run-name", "sd"], cwd=work)
-    run_main("ppd_procgen.py", [*TINY["procgen"], "--num-steps", "16", "--total-timesteps", 64, "--student", "smaller",
-                                "--teacher-path", procgen_teacher, "--run-name", "ppd"], cwd=work)
-    return {"mujoco": teacher_runs["mujoco"][0] / "runs" / "tiny", "atari": teacher_runs["atari"][0] / "runs" / "tiny",
-            "procgen_teacher": procgen_teacher, "mujoco_teacher": mujoco_teacher, "pendulum": work / "runs" / "pendulum",
-            "sd": work / "runs" / "sd", "ppd_procgen": work / "runs" / "ppd"}
+    run_main(
+        "student_distill.py",
+        [
+            *PENDULUM,
+            "--num-steps",
+            "8",
+            "--total-timesteps",
+            64,
+            "--student",
+            "smaller",
+            "--teacher-path",
+            mujoco_teacher,
+            "--run-name",
+            "sd",
+        ],
+        cwd=work,
+    )
+    run_main(
+        "ppd_procgen.py",
+        [
+            *TINY["procgen"],
+            "--num-steps",
+            "16",
+            "--total-timesteps",
+            64,
+            "--student",
+            "smaller",
+            "--teacher-path",
+            procgen_teacher,
+            "--run-name",
+            "ppd",
+        ],
+        cwd=work,
+    )
+    return {
+        "mujoco": teacher_runs["mujoco"][0] / "runs" / "tiny",
+        "atari": teacher_runs["atari"][0] / "runs" / "tiny",
+        "procgen_teacher": procgen_teacher,
+        "mujoco_teacher": mujoco_teacher,
+        "pendulum": work / "runs" / "pendulum",
+        "sd": work / "runs" / "sd",
+        "ppd_procgen": work / "runs" / "ppd",
+    }
 
 
 @pytest.mark.parametrize("suite", ["mujoco", "atari"])
 def test_equals_the_teacher_scripts_final_evaluation(suite, runs, tmp_path, capsys, monkeypatch):
     run_dir = runs[suite]
     out = tmp_path / "e.json"
-    code, stdout, _ = tool(["--checkpoint", run_dir / "checkpoint.pt", "--episodes", 2, "--out", out], capsys, monkeypatch)
+    code, stdout, _ = tool(
+        ["--checkpoint", run_dir / "checkpoint.pt", "--episodes", 2, "--out", out], capsys, monkeypatch
+    )
     assert code == 0 and "mean return" in stdout
     result, script_eval = read_json(out), read_json(run_dir / "eval.json")
     assert result["evaluation"] == script_eval["evaluation"]  # every return, bit for bit
@@ -95,15 +160,19 @@ def test_equals_the_teacher_scripts_final_evaluation(suite, runs, tmp_path, caps
 
 def test_equals_student_distill_and_its_teacher_evaluation(runs, tmp_path, capsys, monkeypatch):
     script_eval = read_json(runs["sd"] / "eval.json")
-    code, _, _ = tool(["--checkpoint", runs["sd"] / "checkpoint.pt", "--episodes", 2, "--out", tmp_path / "s.json"],
-                      capsys, monkeypatch)
+    code, _, _ = tool(
+        ["--checkpoint", runs["sd"] / "checkpoint.pt", "--episodes", 2, "--out", tmp_path / "s.json"],
+        capsys,
+        monkeypatch,
+    )
     assert code == 0
     result = read_json(tmp_path / "s.json")
     assert result["evaluation"] == script_eval["evaluation"]
     assert result["method"] == "student_distill" and result["student_size"] == "smaller"
     # the teacher file, evaluated by the tool, gives the teacher block the student's run wrote (same protocol)
-    code, _, _ = tool(["--checkpoint", runs["mujoco_teacher"], "--episodes", 2, "--out", tmp_path / "t.json"],
-                      capsys, monkeypatch)
+    code, _, _ = tool(
+        ["--checkpoint", runs["mujoco_teacher"], "--episodes", 2, "--out", tmp_path / "t.json"], capsys, monkeypatch
+    )
     assert code == 0 and read_json(tmp_path / "t.json")["evaluation"] == script_eval["teacher"]["evaluation"]
 
 
@@ -114,8 +183,9 @@ def test_procgen_test_and_train_levels_equal_ppd(runs, tmp_path, capsys, monkeyp
     checkpoint = runs["ppd_procgen"] / "checkpoint.pt"
     for levels, key in (("test", "evaluation"), ("train", "evaluation_train_levels")):
         out = tmp_path / f"{levels}.json"
-        code, stdout, _ = tool(["--checkpoint", checkpoint, "--episodes", 2, "--levels", levels, "--out", out],
-                               capsys, monkeypatch)
+        code, stdout, _ = tool(
+            ["--checkpoint", checkpoint, "--episodes", 2, "--levels", levels, "--out", out], capsys, monkeypatch
+        )
         assert code == 0 and f"{levels} levels" in stdout
         assert read_json(out)["evaluation"] == script_eval[key]
         assert script_eval[key]["levels"] == levels and script_eval[key]["deterministic"] is False
@@ -125,8 +195,22 @@ def test_procgen_defaults_are_the_papers_and_sampling_is_reproducible(runs, tmp_
     # default protocol: 200 episodes, sampled, test levels; here 3 episodes to keep it short, 2 envs
     results = []
     for name in ("a", "b"):
-        code, _, _ = tool(["--checkpoint", runs["procgen_teacher"], "--episodes", 3, "--num-envs", 2,
-                           "--seed", 7, "--out", tmp_path / f"{name}.json"], capsys, monkeypatch)
+        code, _, _ = tool(
+            [
+                "--checkpoint",
+                runs["procgen_teacher"],
+                "--episodes",
+                3,
+                "--num-envs",
+                2,
+                "--seed",
+                7,
+                "--out",
+                tmp_path / f"{name}.json",
+            ],
+            capsys,
+            monkeypatch,
+        )
         assert code == 0
         results.append(read_json(tmp_path / f"{name}.json"))
     a, b = results
@@ -146,36 +230,55 @@ def test_default_paths_beside_the_checkpoint(runs, tmp_path, capsys, monkeypatch
     assert (tmp_path / "ckpt" / "videos" / "checkpoint.evaluate__episode0.mp4").is_file()
     assert sorted(os.listdir(tmp_path / "ckpt")) == ["checkpoint.evaluate.json", "checkpoint.pt", "videos"]
     # a comparison on the same checkpoint has its own default name: the first JSON and its video stay
-    code, _, _ = tool(["--checkpoint", checkpoint, "--compare", runs["mujoco_teacher"], "--episodes", 2],
-                      capsys, monkeypatch)
+    code, _, _ = tool(
+        ["--checkpoint", checkpoint, "--compare", runs["mujoco_teacher"], "--episodes", 2], capsys, monkeypatch
+    )
     assert code == 0
     assert read_json(tmp_path / "ckpt" / "checkpoint.evaluate.json") == result
     compared = read_json(tmp_path / "ckpt" / "checkpoint.compare.json")
     assert [v["path"] for v in compared["videos"]] == [os.path.join("videos", "checkpoint.compare__episode0.mp4")]
-    assert sorted(os.listdir(tmp_path / "ckpt" / "videos")) == ["checkpoint.compare__episode0.mp4",
-                                                                "checkpoint.evaluate__episode0.mp4"]
+    assert sorted(os.listdir(tmp_path / "ckpt" / "videos")) == [
+        "checkpoint.compare__episode0.mp4",
+        "checkpoint.evaluate__episode0.mp4",
+    ]
 
 
 def test_readme_example_outputs_are_ignored_and_committed_data_is_not():
     """The README's examples write these (evaluate's --out watch/, a seed-3 teacher, a quick try, an imported
     model, a report); git status stays clean of them, while the committed teachers and results stay tracked."""
+
     def ignored(path):
         return subprocess.run(["git", "check-ignore", "-q", "--no-index", path], cwd=ROOT).returncode == 0
 
-    for path in ("watch/hopper.json", "watch/videos/hopper__episode0.mp4", "teachers/Hopper-v4__3.pt",
-                 "teachers/Hopper-v4__3.json", "try/teachers/Hopper-v4__1.pt", "zoo/Hopper-v4__1.json",
-                 "report/report.md", "runs/quickstart/checkpoint.compare.json", "videos/x.mp4"):
+    for path in (
+        "watch/hopper.json",
+        "watch/videos/hopper__episode0.mp4",
+        "teachers/Hopper-v4__3.pt",
+        "teachers/Hopper-v4__3.json",
+        "try/teachers/Hopper-v4__1.pt",
+        "zoo/Hopper-v4__1.json",
+        "report/report.md",
+        "runs/quickstart/checkpoint.compare.json",
+        "videos/x.mp4",
+    ):
         assert ignored(path), path
-    for path in ("teachers/Hopper-v4__1.pt", "teachers/Hopper-v4__2.json", "teachers/Ant-v4__3.pt",
-                 "results/runs/Hopper-v4__ppd__larger__1/eval.json", "results/report/report.md"):
+    for path in (
+        "teachers/Hopper-v4__1.pt",
+        "teachers/Hopper-v4__2.json",
+        "teachers/Ant-v4__3.pt",
+        "results/runs/Hopper-v4__ppd__larger__1/eval.json",
+        "results/report/report.md",
+    ):
         assert not ignored(path), path
 
 
 # ---------------------------------------------------------------------------------------------
 # Atari: the ale-py pipeline of the videos against the scripts' envpool env
 # ---------------------------------------------------------------------------------------------
-@pytest.mark.parametrize("game,max_steps,end", [("Pong-v5", 27_000, "game over"), ("Breakout-v5", 1000, "game over"),
-                                                ("MsPacman-v5", 300, "step limit")])
+@pytest.mark.parametrize(
+    "game,max_steps,end",
+    [("Pong-v5", 27_000, "game over"), ("Breakout-v5", 1000, "game over"), ("MsPacman-v5", 300, "step limit")],
+)
 def test_ale_pipeline_matches_envpool_frame_for_frame(game, max_steps, end):
     """No random no-ops on either side (noop_max 1; FIRE games then take no no-op at all) and the same random
     actions: the observations agree frame for frame within RESIZE_TOLERANCE, rewards and episode ends exactly.
@@ -184,11 +287,25 @@ def test_ale_pipeline_matches_envpool_frame_for_frame(game, max_steps, end):
     import ppo_teacher_atari as script
 
     config = script.make_env(game, 1, 5, max_steps).config  # the scripts' preprocessing, life-loss resets included
-    kwargs = {k: config[k] for k in ("episodic_life", "reward_clip", "frame_skip", "stack_num", "img_height",
-                                     "img_width", "gray_scale", "repeat_action_probability", "max_episode_steps")}
+    kwargs = {
+        k: config[k]
+        for k in (
+            "episodic_life",
+            "reward_clip",
+            "frame_skip",
+            "stack_num",
+            "img_height",
+            "img_width",
+            "gray_scale",
+            "repeat_action_probability",
+            "max_episode_steps",
+        )
+    }
     reference = envpool.make(game, env_type="gymnasium", num_envs=1, seed=5, noop_max=1, **kwargs)
     player = ev.AtariPlayer(config, seed=5, noop_max=1)
-    assert player.stack_num == 4 and player.frame_skip == 4 and (player.fire_action is not None) == (game != "MsPacman-v5")
+    assert (
+        player.stack_num == 4 and player.frame_skip == 4 and (player.fire_action is not None) == (game != "MsPacman-v5")
+    )
     expected, _ = reference.reset()
     obs = player.reset()
     rng = np.random.default_rng(0)
@@ -230,8 +347,21 @@ def test_area_resize_weights_average_exactly():
 # ---------------------------------------------------------------------------------------------
 def test_mujoco_videos_are_the_evaluation_episodes(runs, tmp_path, capsys, monkeypatch):
     out = tmp_path / "m.json"
-    code, stdout, _ = tool(["--checkpoint", runs["pendulum"] / "checkpoint.pt", "--episodes", 2, "--capture-video",
-                            "--video-episodes", 2, "--out", out], capsys, monkeypatch)
+    code, stdout, _ = tool(
+        [
+            "--checkpoint",
+            runs["pendulum"] / "checkpoint.pt",
+            "--episodes",
+            2,
+            "--capture-video",
+            "--video-episodes",
+            2,
+            "--out",
+            out,
+        ],
+        capsys,
+        monkeypatch,
+    )
     assert code == 0 and stdout.count("video: ") == 2
     result = read_json(out)
     assert [v["episode"] for v in result["videos"]] == [0, 1] and [v["env_index"] for v in result["videos"]] == [0, 1]
@@ -287,8 +417,21 @@ def test_mujoco_camera_follows_the_agent(env_id, monkeypatch):
 
 def test_atari_video_full_resolution_colour(runs, tmp_path, capsys, monkeypatch):
     out = tmp_path / "a.json"
-    code, _, _ = tool(["--checkpoint", runs["atari"] / "checkpoint.pt", "--episodes", 1, "--capture-video",
-                       "--video-dir", tmp_path / "vids", "--out", out], capsys, monkeypatch)
+    code, _, _ = tool(
+        [
+            "--checkpoint",
+            runs["atari"] / "checkpoint.pt",
+            "--episodes",
+            1,
+            "--capture-video",
+            "--video-dir",
+            tmp_path / "vids",
+            "--out",
+            out,
+        ],
+        capsys,
+        monkeypatch,
+    )
     assert code == 0
     (video,) = read_json(out)["videos"]
     assert video["path"] == os.path.join("vids", "a__episode0.mp4") and video["fps"] == 15
@@ -298,8 +441,9 @@ def test_atari_video_full_resolution_colour(runs, tmp_path, capsys, monkeypatch)
 
 def test_procgen_video(runs, tmp_path, capsys, monkeypatch):
     out = tmp_path / "p.json"
-    code, stdout, _ = tool(["--checkpoint", runs["procgen_teacher"], "--episodes", 1, "--capture-video", "--out", out],
-                           capsys, monkeypatch)
+    code, stdout, _ = tool(
+        ["--checkpoint", runs["procgen_teacher"], "--episodes", 1, "--capture-video", "--out", out], capsys, monkeypatch
+    )
     assert code == 0 and ": 1 episode, stochastic actions, test levels, seed 10001, 1 env: mean return" in stdout
     (video,) = read_json(out)["videos"]
     assert video["frames"] == video["panels"][0]["length"]  # the frame of the last step shows the next level
@@ -308,8 +452,20 @@ def test_procgen_video(runs, tmp_path, capsys, monkeypatch):
 
 def test_compare_side_by_side(runs, tmp_path, capsys, monkeypatch):
     out = tmp_path / "c.json"
-    code, _, _ = tool(["--checkpoint", runs["mujoco_teacher"], "--compare", runs["sd"] / "checkpoint.pt",
-                       "--episodes", 1, "--out", out], capsys, monkeypatch)
+    code, _, _ = tool(
+        [
+            "--checkpoint",
+            runs["mujoco_teacher"],
+            "--compare",
+            runs["sd"] / "checkpoint.pt",
+            "--episodes",
+            1,
+            "--out",
+            out,
+        ],
+        capsys,
+        monkeypatch,
+    )
     assert code == 0
     result = read_json(out)
     (video,) = result["videos"]
@@ -322,9 +478,9 @@ def test_compare_side_by_side(runs, tmp_path, capsys, monkeypatch):
     # the teacher's filmed episode is its evaluated one; both start from the same seeded state
     assert teacher["return"] == result["evaluation"]["returns"][0]
     first = frames[0].astype(int)
-    body = first[ev.LABEL_HEIGHT:]
+    body = first[ev.LABEL_HEIGHT :]
     assert np.abs(body[:, :480] - body[:, 480:]).mean() < 3  # same initial state, same robot pose
-    bar = first[:ev.LABEL_HEIGHT]
+    bar = first[: ev.LABEL_HEIGHT]
     assert (bar[:, :480] > 128).any() and (bar[:, 480:] > 128).any()  # white label text in each panel
     assert np.abs(bar[:, :480] - bar[:, 480:]).mean() > 1  # the labels differ
 
@@ -358,8 +514,10 @@ def test_bad_input_one_line_exit_2_nothing_written(runs, tmp_path, capsys, monke
         (["--checkpoint", good, "--compare", runs["atari"] / "checkpoint.pt"], "same env"),
         (["--checkpoint", good, "--compare", text], "cannot read checkpoint"),
         (["--checkpoint", good, "--random-policy"], "needs discrete actions (Atari, Procgen)"),
-        (["--checkpoint", runs["atari"] / "checkpoint.pt", "--random-policy", "--actions", "deterministic"],
-         "drop --actions deterministic"),
+        (
+            ["--checkpoint", runs["atari"] / "checkpoint.pt", "--random-policy", "--actions", "deterministic"],
+            "drop --actions deterministic",
+        ),
     ]
     before = sorted(os.listdir(tmp_path))
     for argv, message in cases:
@@ -380,8 +538,9 @@ def test_random_policy_is_uniform_on_the_evaluations_own_protocol(teacher_runs, 
     policy.make_uniform()
     counts = np.bincount(policy.act(obs, deterministic=False), minlength=15)
     assert len(counts) == 15 and 120 < counts.min() and counts.max() < 280, counts  # 200 each, sd 14
-    code, stdout, _ = tool(["--checkpoint", teacher, "--episodes", 3, "--num-envs", 3, "--random-policy"],
-                           capsys, monkeypatch)
+    code, stdout, _ = tool(
+        ["--checkpoint", teacher, "--episodes", 3, "--num-envs", 3, "--random-policy"], capsys, monkeypatch
+    )
     assert code == 0 and "uniform random policy" in stdout
     result = read_json(tmp_path / "t" / "starpilot__1.random.json")
     assert result["policy"] == "uniform random" and result["seed"] == 1 + 10_000 and result["num_envs"] == 3
@@ -398,18 +557,37 @@ def test_a_corrupted_teacher_is_measured_as_its_students_see_it(teacher_runs, tm
     teacher (the same noise, the same protocol); without the noise the returns differ."""
     work, _ = teacher_runs["mujoco"]
     teacher = work / "teachers" / "Hopper-v4__1.pt"
-    run_main("ppd_mujoco.py", [*TINY["mujoco"], "--total-timesteps", 256, "--teacher-path", teacher,
-                               "--teacher-corruption-sigma", 0.05, "--run-name", "sigma"], tmp_path)
+    run_main(
+        "ppd_mujoco.py",
+        [
+            *TINY["mujoco"],
+            "--total-timesteps",
+            256,
+            "--teacher-path",
+            teacher,
+            "--teacher-corruption-sigma",
+            0.05,
+            "--run-name",
+            "sigma",
+        ],
+        tmp_path,
+    )
     students_view = read_json(tmp_path / "runs" / "sigma" / "teacher_evaluation.json")["evaluation"]["returns"]
     out = tmp_path / "corrupted.json"
-    code, stdout, err = tool(["--checkpoint", teacher, "--corruption-sigma", 0.05, "--episodes", 2, "--num-envs", 2,
-                              "--out", out], capsys, monkeypatch)
+    code, stdout, err = tool(
+        ["--checkpoint", teacher, "--corruption-sigma", 0.05, "--episodes", 2, "--num-envs", 2, "--out", out],
+        capsys,
+        monkeypatch,
+    )
     assert code == 0, err
     result = read_json(out)
     assert result["corruption"] == {"sigma": 0.05, "seed": 1} and "corrupted with sigma 0.05 (seed 1)" in stdout
     assert result["evaluation"]["returns"] == students_view
-    code, _, _ = tool(["--checkpoint", teacher, "--episodes", 2, "--num-envs", 2, "--out", tmp_path / "plain.json"],
-                      capsys, monkeypatch)
+    code, _, _ = tool(
+        ["--checkpoint", teacher, "--episodes", 2, "--num-envs", 2, "--out", tmp_path / "plain.json"],
+        capsys,
+        monkeypatch,
+    )
     assert code == 0 and read_json(tmp_path / "plain.json")["evaluation"]["returns"] != students_view
     code, _, err = tool(["--checkpoint", teacher, "--corruption-sigma", -1], capsys, monkeypatch)
     one_error_line(err, code, "--corruption-sigma must not be negative, got -1")
@@ -417,9 +595,13 @@ def test_a_corrupted_teacher_is_measured_as_its_students_see_it(teacher_runs, tm
 
 def test_no_gl_backend_one_line_hint(runs, tmp_path):
     out = tmp_path / "g.json"
-    proc = run_script("tools/evaluate.py", ["--checkpoint", runs["mujoco"] / "checkpoint.pt", "--episodes", 1,
-                                            "--capture-video", "--out", out], tmp_path, check=False,
-                      env={**os.environ, "MUJOCO_GL": "glfw", "DISPLAY": ""})  # read when mujoco is imported
+    proc = run_script(
+        "tools/evaluate.py",
+        ["--checkpoint", runs["mujoco"] / "checkpoint.pt", "--episodes", 1, "--capture-video", "--out", out],
+        tmp_path,
+        check=False,
+        env={**os.environ, "MUJOCO_GL": "glfw", "DISPLAY": ""},
+    )  # read when mujoco is imported
     assert proc.returncode == 2 and proc.stdout == ""
     assert proc.stderr.startswith("error: cannot render Mujoco with MUJOCO_GL=glfw") and proc.stderr.count("\n") == 1
     assert "MUJOCO_GL=egl" in proc.stderr
@@ -428,19 +610,58 @@ def test_no_gl_backend_one_line_hint(runs, tmp_path):
 
 def test_json_is_the_documented_shape(runs, tmp_path, capsys, monkeypatch):
     out = tmp_path / "j.json"
-    code, _, _ = tool(["--checkpoint", runs["mujoco_teacher"], "--episodes", 3, "--num-envs", 3,
-                       "--actions", "stochastic", "--seed", 3, "--out", out], capsys, monkeypatch)
+    code, _, _ = tool(
+        [
+            "--checkpoint",
+            runs["mujoco_teacher"],
+            "--episodes",
+            3,
+            "--num-envs",
+            3,
+            "--actions",
+            "stochastic",
+            "--seed",
+            3,
+            "--out",
+            out,
+        ],
+        capsys,
+        monkeypatch,
+    )
     assert code == 0
     result = json.loads(out.read_text())
-    assert set(result) == {"checkpoint", "sha256", "script", "method", "suite", "env_id", "student_size",
-                           "policy_params", "global_step", "seed", "num_envs", "policy", "corruption", "evaluation",
-                           "videos", "ran_on"}
+    assert set(result) == {
+        "checkpoint",
+        "sha256",
+        "script",
+        "method",
+        "suite",
+        "env_id",
+        "student_size",
+        "policy_params",
+        "global_step",
+        "seed",
+        "num_envs",
+        "policy",
+        "corruption",
+        "evaluation",
+        "videos",
+        "ran_on",
+    }
     assert result["policy"] == "checkpoint" and result["corruption"] is None
     assert result["ran_on"]["script"] == "ppo_teacher_mujoco.py" and result["ran_on"]["tool_args"]["seed"] == 3
     assert result["ran_on"]["git_commit"] and result["ran_on"]["device"] == "cpu"
     evaluation = result["evaluation"]
-    assert set(evaluation) == {"episodes", "deterministic", "levels", "returns", "mean", "std", "human_normalized",
-                               "envs"}
+    assert set(evaluation) == {
+        "episodes",
+        "deterministic",
+        "levels",
+        "returns",
+        "mean",
+        "std",
+        "human_normalized",
+        "envs",
+    }
     assert evaluation["envs"]["backend"] == "gymnasium" and evaluation["envs"]["env_id"] == result["env_id"]
     assert evaluation["deterministic"] is False and evaluation["episodes"] == 3 and len(evaluation["returns"]) == 3
     assert evaluation["mean"] == pytest.approx(np.mean(evaluation["returns"]))
@@ -455,8 +676,9 @@ def test_trunk_health_finds_a_dead_trunk(teacher_runs, capsys, monkeypatch, tmp_
 
     teacher = teacher_runs["atari"][0] / "teachers" / "Pong-v5__1.pt"
     out = tmp_path / "health.json"
-    code, stdout, err = run_cli(trunk_health, ["--checkpoint", teacher, "--steps", 5, "--num-envs", 2, "--out", out],
-                                capsys, monkeypatch)
+    code, stdout, err = run_cli(
+        trunk_health, ["--checkpoint", teacher, "--steps", 5, "--num-envs", 2, "--out", out], capsys, monkeypatch
+    )
     assert code == 0, err
     result = read_json(out)
     assert result["frames"] == 10 and list(result["trunks"]) == ["shared"] and result["device"] == "cpu"
@@ -470,15 +692,17 @@ def test_trunk_health_finds_a_dead_trunk(teacher_runs, capsys, monkeypatch, tmp_
     state["actor"][fc_bias] = torch.full_like(state["actor"][fc_bias], -1000.0)
     dead = tmp_path / "dead.pt"
     torch.save(state, dead)
-    code, stdout, err = run_cli(trunk_health, ["--checkpoint", dead, "--steps", 5, "--num-envs", 2, "--out", out],
-                                capsys, monkeypatch)
+    code, stdout, err = run_cli(
+        trunk_health, ["--checkpoint", dead, "--steps", 5, "--num-envs", 2, "--out", out], capsys, monkeypatch
+    )
     assert code == 0, err
     result = read_json(out)
     assert result["trunks"]["shared"][-1]["live"] == 0 and result["logit_std"] == 0
     assert "the policy ignores the screen" in stdout
 
-    code, _, err = run_cli(trunk_health, ["--checkpoint", teacher_runs["mujoco"][0] / "teachers" / "Hopper-v4__1.pt"],
-                           capsys, monkeypatch)
+    code, _, err = run_cli(
+        trunk_health, ["--checkpoint", teacher_runs["mujoco"][0] / "teachers" / "Hopper-v4__1.pt"], capsys, monkeypatch
+    )
     assert code == 2 and one_error_line(err, code, "is a mujoco checkpoint; this tool reads pixel policies")
 
 
@@ -489,8 +713,7 @@ def shipped_pixel_teacher(name: str):
     record = read_json(path[:-3] + ".json")
     assert sha256(path) == record["checkpoint_sha256"]
     policy = ev.Policy(path, torch.device("cpu"))
-    assert policy.state["network"] == {"arch": "nature", "channels": [32, 64, 64], "fc_size": 512,
-                                       "shared_trunk": True}
+    assert policy.state["network"] == {"arch": "nature", "channels": [32, 64, 64], "fc_size": 512, "shared_trunk": True}
     assert policy.agent.policy_params() == record["policy_params"]
     return record, policy
 

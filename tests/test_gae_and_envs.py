@@ -39,14 +39,27 @@ def test_gae_matches_reference_with_terminations_truncations_and_reset_steps(sui
     valid = [1, 1, 1, 0, 1, 1, 1, 1, 1]
     next_values = values[1:] + [2.0]
     next_values[6] = 5.0  # value of the truncated episode's final observation
+
     def as_tensor(x):
         return torch.tensor(x, dtype=torch.float64)[:, None]
 
-    adv, ret = compute_gae(as_tensor(rewards), as_tensor(values), as_tensor(next_values), as_tensor(terminations),
-                           as_tensor(dones), as_tensor(valid), GAMMA, LAM)
-    expected = reference_gae([(rewards[0:3], values[0:3], None, True),
-                              (rewards[4:7], values[4:7], 5.0, False),
-                              (rewards[7:9], values[7:9], 2.0, False)])
+    adv, ret = compute_gae(
+        as_tensor(rewards),
+        as_tensor(values),
+        as_tensor(next_values),
+        as_tensor(terminations),
+        as_tensor(dones),
+        as_tensor(valid),
+        GAMMA,
+        LAM,
+    )
+    expected = reference_gae(
+        [
+            (rewards[0:3], values[0:3], None, True),
+            (rewards[4:7], values[4:7], 5.0, False),
+            (rewards[7:9], values[7:9], 2.0, False),
+        ]
+    )
     np.testing.assert_allclose(adv[[0, 1, 2, 4, 5, 6, 7, 8], 0].numpy(), expected, rtol=1e-12)
     assert adv[3, 0] == 0.0  # the reset step carries no advantage
     np.testing.assert_allclose(ret[:, 0].numpy(), adv[:, 0].numpy() + values)
@@ -100,8 +113,10 @@ def test_envpool_mujoco_has_the_gymnasium_v4_spaces(env_id):
     pool, pool_obs = mujoco.make_env(env_id, 2, 0, "envpool")
     gym_envs, gym_obs = mujoco.make_env(env_id, 2, 0, "gymnasium")
     assert pool_obs.shape == gym_obs.shape
-    for a, b in ((pool.single_observation_space, gym_envs.single_observation_space),
-                 (pool.single_action_space, gym_envs.single_action_space)):
+    for a, b in (
+        (pool.single_observation_space, gym_envs.single_observation_space),
+        (pool.single_action_space, gym_envs.single_action_space),
+    ):
         assert a.shape == b.shape and np.allclose(a.low, b.low) and np.allclose(a.high, b.high)  # float64/32
     pool.close()
     gym_envs.close()
@@ -150,11 +165,17 @@ def hopper_unhealthy(obs):
 # is the torso's height) for the envs the teachers train on envpool; the last field: random actions end enough
 # episodes to compare mean lengths (a random Ant rarely leaves its healthy height range).
 V4_RULES = {
-    "Hopper-v4": (lambda a, info: 1.0 + info["x_velocity"] - 1e-3 * (a ** 2).sum(1), hopper_unhealthy, True),
-    "Ant-v4": (lambda a, info: 1.0 + info["x_velocity"] - 0.5 * (a ** 2).sum(1),
-               lambda obs: not (np.isfinite(obs).all() and 0.2 <= obs[0] <= 1.0), False),
-    "Humanoid-v4": (lambda a, info: 5.0 + 1.25 * info["x_velocity"] - 0.1 * (a ** 2).sum(1),
-                    lambda obs: not 1.0 < obs[0] < 2.0, True),
+    "Hopper-v4": (lambda a, info: 1.0 + info["x_velocity"] - 1e-3 * (a**2).sum(1), hopper_unhealthy, True),
+    "Ant-v4": (
+        lambda a, info: 1.0 + info["x_velocity"] - 0.5 * (a**2).sum(1),
+        lambda obs: not (np.isfinite(obs).all() and 0.2 <= obs[0] <= 1.0),
+        False,
+    ),
+    "Humanoid-v4": (
+        lambda a, info: 5.0 + 1.25 * info["x_velocity"] - 0.1 * (a**2).sum(1),
+        lambda obs: not 1.0 < obs[0] < 2.0,
+        True,
+    ),
 }
 
 

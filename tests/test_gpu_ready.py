@@ -12,8 +12,18 @@ import sys
 import numpy as np
 import torch
 
-from conftest import (CANONICAL, ROOT, TINY, TINY_STEPS, load_script, one_error_line, read_json, read_scalars,
-                      run_main, tiny_args)
+from conftest import (
+    CANONICAL,
+    ROOT,
+    TINY,
+    TINY_STEPS,
+    load_script,
+    one_error_line,
+    read_json,
+    read_scalars,
+    run_main,
+    tiny_args,
+)
 
 # Each script imported fresh with torch's default (validation on), then trained and evaluated through its own train():
 # every torch.distributions object it makes is counted if it would validate.
@@ -39,9 +49,16 @@ for script, argv, cwd in json.loads(sys.argv[2]):
 print(json.dumps(report))
 """
 
-RUNS = [("ppo_teacher_mujoco", "mujoco"), ("ppo_teacher_atari", "atari"), ("ppo_teacher_procgen", "procgen"),
-        ("ppd_mujoco", "mujoco"), ("ppd_atari", "atari"), ("ppd_procgen", "procgen"),
-        ("student_distill", "mujoco"), ("teacher_distill", "procgen")]
+RUNS = [
+    ("ppo_teacher_mujoco", "mujoco"),
+    ("ppo_teacher_atari", "atari"),
+    ("ppo_teacher_procgen", "procgen"),
+    ("ppd_mujoco", "mujoco"),
+    ("ppd_atari", "atari"),
+    ("ppd_procgen", "procgen"),
+    ("student_distill", "mujoco"),
+    ("teacher_distill", "procgen"),
+]
 
 
 def tiny_teacher(teacher_runs, suite: str) -> str:
@@ -49,10 +66,21 @@ def tiny_teacher(teacher_runs, suite: str) -> str:
 
 
 def test_no_distribution_validates_in_training_or_evaluation(teacher_runs, tmp_path):
-    runs = [(script, [*map(str, tiny_args(script, suite, tiny_teacher(teacher_runs, suite))), "--run-name", script],
-             str(tmp_path)) for script, suite in RUNS]
-    proc = subprocess.run([sys.executable, "-c", PROBE, ROOT, json.dumps(runs)], capture_output=True, text=True,
-                          timeout=900, env={"OMP_NUM_THREADS": "1", "PATH": "/usr/bin:/bin"})
+    runs = [
+        (
+            script,
+            [*map(str, tiny_args(script, suite, tiny_teacher(teacher_runs, suite))), "--run-name", script],
+            str(tmp_path),
+        )
+        for script, suite in RUNS
+    ]
+    proc = subprocess.run(
+        [sys.executable, "-c", PROBE, ROOT, json.dumps(runs)],
+        capture_output=True,
+        text=True,
+        timeout=900,
+        env={"OMP_NUM_THREADS": "1", "PATH": "/usr/bin:/bin"},
+    )
     assert proc.returncode == 0, proc.stderr[-3000:]
     report = json.loads(proc.stdout.splitlines()[-1])
     for script, (made, validating) in report.items():
@@ -84,10 +112,15 @@ def test_a_run_is_not_resumed_on_another_device(teacher_runs, tmp_path):
     state["device"] = "cuda"  # as a run trained on a GPU box writes it
     (tmp_path / "runs" / "gpu_run").mkdir(parents=True)
     torch.save(state, tmp_path / "runs" / "gpu_run" / "checkpoint.pt")
-    proc = run_main("ppo_teacher_mujoco.py", ["--resume", "runs/gpu_run", "--total-timesteps", "4096"], tmp_path,
-                    check=False)
-    one_error_line(proc.stderr, proc.returncode, "runs/gpu_run/checkpoint.pt trained on cuda; resuming it on cpu "
-                                                 "would change its random streams: resume it on cuda")
+    proc = run_main(
+        "ppo_teacher_mujoco.py", ["--resume", "runs/gpu_run", "--total-timesteps", "4096"], tmp_path, check=False
+    )
+    one_error_line(
+        proc.stderr,
+        proc.returncode,
+        "runs/gpu_run/checkpoint.pt trained on cuda; resuming it on cpu "
+        "would change its random streams: resume it on cuda",
+    )
 
 
 def test_the_device_is_printed_and_recorded(teacher_runs):
@@ -95,8 +128,9 @@ def test_the_device_is_printed_and_recorded(teacher_runs):
     for suite in ("mujoco", "procgen"):
         work, proc = teacher_runs[suite]
         line = next(line for line in proc.stdout.splitlines() if line.startswith("device: "))
-        assert line.startswith(f"device: cpu ({module.cpu_name()}, {torch.get_num_threads()} torch threads), "
-                               f"torch {torch.__version__}"), line
+        assert line.startswith(
+            f"device: cpu ({module.cpu_name()}, {torch.get_num_threads()} torch threads), torch {torch.__version__}"
+        ), line
         ran_on = read_json(work / "runs" / "tiny" / "eval.json")["ran_on"]
         assert (ran_on["device"], ran_on["torch"], ran_on["cuda"]) == ("cpu", torch.__version__, torch.version.cuda)
         assert "cuda_visible_devices" in ran_on and ran_on["args"]["bf16"] is False
@@ -111,11 +145,21 @@ def test_bf16_trains_with_float32_losses_close_to_the_float32_runs(teacher_runs,
     within 5% (+1e-3), the KL stays finite through the run, and the bf16 run did compute in bfloat16 (its losses
     are not bit-equal). Measured once on a tiny ppd_procgen run: at most 0.6% in the first update."""
     for script, suite in (("ppd_procgen.py", "procgen"), ("ppd_mujoco.py", "mujoco")):
-        args = [*TINY[suite], "--total-timesteps", 2 * TINY_STEPS[suite], "--teacher-path",
-                tiny_teacher(teacher_runs, suite), "--student", "smaller"]
+        args = [
+            *TINY[suite],
+            "--total-timesteps",
+            2 * TINY_STEPS[suite],
+            "--teacher-path",
+            tiny_teacher(teacher_runs, suite),
+            "--student",
+            "smaller",
+        ]
         for name, flag in (("fp32", "--no-bf16"), ("bf16", "--bf16")):
             run_main(script, [*args, flag, "--run-name", f"{suite}_{name}"], tmp_path)
-        fp32, bf16 = first_losses(tmp_path / "runs" / f"{suite}_fp32"), first_losses(tmp_path / "runs" / f"{suite}_bf16")
+        fp32, bf16 = (
+            first_losses(tmp_path / "runs" / f"{suite}_fp32"),
+            first_losses(tmp_path / "runs" / f"{suite}_bf16"),
+        )
         assert read_json(tmp_path / "runs" / f"{suite}_bf16" / "eval.json")["ran_on"]["args"]["bf16"] is True
         assert all(math.isfinite(v) for _, v in bf16["losses/distill_kl"]) and len(bf16["losses/distill_kl"]) >= 2
         for tag in ("losses/value_loss", "losses/entropy", "losses/distill_kl", "losses/distill_loss"):

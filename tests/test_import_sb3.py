@@ -97,8 +97,15 @@ def sb3_models(tmp_path_factory):
     # PPO, SB3's default Tanh, critic widths other than the actor's, VecNormalize with a non-default epsilon
     # and clip (folded into the statistics), trained 2,048 steps.
     venv = VecNormalize(make_vec_env("Hopper-v4", n_envs=2, seed=0), clip_obs=3.0, epsilon=1e-4)
-    model = PPO("MlpPolicy", venv, n_steps=512, batch_size=128, n_epochs=2, seed=0,
-                policy_kwargs=dict(net_arch=dict(pi=[32, 16], vf=[24])))
+    model = PPO(
+        "MlpPolicy",
+        venv,
+        n_steps=512,
+        batch_size=128,
+        n_epochs=2,
+        seed=0,
+        policy_kwargs=dict(net_arch=dict(pi=[32, 16], vf=[24])),
+    )
     model.learn(2048)
     model.save(work / "ppo_tanh.zip")
     venv.save(str(work / "ppo_tanh_vecnormalize.pkl"))
@@ -148,8 +155,11 @@ def test_mujoco_import_is_exact(kind, sb3_models, tmp_path, capsys, monkeypatch)
     assert np.abs(sb3_mean).max() > 1e-3  # not trivially zero outputs
 
     spec = state["network"]
-    expected = {"ppo_tanh": ([32, 16], [24], "tanh"), "a2c_relu": ([16, 16], None, "relu"),
-                "ppo_shared": ([16, 8], [16, 12], "tanh")}[kind]
+    expected = {
+        "ppo_tanh": ([32, 16], [24], "tanh"),
+        "a2c_relu": ([16, 16], None, "relu"),
+        "ppo_shared": ([16, 8], [16, 12], "tanh"),
+    }[kind]
     assert (spec["hidden_sizes"], spec.get("critic_hidden_sizes"), spec["activation"]) == expected
     assert state["suite"] == "mujoco" and state["env_id"] == "Hopper-v4" and state["obs_shape"] == [11]
     assert state["source"]["sha256"] == sha256(work / f"{kind}.zip")
@@ -190,9 +200,23 @@ def test_unpicklable_spaces_and_kwargs_are_read_from_the_json(sb3_models, tmp_pa
     with zipfile.ZipFile(tmp_path / "old.zip", "w") as zout:
         for name, content in entries.items():
             zout.writestr(name, content)
-    code, _, err = run_cli(import_sb3, ["--model", tmp_path / "old.zip", "--vecnormalize", work / "a2c_relu_vecnormalize.pkl",
-                                        "--env-id", "Hopper", "--teachers-dir", tmp_path / "teachers", "--eval-episodes", "0"],
-                           capsys, monkeypatch)
+    code, _, err = run_cli(
+        import_sb3,
+        [
+            "--model",
+            tmp_path / "old.zip",
+            "--vecnormalize",
+            work / "a2c_relu_vecnormalize.pkl",
+            "--env-id",
+            "Hopper",
+            "--teachers-dir",
+            tmp_path / "teachers",
+            "--eval-episodes",
+            "0",
+        ],
+        capsys,
+        monkeypatch,
+    )
     assert code == 0, err
     raw = hopper_raw_observations(100)
     mean, _, value, state = imported_gaussian(tmp_path / "teachers" / "Hopper-v4__1.pt", raw)
@@ -205,17 +229,42 @@ def test_unpicklable_spaces_and_kwargs_are_read_from_the_json(sb3_models, tmp_pa
 def test_existing_teacher_is_kept_unless_overwrite(sb3_models, tmp_path, capsys, monkeypatch):
     work, _ = sb3_models
     teachers = tmp_path / "teachers"
-    argv = ["--model", work / "a2c_relu.zip", "--vecnormalize", work / "a2c_relu_vecnormalize.pkl",
-            "--env-id", "Hopper-v4", "--teachers-dir", teachers, "--eval-episodes", "0"]
+    argv = [
+        "--model",
+        work / "a2c_relu.zip",
+        "--vecnormalize",
+        work / "a2c_relu_vecnormalize.pkl",
+        "--env-id",
+        "Hopper-v4",
+        "--teachers-dir",
+        teachers,
+        "--eval-episodes",
+        "0",
+    ]
     assert run_cli(import_sb3, argv, capsys, monkeypatch)[0] == 0
     assert read_json(teachers / "Hopper-v4__1.json")["evaluation"] is None
     before = sha256(teachers / "Hopper-v4__1.pt")
-    code, out, err = run_cli(import_sb3, ["--model", work / "ppo_tanh.zip", "--vecnormalize",
-                                          work / "ppo_tanh_vecnormalize.pkl", *argv[4:]], capsys, monkeypatch)
+    code, out, err = run_cli(
+        import_sb3,
+        ["--model", work / "ppo_tanh.zip", "--vecnormalize", work / "ppo_tanh_vecnormalize.pkl", *argv[4:]],
+        capsys,
+        monkeypatch,
+    )
     assert code == 2 and err.startswith("error: ") and err.count("\n") == 1 and "--overwrite" in err
     assert sha256(teachers / "Hopper-v4__1.pt") == before
-    code, _, err = run_cli(import_sb3, ["--model", work / "ppo_tanh.zip", "--vecnormalize",
-                                        work / "ppo_tanh_vecnormalize.pkl", *argv[4:], "--overwrite"], capsys, monkeypatch)
+    code, _, err = run_cli(
+        import_sb3,
+        [
+            "--model",
+            work / "ppo_tanh.zip",
+            "--vecnormalize",
+            work / "ppo_tanh_vecnormalize.pkl",
+            *argv[4:],
+            "--overwrite",
+        ],
+        capsys,
+        monkeypatch,
+    )
     assert code == 0, err
     assert sha256(teachers / "Hopper-v4__1.pt") != before
     assert read_json(teachers / "Hopper-v4__1.json")["checkpoint_sha256"] == sha256(teachers / "Hopper-v4__1.pt")
@@ -226,11 +275,23 @@ def test_imported_teacher_drives_ppd_mujoco(sb3_models, tmp_path, capsys, monkey
     """End to end: PPD distils the imported A2C teacher; the teacher outputs it logged are SB3's."""
     work, models = sb3_models
     model, venv = models["a2c_relu"]
-    argv = ["--model", work / "a2c_relu.zip", "--vecnormalize", work / "a2c_relu_vecnormalize.pkl",
-            "--env-id", "Hopper", "--teachers-dir", tmp_path / "teachers", *EVAL]
+    argv = [
+        "--model",
+        work / "a2c_relu.zip",
+        "--vecnormalize",
+        work / "a2c_relu_vecnormalize.pkl",
+        "--env-id",
+        "Hopper",
+        "--teachers-dir",
+        tmp_path / "teachers",
+        *EVAL,
+    ]
     assert run_cli(import_sb3, argv, capsys, monkeypatch)[0] == 0
-    proc = run_main("ppd_mujoco.py", [*TINY["mujoco"], "--total-timesteps", 512, "--student", "smaller",
-                                      "--run-name", "ppd", "--dump-last-rollout"], cwd=tmp_path)
+    proc = run_main(
+        "ppd_mujoco.py",
+        [*TINY["mujoco"], "--total-timesteps", 512, "--student", "smaller", "--run-name", "ppd", "--dump-last-rollout"],
+        cwd=tmp_path,
+    )
     assert "teacher evaluation" in proc.stdout
     result = read_json(tmp_path / "runs" / "ppd" / "eval.json")
     assert result["method"] == "ppd" and result["teacher"]["path"] == "teachers/Hopper-v4__1.pt"
@@ -257,8 +318,9 @@ def test_atari_import_is_exact(share, tmp_path, capsys, monkeypatch):
     for _ in range(40):
         frames.append(obs)
         obs, *_ = envs.step(rng.integers(0, envs.action_space.n, 4))
-    spaces = SpacesOf(gym.spaces.Box(0, 255, envs.observation_space.shape, np.uint8),
-                      gym.spaces.Discrete(int(envs.action_space.n)))
+    spaces = SpacesOf(
+        gym.spaces.Box(0, 255, envs.observation_space.shape, np.uint8), gym.spaces.Discrete(int(envs.action_space.n))
+    )
     envs.close()
     frames = np.concatenate(frames)
     assert frames.shape == (160, 4, 84, 84) and frames.dtype == np.uint8
@@ -266,8 +328,22 @@ def test_atari_import_is_exact(share, tmp_path, capsys, monkeypatch):
     model = PPO("CnnPolicy", spaces, seed=3, policy_kwargs=dict(share_features_extractor=share))
     model.save(tmp_path / "ppo_pong.zip")
     teachers = tmp_path / "teachers"
-    code, _, err = run_cli(import_sb3, ["--model", tmp_path / "ppo_pong.zip", "--env-id", "Pong", "--teachers-dir",
-                                        teachers, *EVAL, "--max-episode-steps", "50"], capsys, monkeypatch)
+    code, _, err = run_cli(
+        import_sb3,
+        [
+            "--model",
+            tmp_path / "ppo_pong.zip",
+            "--env-id",
+            "Pong",
+            "--teachers-dir",
+            teachers,
+            *EVAL,
+            "--max-episode-steps",
+            "50",
+        ],
+        capsys,
+        monkeypatch,
+    )
     assert code == 0, err
     state = ppd_atari.load_checkpoint(str(teachers / "Pong-v5__1.pt"))
     agent = ppd_atari.agent_from_checkpoint(state)
@@ -307,16 +383,28 @@ def bad_input_cases(work, tmp):
         "not a zip": ([*hopper, "--model", tmp / "notes.txt"], "not a stable-baselines3 model zip"),
         "not an SB3 zip": ([*hopper, "--model", tmp / "other.zip"], "not a stable-baselines3 model zip"),
         "missing model": ([*hopper, "--model", tmp / "nowhere.zip"], "model not found"),
-        "SAC": ([*hopper, "--model", tmp / "sac.zip"], "unsupported policy class stable_baselines3.sac.policies.SACPolicy"),
+        "SAC": (
+            [*hopper, "--model", tmp / "sac.zip"],
+            "unsupported policy class stable_baselines3.sac.policies.SACPolicy",
+        ),
         "gSDE": ([*hopper, "--model", tmp / "ppo_sde.zip"], "gSDE"),
         "other task": ([*hopper, "--model", tmp / "ppo_pendulum.zip"], "observes shape (4,)"),
-        "Mlp model for Atari": (["--env-id", "Pong", "--model", work / "a2c_relu.zip"], "is a mujoco model (ActorCriticPolicy)"),
-        "missing pkl": ([*hopper, "--model", work / "a2c_relu.zip", "--vecnormalize", tmp / "none.pkl"],
-                        "vec_normalize.pkl not found"),
-        "pkl of another task": ([*hopper, "--model", work / "a2c_relu.zip", "--vecnormalize",
-                                 tmp / "pendulum_vecnormalize.pkl"], "not the pickle saved with this model"),
-        "not a pkl": ([*hopper, "--model", work / "a2c_relu.zip", "--vecnormalize", tmp / "notes.txt"],
-                      "is not a VecNormalize pickle"),
+        "Mlp model for Atari": (
+            ["--env-id", "Pong", "--model", work / "a2c_relu.zip"],
+            "is a mujoco model (ActorCriticPolicy)",
+        ),
+        "missing pkl": (
+            [*hopper, "--model", work / "a2c_relu.zip", "--vecnormalize", tmp / "none.pkl"],
+            "vec_normalize.pkl not found",
+        ),
+        "pkl of another task": (
+            [*hopper, "--model", work / "a2c_relu.zip", "--vecnormalize", tmp / "pendulum_vecnormalize.pkl"],
+            "not the pickle saved with this model",
+        ),
+        "not a pkl": (
+            [*hopper, "--model", work / "a2c_relu.zip", "--vecnormalize", tmp / "notes.txt"],
+            "is not a VecNormalize pickle",
+        ),
         "unknown env": (["--env-id", "Nowhere", "--model", work / "a2c_relu.zip"], "unknown env id 'Nowhere'"),
     }
 
@@ -329,8 +417,12 @@ def test_bad_input_is_one_line_exit_2_nothing_written(sb3_models, tmp_path, caps
         one_error_line(err, code, message)
         assert not teachers.exists() or os.listdir(teachers) == [], name
     # A fresh process, as a user runs it: still one line (no import banners), exit 2.
-    proc = run_script("tools/import_sb3.py", ["--model", tmp_path / "sac.zip", "--env-id", "Hopper", "--teachers-dir",
-                                              tmp_path / "teachers_cli"], cwd=tmp_path, check=False)
+    proc = run_script(
+        "tools/import_sb3.py",
+        ["--model", tmp_path / "sac.zip", "--env-id", "Hopper", "--teachers-dir", tmp_path / "teachers_cli"],
+        cwd=tmp_path,
+        check=False,
+    )
     assert proc.returncode == 2 and proc.stdout == ""
     assert proc.stderr.startswith("error: unsupported policy class") and proc.stderr.count("\n") == 1, proc.stderr
     assert not (tmp_path / "teachers_cli").exists()

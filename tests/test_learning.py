@@ -4,8 +4,23 @@ import numpy as np
 
 from conftest import load_script, read_json, read_scalars, run_main
 
-FAST = ["--env-id", "InvertedPendulum", "--num-envs", "4", "--num-steps", "64", "--minibatch-size", "64",
-        "--hidden-sizes", "32", "32", "--eval-episodes", "2", "--eval-envs", "2"]
+FAST = [
+    "--env-id",
+    "InvertedPendulum",
+    "--num-envs",
+    "4",
+    "--num-steps",
+    "64",
+    "--minibatch-size",
+    "64",
+    "--hidden-sizes",
+    "32",
+    "32",
+    "--eval-episodes",
+    "2",
+    "--eval-envs",
+    "2",
+]
 
 
 def test_teacher_learns_inverted_pendulum(pendulum_teacher):
@@ -19,8 +34,11 @@ def test_teacher_learns_inverted_pendulum(pendulum_teacher):
 
 def test_same_seed_same_losses(tmp_path):
     for name in ("a", "b"):
-        run_main("ppo_teacher_mujoco.py", [*FAST, "--total-timesteps", "768", "--run-name", name, "--teachers-dir",
-                                           f"teachers_{name}"], cwd=tmp_path)
+        run_main(
+            "ppo_teacher_mujoco.py",
+            [*FAST, "--total-timesteps", "768", "--run-name", name, "--teachers-dir", f"teachers_{name}"],
+            cwd=tmp_path,
+        )
     a, b = (read_scalars(str(tmp_path / "runs" / name)) for name in ("a", "b"))
     for tag in ("losses/value_loss", "losses/policy_loss", "losses/approx_kl", "charts/episodic_return"):
         assert a[tag] == b[tag] and len(a[tag]) > 0, tag
@@ -40,8 +58,9 @@ def test_resume_continues_from_saved_state(tmp_path):
     adam_steps = saved["optimizer"]["state"][0]["step"].item()
     assert adam_steps == 2 * 4 * 4  # updates x epochs x minibatches
 
-    proc = run_main("ppo_teacher_mujoco.py", [*FAST, "--total-timesteps", 4 * batch, "--resume", checkpoint],
-                    cwd=tmp_path)
+    proc = run_main(
+        "ppo_teacher_mujoco.py", [*FAST, "--total-timesteps", 4 * batch, "--resume", checkpoint], cwd=tmp_path
+    )
     assert f"step {3 * batch}/{4 * batch}" in proc.stdout and f"step {batch}/" not in proc.stdout
     resumed = module.load_checkpoint(str(checkpoint))
     assert resumed["update"] == 4 and resumed["global_step"] == 4 * batch

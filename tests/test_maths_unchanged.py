@@ -28,8 +28,16 @@ def reference_scripts(tmp_path_factory):
     commit = git("rev-parse", "--verify", f"{REFERENCE}^{{commit}}")
     assert commit.returncode == 0, f"the reference commit {REFERENCE[:7]} is not in this repository"
     folder = tmp_path_factory.mktemp("reference_scripts")
-    for script in ("ppo_teacher_atari", "ppo_teacher_mujoco", "ppo_teacher_procgen", "ppd_atari", "ppd_mujoco",
-                   "ppd_procgen", "student_distill", "teacher_distill"):
+    for script in (
+        "ppo_teacher_atari",
+        "ppo_teacher_mujoco",
+        "ppo_teacher_procgen",
+        "ppd_atari",
+        "ppd_mujoco",
+        "ppd_procgen",
+        "student_distill",
+        "teacher_distill",
+    ):
         source = git("show", f"{REFERENCE}:{script}.py")
         assert source.returncode == 0, source.stderr
         (folder / f"{script}.py").write_text(source.stdout)
@@ -45,23 +53,32 @@ def fingerprint(run_dir) -> dict:
             digest.update(key.encode())
             digest.update(torch.as_tensor(value).numpy().tobytes())
     result = read_json(run_dir / "eval.json")
-    return {"parameters": digest.hexdigest(), "global_step": state["global_step"],
-            "returns": result["evaluation"]["returns"]}
+    return {
+        "parameters": digest.hexdigest(),
+        "global_step": state["global_step"],
+        "returns": result["evaluation"]["returns"],
+    }
 
 
-SCRIPTS = [(suite, script) for suite in SUITES for script in
-           (f"ppo_teacher_{suite}.py", f"ppd_{suite}.py", "student_distill.py", "teacher_distill.py")]
+SCRIPTS = [
+    (suite, script)
+    for suite in SUITES
+    for script in (f"ppo_teacher_{suite}.py", f"ppd_{suite}.py", "student_distill.py", "teacher_distill.py")
+]
 
 
 @pytest.mark.parametrize("suite,script", SCRIPTS)
-def test_a_fixed_seed_run_gives_the_reference_commits_parameters(suite, script, reference_scripts, teacher_runs,
-                                                                 tmp_path):
+def test_a_fixed_seed_run_gives_the_reference_commits_parameters(
+    suite, script, reference_scripts, teacher_runs, tmp_path
+):
     teacher = teacher_runs[suite][0] / "teachers" / f"{CANONICAL[suite]}__1.pt"
     args = [*tiny_args(script, suite, teacher), "--seed", "1", "--run-name", "fixed"]
     one_thread = {**os.environ, "OMP_NUM_THREADS": "1"}
     got, expected = ({}, {})
-    for version, path, out in (("now", os.path.join(ROOT, script), got),
-                               ("before", str(reference_scripts / script), expected)):
+    for version, path, out in (
+        ("now", os.path.join(ROOT, script), got),
+        ("before", str(reference_scripts / script), expected),
+    ):
         (tmp_path / version).mkdir()
         run_script(path, args, cwd=tmp_path / version, env=one_thread)
         out.update(fingerprint(tmp_path / version / "runs" / "fixed"))

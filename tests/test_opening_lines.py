@@ -14,8 +14,21 @@ def test_a_long_evaluation_prints_its_progress_and_eta(tmp_path, monkeypatch):
     once an episode has ended."""
     monkeypatch.setattr(load_script("ppo_teacher_mujoco").EvalProgress, "FIRST", 0.0)
     monkeypatch.setattr(load_script("ppo_teacher_mujoco").EvalProgress, "EVERY", 0.0)
-    proc = run_main("ppo_teacher_mujoco.py", [*TINY["mujoco"], "--total-timesteps", 256, "--hidden-sizes", 8,
-                                              "--run-name", "progress", "--teachers-dir", "t"], cwd=tmp_path)
+    proc = run_main(
+        "ppo_teacher_mujoco.py",
+        [
+            *TINY["mujoco"],
+            "--total-timesteps",
+            256,
+            "--hidden-sizes",
+            8,
+            "--run-name",
+            "progress",
+            "--teachers-dir",
+            "t",
+        ],
+        cwd=tmp_path,
+    )
     lines = [m for m in map(PROGRESS.match, proc.stdout.splitlines()) if m]
     assert len(lines) > 2 and lines[0].group(0) == "evaluating: 0/2 episodes in 0.0 min, ETA after its first episode"
     done = [int(m.group(1)) for m in lines]

@@ -20,7 +20,7 @@ def decisive_teacher(teacher_runs, suite: str, path, env_id=None, action_dim=Non
     env_id/action_dim re-target it to another game of the suite (the network does not depend on the game)."""
     module = load_script(f"ppo_teacher_{suite}")
     state = module.load_checkpoint(str(teacher_runs[suite][0] / "teachers" / f"{CANONICAL[suite]}__1.pt"))
-    head = [k for k in state["actor"] if k.endswith(".weight")][-1][:-len(".weight")]
+    head = [k for k in state["actor"] if k.endswith(".weight")][-1][: -len(".weight")]
     n = action_dim or state["action_dim"]
     weight = state["actor"][f"{head}.weight"]
     state["actor"][f"{head}.weight"] = torch.zeros(n, weight.shape[1])
@@ -49,9 +49,27 @@ def test_a_decisive_teacher_is_learned(method, suite, teacher_runs, capsys, monk
     # the baselines take one gradient step per 4 x 5 samples (A.3): a larger step size gets them there sooner
     steps, lr = {"ppd": (1024, "3e-4"), "student_distill": (4000, "1e-3"), "teacher_distill": (4000, "1e-3")}[method]
     flags = TINY[suite] if method == "ppd" else [f for f in TINY[suite] if f not in ("--minibatch-size", "64")]
-    code, out, err = run_cli(module, [*flags, "--teacher-path", teacher, "--student", "smaller",
-                                      "--total-timesteps", steps, "--learning-rate", lr, "--eval-episodes", 0,
-                                      "--dump-last-rollout", "--run-name", "run"], capsys, monkeypatch)
+    code, out, err = run_cli(
+        module,
+        [
+            *flags,
+            "--teacher-path",
+            teacher,
+            "--student",
+            "smaller",
+            "--total-timesteps",
+            steps,
+            "--learning-rate",
+            lr,
+            "--eval-episodes",
+            0,
+            "--dump-last-rollout",
+            "--run-name",
+            "run",
+        ],
+        capsys,
+        monkeypatch,
+    )
     assert code == 0, err
     run_dir = tmp_path / "runs" / "run"
     rollout = torch.load(run_dir / "last_rollout.pt")
@@ -83,7 +101,9 @@ def test_categorical_kl_stays_finite_for_a_confident_student():
     teacher = Categorical(logits=torch.tensor([[0.0, 30.0, 0.0]]))
     exact = Categorical(logits=torch.tensor([[0.0, 30.0, 0.0]], dtype=torch.float64))
     p = exact.probs
-    expected = (p * (exact.logits - Categorical(logits=torch.tensor([[0.0, 200.0, 0.0]], dtype=torch.float64)).logits)).sum()
+    expected = (
+        p * (exact.logits - Categorical(logits=torch.tensor([[0.0, 200.0, 0.0]], dtype=torch.float64)).logits)
+    ).sum()
     assert torch.isinf(kl_divergence(teacher, student)).all()
     for name in ("ppd_atari", "ppd_procgen", "student_distill", "teacher_distill"):
         kl = load_script(name).distill_kl(student, teacher, "forward")
@@ -96,19 +116,53 @@ def test_breakout_returns_are_per_game_in_training_and_evaluation(teacher_runs, 
     envpool env gives it step by step, and the logged episodes are the game overs, not the life losses. The
     final evaluation (the teacher's, 4 games) counts games the same way and records their lengths."""
     monkeypatch.chdir(tmp_path)
-    teacher = decisive_teacher(teacher_runs, "atari", str(tmp_path / "teachers" / "Breakout-v5__1.pt"),
-                               env_id="Breakout-v5", action_dim=4)
+    teacher = decisive_teacher(
+        teacher_runs, "atari", str(tmp_path / "teachers" / "Breakout-v5__1.pt"), env_id="Breakout-v5", action_dim=4
+    )
     module = load_script("teacher_distill")
     num_envs, steps = 2, 1200
-    code, out, err = run_cli(module, ["--env-id", "Breakout", "--teacher-path", teacher, "--student", "smaller",
-                                      "--num-envs", num_envs, "--total-timesteps", steps, "--eval-episodes", 4,
-                                      "--eval-envs", 2, "--run-name", "run"], capsys, monkeypatch)
+    code, out, err = run_cli(
+        module,
+        [
+            "--env-id",
+            "Breakout",
+            "--teacher-path",
+            teacher,
+            "--student",
+            "smaller",
+            "--num-envs",
+            num_envs,
+            "--total-timesteps",
+            steps,
+            "--eval-episodes",
+            4,
+            "--eval-envs",
+            2,
+            "--run-name",
+            "run",
+        ],
+        capsys,
+        monkeypatch,
+    )
     assert code == 0, err
     logged = read_scalars(str(tmp_path / "runs" / "run"))
     # the same envs (seed 1, the scripts' preprocessing), the same actions, counted independently here
-    env = envpool.make("Breakout-v5", env_type="gymnasium", num_envs=num_envs, seed=1, episodic_life=True,
-                       reward_clip=False, noop_max=30, frame_skip=4, stack_num=4, img_height=84, img_width=84,
-                       gray_scale=True, repeat_action_probability=0.0, max_episode_steps=27_000)
+    env = envpool.make(
+        "Breakout-v5",
+        env_type="gymnasium",
+        num_envs=num_envs,
+        seed=1,
+        episodic_life=True,
+        reward_clip=False,
+        noop_max=30,
+        frame_skip=4,
+        stack_num=4,
+        img_height=84,
+        img_width=84,
+        gray_scale=True,
+        repeat_action_probability=0.0,
+        max_episode_steps=27_000,
+    )
     env.reset()
     games, game_return, lives_lost = [], np.zeros(num_envs), 0
     for t in range(steps // num_envs):
@@ -136,18 +190,20 @@ def test_procgen_training_levels_may_not_reach_the_test_levels(script, capsys, m
     module = load_script(script)
     test_start = module.TEST_START_LEVEL
     for start, count in ((test_start - 10, 20), (test_start + 5, 1), (0, test_start + 1)):
-        code, out, err = run_cli(module, ["--env-id", "starpilot", "--start-level", start, "--num-levels", count],
-                                 capsys, monkeypatch)
+        code, out, err = run_cli(
+            module, ["--env-id", "starpilot", "--start-level", start, "--num-levels", count], capsys, monkeypatch
+        )
         assert code == 2 and err.strip().splitlines() == [
             f"error: --start-level {start} --num-levels {count} overlaps the test levels [{test_start}, "
-            f"{2 * test_start}) of every evaluation; train on levels below {test_start}"], err
+            f"{2 * test_start}) of every evaluation; train on levels below {test_start}"
+        ], err
     assert not os.listdir(tmp_path)
 
 
 def first_conv_keys(state: dict) -> tuple[str, str]:
     """The checkpoint keys of the first convolution's weight in the actor's trunk and in the critic's."""
     actor_key = next(k for k in state["actor"] if k.endswith(".weight"))
-    return actor_key, "critic." + actor_key[len("actor."):]
+    return actor_key, "critic." + actor_key[len("actor.") :]
 
 
 @pytest.mark.parametrize("suite", ["atari", "procgen"])
@@ -166,7 +222,8 @@ def test_a_shared_trunk_is_one_network_for_both_heads(suite, teacher_runs):
     separate = module.Agent({**state["network"], "shared_trunk": False}, agent.obs_shape, agent.action_dim)
     assert separate.actor[0] is not separate.critic[0]
     assert sum(p.numel() for p in separate.parameters()) == sum(p.numel() for p in agent.parameters()) + sum(
-        p.numel() for p in trunk.parameters())
+        p.numel() for p in trunk.parameters()
+    )
     frames = torch.randint(0, 256, (5, *agent.obs_shape), dtype=torch.uint8)
     actions = torch.arange(5) % agent.action_dim
     for net in (agent, separate):

@@ -7,8 +7,23 @@ import pytest
 import torch
 from torch.distributions import Categorical, Normal
 
-from conftest import (CANONICAL, ROOT, SHAPES, SUITES, TINY, TINY_STEPS, categorical_kl, check_run_record, load_script, one_error_line,
-                      read_json, read_scalars, run_cli, run_main, sha256)
+from conftest import (
+    CANONICAL,
+    ROOT,
+    SHAPES,
+    SUITES,
+    TINY,
+    TINY_STEPS,
+    categorical_kl,
+    check_run_record,
+    load_script,
+    one_error_line,
+    read_json,
+    read_scalars,
+    run_cli,
+    run_main,
+    sha256,
+)
 
 EPS = 0.2
 
@@ -37,7 +52,9 @@ def test_ppd_loss_gaussian_by_hand(direction):
     mu_s, std_s = torch.tensor([[0.0, 1.0], [0.5, -0.5]]), torch.tensor([[1.0, 0.5], [1.0, 0.5]])
     mu_t, std_t = torch.tensor([[0.5, 1.0], [0.5, -0.5]]), torch.tensor([[0.8, 0.8], [1.0, 0.5]])
     kl = ppd.distill_kl(Normal(mu_s, std_s), Normal(mu_t, std_t), direction)
-    expected = gaussian_kl(mu_t, std_t, mu_s, std_s) if direction == "forward" else gaussian_kl(mu_s, std_s, mu_t, std_t)
+    expected = (
+        gaussian_kl(mu_t, std_t, mu_s, std_s) if direction == "forward" else gaussian_kl(mu_s, std_s, mu_t, std_t)
+    )
     torch.testing.assert_close(kl, expected)  # summed over the action dimensions
     # One worked number: forward, sample 0, dim 0: log(1/0.8) + (0.64 + 0.25)/2 - 0.5
     if direction == "forward":
@@ -110,10 +127,14 @@ def test_lambda_schedule():
 
 
 def test_table4_parameter_counts_all_nine():
-    expected = {"atari": (279_300, 1_091_498, 8_300_000), "mujoco": (22_700, 95_816.5, 322_700),
-                "procgen": (142_500, 625_999, 4_600_000)}
+    expected = {
+        "atari": (279_300, 1_091_498, 8_300_000),
+        "mujoco": (22_700, 95_816.5, 322_700),
+        "procgen": (142_500, 625_999, 4_600_000),
+    }
     atari_actions = (4, 9, 9, 6, 9, 3, 9, 6, 6, 18, 18)
     import gymnasium as gym
+
     mujoco_spaces = []
     for env_id in ("Ant-v4", "HalfCheetah-v4", "Hopper-v4", "Humanoid-v4"):
         env = gym.make(env_id)
@@ -146,6 +167,7 @@ def test_teacher_corruption(suite):
     obs_shape = SHAPES[suite][0]
     torch.manual_seed(0)
     original = ppd.Agent(spec, obs_shape, 6)
+
     def flat(agent):
         policy = agent.actor_mean if suite == "mujoco" else agent.actor
         return torch.cat([p.detach().flatten() for p in policy.parameters()])
@@ -163,8 +185,10 @@ def test_teacher_corruption(suite):
     delta = flat(noisy) - flat(original)
     assert (delta != 0).all()  # every policy parameter
     assert delta.std().item() == pytest.approx(0.05, rel=0.05)
-    assert torch.equal(noisy.critic[0].weight if suite == "mujoco" else noisy.critic[1].weight,
-                       original.critic[0].weight if suite == "mujoco" else original.critic[1].weight)
+    assert torch.equal(
+        noisy.critic[0].weight if suite == "mujoco" else noisy.critic[1].weight,
+        original.critic[0].weight if suite == "mujoco" else original.critic[1].weight,
+    )
     assert torch.equal(flat(corrupted(0.05, 1)), flat(noisy))  # same seed, same corruption
     assert not torch.equal(flat(corrupted(0.05, 2)), flat(noisy))
 
@@ -174,9 +198,13 @@ def test_teacher_corruption(suite):
 # also evaluates during training with lambda annealed to 0. Table 4's other sizes and the same student's network
 # are checked in-process (test_table4_parameter_counts_all_nine, test_same_is_the_teachers_own_network).
 END_TO_END = {
-    "mujoco": [("smaller", ["--dump-last-rollout"]),
-               ("same", ["--distill-ratio", "stopgrad", "--eval-every", TINY_STEPS["mujoco"] // 2,
-                         "--distill-lambda-end", "0.0"])],
+    "mujoco": [
+        ("smaller", ["--dump-last-rollout"]),
+        (
+            "same",
+            ["--distill-ratio", "stopgrad", "--eval-every", TINY_STEPS["mujoco"] // 2, "--distill-lambda-end", "0.0"],
+        ),
+    ],
     "atari": [("smaller", ["--dump-last-rollout", "--distill-ratio", "stopgrad"])],
     "procgen": [("smaller", ["--dump-last-rollout"])],
 }
@@ -188,8 +216,20 @@ def test_end_to_end(suite, teacher_runs):
     module = load_script(f"ppd_{suite}")
     teacher = module.agent_from_checkpoint(module.load_checkpoint(str(work / "teachers" / f"{CANONICAL[suite]}__1.pt")))
     for size, extra in END_TO_END[suite]:
-        proc = run_main(f"ppd_{suite}.py", [*TINY[suite], "--total-timesteps", TINY_STEPS[suite], "--student", size,
-                                            "--run-name", f"ppd_{size}", *extra], cwd=work)
+        proc = run_main(
+            f"ppd_{suite}.py",
+            [
+                *TINY[suite],
+                "--total-timesteps",
+                TINY_STEPS[suite],
+                "--student",
+                size,
+                "--run-name",
+                f"ppd_{size}",
+                *extra,
+            ],
+            cwd=work,
+        )
         assert "teacher evaluation" in proc.stdout
         run_dir = work / "runs" / f"ppd_{size}"
         result = read_json(run_dir / "eval.json")
@@ -208,8 +248,11 @@ def test_end_to_end(suite, teacher_runs):
         if teacher_eval[key] != 0:
             assert result["fraction_of_teacher"] == pytest.approx(student_eval[key] / teacher_eval[key])
         state = module.load_checkpoint(str(run_dir / "checkpoint.pt"))
-        table4 = (module.network_spec(module.STUDENT_SIZES[size]) if suite == "mujoco"
-                  else module.network_spec(*module.STUDENT_SIZES[size]))
+        table4 = (
+            module.network_spec(module.STUDENT_SIZES[size])
+            if suite == "mujoco"
+            else module.network_spec(*module.STUDENT_SIZES[size])
+        )
         assert state["network"] == (teacher.spec if size == "same" else table4)  # same: the teacher's own
         assert module.agent_from_checkpoint(state).policy_params() == result["policy_params"]
         scalars = read_scalars(str(run_dir))
@@ -251,10 +294,30 @@ def test_the_logged_distillation_loss_is_eq2_on_the_stored_teacher_outputs(suite
     torch.save(state, work / "kl_teacher.pt")
     teacher = module.agent_from_checkpoint(state)
     batch = 4 * int(TINY[suite][TINY[suite].index("--num-steps") + 1])  # one rollout of the 4 envs
-    run_main(f"ppd_{suite}.py", [*TINY[suite], "--total-timesteps", batch, "--minibatch-size", batch,
-                                 "--update-epochs", 1, "--learning-rate", 1e-12, "--eval-episodes", 0,
-                                 "--teacher-path", "kl_teacher.pt", "--student", "smaller", "--dump-last-rollout",
-                                 "--run-name", "ppd_kl"], cwd=work)
+    run_main(
+        f"ppd_{suite}.py",
+        [
+            *TINY[suite],
+            "--total-timesteps",
+            batch,
+            "--minibatch-size",
+            batch,
+            "--update-epochs",
+            1,
+            "--learning-rate",
+            1e-12,
+            "--eval-episodes",
+            0,
+            "--teacher-path",
+            "kl_teacher.pt",
+            "--student",
+            "smaller",
+            "--dump-last-rollout",
+            "--run-name",
+            "ppd_kl",
+        ],
+        cwd=work,
+    )
     run_dir = work / "runs" / "ppd_kl"
     rollout = torch.load(run_dir / "last_rollout.pt")
     student = module.agent_from_checkpoint(module.load_checkpoint(str(run_dir / "checkpoint.pt")))
@@ -271,8 +334,8 @@ def test_the_logged_distillation_loss_is_eq2_on_the_stored_teacher_outputs(suite
             student_out, kl = student_dist.logits, categorical_kl
         forward, reverse = kl(teacher_out, student_out).mean().item(), kl(student_out, teacher_out).mean().item()
     scalars = read_scalars(str(run_dir))
-    (_, logged_kl), = scalars["losses/distill_kl"]
-    (_, logged_loss), = scalars["losses/distill_loss"]
+    ((_, logged_kl),) = scalars["losses/distill_kl"]
+    ((_, logged_loss),) = scalars["losses/distill_loss"]
     assert logged_kl == pytest.approx(forward, rel=1e-4)
     assert abs(reverse - forward) > 0.1 * forward  # the directions are told apart
     assert logged_loss == pytest.approx(logged_kl, rel=1e-5)
@@ -285,9 +348,24 @@ def test_mujoco_backends_mask_exactly_envpool_reset_steps(teacher_runs):
     state = load_script("ppd_mujoco").load_checkpoint(str(work / "teachers" / "Hopper-v4__1.pt"))
     mean, std = state["obs_rms"]["mean"].numpy(), np.sqrt(state["obs_rms"]["var"].numpy() + 1e-8)
     for backend in ("envpool", "gymnasium"):
-        run_main("ppd_mujoco.py", [*TINY["mujoco"], "--total-timesteps", 256, "--student", "smaller",
-                                   "--eval-episodes", 0, "--env-backend", backend, "--dump-last-rollout",
-                                   "--run-name", f"ppd_{backend}"], cwd=work)
+        run_main(
+            "ppd_mujoco.py",
+            [
+                *TINY["mujoco"],
+                "--total-timesteps",
+                256,
+                "--student",
+                "smaller",
+                "--eval-episodes",
+                0,
+                "--env-backend",
+                backend,
+                "--dump-last-rollout",
+                "--run-name",
+                f"ppd_{backend}",
+            ],
+            cwd=work,
+        )
         rollout = torch.load(work / "runs" / f"ppd_{backend}" / "last_rollout.pt")
         valid = rollout["valid"].numpy()
         if backend == "gymnasium":
@@ -303,19 +381,39 @@ def test_mujoco_backends_mask_exactly_envpool_reset_steps(teacher_runs):
 
 def test_ppd_student_learns_from_a_teacher(pendulum_teacher):
     """From an InvertedPendulum teacher trained here, the PPD student reaches >= 90% of its evaluated return."""
-    run_main("ppd_mujoco.py", ["--env-id", "InvertedPendulum", "--total-timesteps", "20000", "--eval-episodes",
-                               "10", "--student", "smaller", "--run-name", "ppd"], cwd=pendulum_teacher)
+    run_main(
+        "ppd_mujoco.py",
+        [
+            "--env-id",
+            "InvertedPendulum",
+            "--total-timesteps",
+            "20000",
+            "--eval-episodes",
+            "10",
+            "--student",
+            "smaller",
+            "--run-name",
+            "ppd",
+        ],
+        cwd=pendulum_teacher,
+    )
     result = read_json(pendulum_teacher / "runs" / "ppd" / "eval.json")
     assert result["teacher"]["evaluation"]["mean"] >= 500
     assert result["fraction_of_teacher"] >= 0.9, result["fraction_of_teacher"]
 
 
 BAD = [
-    (["--student", "huge"], "invalid choice 'huge' for argument '--student'. Expected one of ('smaller', 'same', 'larger')"),
+    (
+        ["--student", "huge"],
+        "invalid choice 'huge' for argument '--student'. Expected one of ('smaller', 'same', 'larger')",
+    ),
     (["--teacher-corruption-sigma", "-0.1"], "--teacher-corruption-sigma must not be negative"),
     (["--distill-lambda", "-1"], "--distill-lambda must not be negative"),
     (["--kl-direction", "sideways"], "invalid choice 'sideways' for argument '--kl-direction'"),
-    (["--distill-ratio", "detach"], "invalid choice 'detach' for argument '--distill-ratio'. Expected one of ('eq2', 'stopgrad')"),
+    (
+        ["--distill-ratio", "detach"],
+        "invalid choice 'detach' for argument '--distill-ratio'. Expected one of ('eq2', 'stopgrad')",
+    ),
 ]
 
 
@@ -329,16 +427,31 @@ def test_bad_input(suite, teacher_runs, capsys, monkeypatch, tmp_path):
     other_suite = next(s for s in SUITES if s != suite)
     foreign = teacher_runs[other_suite][0] / "teachers" / f"{CANONICAL[other_suite]}__1.pt"
     other_env = {"mujoco": "Ant", "atari": "Breakout", "procgen": "miner"}[suite]
-    cases = BAD + [
-        (["--seed", "9"], f"teacher checkpoint not found: teachers/{CANONICAL[suite]}__9.pt (looked in "
-                          f"{tmp_path / 'teachers'} and {os.path.join(ROOT, 'teachers')}); train one into "
-                          f"{tmp_path / 'teachers'} with: python {os.path.join(ROOT, f'ppo_teacher_{suite}.py')} "
-                          f"--env-id {CANONICAL[suite]} --seed 9"),
-        (["--teacher-path", truncated], "not a complete checkpoint file"),
-        (["--teacher-path", foreign], f"was trained on {other_suite}"),
-        (["--teacher-path", good], f"not {suite}", other_env),
-    ] + ([(["--env-backend", "gym3"], "invalid choice 'gym3' for argument '--env-backend'. Expected one of ('envpool', 'gymnasium')")]
-         if suite == "mujoco" else [])
+    cases = (
+        BAD
+        + [
+            (
+                ["--seed", "9"],
+                f"teacher checkpoint not found: teachers/{CANONICAL[suite]}__9.pt (looked in "
+                f"{tmp_path / 'teachers'} and {os.path.join(ROOT, 'teachers')}); train one into "
+                f"{tmp_path / 'teachers'} with: python {os.path.join(ROOT, f'ppo_teacher_{suite}.py')} "
+                f"--env-id {CANONICAL[suite]} --seed 9",
+            ),
+            (["--teacher-path", truncated], "not a complete checkpoint file"),
+            (["--teacher-path", foreign], f"was trained on {other_suite}"),
+            (["--teacher-path", good], f"not {suite}", other_env),
+        ]
+        + (
+            [
+                (
+                    ["--env-backend", "gym3"],
+                    "invalid choice 'gym3' for argument '--env-backend'. Expected one of ('envpool', 'gymnasium')",
+                )
+            ]
+            if suite == "mujoco"
+            else []
+        )
+    )
     for argv, message, *env_id in cases:
         env_args = ["--env-id", env_id[0] if env_id else CANONICAL[suite]]
         code, _, err = run_cli(module, [*env_args, *TINY[suite][2:], *argv], capsys, monkeypatch)
@@ -379,8 +492,13 @@ def ppd_gradients(suite: str):
         dist = student.get_dist(obs)
         logprob = dist.log_prob(actions).sum(-1) if suite == "mujoco" else dist.log_prob(actions)
         ratio = (logprob - oldlogprob).exp()
-        teacher_copy = type(teacher_dist)(**({"loc": teacher_dist.loc, "scale": teacher_dist.scale} if suite == "mujoco"
-                                             else {"logits": teacher_dist.logits}))
+        teacher_copy = type(teacher_dist)(
+            **(
+                {"loc": teacher_dist.loc, "scale": teacher_dist.scale}
+                if suite == "mujoco"
+                else {"logits": teacher_dist.logits}
+            )
+        )
         return ppd.distill_kl(dist, teacher_copy, "forward"), ratio
 
     kl, ratio = terms()
@@ -425,8 +543,11 @@ def test_kl_grad_r_has_zero_mean_over_old_policy_actions():
         kl = ppd.distill_kl(old, teacher.get_dist(states), "forward")
 
     def kl_times_r(p, s, a, kl_s, oldlogprob):
-        mean = functional_call(student.actor_mean, {k[len("actor_mean."):]: v for k, v in p.items()
-                                                    if k.startswith("actor_mean.")}, (s[None],))
+        mean = functional_call(
+            student.actor_mean,
+            {k[len("actor_mean.") :]: v for k, v in p.items() if k.startswith("actor_mean.")},
+            (s[None],),
+        )
         logstd = p["actor_logstd"].expand_as(mean)
         logprob = Normal(mean, logstd.exp()).log_prob(a[None]).sum()
         return kl_s * (logprob - oldlogprob).exp()
@@ -459,12 +580,31 @@ def test_same_is_the_teachers_own_network(script, teacher_runs, capsys, monkeypa
     assert teacher_spec == {"arch": "impala", "channels": [4, 4, 4], "fc_size": 16, "shared_trunk": True}
     flags = [f for f in TINY["atari"] if script.startswith("ppd") or f not in ("--minibatch-size", "64")]
     for size in ("same", "smaller"):
-        code, _, err = run_cli(module, [*flags, "--teacher-path", teacher_path, "--student", size, "--total-timesteps",
-                                        128, "--eval-episodes", 0, "--run-name", size], capsys, monkeypatch)
+        code, _, err = run_cli(
+            module,
+            [
+                *flags,
+                "--teacher-path",
+                teacher_path,
+                "--student",
+                size,
+                "--total-timesteps",
+                128,
+                "--eval-episodes",
+                0,
+                "--run-name",
+                size,
+            ],
+            capsys,
+            monkeypatch,
+        )
         assert code == 0, err
         state = module.load_checkpoint(str(tmp_path / "runs" / size / "checkpoint.pt"))
-        table4 = (module.network_spec(*module.STUDENT_SIZES["smaller"]) if script.startswith("ppd")
-                  else module.network_spec("atari", "smaller"))
+        table4 = (
+            module.network_spec(*module.STUDENT_SIZES["smaller"])
+            if script.startswith("ppd")
+            else module.network_spec("atari", "smaller")
+        )
         assert state["network"] == (teacher_spec if size == "same" else table4)
         student = module.agent_from_checkpoint(state)
         assert (student.actor[0] is student.critic[0]) == (size == "same")  # the teacher's one trunk; Table 4's: two

@@ -44,24 +44,43 @@ def teacher_hash(env, seed):
 
 
 def teacher(root, env, seed, score, train_score=None):
-    info = {"method": "ppo", "suite": SUITE_OF[env], "env_id": env, "seed": seed, "student_size": None,
-            "checkpoint_sha256": teacher_hash(env, seed),
-            "evaluation": evaluation(score, "test" if train_score is not None else None),
-            "evaluation_train_levels": evaluation(train_score, "train") if train_score is not None else None}
+    info = {
+        "method": "ppo",
+        "suite": SUITE_OF[env],
+        "env_id": env,
+        "seed": seed,
+        "student_size": None,
+        "checkpoint_sha256": teacher_hash(env, seed),
+        "evaluation": evaluation(score, "test" if train_score is not None else None),
+        "evaluation_train_levels": evaluation(train_score, "train") if train_score is not None else None,
+    }
     write_run(root, f"{env}__teacher__{seed}", info)
 
 
-def student(root, env, seed, method, size, score, sigma=0.0, lam=1.0, teacher_score=None, train_score=None,
-            curves=None):
-    info = {"method": method, "suite": SUITE_OF[env], "env_id": env, "seed": seed, "student_size": size,
-            "evaluation": evaluation(score),
-            "evaluation_train_levels": evaluation(train_score, "train") if train_score is not None else None,
-            "teacher": {"path": f"teachers/{env}__{seed}.pt", "sha256": teacher_hash(env, seed),
-                        "corruption_sigma": sigma,
-                        "evaluation": evaluation(teacher_score) if teacher_score is not None else None},
-            "distill_lambda": lam if method == "ppd" else None}
-    name = f"{env}__{method}__{size}__{seed}" + (f"__sigma{sigma}" if sigma else "") + (
-        f"__lambda{lam}" if lam != 1.0 else "")
+def student(
+    root, env, seed, method, size, score, sigma=0.0, lam=1.0, teacher_score=None, train_score=None, curves=None
+):
+    info = {
+        "method": method,
+        "suite": SUITE_OF[env],
+        "env_id": env,
+        "seed": seed,
+        "student_size": size,
+        "evaluation": evaluation(score),
+        "evaluation_train_levels": evaluation(train_score, "train") if train_score is not None else None,
+        "teacher": {
+            "path": f"teachers/{env}__{seed}.pt",
+            "sha256": teacher_hash(env, seed),
+            "corruption_sigma": sigma,
+            "evaluation": evaluation(teacher_score) if teacher_score is not None else None,
+        },
+        "distill_lambda": lam if method == "ppd" else None,
+    }
+    name = (
+        f"{env}__{method}__{size}__{seed}"
+        + (f"__sigma{sigma}" if sigma else "")
+        + (f"__lambda{lam}" if lam != 1.0 else "")
+    )
     write_run(root, name, info, curves)
     return name
 
@@ -84,8 +103,15 @@ def runs_folder(tmp_path_factory):
     student(root, "HalfCheetah-v4", 1, "ppd", "larger", 500.0, curves={"charts/episodic_return": ramp(500.0)})
     student(root, "Hopper-v4", 1, "student_distill", "larger", -50.0)  # fraction -0.05: raised to 0.01
     # teacher-distill with both curves: the figures must use eval/ (its own trajectories), not charts/
-    student(root, "Hopper-v4", 1, "teacher_distill", "larger", 1000.0,
-            curves={"charts/episodic_return": ramp(3000.0), "eval/episodic_return": ramp(700.0)})
+    student(
+        root,
+        "Hopper-v4",
+        1,
+        "teacher_distill",
+        "larger",
+        1000.0,
+        curves={"charts/episodic_return": ramp(3000.0), "eval/episodic_return": ramp(700.0)},
+    )
     student(root, "Hopper-v4", 3, "teacher_distill", "smaller", 700.0)  # no teacher of seed 3
     write_run(root, "Hopper-v4__ppd__same__1", None)  # unfinished: events, no eval.json
     # imperfect teacher: corrupted 400 of the original 1000
@@ -111,8 +137,11 @@ def made_report(runs_folder, tmp_path_factory):
 def table_rows(text, heading):
     """The rows of the markdown table under a '## heading' line, as lists of cells."""
     section = text.split(f"## {heading}")[1].split("\n## ")[0]
-    return [[c.strip() for c in line.strip("|").split("|")] for line in section.splitlines()
-            if line.startswith("|") and not line.startswith("|---")]
+    return [
+        [c.strip() for c in line.strip("|").split("|")]
+        for line in section.splitlines()
+        if line.startswith("|") and not line.startswith("|---")
+    ]
 
 
 def test_statistics_against_hand_computed_values():
@@ -135,16 +164,18 @@ def test_intervals_are_rliables():
     scores = np.array([[0.9, 0.5, 1.2], [1.1, 0.7, 0.8], [1.0, 0.2, 1.4]])  # runs x envs
     np.random.seed(3)
     _, direct = library.get_interval_estimates(
-        {"x": [scores[:, [m]] for m in range(3)]}, lambda *xs: np.array([metrics.aggregate_iqm(np.concatenate(xs))]),
-        reps=300)
+        {"x": [scores[:, [m]] for m in range(3)]},
+        lambda *xs: np.array([metrics.aggregate_iqm(np.concatenate(xs))]),
+        reps=300,
+    )
     assert report.stratified_bootstrap_ci(list(scores.T), reps=300, seed=3) == tuple(direct["x"][:, 0])
     assert report.iqm(scores) == metrics.aggregate_iqm(scores)
     other = scores - np.array([[0.3], [-0.1], [0.2]])
     np.random.seed(5)
-    point, direct = library.get_interval_estimates({"p": [scores, other]}, lambda x, y: np.array(
-        [metrics.probability_of_improvement(x, y)]), reps=100)
-    assert report.probability_of_improvement(scores, other, reps=100, seed=5) == (
-        point["p"][0], *direct["p"][:, 0])
+    point, direct = library.get_interval_estimates(
+        {"p": [scores, other]}, lambda x, y: np.array([metrics.probability_of_improvement(x, y)]), reps=100
+    )
+    assert report.probability_of_improvement(scores, other, reps=100, seed=5) == (point["p"][0], *direct["p"][:, 0])
     # by hand: env 0 has runs (0.9, 1.1, 1.0) against (0.6, 1.2, 0.8): 6 of 9 pairs greater, 0 ties
     assert metrics.probability_of_improvement(scores[:, :1], other[:, :1]) == pytest.approx(6 / 9)
     assert report.probability_of_improvement([[2.0], [3.0]], [[0.0], [1.0]], reps=50)[0] == 1.0
@@ -182,13 +213,18 @@ def test_comparisons_and_runs_tables(tmp_path):
     assert float(ppd_td["mean_diff"]) == pytest.approx(0.28)
     diffs = [np.array([[0.02], [0.54]]), np.array([[0.02], [0.54]])]
     _, low, high = report.rliable_estimate(diffs, lambda *xs: np.mean(np.concatenate(xs)), 500, 0.95, 0)
-    assert (float(ppd_td["diff_low"]), float(ppd_td["diff_high"])) == (pytest.approx(low, abs=1e-5),
-                                                                      pytest.approx(high, abs=1e-5))
+    assert (float(ppd_td["diff_low"]), float(ppd_td["diff_high"])) == (
+        pytest.approx(low, abs=1e-5),
+        pytest.approx(high, abs=1e-5),
+    )
     assert ppd_td["reading"] == "above" and ppd_td["p_improve"] == "1"  # per env: all 4 run pairs greater
     sd_td = rows[("mujoco", "sd", "td")]  # -0.18 and +0.34: the interval holds zero
     assert float(sd_td["diff_low"]) < 0 < float(sd_td["diff_high"]) and sd_td["reading"] == "level within noise"
     assert rows[("Hopper-v4", "ppd", "sd")]["p_improve"] == ""  # env rows: the difference only
-    assert "| Table 1 | mujoco | larger | ppd − sd | 4 | +0.200 [+0.200, +0.200] | 1.00 [1.00, 1.00] | 28.3 | above |" in text
+    assert (
+        "| Table 1 | mujoco | larger | ppd − sd | 4 | +0.200 [+0.200, +0.200] | 1.00 [1.00, 1.00] | 28.3 | above |"
+        in text
+    )
     # the rule: an interval over seeds that excludes zero is not enough when the evaluations' noise is larger
     assert report.reading(0.01, 0.05, 1.5) == "level within noise" and report.reading(0.01, 0.05, 2.5) == "above"
     assert report.reading(-0.05, -0.01, -3.0) == "below" and report.reading(None, None, 3.0) == "above"
@@ -227,8 +263,11 @@ def test_a_report_is_the_same_when_scores_move_by_one_ulp(runs_folder, tmp_path)
         if not os.path.isfile(path):
             continue
         info = json.load(open(path))
-        evaluations = [info.get("evaluation"), info.get("evaluation_train_levels"),
-                       (info.get("teacher") or {}).get("evaluation")]
+        evaluations = [
+            info.get("evaluation"),
+            info.get("evaluation_train_levels"),
+            (info.get("teacher") or {}).get("evaluation"),
+        ]
         for ev in filter(None, evaluations):
             ev["mean"] = float(np.nextafter(ev["mean"], np.inf))
             ev["returns"] = [float(np.nextafter(r, -np.inf)) for r in ev["returns"]]
@@ -296,8 +335,10 @@ def test_missing_pieces_are_named(made_report):
     text, _, _ = made_report
     left_out = text.split("## Left out")[1]
     assert "Hopper-v4__ppd__same__1: no eval.json (unfinished run)" in left_out
-    assert (f"Hopper-v4__teacher_distill__smaller__3: no evaluation of its teacher (teachers/Hopper-v4__3.pt, sha256 "
-            f"{teacher_hash('Hopper-v4', 3)[:12]}) among the teacher runs or teacher .json files; left out") in left_out
+    assert (
+        f"Hopper-v4__teacher_distill__smaller__3: no evaluation of its teacher (teachers/Hopper-v4__3.pt, sha256 "
+        f"{teacher_hash('Hopper-v4', 3)[:12]}) among the teacher runs or teacher .json files; left out"
+    ) in left_out
 
 
 def test_figures_and_curves(made_report, runs_folder):
@@ -341,10 +382,17 @@ def test_figures_draw_a_band_per_curve_and_name_it(runs_folder, tmp_path, monkey
 
     def capture(fig, path):
         drawn[os.path.basename(path)] = [
-            ([t.get_text() for t in ax.get_legend().get_texts()],
-             [(line.get_label(), line.get_ydata()) for line in ax.get_lines() if not line.get_label().startswith("_")],
-             [poly.get_paths()[0].vertices[:, 1] for poly in ax.collections])
-            for ax in fig.axes]
+            (
+                [t.get_text() for t in ax.get_legend().get_texts()],
+                [
+                    (line.get_label(), line.get_ydata())
+                    for line in ax.get_lines()
+                    if not line.get_label().startswith("_")
+                ],
+                [poly.get_paths()[0].vertices[:, 1] for poly in ax.collections],
+            )
+            for ax in fig.axes
+        ]
 
     monkeypatch.setattr(report, "save_figure", capture)
     problems = []
@@ -353,19 +401,25 @@ def test_figures_draw_a_band_per_curve_and_name_it(runs_folder, tmp_path, monkey
     report.figure1(runs, scorer, str(tmp_path), problems)
     report.figure2(runs, scorer, str(tmp_path), problems, report.Args())
     texts, lines, bands = drawn["figure1_mujoco.png"][2]  # the larger students' panel
-    assert texts == ["td (eval/episodic_return; 1 run; band: min–max)",
-                     "sd (charts/episodic_return; 1 run; band: min–max)",
-                     "ppd (charts/episodic_return; 3 runs; band: min–max)", "teacher"]
+    assert texts == [
+        "td (eval/episodic_return; 1 run; band: min–max)",
+        "sd (charts/episodic_return; 1 run; band: min–max)",
+        "ppd (charts/episodic_return; 3 runs; band: min–max)",
+        "teacher",
+    ]
     assert len(bands) == 3 and [label for label, _ in lines] == texts  # a band per method, none for the teacher
     # ppd: the three ramps rise linearly from step 1000 to 4000 to fractions 1.2 (Hopper seed 1), 0.6 (Hopper
     # seed 2) and 1.0 (HalfCheetah), so the band runs from the 0.6 ramp to the 1.2 ramp: 0.15 to 1.2
-    ppd = [report.normalised_curve(r, scorer, [])[1:] for r in runs
-           if r.method == "ppd" and r.size == "larger" and r.is_main_grid and r.suite == "mujoco"]
+    ppd = [
+        report.normalised_curve(r, scorer, [])[1:]
+        for r in runs
+        if r.method == "ppd" and r.size == "larger" and r.is_main_grid and r.suite == "mujoco"
+    ]
     grid, mean, low, high = report.curve_band(ppd)
     assert high == pytest.approx(1.2 * grid / 4000) and low == pytest.approx(0.6 * grid / 4000)
     assert mean == pytest.approx(2.8 / 3 * grid / 4000) and lines[2][1] == pytest.approx(mean)
     assert (np.min(bands[2]), np.max(bands[2])) == pytest.approx((0.15, 1.2))
-    (texts, _, bands), = drawn["figure2_mujoco.png"]
+    ((texts, _, bands),) = drawn["figure2_mujoco.png"]
     assert texts == ["λ=1 (0.85x; 2 runs; band: min–max)", "λ=2 (0.30x; 1 run; band: min–max)"]
     assert len(bands) == 2
 
@@ -374,6 +428,7 @@ def test_extracted_folder_gives_the_same_report(made_report, tmp_path):
     text, _, extracted = made_report
     assert sorted(os.listdir(os.path.join(extracted, "Hopper-v4__ppd__larger__1"))) == ["curves.csv", "eval.json"]
     again = report.report(report.Args(runs_dir=extracted, out_dir=str(tmp_path), bootstrap_reps=4000))
+
     def strip(text):  # the title names the folder
         return text.split("\n", 1)[1].split("## Left out")[0]
 
@@ -381,8 +436,9 @@ def test_extracted_folder_gives_the_same_report(made_report, tmp_path):
 
 
 def test_bad_runs_dir_is_one_line(tmp_path):
-    proc = run_main("tools/report.py", ["--runs-dir", tmp_path / "nope", "--out-dir", tmp_path / "out"], tmp_path,
-                    check=False)
+    proc = run_main(
+        "tools/report.py", ["--runs-dir", tmp_path / "nope", "--out-dir", tmp_path / "out"], tmp_path, check=False
+    )
     assert one_error_line(proc.stderr, proc.returncode) == f"error: runs folder '{tmp_path / 'nope'}' does not exist"
     assert not os.path.exists(tmp_path / "out")
 
@@ -397,14 +453,33 @@ def test_each_student_is_divided_by_its_own_teacher(tmp_path):
     each: each student is divided by the teacher whose file it loaded, never by the other."""
     runs = tmp_path / "runs"
     for name, sha, score in (("long", "sha-long", 3000.0), ("short", "sha-short", 100.0)):
-        info = {"method": "ppo", "suite": "mujoco", "env_id": "Hopper-v4", "seed": 1, "student_size": None,
-                "checkpoint_sha256": sha, "evaluation": evaluation(score), "evaluation_train_levels": None}
+        info = {
+            "method": "ppo",
+            "suite": "mujoco",
+            "env_id": "Hopper-v4",
+            "seed": 1,
+            "student_size": None,
+            "checkpoint_sha256": sha,
+            "evaluation": evaluation(score),
+            "evaluation_train_levels": None,
+        }
         write_run(runs, f"teacher_{name}", info)
-        student_info = {"method": "ppd", "suite": "mujoco", "env_id": "Hopper-v4", "seed": 1,
-                        "student_size": "larger", "evaluation": evaluation(300.0 if name == "short" else 2700.0),
-                        "evaluation_train_levels": None, "distill_lambda": 1.0,
-                        "teacher": {"path": "teachers/Hopper-v4__1.pt", "sha256": sha, "corruption_sigma": 0.0,
-                                    "evaluation": evaluation(score)}}
+        student_info = {
+            "method": "ppd",
+            "suite": "mujoco",
+            "env_id": "Hopper-v4",
+            "seed": 1,
+            "student_size": "larger",
+            "evaluation": evaluation(300.0 if name == "short" else 2700.0),
+            "evaluation_train_levels": None,
+            "distill_lambda": 1.0,
+            "teacher": {
+                "path": "teachers/Hopper-v4__1.pt",
+                "sha256": sha,
+                "corruption_sigma": 0.0,
+                "evaluation": evaluation(score),
+            },
+        }
         write_run(runs, f"student_of_{name}", student_info)
     text = report.report(report.Args(runs_dir=str(runs), out_dir=str(tmp_path / "out"), bootstrap_reps=100))
     # 2700 / 3000 = 0.9 and 300 / 100 = 3.0: geometric mean sqrt(2.7) = 1.64; mixing them up would give
@@ -416,11 +491,24 @@ def test_each_student_is_divided_by_its_own_teacher(tmp_path):
     # them): still one teacher of 100 in Table 5, and the same fractions
     teachers = tmp_path / "teachers"
     teachers.mkdir()
-    (teachers / "Hopper-v4__1.json").write_text(json.dumps(
-        {"method": "ppo", "suite": "mujoco", "env_id": "Hopper-v4", "seed": 1, "student_size": None,
-         "checkpoint_sha256": "sha-short", "evaluation": evaluation(100.0)}))
-    again = report.report(report.Args(runs_dir=str(runs), out_dir=str(tmp_path / "out2"), bootstrap_reps=100,
-                                      teachers_dirs=(str(teachers),)))
+    (teachers / "Hopper-v4__1.json").write_text(
+        json.dumps(
+            {
+                "method": "ppo",
+                "suite": "mujoco",
+                "env_id": "Hopper-v4",
+                "seed": 1,
+                "student_size": None,
+                "checkpoint_sha256": "sha-short",
+                "evaluation": evaluation(100.0),
+            }
+        )
+    )
+    again = report.report(
+        report.Args(
+            runs_dir=str(runs), out_dir=str(tmp_path / "out2"), bootstrap_reps=100, teachers_dirs=(str(teachers),)
+        )
+    )
     assert table1_cell(again, "mujoco", "larger ppd") == f"{np.sqrt(0.9 * 3.0):.2f}"
     assert list(csv.DictReader(open(tmp_path / "out2" / "table5.csv")))[0]["teacher_score"] == "1550.00"
 
@@ -432,13 +520,26 @@ def test_quickstart_shape_shipped_teacher_and_one_student(tmp_path):
     teacher_info = json.load(open(shipped))
     runs = tmp_path / "runs"
     for name, sha in (("quickstart", teacher_info["checkpoint_sha256"]), ("other_teacher", "0" * 64)):
-        info = {"method": "ppd", "suite": "mujoco", "env_id": "Hopper-v4", "seed": 1, "student_size": "same",
-                "evaluation": evaluation(teacher_info["evaluation"]["mean"] / 2), "evaluation_train_levels": None,
-                "distill_lambda": 1.0, "teacher": {"path": os.path.join(ROOT, "teachers", "Hopper-v4__1.pt"),
-                                                   "sha256": sha, "corruption_sigma": 0.0, "evaluation": None}}
+        info = {
+            "method": "ppd",
+            "suite": "mujoco",
+            "env_id": "Hopper-v4",
+            "seed": 1,
+            "student_size": "same",
+            "evaluation": evaluation(teacher_info["evaluation"]["mean"] / 2),
+            "evaluation_train_levels": None,
+            "distill_lambda": 1.0,
+            "teacher": {
+                "path": os.path.join(ROOT, "teachers", "Hopper-v4__1.pt"),
+                "sha256": sha,
+                "corruption_sigma": 0.0,
+                "evaluation": None,
+            },
+        }
         write_run(runs, name, info)
-    text = report.report(report.Args(runs_dir=str(runs), out_dir=str(tmp_path / "out"), bootstrap_reps=100,
-                                     teachers_dirs=()))
+    text = report.report(
+        report.Args(runs_dir=str(runs), out_dir=str(tmp_path / "out"), bootstrap_reps=100, teachers_dirs=())
+    )
     assert table1_cell(text, "mujoco", "same ppd") == "0.50"
     assert f"{teacher_info['evaluation']['mean']:.2f}" == table1_cell(text, "mujoco", "teacher score")
     assert "other_teacher: no evaluation of its teacher" in text.split("## Left out")[1]
@@ -454,8 +555,17 @@ def test_stopgrad_variant_is_its_own_column_never_averaged_with_eq2(tmp_path):
     assert "ppd-sg" not in plain
     staging = str(tmp_path / "staging")  # student() names runs by method: write the variant's apart, then move
     for sigma, score in ((0.0, 1100.0), (0.05, 700.0)):
-        name = student(staging, "Hopper-v4", 1, "ppd", "larger", score, sigma=sigma, teacher_score=500.0,
-                       curves={"charts/episodic_return": ramp(score)})
+        name = student(
+            staging,
+            "Hopper-v4",
+            1,
+            "ppd",
+            "larger",
+            score,
+            sigma=sigma,
+            teacher_score=500.0,
+            curves={"charts/episodic_return": ramp(score)},
+        )
         path = os.path.join(staging, name, "eval.json")
         info = json.load(open(path))
         info["distill_ratio"] = "stopgrad"
@@ -476,14 +586,33 @@ def test_a_teacher_runs_own_checkpoint_as_teacher(tmp_path):
     counts as one teacher."""
     from conftest import TINY, TINY_TEACHER_NET, run_main
 
-    run_main("ppo_teacher_mujoco.py", [*TINY["mujoco"], *TINY_TEACHER_NET["mujoco"], "--total-timesteps", 256,
-                                       "--run-name", "T"], cwd=tmp_path)
+    run_main(
+        "ppo_teacher_mujoco.py",
+        [*TINY["mujoco"], *TINY_TEACHER_NET["mujoco"], "--total-timesteps", 256, "--run-name", "T"],
+        cwd=tmp_path,
+    )
     for name, path in (("of_run", os.path.join("runs", "T", "checkpoint.pt")), ("of_file", "teachers/Hopper-v4__1.pt")):
-        run_main("ppd_mujoco.py", [*TINY["mujoco"], "--num-steps", "16", "--total-timesteps", 64, "--student",
-                                   "same", "--teacher-path", path, "--run-name", name], cwd=tmp_path)
+        run_main(
+            "ppd_mujoco.py",
+            [
+                *TINY["mujoco"],
+                "--num-steps",
+                "16",
+                "--total-timesteps",
+                64,
+                "--student",
+                "same",
+                "--teacher-path",
+                path,
+                "--run-name",
+                name,
+            ],
+            cwd=tmp_path,
+        )
     runs = tmp_path / "runs"
-    text = report.report(report.Args(runs_dir=str(runs), out_dir=str(tmp_path / "out"), bootstrap_reps=100,
-                                     teachers_dirs=()))
+    text = report.report(
+        report.Args(runs_dir=str(runs), out_dir=str(tmp_path / "out"), bootstrap_reps=100, teachers_dirs=())
+    )
     assert "- nothing" in text.split("## Left out")[1] and "\n2 distillation runs and 1 teacher run. " in text
     teacher_score = json.load(open(runs / "T" / "eval.json"))["evaluation"]["mean"]
     students = [json.load(open(runs / name / "eval.json"))["evaluation"]["mean"] for name in ("of_run", "of_file")]
@@ -500,8 +629,16 @@ def test_curve_tags_choose_the_figures_curve(tmp_path):
     never write is refused with one line."""
     root = str(tmp_path / "runs")
     teacher(root, "coinrun", 1, 5.0, train_score=8.0)
-    name = student(root, "coinrun", 1, "ppd", "smaller", 4.0, train_score=4.0,
-                   curves={"charts/episodic_return": ramp(4.0), "eval/episodic_return": ramp(3.0)})
+    name = student(
+        root,
+        "coinrun",
+        1,
+        "ppd",
+        "smaller",
+        4.0,
+        train_score=4.0,
+        curves={"charts/episodic_return": ramp(4.0), "eval/episodic_return": ramp(3.0)},
+    )
     runs = report.load_runs(root, [])
     scorer = report.Scorer(runs, report.Args().atari_scores, [])
     run = next(r for r in runs if r.name == name)
@@ -509,8 +646,9 @@ def test_curve_tags_choose_the_figures_curve(tmp_path):
     assert tag == "eval/episodic_return" and values == pytest.approx([0.15, 0.3, 0.45, 0.6])  # of 5.0 (test)
     tag, steps, values = report.normalised_curve(run, scorer, [], ("charts/episodic_return",))
     assert tag == "charts/episodic_return" and values == pytest.approx([0.125, 0.25, 0.375, 0.5])  # of 8.0 (train)
-    text = report.report(report.Args(runs_dir=root, out_dir=str(tmp_path / "out"),
-                                     curve_tags=("charts/episodic_return",)))
+    text = report.report(
+        report.Args(runs_dir=root, out_dir=str(tmp_path / "out"), curve_tags=("charts/episodic_return",))
+    )
     assert "![figure1_procgen.png](figure1_procgen.png)" in text
     with pytest.raises(report.UsageError, match="--curve-tags takes .*not charts/SPS"):
         report.report(report.Args(runs_dir=root, out_dir=str(tmp_path / "out"), curve_tags=("charts/SPS",)))

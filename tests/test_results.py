@@ -32,8 +32,11 @@ def test_every_committed_run_is_a_finished_run_of_the_grid():
     """eval.json and curves.csv; distillation runs at the grid's budget, each naming its teacher's file hash."""
     names = sorted(os.listdir(RUNS))
     assert names
-    records = [json.load(open(os.path.join(ROOT, "teachers", n)))
-               for n in os.listdir(os.path.join(ROOT, "teachers")) if n.endswith(".json")]
+    records = [
+        json.load(open(os.path.join(ROOT, "teachers", n)))
+        for n in os.listdir(os.path.join(ROOT, "teachers"))
+        if n.endswith(".json")
+    ]
     teachers = {r["checkpoint_sha256"]: r["total_timesteps"] for r in records}
     for name in names:
         assert sorted(os.listdir(os.path.join(RUNS, name))) == ["curves.csv", "eval.json"], name
@@ -55,8 +58,11 @@ def test_every_committed_run_is_a_finished_run_of_the_grid():
 
 # env_id -> (steps, final evaluation episodes) of results/run_grid.sh's distillation runs: Mujoco 2M steps (A.3),
 # the Pong phase 1M (issue #20 part 3), coinrun 2M with Procgen's 200 test-level episodes (issue #20 part 4)
-GRID_BUDGETS = {**{env: (2_000_000, 50) for env in ("Hopper-v4", "HalfCheetah-v4", "Ant-v4", "Humanoid-v4")},
-                "Pong-v5": (1_000_000, 50), "coinrun": (2_000_000, 200)}
+GRID_BUDGETS = {
+    **{env: (2_000_000, 50) for env in ("Hopper-v4", "HalfCheetah-v4", "Ant-v4", "Humanoid-v4")},
+    "Pong-v5": (1_000_000, 50),
+    "coinrun": (2_000_000, 200),
+}
 
 
 def info_rollout(info: dict) -> int:
@@ -72,8 +78,9 @@ def test_ppd_pace_variants_are_one_line_changes_of_eq2(tmp_path):
     import torch
 
     env = {**os.environ, "SCRIPTS_ONLY": "1", "OUT": str(tmp_path), "PYTHON": sys.executable}
-    proc = subprocess.run(["bash", os.path.join("results", "ppd_pace.sh")], cwd=ROOT, env=env, capture_output=True,
-                          text=True, timeout=60)
+    proc = subprocess.run(
+        ["bash", os.path.join("results", "ppd_pace.sh")], cwd=ROOT, env=env, capture_output=True, text=True, timeout=60
+    )
     assert proc.returncode == 0, proc.stderr
     original = open(os.path.join(ROOT, "ppd_mujoco.py")).read().splitlines()
     changed = {}
@@ -107,13 +114,18 @@ def test_ppd_pace_summary_starts_from_the_grid_run():
     grid's seed-1 run of the same student at 100k steps (same seed, same code: the variants differ by one line)."""
     with open(os.path.join(ROOT, "results", "ppd_pace", "summary.csv")) as f:
         rows = list(csv.DictReader(f))
-    assert len(rows) == 32 and {r["variant"] for r in rows} == {"eq2", "detach_ratio", "distill_only",
-                                                                  "distill_only_detach"}
+    assert len(rows) == 32 and {r["variant"] for r in rows} == {
+        "eq2",
+        "detach_ratio",
+        "distill_only",
+        "distill_only_detach",
+    }
     for student in ("smaller", "larger"):
         with open(os.path.join(RUNS, f"HalfCheetah-v4__ppd__{student}__1", "curves.csv")) as f:
             grid = {int(r["step"]): float(r["value"]) for r in csv.DictReader(f) if r["tag"] == "eval/episodic_return"}
-        eq2 = {int(r["step"]): float(r["eval_return"]) for r in rows
-               if r["student"] == student and r["variant"] == "eq2"}
+        eq2 = {
+            int(r["step"]): float(r["eval_return"]) for r in rows if r["student"] == student and r["variant"] == "eq2"
+        }
         assert abs(eq2[100224] - grid[100224]) < 0.1, (student, eq2[100224], grid[100224])
 
 
@@ -133,8 +145,11 @@ def test_the_committed_stopgrad_pace_tables_are_fresh():
     # "late": the mean of a run's 10-episode evaluations from 1.5M steps on, as a fraction of its teacher's score
     name = "Hopper-v4__ppd_stopgrad__larger__2"
     with open(os.path.join(RUNS, name, "curves.csv")) as f:
-        late = [float(r["value"]) for r in csv.DictReader(f)
-                if r["tag"] == "eval/episodic_return" and int(r["step"]) >= 1_500_000]
+        late = [
+            float(r["value"])
+            for r in csv.DictReader(f)
+            if r["tag"] == "eval/episodic_return" and int(r["step"]) >= 1_500_000
+        ]
     teacher = json.load(open(os.path.join(ROOT, "teachers", "Hopper-v4__2.json")))["evaluation"]["mean"]
     with open(os.path.join(ROOT, "results", "stopgrad", "pace.md")) as f:
         row = next(line.split(" | ") for line in f if line.startswith(f"| {name} |"))

@@ -58,12 +58,22 @@ def test_committed_teacher_loads_plays_as_recorded_and_beats_a_random_policy(nam
     record = read_json(os.path.join(ROOT, "teachers", f"{name}.json"))
     assert record["evaluation"]["episodes"] == 50 and record["env_id"] == env_id
     assert record["checkpoint_sha256"] == mujoco.sha256_of(path)  # how the report finds a student's teacher
-    evaluation = mujoco.evaluate(agent, mujoco.Args(env_id=env_id), obs_norm, EPISODES, EPISODES,
-                                 seed=record["seed"] + 10_000, device=torch.device("cpu"))
+    evaluation = mujoco.evaluate(
+        agent,
+        mujoco.Args(env_id=env_id),
+        obs_norm,
+        EPISODES,
+        EPISODES,
+        seed=record["seed"] + 10_000,
+        device=torch.device("cpu"),
+    )
     recorded = np.array(record["evaluation"]["returns"])
     spread = recorded.std()
     assert all(recorded.min() - spread <= r <= recorded.max() + spread for r in evaluation["returns"]), (
-        evaluation["returns"], recorded.min(), recorded.max())
+        evaluation["returns"],
+        recorded.min(),
+        recorded.max(),
+    )
     random_returns = random_policy_returns(env_id)
     assert evaluation["mean"] > random_returns.mean() + 3 * random_returns.std(), (evaluation, random_returns)
     if random_returns.mean() > 0:
@@ -72,13 +82,31 @@ def test_committed_teacher_loads_plays_as_recorded_and_beats_a_random_policy(nam
 
 def test_readme_quickstart_runs_from_the_shipped_teacher(tmp_path):
     """`python ppd_mujoco.py --env-id Hopper --student larger`, from the repository root, no path flag."""
-    proc = run_main("ppd_mujoco.py", ["--env-id", "Hopper", "--student", "larger", "--total-timesteps", 2 * 18 * 64,
-                                      "--eval-episodes", 2, "--runs-dir", tmp_path, "--run-name", "quickstart"],
-                    cwd=ROOT)
+    proc = run_main(
+        "ppd_mujoco.py",
+        [
+            "--env-id",
+            "Hopper",
+            "--student",
+            "larger",
+            "--total-timesteps",
+            2 * 18 * 64,
+            "--eval-episodes",
+            2,
+            "--runs-dir",
+            tmp_path,
+            "--run-name",
+            "quickstart",
+        ],
+        cwd=ROOT,
+    )
     assert "teacher evaluation" in proc.stdout
     result = read_json(tmp_path / "quickstart" / "eval.json")
     assert result["teacher"]["path"] == "teachers/Hopper-v4__1.pt" and result["student_size"] == "larger"
-    assert result["teacher"]["sha256"] == read_json(os.path.join(ROOT, "teachers", "Hopper-v4__1.json"))["checkpoint_sha256"]
+    assert (
+        result["teacher"]["sha256"]
+        == read_json(os.path.join(ROOT, "teachers", "Hopper-v4__1.json"))["checkpoint_sha256"]
+    )
     assert result["total_timesteps"] == 2 * 18 * 64
     random_returns = random_policy_returns("Hopper-v4")  # the shipped teacher, not a fresh network
     assert result["teacher"]["evaluation"]["mean"] > random_returns.mean() + 3 * random_returns.std()
@@ -93,9 +121,11 @@ def test_teacher_records_count_the_steps_their_logs_show():
     checked = []
     for name in COMMITTED:
         info = read_json(os.path.join(ROOT, "teachers", f"{name}.json"))
-        logs = [os.path.join(ROOT, "teachers", "logs", f"{name}.log"),
-                os.path.join(ROOT, "teachers", "logs", f"{info['env_id']}.log"),
-                os.path.join(ROOT, "results", "pixels", f"{name}_teacher.log")]
+        logs = [
+            os.path.join(ROOT, "teachers", "logs", f"{name}.log"),
+            os.path.join(ROOT, "teachers", "logs", f"{info['env_id']}.log"),
+            os.path.join(ROOT, "results", "pixels", f"{name}_teacher.log"),
+        ]
         log = next((path for path in logs if os.path.isfile(path)), None)
         if info["seed"] != 1 or log is None:
             continue
@@ -103,8 +133,11 @@ def test_teacher_records_count_the_steps_their_logs_show():
             lines = f.read().splitlines()
         # an extended run's log goes on after the piece that wrote the .json: count up to that line
         wrote = [i for i, line in enumerate(lines) if line.startswith("wrote ") and line.endswith(f"/{name}.json")]
-        steps = [int(line.split()[1].split("/")[0]) for line in lines[:wrote[-1] if wrote else None]
-                 if line.startswith("step ")]
+        steps = [
+            int(line.split()[1].split("/")[0])
+            for line in lines[: wrote[-1] if wrote else None]
+            if line.startswith("step ")
+        ]
         assert info["total_timesteps"] == steps[-1], name
         checked.append(name)
     assert checked == [n for n in COMMITTED if n.endswith("__1")]  # every shipped seed-1 teacher has its log

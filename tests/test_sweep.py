@@ -17,8 +17,21 @@ import sweep  # noqa: E402
 
 TINY_TEACHER = "--num-envs 2 --num-steps 64 --minibatch-size 64 --hidden-sizes 16 16 --total-timesteps 256 --eval-episodes 1 --eval-envs 1"
 TINY_STUDENT = "--num-envs 2 --num-steps 8 --total-timesteps 64 --eval-episodes 1 --eval-envs 1"
-TINY_GRID = ["--suites", "mujoco", "--envs", "Hopper-v4", "--seeds", "1", "--methods", "ppd", "student_distill",
-             "--students", "smaller", "--no-imperfect", "--lambdas"]
+TINY_GRID = [
+    "--suites",
+    "mujoco",
+    "--envs",
+    "Hopper-v4",
+    "--seeds",
+    "1",
+    "--methods",
+    "ppd",
+    "student_distill",
+    "--students",
+    "smaller",
+    "--no-imperfect",
+    "--lambdas",
+]
 
 
 def order_is_valid(runs) -> bool:
@@ -50,21 +63,39 @@ def test_filtered_grid():
     runs = sweep.expand(sweep.Args(envs=("BeamRider-v5",), seeds=(7,)))
     assert len(runs) == 1 + 9 + 3 + 3  # teacher, main grid, imperfect teachers, lambdas 0.5, 2, 5
     assert sorted(r.name for r in runs if "lambda" in r.name) == [
-        "BeamRider-v5__ppd__larger__7__lambda0.5", "BeamRider-v5__ppd__larger__7__lambda2.0",
-        "BeamRider-v5__ppd__larger__7__lambda5.0"]
+        "BeamRider-v5__ppd__larger__7__lambda0.5",
+        "BeamRider-v5__ppd__larger__7__lambda2.0",
+        "BeamRider-v5__ppd__larger__7__lambda5.0",
+    ]
     # results/run_grid.sh: imperfect teachers on both Mujoco envs, the lambda sweep on one
-    runs = sweep.expand(sweep.Args(suites=("mujoco",), envs=("Hopper-v4", "HalfCheetah-v4"), seeds=(1, 2),
-                                   imperfect_envs=("Hopper-v4", "HalfCheetah-v4"), lambda_envs=("HalfCheetah-v4",)))
+    runs = sweep.expand(
+        sweep.Args(
+            suites=("mujoco",),
+            envs=("Hopper-v4", "HalfCheetah-v4"),
+            seeds=(1, 2),
+            imperfect_envs=("Hopper-v4", "HalfCheetah-v4"),
+            lambda_envs=("HalfCheetah-v4",),
+        )
+    )
     assert len(runs) == 4 * (1 + 9 + 3) + 2 * 3 and order_is_valid(runs)
     assert {r.name.split("__")[0] for r in runs if "lambda" in r.name} == {"HalfCheetah-v4"}
     sigma = [r for r in runs if "__sigma0.05" in r.name]
-    assert len(sigma) == 12 and all(r.command[r.command.index("--teacher-corruption-sigma") + 1] == "0.05"
-                                    for r in sigma)
+    assert len(sigma) == 12 and all(
+        r.command[r.command.index("--teacher-corruption-sigma") + 1] == "0.05" for r in sigma
+    )
     # its two phases (main: Tables 1, 5 and 2; lambda: the sweep) together are that grid, each run once
     grid = dict(suites=("mujoco",), envs=("Hopper-v4", "HalfCheetah-v4"), seeds=(1, 2))
     main = sweep.expand(sweep.Args(**grid, lambdas=(), imperfect_envs=("Hopper-v4", "HalfCheetah-v4")))
-    lam = sweep.expand(sweep.Args(**grid, methods=("ppd",), students=("larger",), imperfect=False,
-                                  lambdas=(0.5, 2.0, 5.0), lambda_envs=("HalfCheetah-v4",)))
+    lam = sweep.expand(
+        sweep.Args(
+            **grid,
+            methods=("ppd",),
+            students=("larger",),
+            imperfect=False,
+            lambdas=(0.5, 2.0, 5.0),
+            lambda_envs=("HalfCheetah-v4",),
+        )
+    )
     assert not any("lambda" in r.name for r in main) and len(main) == 4 * (1 + 9 + 3)
     assert {r.name for r in main} | {r.name for r in lam} == {r.name for r in runs}
 
@@ -73,27 +104,58 @@ def test_procgen_imperfect_teachers_onto_same_size_students_alone():
     """results/run_grid.sh's procgen_sigma phase (issue #38 part 3): the sigma runs onto same-size students (the CPU
     cannot train the paper's larger IMPALA students), without the main grid's runs, which phase procgen makes."""
     games = ("coinrun", "jumper", "miner", "ninja")
-    runs = sweep.expand(sweep.Args(suites=("procgen",), envs=games, seeds=(1, 2), main=False, students=("same",),
-                                   imperfect_student="same", imperfect_envs=games, lambdas=()))
+    runs = sweep.expand(
+        sweep.Args(
+            suites=("procgen",),
+            envs=games,
+            seeds=(1, 2),
+            main=False,
+            students=("same",),
+            imperfect_student="same",
+            imperfect_envs=games,
+            lambdas=(),
+        )
+    )
     students = [r for r in runs if r.teacher]
     assert len(students) == 4 * 2 * 3 and all(r.name.endswith("__sigma0.05") for r in students)
     for run in students:
         assert run.command[run.command.index("--student") + 1] == "same" and "__same__" in run.name
         assert run.command[run.command.index("--teacher-corruption-sigma") + 1] == "0.05"
-    main = sweep.expand(sweep.Args(suites=("procgen",), envs=games, seeds=(1,), students=("smaller", "same"),
-                                   imperfect=False, lambdas=()))
+    main = sweep.expand(
+        sweep.Args(
+            suites=("procgen",), envs=games, seeds=(1,), students=("smaller", "same"), imperfect=False, lambdas=()
+        )
+    )
     assert len([r for r in main if r.teacher]) == 4 * 3 * 2  # the default keeps the main grid
-    assert not [r for r in sweep.expand(sweep.Args(suites=("procgen",), envs=games, seeds=(1,), students=("same",),
-                                                   imperfect_envs=games, lambdas=())) if "sigma" in r.name]
+    assert not [
+        r
+        for r in sweep.expand(
+            sweep.Args(
+                suites=("procgen",), envs=games, seeds=(1,), students=("same",), imperfect_envs=games, lambdas=()
+            )
+        )
+        if "sigma" in r.name
+    ]
 
 
 def test_stopgrad_variant_runs_are_ppd_with_its_flag():
-    runs = sweep.expand(sweep.Args(suites=("mujoco",), envs=("Hopper-v4",), seeds=(1,), methods=("ppd_stopgrad",),
-                                   imperfect_envs=("Hopper-v4",), ppd_flags="--minibatch-size 256"))
+    runs = sweep.expand(
+        sweep.Args(
+            suites=("mujoco",),
+            envs=("Hopper-v4",),
+            seeds=(1,),
+            methods=("ppd_stopgrad",),
+            imperfect_envs=("Hopper-v4",),
+            ppd_flags="--minibatch-size 256",
+        )
+    )
     students = [r for r in runs if r.teacher]
     assert sorted(r.name for r in students) == [
-        "Hopper-v4__ppd_stopgrad__larger__1", "Hopper-v4__ppd_stopgrad__larger__1__sigma0.05",
-        "Hopper-v4__ppd_stopgrad__same__1", "Hopper-v4__ppd_stopgrad__smaller__1"]  # no lambda sweep
+        "Hopper-v4__ppd_stopgrad__larger__1",
+        "Hopper-v4__ppd_stopgrad__larger__1__sigma0.05",
+        "Hopper-v4__ppd_stopgrad__same__1",
+        "Hopper-v4__ppd_stopgrad__smaller__1",
+    ]  # no lambda sweep
     for run in students:
         assert run.command[1].endswith("ppd_mujoco.py")
         assert run.command[run.command.index("--distill-ratio") + 1] == "stopgrad"
@@ -107,8 +169,13 @@ def run_sweep(argv, cwd):
 
 
 def test_local_sweep_runs_skips_and_reports_failures(tmp_path):
-    flags = [f"--teacher-flags={TINY_TEACHER}", f"--distill-flags={TINY_STUDENT}", "--ppd-flags=--minibatch-size 16",
-             "--workers", "2"]
+    flags = [
+        f"--teacher-flags={TINY_TEACHER}",
+        f"--distill-flags={TINY_STUDENT}",
+        "--ppd-flags=--minibatch-size 16",
+        "--workers",
+        "2",
+    ]
     proc = run_sweep([*TINY_GRID, *flags], tmp_path)
     assert proc.returncode == 0, proc.stderr
     for name in ("Hopper-v4__teacher__1", "Hopper-v4__ppd__smaller__1", "Hopper-v4__student_distill__smaller__1"):
@@ -119,8 +186,10 @@ def test_local_sweep_runs_skips_and_reports_failures(tmp_path):
     again = run_sweep([*TINY_GRID, *flags], tmp_path)
     assert again.returncode == 0 and again.stdout.count("skip (done)") == 3 and "start:" not in again.stdout
 
-    broken = run_sweep([*TINY_GRID, "--teacher-flags=--num-envs 0", "--runs-dir", "broken", "--teachers-dir",
-                        "broken_teachers"], tmp_path)
+    broken = run_sweep(
+        [*TINY_GRID, "--teacher-flags=--num-envs 0", "--runs-dir", "broken", "--teachers-dir", "broken_teachers"],
+        tmp_path,
+    )
     assert broken.returncode == 1
     assert "3 run(s) failed" in broken.stderr and "Hopper-v4__teacher__1: exit code 2" in broken.stderr
     assert "Hopper-v4__ppd__smaller__1: its teacher Hopper-v4__teacher__1 failed" in broken.stderr
@@ -129,34 +198,63 @@ def test_local_sweep_runs_skips_and_reports_failures(tmp_path):
 def test_local_workers_get_a_gpu_each(tmp_path):
     """--cuda-devices 0,1: each run sees one GPU (CUDA_VISIBLE_DEVICES, recorded in its eval.json); the two teachers
     that start together get different ones, and a device is given back for the runs after them."""
-    grid = ["--suites", "mujoco", "--envs", "Hopper", "--seeds", "1", "2", "--methods", "ppd", "--students", "smaller",
-            "--no-imperfect", "--lambdas"]
-    flags = [f"--teacher-flags={TINY_TEACHER}", f"--distill-flags={TINY_STUDENT}", "--ppd-flags=--minibatch-size 16",
-             "--workers", "2"]
+    grid = [
+        "--suites",
+        "mujoco",
+        "--envs",
+        "Hopper",
+        "--seeds",
+        "1",
+        "2",
+        "--methods",
+        "ppd",
+        "--students",
+        "smaller",
+        "--no-imperfect",
+        "--lambdas",
+    ]
+    flags = [
+        f"--teacher-flags={TINY_TEACHER}",
+        f"--distill-flags={TINY_STUDENT}",
+        "--ppd-flags=--minibatch-size 16",
+        "--workers",
+        "2",
+    ]
     proc = run_sweep([*grid, *flags, "--cuda-devices", "0,1"], tmp_path)
     assert proc.returncode == 0, proc.stderr
     seen = {}
-    for name in ("Hopper-v4__teacher__1", "Hopper-v4__teacher__2", "Hopper-v4__ppd__smaller__1",
-                 "Hopper-v4__ppd__smaller__2"):
+    for name in (
+        "Hopper-v4__teacher__1",
+        "Hopper-v4__teacher__2",
+        "Hopper-v4__ppd__smaller__1",
+        "Hopper-v4__ppd__smaller__2",
+    ):
         seen[name] = read_json(tmp_path / "runs" / name / "eval.json")["ran_on"]["cuda_visible_devices"]
         assert f"start: {name} (CUDA_VISIBLE_DEVICES={seen[name]})" in proc.stdout
     assert {seen["Hopper-v4__teacher__1"], seen["Hopper-v4__teacher__2"]} == {"0", "1"}
     assert set(seen.values()) == {"0", "1"}
     refused = run_sweep([*grid, "--mode", "slurm", "--cuda-devices", "0"], tmp_path)
-    assert refused.returncode == 2 and refused.stderr == ("error: --cuda-devices is for local mode; on SLURM, --gpus N "
-                                                          "gives each task its own GPUs\n")
+    assert refused.returncode == 2 and refused.stderr == (
+        "error: --cuda-devices is for local mode; on SLURM, --gpus N gives each task its own GPUs\n"
+    )
 
 
 @pytest.fixture
 def slurm(tmp_path):
     """A real single-node SLURM (slurmctld, slurmd, munge on localhost) configured in a temporary folder."""
     if shutil.which("slurmctld") is None or shutil.which("munged") is None:
-        pytest.fail("SLURM is not installed: .ci/run installs Debian's slurm-wlm and munge (apt-get), as this test needs")
+        pytest.fail(
+            "SLURM is not installed: .ci/run installs Debian's slurm-wlm and munge (apt-get), as this test needs"
+        )
     # munge: started here unless one runs already, and then stopped again at the end, by its PID
     started_munged = subprocess.run(["pgrep", "-x", "munged"], capture_output=True).returncode != 0
     if started_munged:
-        subprocess.run("mkdir -p /run/munge && chown munge:munge /run/munge && munged --force", shell=True,
-                       check=True, capture_output=True)
+        subprocess.run(
+            "mkdir -p /run/munge && chown munge:munge /run/munge && munged --force",
+            shell=True,
+            check=True,
+            capture_output=True,
+        )
     host, conf = socket.gethostname(), tmp_path / "slurm"
     (conf / "state").mkdir(parents=True)
     (conf / "spool").mkdir()
@@ -189,7 +287,9 @@ PartitionName=debug Nodes={host} Default=YES MaxTime=INFINITE State=UP
             break
         time.sleep(1)
     yield env
-    pid_files = [conf / "slurmd.pid", conf / "slurmctld.pid"] + ([Path("/run/munge/munged.pid")] if started_munged else [])
+    pid_files = [conf / "slurmd.pid", conf / "slurmctld.pid"] + (
+        [Path("/run/munge/munged.pid")] if started_munged else []
+    )
     for pid_file in pid_files:
         if pid_file.exists():
             subprocess.run(["kill", pid_file.read_text().strip()])
@@ -198,9 +298,19 @@ PartitionName=debug Nodes={host} Default=YES MaxTime=INFINITE State=UP
 def test_slurm_two_stage_sweep(slurm, tmp_path):
     work = tmp_path / "work"
     work.mkdir()
-    flags = [f"--teacher-flags={TINY_TEACHER}", f"--distill-flags={TINY_STUDENT}", "--ppd-flags=--minibatch-size 16",
-             "--mode", "slurm", "--cpus", "1",
-             "--mem", "1G", "--time", "00:20:00"]
+    flags = [
+        f"--teacher-flags={TINY_TEACHER}",
+        f"--distill-flags={TINY_STUDENT}",
+        "--ppd-flags=--minibatch-size 16",
+        "--mode",
+        "slurm",
+        "--cpus",
+        "1",
+        "--mem",
+        "1G",
+        "--time",
+        "00:20:00",
+    ]
     proc = run_script("tools/sweep.py", [*TINY_GRID, *flags], work, env=slurm, timeout=120)  # the real sbatch
     assert "teachers: 1 run, job array" in proc.stdout and "students: 2 runs, job array" in proc.stdout
     script = (work / "slurm" / "students.sbatch").read_text()
@@ -228,8 +338,9 @@ def test_an_existing_teacher_is_finished_not_retrained(tmp_path):
     for ext in (".pt", ".json"):
         shutil.copy(os.path.join(ROOT, "teachers", f"Hopper-v4__1{ext}"), tmp_path / "teachers")
     before = (tmp_path / "teachers" / "Hopper-v4__1.pt").read_bytes()
-    proc = run_sweep([*TINY_GRID, "--methods", "student_distill", f"--distill-flags={TINY_STUDENT}", "--workers",
-                      "1"], tmp_path)
+    proc = run_sweep(
+        [*TINY_GRID, "--methods", "student_distill", f"--distill-flags={TINY_STUDENT}", "--workers", "1"], tmp_path
+    )
     assert proc.returncode == 0, proc.stderr
     assert "skip (done): Hopper-v4__teacher__1" in proc.stdout and "start: Hopper-v4__teacher__1" not in proc.stdout
     assert not (tmp_path / "runs" / "Hopper-v4__teacher__1").exists()
@@ -241,12 +352,15 @@ def test_an_existing_teacher_is_finished_not_retrained(tmp_path):
 def test_env_ids_as_the_scripts_accept_them():
     runs = sweep.expand(sweep.Args(suites=("mujoco",), envs=("Hopper",), seeds=(1,), imperfect=False, lambdas=()))
     assert {r.name.split("__")[0] for r in runs} == {"Hopper-v4"} and len(runs) == 10
-    assert sweep.expand(sweep.Args(envs=("Pong", "coinrun"), seeds=(1,), imperfect=False, lambdas=()))[0].name \
+    assert (
+        sweep.expand(sweep.Args(envs=("Pong", "coinrun"), seeds=(1,), imperfect=False, lambdas=()))[0].name
         == "Pong-v5__teacher__1"
+    )
     for argv, message in (
-            (["--envs", "Hoper"], "error: unknown env id 'Hoper'; did you mean Hopper-v4? "),
-            (["--suites", "mujoco", "--envs", "Pong"], "error: --envs Pong-v5 (atari) not in --suites mujoco; "),
-            (["--suites", "mujoco", "--seeds"], "error: the filters select no runs")):
+        (["--envs", "Hoper"], "error: unknown env id 'Hoper'; did you mean Hopper-v4? "),
+        (["--suites", "mujoco", "--envs", "Pong"], "error: --envs Pong-v5 (atari) not in --suites mujoco; "),
+        (["--suites", "mujoco", "--seeds"], "error: the filters select no runs"),
+    ):
         proc = run_sweep([*argv, "--dry-run"], ROOT)
         lines = proc.stderr.strip().splitlines()
         assert proc.returncode == 2 and len(lines) == 1 and lines[0].startswith(message), proc.stderr
@@ -273,8 +387,12 @@ def test_dry_run_shows_the_skips_of_the_real_call(tmp_path):
 
 def test_dry_run_into_a_closed_pipe_exits_quietly(tmp_path):
     """| head: the reader leaves after one line of the 1,180 commands; no BrokenPipeError traceback."""
-    proc = subprocess.Popen([sys.executable, os.path.join(ROOT, "tools", "sweep.py"), "--dry-run"], cwd=tmp_path,
-                            stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+    proc = subprocess.Popen(
+        [sys.executable, os.path.join(ROOT, "tools", "sweep.py"), "--dry-run"],
+        cwd=tmp_path,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+    )
     assert proc.stdout.readline().startswith(sys.executable.encode())
     proc.stdout.close()
     stderr = proc.stderr.read().decode()
@@ -287,11 +405,15 @@ def test_flags_whose_values_give_no_runs_say_so(capsys):
     mujoco = dict(suites=("mujoco",), envs=("Hopper-v4", "HalfCheetah-v4"), seeds=(1,))
     sweep.expand(sweep.Args(**mujoco, lambdas=(0.5, 2.0), sigma=0.1))
     notes = capsys.readouterr().err.splitlines()
-    assert len(notes) == 2 and notes[0].startswith("note: --lambdas 0.5 2.0 gives no runs") and \
-        "--lambda-envs (BeamRider-v5 CrazyClimber-v5 MsPacman-v5 Qbert-v5)" in notes[0]
+    assert (
+        len(notes) == 2
+        and notes[0].startswith("note: --lambdas 0.5 2.0 gives no runs")
+        and "--lambda-envs (BeamRider-v5 CrazyClimber-v5 MsPacman-v5 Qbert-v5)" in notes[0]
+    )
     assert notes[1].startswith("note: --sigma 0.1 gives no runs") and "--imperfect-envs" in notes[1]
-    runs = sweep.expand(sweep.Args(**mujoco, lambdas=(0.5, 2.0), lambda_envs=("Hopper-v4",), sigma=0.1,
-                                   imperfect_envs=("Hopper-v4",)))
+    runs = sweep.expand(
+        sweep.Args(**mujoco, lambdas=(0.5, 2.0), lambda_envs=("Hopper-v4",), sigma=0.1, imperfect_envs=("Hopper-v4",))
+    )
     assert capsys.readouterr().err == "" and sum("lambda" in r.name for r in runs) == 2
     sweep.expand(sweep.Args(**mujoco))
     assert capsys.readouterr().err == ""

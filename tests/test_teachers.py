@@ -6,14 +6,47 @@ import numpy as np
 import pytest
 import torch
 
-from conftest import (CANONICAL, SHAPES, SUITES, TINY, TINY_STEPS, check_run_record, load_script, read_json,
-                      read_scalars, run_cli)
+from conftest import (
+    CANONICAL,
+    SHAPES,
+    SUITES,
+    TINY,
+    TINY_STEPS,
+    check_run_record,
+    load_script,
+    read_json,
+    read_scalars,
+    run_cli,
+)
 
-SCALARS = ["charts/episodic_return", "charts/episodic_length", "charts/SPS", "charts/learning_rate",
-           "losses/value_loss", "losses/policy_loss", "losses/entropy", "losses/old_approx_kl",
-           "losses/approx_kl", "losses/clipfrac", "losses/explained_variance"]
-EVAL_KEYS = {"script", "method", "suite", "env_id", "seed", "total_timesteps", "student_size", "policy_params",
-             "checkpoint_sha256", "evaluation", "evaluation_train_levels", "training_envs", "ran_on"}
+SCALARS = [
+    "charts/episodic_return",
+    "charts/episodic_length",
+    "charts/SPS",
+    "charts/learning_rate",
+    "losses/value_loss",
+    "losses/policy_loss",
+    "losses/entropy",
+    "losses/old_approx_kl",
+    "losses/approx_kl",
+    "losses/clipfrac",
+    "losses/explained_variance",
+]
+EVAL_KEYS = {
+    "script",
+    "method",
+    "suite",
+    "env_id",
+    "seed",
+    "total_timesteps",
+    "student_size",
+    "policy_params",
+    "checkpoint_sha256",
+    "evaluation",
+    "evaluation_train_levels",
+    "training_envs",
+    "ran_on",
+}
 EVALUATION_KEYS = {"episodes", "deterministic", "levels", "returns", "mean", "std", "human_normalized", "envs"}
 # Observation shape and action count of a sample env per suite (for in-process network tests).
 
@@ -120,8 +153,19 @@ def test_checkpoint_round_trip(suite, tmp_path):
 def test_parameter_counts_table4_same_size():
     """Table 4 'same-size' column: policy trunk + action head, averaged over the suite's envs."""
     atari = load_script("ppo_teacher_atari")
-    actions = {"Atlantis": 4, "BeamRider": 9, "CrazyClimber": 9, "DemonAttack": 6, "Enduro": 9, "Freeway": 3,
-               "MsPacman": 9, "Pong": 6, "Qbert": 6, "Seaquest": 18, "Zaxxon": 18}
+    actions = {
+        "Atlantis": 4,
+        "BeamRider": 9,
+        "CrazyClimber": 9,
+        "DemonAttack": 6,
+        "Enduro": 9,
+        "Freeway": 3,
+        "MsPacman": 9,
+        "Pong": 6,
+        "Qbert": 6,
+        "Seaquest": 18,
+        "Zaxxon": 18,
+    }
     spec = atari.network_spec("impala", (16, 32, 32), 256)
     counts = [atari.Agent(spec, (4, 84, 84), n).policy_params() for n in actions.values()]
     assert np.mean(counts) == pytest.approx(1_091_498, abs=1)
@@ -130,12 +174,16 @@ def test_parameter_counts_table4_same_size():
     assert procgen.Agent(procgen.network_spec("impala", (16, 32, 32), 256), (64, 64, 3), 15).policy_params() == 625_999
 
     import gymnasium as gym
+
     mujoco = load_script("ppo_teacher_mujoco")
     counts = []
     for env_id in ("Ant-v4", "HalfCheetah-v4", "Hopper-v4", "Humanoid-v4"):
         env = gym.make(env_id)
-        counts.append(mujoco.Agent(mujoco.network_spec((256, 256)), env.observation_space.shape,
-                                   env.action_space.shape[0]).policy_params())
+        counts.append(
+            mujoco.Agent(
+                mujoco.network_spec((256, 256)), env.observation_space.shape, env.action_space.shape[0]
+            ).policy_params()
+        )
         env.close()
     assert np.mean(counts) == pytest.approx(95_816.5)
 
@@ -156,8 +204,19 @@ def test_atari_help_lists_the_paper_games(capsys, monkeypatch):
     module = load_script("ppo_teacher_atari")
     code, out, _ = run_cli(module, ["--help"], capsys, monkeypatch)
     assert code == 0
-    for game in ("Atlantis", "BeamRider", "CrazyClimber", "DemonAttack", "Enduro", "Freeway", "MsPacman", "Pong",
-                 "Qbert", "Seaquest", "Zaxxon"):
+    for game in (
+        "Atlantis",
+        "BeamRider",
+        "CrazyClimber",
+        "DemonAttack",
+        "Enduro",
+        "Freeway",
+        "MsPacman",
+        "Pong",
+        "Qbert",
+        "Seaquest",
+        "Zaxxon",
+    ):
         assert game in out
 
 
@@ -170,11 +229,18 @@ BAD_FLAGS = [
     (["--vf-coef", "-1"], "--vf-coef must not be negative"),
     (["--learning-rate", "0"], "--learning-rate must be positive"),
 ]
-MUJOCO_BAD_FLAGS = [(["--env-backend", "gym3"], "invalid choice 'gym3' for argument '--env-backend'. Expected one of ('envpool', 'gymnasium')")]
+MUJOCO_BAD_FLAGS = [
+    (
+        ["--env-backend", "gym3"],
+        "invalid choice 'gym3' for argument '--env-backend'. Expected one of ('envpool', 'gymnasium')",
+    )
+]
 
 
-@pytest.mark.parametrize("suite,argv,message", [(s, a, m) for s in SUITES for a, m in BAD_FLAGS]
-                         + [("mujoco", a, m) for a, m in MUJOCO_BAD_FLAGS])
+@pytest.mark.parametrize(
+    "suite,argv,message",
+    [(s, a, m) for s in SUITES for a, m in BAD_FLAGS] + [("mujoco", a, m) for a, m in MUJOCO_BAD_FLAGS],
+)
 def test_bad_flags(suite, argv, message, capsys, monkeypatch, tmp_path):
     monkeypatch.chdir(tmp_path)
     module = load_script(f"ppo_teacher_{suite}")

@@ -25,11 +25,11 @@ def wandb_records(path: str) -> list:
     pos, chunks, records = 7, b"", []
     while pos + 7 <= len(data):
         left = 32768 - pos % 32768
-        length, kind = struct.unpack("<HB", data[pos + 4:pos + 7]) if left >= 7 else (0, 0)
+        length, kind = struct.unpack("<HB", data[pos + 4 : pos + 7]) if left >= 7 else (0, 0)
         if length == 0 and kind == 0:  # the zero padding at the end of a block
             pos += left
             continue
-        chunks += data[pos + 7:pos + 7 + length]
+        chunks += data[pos + 7 : pos + 7 + length]
         pos += 7 + length
         if kind in (1, 4):
             record = wandb_internal_pb2.Record()
@@ -41,17 +41,46 @@ def wandb_records(path: str) -> list:
 
 def run(argv, cwd, env_extra=None):
     env = {**os.environ, "WANDB_MODE": "offline", "WANDB_SILENT": "true", **(env_extra or {})}
-    return subprocess.run([sys.executable, *map(str, argv)], cwd=cwd, env=env, capture_output=True, text=True, timeout=600)
+    return subprocess.run(
+        [sys.executable, *map(str, argv)], cwd=cwd, env=env, capture_output=True, text=True, timeout=600
+    )
 
 
 @pytest.mark.parametrize("script", ["ppd_mujoco.py", "student_distill.py"])
 def test_track_logs_the_config_and_the_scalars_offline(script, tmp_path, teacher_runs):
     teacher = teacher_runs["mujoco"][0] / "teachers" / "Hopper-v4__1.pt"
-    flags = FLAGS if script == "ppd_mujoco.py" else ["--env-id", "Hopper", "--num-envs", 4, "--num-steps", 8,
-                                                      "--total-timesteps", 3 * 4 * 8, "--eval-episodes", 1,
-                                                      "--student", "smaller"]
-    proc = run([os.path.join(ROOT, script), *flags, "--teacher-path", teacher, "--track", "--wandb-project-name",
-                "ppd-tests", "--run-name", "tracked"], tmp_path)
+    flags = (
+        FLAGS
+        if script == "ppd_mujoco.py"
+        else [
+            "--env-id",
+            "Hopper",
+            "--num-envs",
+            4,
+            "--num-steps",
+            8,
+            "--total-timesteps",
+            3 * 4 * 8,
+            "--eval-episodes",
+            1,
+            "--student",
+            "smaller",
+        ]
+    )
+    proc = run(
+        [
+            os.path.join(ROOT, script),
+            *flags,
+            "--teacher-path",
+            teacher,
+            "--track",
+            "--wandb-project-name",
+            "ppd-tests",
+            "--run-name",
+            "tracked",
+        ],
+        tmp_path,
+    )
     assert proc.returncode == 0, proc.stderr[-3000:]
     offline = glob.glob(str(tmp_path / "wandb" / "offline-run-*" / "run-*.wandb"))
     assert len(offline) == 1, os.listdir(tmp_path)
@@ -60,8 +89,11 @@ def test_track_logs_the_config_and_the_scalars_offline(script, tmp_path, teacher
     config = {item.key: json.loads(item.value_json) for item in run_record.config.update}
     assert config["student"] == "smaller" and config["env_id"] == "Hopper-v4" and config["track"] is True
     assert config["teacher_path"] == str(teacher) and run_record.project == "ppd-tests"
-    history = [{item.key or "/".join(item.nested_key): json.loads(item.value_json) for item in r.history.item}
-               for r in records if r.WhichOneof("record_type") == "history"]
+    history = [
+        {item.key or "/".join(item.nested_key): json.loads(item.value_json) for item in r.history.item}
+        for r in records
+        if r.WhichOneof("record_type") == "history"
+    ]
     scalars = read_scalars(str(tmp_path / "runs" / "tracked"))
     for tag in ("charts/SPS", "losses/distill_loss" if script == "ppd_mujoco.py" else "losses/value_loss"):
         synced = [(row["global_step"], row[tag]) for row in history if tag in row]
@@ -71,10 +103,12 @@ def test_track_logs_the_config_and_the_scalars_offline(script, tmp_path, teacher
 def test_without_track_wandb_is_never_imported(tmp_path, teacher_runs):
     teacher = teacher_runs["mujoco"][0] / "teachers" / "Hopper-v4__1.pt"
     argv = ["ppd_mujoco.py", *map(str, FLAGS), "--teacher-path", str(teacher), "--run-name", "untracked"]
-    code = (f"import sys; sys.path.insert(0, {ROOT!r}); sys.argv = {argv!r}\n"
-            "import ppd_mujoco\n"
-            "try:\n    ppd_mujoco.main()\nexcept SystemExit as e:\n    assert not e.code, e.code\n"
-            "print('wandb imported:', 'wandb' in sys.modules)")
+    code = (
+        f"import sys; sys.path.insert(0, {ROOT!r}); sys.argv = {argv!r}\n"
+        "import ppd_mujoco\n"
+        "try:\n    ppd_mujoco.main()\nexcept SystemExit as e:\n    assert not e.code, e.code\n"
+        "print('wandb imported:', 'wandb' in sys.modules)"
+    )
     proc = run(["-c", code], tmp_path)
     assert proc.returncode == 0, proc.stderr[-3000:]
     assert proc.stdout.strip().splitlines()[-1] == "wandb imported: False"

@@ -10,8 +10,16 @@ import sys
 from typing import Optional
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
-SCRIPTS = ("ppo_teacher_atari.py", "ppo_teacher_mujoco.py", "ppo_teacher_procgen.py", "ppd_atari.py", "ppd_mujoco.py",
-           "ppd_procgen.py", "student_distill.py", "teacher_distill.py")  # the project's own; copies load too
+SCRIPTS = (
+    "ppo_teacher_atari.py",
+    "ppo_teacher_mujoco.py",
+    "ppo_teacher_procgen.py",
+    "ppd_atari.py",
+    "ppd_mujoco.py",
+    "ppd_procgen.py",
+    "student_distill.py",
+    "teacher_distill.py",
+)  # the project's own; copies load too
 
 
 class UsageError(Exception):
@@ -31,8 +39,10 @@ def import_script(script: str, recorded_path: Optional[str] = None):
             module = importlib.util.module_from_spec(spec)
             spec.loader.exec_module(module)
             return module
-    raise UsageError(f"the checkpoint was written by '{script}', which is not one of this project's scripts and "
-                     f"is not at {recorded_path or 'a recorded path'}, in {ROOT} or in the current folder")
+    raise UsageError(
+        f"the checkpoint was written by '{script}', which is not one of this project's scripts and "
+        f"is not at {recorded_path or 'a recorded path'}, in {ROOT} or in the current folder"
+    )
 
 
 def plural(count: int, noun: str) -> str:

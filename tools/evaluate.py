@@ -68,34 +68,48 @@ LABEL_HEIGHT = 28  # pixels of the label bar above each --compare panel (two lin
 class Args:
     checkpoint: str
     """checkpoint to evaluate: a teacher file (teachers/*.pt) or a run's checkpoint.pt, any suite, any method"""
-    episodes: Annotated[Optional[int], tyro.conf.arg(
-        metavar="INT", help_behavior_hint="(default: the paper's, 50 for Atari and Mujoco, 200 for Procgen)")] = None
+    episodes: Annotated[
+        Optional[int],
+        tyro.conf.arg(
+            metavar="INT", help_behavior_hint="(default: the paper's, 50 for Atari and Mujoco, 200 for Procgen)"
+        ),
+    ] = None
     """evaluation episodes"""
-    actions: Annotated[Optional[Literal["deterministic", "stochastic"]], tyro.conf.arg(
-        help_behavior_hint="(default: the paper's, sampled for Procgen only)")] = None
+    actions: Annotated[
+        Optional[Literal["deterministic", "stochastic"]],
+        tyro.conf.arg(help_behavior_hint="(default: the paper's, sampled for Procgen only)"),
+    ] = None
     """most likely or sampled actions"""
-    levels: Annotated[Optional[Literal["test", "train"]], tyro.conf.arg(
-        help_behavior_hint="(default: test)")] = None
+    levels: Annotated[Optional[Literal["test", "train"]], tyro.conf.arg(help_behavior_hint="(default: test)")] = None
     """Procgen only: unseen test levels or the run's training levels"""
-    seed: Annotated[Optional[int], tyro.conf.arg(
-        metavar="INT", help_behavior_hint="(default: the run's seed + 10,000)")] = None
+    seed: Annotated[
+        Optional[int], tyro.conf.arg(metavar="INT", help_behavior_hint="(default: the run's seed + 10,000)")
+    ] = None
     """env seed of the evaluation (the default is the seed of the scripts' final evaluation)"""
-    num_envs: Annotated[Optional[int], tyro.conf.arg(
-        metavar="INT", help_behavior_hint="(default: the run's --eval-envs)")] = None
+    num_envs: Annotated[
+        Optional[int], tyro.conf.arg(metavar="INT", help_behavior_hint="(default: the run's --eval-envs)")
+    ] = None
     """parallel envs (each env plays a fixed quota, so the numbers depend on it)"""
-    out: Annotated[Optional[str], tyro.conf.arg(metavar="STR", help_behavior_hint=(
-        "(default: {checkpoint without .pt}.evaluate.json; .compare.json with --compare, .random.json with "
-        "--random-policy, .corrupted.json with --corruption-sigma)"))] = None
+    out: Annotated[
+        Optional[str],
+        tyro.conf.arg(
+            metavar="STR",
+            help_behavior_hint=(
+                "(default: {checkpoint without .pt}.evaluate.json; .compare.json with --compare, .random.json with "
+                "--random-policy, .corrupted.json with --corruption-sigma)"
+            ),
+        ),
+    ] = None
     """JSON file to write"""
     capture_video: bool = False
     """write MP4s of the first --video-episodes evaluation episodes"""
     video_episodes: int = 1
     """episodes to film with --capture-video or --compare (at most --episodes)"""
-    video_dir: Annotated[Optional[str], tyro.conf.arg(
-        metavar="STR", help_behavior_hint="(default: videos/ beside the JSON)")] = None
+    video_dir: Annotated[
+        Optional[str], tyro.conf.arg(metavar="STR", help_behavior_hint="(default: videos/ beside the JSON)")
+    ] = None
     """folder of the videos"""
-    compare: Annotated[Optional[str], tyro.conf.arg(
-        metavar="STR", help_behavior_hint="(default: none)")] = None
+    compare: Annotated[Optional[str], tyro.conf.arg(metavar="STR", help_behavior_hint="(default: none)")] = None
     """a second checkpoint (same env) to film side by side with --checkpoint on the same env seeds (implies
     --capture-video); typically a teacher and its student"""
     random_policy: bool = False
@@ -105,8 +119,12 @@ class Args:
     """imperfect teacher (section 3): evaluate the checkpoint with N(0, sigma^2) noise on every weight of its policy
     network, the noise a PPD or baseline run with --teacher-corruption-sigma adds (the PPD script's
     corrupt_teacher_), so the corrupted teacher is measured before its students are run"""
-    corruption_seed: Annotated[Optional[int], tyro.conf.arg(
-        metavar="INT", help_behavior_hint="(default: the checkpoint's seed, as a student run of that seed draws it)")] = None
+    corruption_seed: Annotated[
+        Optional[int],
+        tyro.conf.arg(
+            metavar="INT", help_behavior_hint="(default: the checkpoint's seed, as a student run of that seed draws it)"
+        ),
+    ] = None
     """seed of the corruption noise (a student run draws it with its own --seed)"""
     cuda: bool = True
     """use CUDA when it is available (as the scripts do)"""
@@ -190,8 +208,17 @@ class Policy:
 
     def evaluate(self, episodes: int, num_envs: int, seed: int, deterministic: bool, test_levels: bool) -> dict:
         """The script's own evaluate(), whose signature every script shares."""
-        return self.module.evaluate(self.agent, self.args, self.obs_norm, episodes, num_envs, seed, self.device,
-                                    deterministic=deterministic, test_levels=test_levels)
+        return self.module.evaluate(
+            self.agent,
+            self.args,
+            self.obs_norm,
+            episodes,
+            num_envs,
+            seed,
+            self.device,
+            deterministic=deterministic,
+            test_levels=test_levels,
+        )
 
 
 # ---------------------------------------------------------------------------------------------
@@ -214,7 +241,8 @@ class MujocoPlayer:
         # keep gymnasium's default.
         # The script's own observation (envpool's, on Humanoid-v4: the contact forces zeroed), as evaluate() plays.
         self.env = policy.module.envpool_observation(
-            gym.make(policy.env_id, render_mode="rgb_array", camera_name="track"))
+            gym.make(policy.env_id, render_mode="rgb_array", camera_name="track")
+        )
         self.seed = seed
         self.low, self.high = self.env.action_space.low, self.env.action_space.high
         self.fps = int(self.env.metadata.get("render_fps", 30))
@@ -260,22 +288,40 @@ class AtariPlayer:
     def __init__(self, config: dict, seed: int, noop_max: Optional[int] = None):
         import ale_py
 
-        unsupported = {k: config[k] for k, ok in (("gray_scale", True), ("use_inter_area_resize", True),
-                                                    ("full_action_space", False), ("episodic_life", True))
-                       if config[k] != ok}
+        unsupported = {
+            k: config[k]
+            for k, ok in (
+                ("gray_scale", True),
+                ("use_inter_area_resize", True),
+                ("full_action_space", False),
+                ("episodic_life", True),
+            )
+            if config[k] != ok
+        }
         if unsupported or config["frame_skip"] < 2:
             raise UsageError(f"cannot mirror the script's envpool Atari config for video: {unsupported or config}")
         self.frame_skip, self.stack_num = config["frame_skip"], config["stack_num"]
-        self.max_steps, self.noop_max = config["max_episode_steps"], config["noop_max"] if noop_max is None else noop_max
-        self.env = ale_py.AtariEnv(game=config["task"], obs_type="grayscale", frameskip=1,
-                                   repeat_action_probability=config["repeat_action_probability"],
-                                   full_action_space=False, render_mode="rgb_array",
-                                   max_num_frames_per_episode=10**9)  # the agent-step limit applies, as envpool's
+        self.max_steps, self.noop_max = (
+            config["max_episode_steps"],
+            config["noop_max"] if noop_max is None else noop_max,
+        )
+        self.env = ale_py.AtariEnv(
+            game=config["task"],
+            obs_type="grayscale",
+            frameskip=1,
+            repeat_action_probability=config["repeat_action_probability"],
+            full_action_space=False,
+            render_mode="rgb_array",
+            max_num_frames_per_episode=10**9,
+        )  # the agent-step limit applies, as envpool's
         action_set = list(self.env.ale.getMinimalActionSet())
         self.noop_action = action_set.index(ale_py.Action.NOOP)
         # envpool fires on reset when the game's action set has FIRE (use_fire_reset)
-        self.fire_action = (action_set.index(ale_py.Action.FIRE)
-                            if config["use_fire_reset"] and ale_py.Action.FIRE in action_set else None)
+        self.fire_action = (
+            action_set.index(ale_py.Action.FIRE)
+            if config["use_fire_reset"] and ale_py.Action.FIRE in action_set
+            else None
+        )
         self.wy = area_resize_weights(210, config["img_height"])
         self.wx = area_resize_weights(160, config["img_width"])
         self.rng, self.seed, self.fps = np.random.default_rng(seed), seed, 60 // self.frame_skip
@@ -371,10 +417,20 @@ class ProcgenPlayer:
         with contextlib.redirect_stderr(io.StringIO()):
             from procgen import ProcgenGym3Env
         args = policy.args
-        start, count = ((policy.module.TEST_START_LEVEL, policy.module.TEST_START_LEVEL) if levels == "test"
-                        else (args.start_level, args.num_levels))
-        self.env = ProcgenGym3Env(num=1, env_name=policy.env_id, num_levels=count, start_level=start,
-                                  distribution_mode=args.distribution_mode, rand_seed=seed, render_mode="rgb_array")
+        start, count = (
+            (policy.module.TEST_START_LEVEL, policy.module.TEST_START_LEVEL)
+            if levels == "test"
+            else (args.start_level, args.num_levels)
+        )
+        self.env = ProcgenGym3Env(
+            num=1,
+            env_name=policy.env_id,
+            num_levels=count,
+            start_level=start,
+            distribution_mode=args.distribution_mode,
+            rand_seed=seed,
+            render_mode="rgb_array",
+        )
         self.fps = PROCGEN_RENDER_FPS
 
     def reset(self) -> np.ndarray:
@@ -422,8 +478,10 @@ def check_gl() -> None:
         gc.collect()
     finally:
         sys.unraisablehook = hook
-    raise UsageError(f"cannot render Mujoco with MUJOCO_GL={os.environ['MUJOCO_GL']} ({failure}); "
-                     "headless rendering needs MUJOCO_GL=egl (libEGL) or MUJOCO_GL=osmesa (libOSMesa)")
+    raise UsageError(
+        f"cannot render Mujoco with MUJOCO_GL={os.environ['MUJOCO_GL']} ({failure}); "
+        "headless rendering needs MUJOCO_GL=egl (libEGL) or MUJOCO_GL=osmesa (libOSMesa)"
+    )
 
 
 # ---------------------------------------------------------------------------------------------
@@ -490,7 +548,7 @@ class Panel:
         # The observation in its env's row of a batch of evaluate()'s size: CPU matrix kernels may round a row
         # differently at another batch size or row, and Mujoco is chaotic enough for that to move returns in
         # the 7th digit. The other rows are copies.
-        action = self.policy.act(np.repeat(self.obs, self.batch, axis=0), self.deterministic)[self.row:self.row + 1]
+        action = self.policy.act(np.repeat(self.obs, self.batch, axis=0), self.deterministic)[self.row : self.row + 1]
         self.obs, reward, self.over, shows = self.player.step(action)
         self.ret, self.length = self.ret + reward, self.length + 1
         if shows:
@@ -499,13 +557,20 @@ class Panel:
 
     def label(self) -> list[str]:
         p = self.policy
-        return [f"{p.method} {p.size} ({p.agent.policy_params() / 1000:.1f}k)",
-                f"return {self.ret:.1f}" + (" (end)" if self.over else "")]
+        return [
+            f"{p.method} {p.size} ({p.agent.policy_params() / 1000:.1f}k)",
+            f"return {self.ret:.1f}" + (" (end)" if self.over else ""),
+        ]
 
     def summary(self) -> dict:
         p = self.policy
-        return {"checkpoint": os.path.abspath(p.path), "method": p.method, "size": p.size, "return": self.ret,
-                "length": self.length}
+        return {
+            "checkpoint": os.path.abspath(p.path),
+            "method": p.method,
+            "size": p.size,
+            "return": self.ret,
+            "length": self.length,
+        }
 
 
 def film(policies: list, slot_players: list, path: str, deterministic: bool, batch: int, row: int) -> dict:
@@ -532,12 +597,27 @@ def film(policies: list, slot_players: list, path: str, deterministic: bool, bat
     except BaseException:
         writer.abort()
         raise
-    return {"frames": writer.frames, "width": writer.width, "height": writer.height, "fps": slot_players[0].fps,
-            "panels": [q.summary() for q in panels]}
+    return {
+        "frames": writer.frames,
+        "width": writer.width,
+        "height": writer.height,
+        "fps": slot_players[0].fps,
+        "panels": [q.summary() for q in panels],
+    }
 
 
-def capture_videos(policies: list, suite: str, episodes: int, num_envs: int, seed: int, deterministic: bool,
-                   levels: str, video_dir: str, stem: str, json_dir: str) -> list:
+def capture_videos(
+    policies: list,
+    suite: str,
+    episodes: int,
+    num_envs: int,
+    seed: int,
+    deterministic: bool,
+    levels: str,
+    video_dir: str,
+    stem: str,
+    json_dir: str,
+) -> list:
     """Video episode j: env slot j % num_envs (seed + slot, as evaluate()'s env of that index), its
     (j // num_envs)-th episode; each policy in its own player of that seed."""
     players, videos = {}, []
@@ -552,11 +632,21 @@ def capture_videos(policies: list, suite: str, episodes: int, num_envs: int, see
             # Only Mujoco's video episodes are evaluation episodes, so only there is the batch padded
             batch, row = (num_envs, slot) if suite == "mujoco" else (1, 0)
             info = film(policies, players[slot], path, deterministic, batch, row)
-            videos.append({"path": os.path.relpath(path, json_dir), "episode": j, "env_index": slot,
-                           "env_episode": j // num_envs, **info})
+            videos.append(
+                {
+                    "path": os.path.relpath(path, json_dir),
+                    "episode": j,
+                    "env_index": slot,
+                    "env_episode": j // num_envs,
+                    **info,
+                }
+            )
             returns = ", ".join(f"{q['return']:.1f}" for q in info["panels"])
-            print(f"video: {path} ({plural(info['frames'], 'frame')}, {info['width']}x{info['height']}, "
-                  f"returns {returns})", flush=True)
+            print(
+                f"video: {path} ({plural(info['frames'], 'frame')}, {info['width']}x{info['height']}, "
+                f"returns {returns})",
+                flush=True,
+            )
     finally:
         for group in players.values():
             for player in group:
@@ -578,8 +668,10 @@ def run(args: Args) -> dict:
     suite = policy.suite
     other = Policy(args.compare, device) if args.compare else None
     if other is not None and (other.suite, other.env_id) != (suite, policy.env_id):
-        raise UsageError(f"--compare {args.compare} is on {other.env_id}, --checkpoint on {policy.env_id}: "
-                         "side by side needs the same env")
+        raise UsageError(
+            f"--compare {args.compare} is on {other.env_id}, --checkpoint on {policy.env_id}: "
+            "side by side needs the same env"
+        )
     if args.levels is not None and suite != "procgen":
         raise UsageError(f"--levels applies to Procgen only; {args.checkpoint} is {suite}")
     if args.random_policy:
@@ -595,20 +687,26 @@ def run(args: Args) -> dict:
     corruption = None
     if args.corruption_sigma > 0:
         if args.random_policy or other is not None:
-            raise UsageError("--corruption-sigma corrupts the one checkpoint evaluated; drop --random-policy and --compare")
-        corruption = {"sigma": args.corruption_sigma,
-                      "seed": int(policy.args.seed) if args.corruption_seed is None else args.corruption_seed}
+            raise UsageError(
+                "--corruption-sigma corrupts the one checkpoint evaluated; drop --random-policy and --compare"
+            )
+        corruption = {
+            "sigma": args.corruption_sigma,
+            "seed": int(policy.args.seed) if args.corruption_seed is None else args.corruption_seed,
+        }
         import_script(f"ppd_{suite}.py").corrupt_teacher_(policy.agent, corruption["sigma"], corruption["seed"])
     episodes = args.episodes or PAPER_EPISODES[suite]
-    deterministic = (suite != "procgen" and not args.random_policy) if args.actions is None else (
-        args.actions == "deterministic")
+    deterministic = (
+        (suite != "procgen" and not args.random_policy) if args.actions is None else (args.actions == "deterministic")
+    )
     levels = args.levels or "test"
     seed = args.seed if args.seed is not None else int(policy.args.seed) + EVAL_SEED_OFFSET
     num_envs = min(args.num_envs or int(policy.args.eval_envs), episodes)  # evaluate() caps it the same way
     filming = args.capture_video or other is not None
     if filming and args.video_episodes > episodes:
-        raise UsageError(f"--video-episodes {args.video_episodes} is more than the "
-                         f"{plural(episodes, 'evaluation episode')}")
+        raise UsageError(
+            f"--video-episodes {args.video_episodes} is more than the {plural(episodes, 'evaluation episode')}"
+        )
     # A comparison and a random baseline have their own default names: they would otherwise replace a plain
     # evaluation's JSON and the list of its videos.
     kind = "compare" if other else "random" if args.random_policy else "corrupted" if corruption else "evaluate"
@@ -621,33 +719,56 @@ def run(args: Args) -> dict:
     evaluation = policy.evaluate(episodes, num_envs, seed, deterministic, test_levels=levels == "test")
     # what it ran on (issue #37): the evaluation's envs (Procgen's level set) and the code, device and versions
     evaluation["envs"] = policy.module.env_record(suite, policy.args, training=False, test_levels=levels == "test")
-    ran_on = {**policy.module.CODE_VERSION, "tool_args": dataclasses.asdict(args), "device": str(device),
-              "torch": torch.__version__, "cuda": torch.version.cuda}
+    ran_on = {
+        **policy.module.CODE_VERSION,
+        "tool_args": dataclasses.asdict(args),
+        "device": str(device),
+        "torch": torch.__version__,
+        "cuda": torch.version.cuda,
+    }
     result = {
-        "checkpoint": os.path.abspath(args.checkpoint), "sha256": policy.module.sha256_of(args.checkpoint),
-        "script": policy.script, "method": policy.method, "suite": suite, "env_id": policy.env_id,
-        "student_size": getattr(policy.args, "student", None), "policy_params": policy.agent.policy_params(),
-        "global_step": policy.state.get("global_step"), "seed": seed, "num_envs": num_envs,
-        "policy": "uniform random" if args.random_policy else "checkpoint", "corruption": corruption,
-        "evaluation": evaluation, "videos": [],
+        "checkpoint": os.path.abspath(args.checkpoint),
+        "sha256": policy.module.sha256_of(args.checkpoint),
+        "script": policy.script,
+        "method": policy.method,
+        "suite": suite,
+        "env_id": policy.env_id,
+        "student_size": getattr(policy.args, "student", None),
+        "policy_params": policy.agent.policy_params(),
+        "global_step": policy.state.get("global_step"),
+        "seed": seed,
+        "num_envs": num_envs,
+        "policy": "uniform random" if args.random_policy else "checkpoint",
+        "corruption": corruption,
+        "evaluation": evaluation,
+        "videos": [],
         "ran_on": ran_on,
     }
     protocol = f"{'deterministic' if deterministic else 'stochastic'} actions" + (
-        f", {levels} levels" if suite == "procgen" else "")
+        f", {levels} levels" if suite == "procgen" else ""
+    )
     normalized = evaluation.get("human_normalized")
-    who = "uniform random policy" if args.random_policy else policy.method + (
-        f" corrupted with sigma {corruption['sigma']} (seed {corruption['seed']})" if corruption else "")
-    print(f"{policy.env_id} {who} ({args.checkpoint}): {plural(episodes, 'episode')}, {protocol}, "
-          f"seed {seed}, {plural(num_envs, 'env')}: mean return {evaluation['mean']:.2f} +- {evaluation['std']:.2f}"
-          + (f", human-normalised {normalized:.3f}" if normalized is not None else ""), flush=True)
+    who = (
+        "uniform random policy"
+        if args.random_policy
+        else policy.method
+        + (f" corrupted with sigma {corruption['sigma']} (seed {corruption['seed']})" if corruption else "")
+    )
+    print(
+        f"{policy.env_id} {who} ({args.checkpoint}): {plural(episodes, 'episode')}, {protocol}, "
+        f"seed {seed}, {plural(num_envs, 'env')}: mean return {evaluation['mean']:.2f} +- {evaluation['std']:.2f}"
+        + (f", human-normalised {normalized:.3f}" if normalized is not None else ""),
+        flush=True,
+    )
 
     if filming:
         json_dir = os.path.dirname(os.path.abspath(out))
         video_dir = args.video_dir or os.path.join(json_dir, "videos")
         stem = os.path.splitext(os.path.basename(out))[0]
         policies = [policy] + ([other] if other is not None else [])
-        result["videos"] = capture_videos(policies, suite, args.video_episodes, num_envs, seed, deterministic,
-                                          levels, video_dir, stem, json_dir)
+        result["videos"] = capture_videos(
+            policies, suite, args.video_episodes, num_envs, seed, deterministic, levels, video_dir, stem, json_dir
+        )
     write_json(out, result)
     print(f"wrote {out}")
     return result

@@ -66,8 +66,7 @@ class Args:
     """this project's env: a Mujoco v4 task (Hopper, Ant, ...) or an envpool Atari game (Pong, Breakout, ...)"""
     seed: int = 1
     """the teacher's seed: it is written to {teachers_dir}/{env_id}__{seed}.pt; also seeds the evaluation"""
-    vecnormalize: Annotated[Optional[str], tyro.conf.arg(
-        metavar="STR", help_behavior_hint="(default: none)")] = None
+    vecnormalize: Annotated[Optional[str], tyro.conf.arg(metavar="STR", help_behavior_hint="(default: none)")] = None
     """vec_normalize.pkl saved with the model (Mujoco): its observation statistics become the teacher's"""
     teachers_dir: str = "teachers"
     """where the distillation scripts look for teachers"""
@@ -82,9 +81,6 @@ class Args:
     limit of 108,000 frames is the same)"""
     cuda: bool = True
     """evaluate on the GPU when one is visible"""
-
-
-
 
 
 # ---------------------------------------------------------------------------------------------
@@ -135,8 +131,11 @@ def read_sb3_zip(path: str) -> SB3Model:
             raw = json.loads(archive.read("data").decode())
             with archive.open("policy.pth") as f:
                 params = torch.load(f, map_location="cpu", weights_only=True)
-            version = archive.read("_stable_baselines3_version").decode().strip() \
-                if "_stable_baselines3_version" in names else None
+            version = (
+                archive.read("_stable_baselines3_version").decode().strip()
+                if "_stable_baselines3_version" in names
+                else None
+            )
     except (zipfile.BadZipFile, OSError, EOFError) as e:
         raise UsageError(f"{path} is not a stable-baselines3 model zip ({type(e).__name__})")
     except (UnicodeDecodeError, json.JSONDecodeError, RuntimeError, pickle.UnpicklingError) as e:
@@ -156,14 +155,20 @@ def read_sb3_zip(path: str) -> SB3Model:
         module = entry.get("__module__", "?") if isinstance(entry, dict) else "?"
     algorithm = algorithm_of(raw)
     if module != "stable_baselines3.common.policies" or cls_name not in POLICY_CLASSES:
-        raise UsageError(f"unsupported policy class {module}.{cls_name}: only PPO and A2C with MlpPolicy "
-                         f"(ActorCriticPolicy, Mujoco) or CnnPolicy (ActorCriticCnnPolicy, Atari) can be imported")
+        raise UsageError(
+            f"unsupported policy class {module}.{cls_name}: only PPO and A2C with MlpPolicy "
+            f"(ActorCriticPolicy, Mujoco) or CnnPolicy (ActorCriticCnnPolicy, Atari) can be imported"
+        )
     if algorithm is None:
-        raise UsageError(f"unsupported algorithm: {path} has an actor-critic policy but not PPO's or A2C's "
-                         f"hyperparameters (TRPO, ARS, ...?); only PPO and A2C models can be imported")
+        raise UsageError(
+            f"unsupported algorithm: {path} has an actor-critic policy but not PPO's or A2C's "
+            f"hyperparameters (TRPO, ARS, ...?); only PPO and A2C models can be imported"
+        )
     if raw.get("use_sde"):
-        raise UsageError(f"{path} uses gSDE (use_sde=True): its exploration noise depends on the state; only "
-                         f"the state-independent log-std of SB3's default policy can be imported")
+        raise UsageError(
+            f"{path} uses gSDE (use_sde=True): its exploration noise depends on the state; only "
+            f"the state-independent log-std of SB3's default policy can be imported"
+        )
     data = {}
     for key in ("policy_kwargs", "observation_space", "action_space"):
         try:
@@ -177,10 +182,19 @@ def read_sb3_zip(path: str) -> SB3Model:
     if spaces["observation_space"] is None or spaces["action_space"] is None:
         raise UsageError(f"cannot read the observation and action spaces of {path}")
     action_kind, action_shape, action_n = spaces["action_space"]
-    return SB3Model(path=path, algorithm=algorithm, policy_class=cls_name, policy_kwargs=kwargs,
-                    obs_shape=spaces["observation_space"][1], action_kind=action_kind, action_shape=action_shape,
-                    action_n=action_n, params=params, num_timesteps=int(raw.get("num_timesteps") or 0),
-                    sb3_version=version)
+    return SB3Model(
+        path=path,
+        algorithm=algorithm,
+        policy_class=cls_name,
+        policy_kwargs=kwargs,
+        obs_shape=spaces["observation_space"][1],
+        action_kind=action_kind,
+        action_shape=action_shape,
+        action_n=action_n,
+        params=params,
+        num_timesteps=int(raw.get("num_timesteps") or 0),
+        sb3_version=version,
+    )
 
 
 def space_of(entry, space) -> Optional[tuple]:
@@ -213,7 +227,9 @@ def class_name(obj) -> Optional[str]:
 # ---------------------------------------------------------------------------------------------
 def linear_layers(params: dict, prefix: str) -> list:
     """[(weight, bias), ...] of the Linear layers of an SB3 nn.Sequential (Linear, activation, Linear, ...)."""
-    indices = sorted({int(m.group(1)) for k in params if (m := re.fullmatch(re.escape(prefix) + r"\.(\d+)\.weight", k))})
+    indices = sorted(
+        {int(m.group(1)) for k in params if (m := re.fullmatch(re.escape(prefix) + r"\.(\d+)\.weight", k))}
+    )
     if indices != list(range(0, 2 * len(indices), 2)):
         raise UsageError(f"unexpected layers {prefix}.{indices}: not SB3's Linear/activation MLP")
     return [(params[f"{prefix}.{i}.weight"], params[f"{prefix}.{i}.bias"]) for i in indices]
@@ -227,11 +243,14 @@ def mlp_agent(model: SB3Model) -> tuple:
         raise UsageError(f"unsupported activation_fn {activation_cls}: only Tanh and ReLU MLPs can be imported")
     extractor = class_name(kwargs.get("features_extractor_class")) or "FlattenExtractor"
     if extractor != "FlattenExtractor" or len(model.obs_shape) != 1:
-        raise UsageError(f"unsupported features extractor {extractor} on observations {model.obs_shape}: only "
-                         f"flat Box observations (FlattenExtractor) can be imported")
+        raise UsageError(
+            f"unsupported features extractor {extractor} on observations {model.obs_shape}: only "
+            f"flat Box observations (FlattenExtractor) can be imported"
+        )
     if model.action_kind != "Box" or len(model.action_shape) != 1:
-        raise UsageError(f"unsupported action space {model.action_kind}{model.action_shape}: a Mujoco teacher has "
-                         f"Box actions")
+        raise UsageError(
+            f"unsupported action space {model.action_kind}{model.action_shape}: a Mujoco teacher has Box actions"
+        )
     p = model.params
     shared = linear_layers(p, "mlp_extractor.shared_net")  # SB3 < 1.8: layers before the pi / vf split
     pi = shared + linear_layers(p, "mlp_extractor.policy_net")
@@ -239,12 +258,16 @@ def mlp_agent(model: SB3Model) -> tuple:
     known = {"log_std", "action_net.weight", "action_net.bias", "value_net.weight", "value_net.bias"}
     unknown = sorted(k for k in p if k not in known and not k.startswith("mlp_extractor."))
     if unknown or known - set(p):
-        raise UsageError(f"unexpected MlpPolicy parameters (missing {sorted(known - set(p))}, unknown {unknown[:3]}): "
-                         f"not SB3's ActorCriticPolicy with a diagonal Gaussian")
+        raise UsageError(
+            f"unexpected MlpPolicy parameters (missing {sorted(known - set(p))}, unknown {unknown[:3]}): "
+            f"not SB3's ActorCriticPolicy with a diagonal Gaussian"
+        )
     action_dim = model.action_shape[0]
     if tuple(p["log_std"].shape) != (action_dim,):
-        raise UsageError(f"log_std has shape {tuple(p['log_std'].shape)}, not ({action_dim},): only the "
-                         f"state-independent log-std can be imported")
+        raise UsageError(
+            f"log_std has shape {tuple(p['log_std'].shape)}, not ({action_dim},): only the "
+            f"state-independent log-std can be imported"
+        )
     spec = {"arch": "mlp", "hidden_sizes": [int(w.shape[0]) for w, _ in pi], "activation": ACTIVATIONS[activation_cls]}
     if [int(w.shape[0]) for w, _ in vf] != spec["hidden_sizes"]:
         spec["critic_hidden_sizes"] = [int(w.shape[0]) for w, _ in vf]
@@ -254,8 +277,12 @@ def mlp_agent(model: SB3Model) -> tuple:
         for i, (w, b) in enumerate(layers + [(p[f"{head}.weight"], p[f"{head}.bias"])]):
             state[f"{name}.{2 * i}.weight"], state[f"{name}.{2 * i}.bias"] = w, b
     load_exact(agent, state)
-    arch = {"shared": [int(w.shape[0]) for w, _ in shared], "pi": [int(w.shape[0]) for w, _ in pi[len(shared):]],
-            "vf": [int(w.shape[0]) for w, _ in vf[len(shared):]], "activation_fn": activation_cls}
+    arch = {
+        "shared": [int(w.shape[0]) for w, _ in shared],
+        "pi": [int(w.shape[0]) for w, _ in pi[len(shared) :]],
+        "vf": [int(w.shape[0]) for w, _ in vf[len(shared) :]],
+        "activation_fn": activation_cls,
+    }
     return agent, arch
 
 
@@ -265,13 +292,16 @@ def load_exact(agent: torch.nn.Module, state: dict) -> None:
         agent.load_state_dict({k: v.detach().to(torch.float32).clone() for k, v in state.items()}, strict=True)
     except RuntimeError as e:
         first = str(e).strip().splitlines()
-        raise UsageError(f"the SB3 weights do not fit the network they describe: {first[1].strip() if len(first) > 1 else first[0]}")
+        raise UsageError(
+            f"the SB3 weights do not fit the network they describe: {first[1].strip() if len(first) > 1 else first[0]}"
+        )
 
 
 def load_vecnormalize(path: str):
     if not os.path.isfile(path):
         raise UsageError(f"vec_normalize.pkl not found: {path}")
     from stable_baselines3.common.vec_env import VecNormalize
+
     try:
         with open(path, "rb") as f:
             vn = pickle.load(f)  # what VecNormalize.load does, without an env to wrap
@@ -291,17 +321,26 @@ def mujoco_obs_stats(agent, vn, obs_shape) -> tuple:
     z' = z / k clipped at 10 = (z clipped at c) / k; multiplying the first layer's weights by k undoes the 1/k.
     Both are exact up to float rounding (nothing changes when eps and c are the defaults)."""
     if vn is None or not vn.norm_obs:
-        state = {"mean": torch.zeros(obs_shape, dtype=torch.float64), "var": torch.ones(obs_shape, dtype=torch.float64) - OBS_EPS,
-                 "count": 1.0}
-        return state, {"normalized": False, "note": f"raw observations (identity statistics), clipped to +-{OBS_CLIP:g}"}
+        state = {
+            "mean": torch.zeros(obs_shape, dtype=torch.float64),
+            "var": torch.ones(obs_shape, dtype=torch.float64) - OBS_EPS,
+            "count": 1.0,
+        }
+        return state, {
+            "normalized": False,
+            "note": f"raw observations (identity statistics), clipped to +-{OBS_CLIP:g}",
+        }
     rms = vn.obs_rms
     if isinstance(rms, dict):
-        raise UsageError("the VecNormalize pickle normalises a Dict observation space; only flat Box observations "
-                         "can be imported")
+        raise UsageError(
+            "the VecNormalize pickle normalises a Dict observation space; only flat Box observations can be imported"
+        )
     mean, var = np.asarray(rms.mean, np.float64), np.asarray(rms.var, np.float64)
     if mean.shape != tuple(obs_shape) or var.shape != tuple(obs_shape):
-        raise UsageError(f"the VecNormalize pickle has statistics of shape {mean.shape}, the model observations "
-                         f"{tuple(obs_shape)}: not the pickle saved with this model")
+        raise UsageError(
+            f"the VecNormalize pickle has statistics of shape {mean.shape}, the model observations "
+            f"{tuple(obs_shape)}: not the pickle saved with this model"
+        )
     eps, clip = float(vn.epsilon), float(vn.clip_obs)
     if not clip > 0 or not eps >= 0:
         raise UsageError(f"the VecNormalize pickle has clip_obs {clip} and epsilon {eps}: not a usable normaliser")
@@ -314,8 +353,13 @@ def mujoco_obs_stats(agent, vn, obs_shape) -> tuple:
             agent.actor_mean[0].weight.mul_(k)
             agent.critic[0].weight.mul_(k)
     state = {"mean": torch.as_tensor(mean), "var": torch.as_tensor(stored), "count": float(rms.count)}
-    return state, {"normalized": True, "epsilon": eps, "clip_obs": clip, "count": float(rms.count),
-                   "folded_scale": None if stored is var else clip / OBS_CLIP}
+    return state, {
+        "normalized": True,
+        "epsilon": eps,
+        "clip_obs": clip,
+        "count": float(rms.count),
+        "folded_scale": None if stored is var else clip / OBS_CLIP,
+    }
 
 
 # ---------------------------------------------------------------------------------------------
@@ -327,25 +371,44 @@ def cnn_agent(model: SB3Model) -> tuple:
     if extractor != "NatureCNN":
         raise UsageError(f"unsupported features extractor {extractor}: only SB3's NatureCNN can be imported")
     if kwargs.get("normalize_images", True) is False:
-        raise UsageError("the CnnPolicy was built with normalize_images=False; this project's networks divide "
-                         "pixels by 255 as SB3 does by default")
+        raise UsageError(
+            "the CnnPolicy was built with normalize_images=False; this project's networks divide "
+            "pixels by 255 as SB3 does by default"
+        )
     if model.action_kind != "Discrete" or model.action_n is None:
-        raise UsageError(f"unsupported action space {model.action_kind}{model.action_shape}: an Atari teacher has "
-                         f"Discrete actions")
+        raise UsageError(
+            f"unsupported action space {model.action_kind}{model.action_shape}: an Atari teacher has Discrete actions"
+        )
     p = model.params
     if any(k.startswith("mlp_extractor.") for k in p):
-        raise UsageError("the CnnPolicy has net_arch layers after the CNN; only the default CnnPolicy (NatureCNN "
-                         "straight into the action and value heads) can be imported")
+        raise UsageError(
+            "the CnnPolicy has net_arch layers after the CNN; only the default CnnPolicy (NatureCNN "
+            "straight into the action and value heads) can be imported"
+        )
     # SB3 2.x saves features_extractor (= pi's) and pi_/vf_features_extractor; older versions only the first.
     trunks = {}
     for side in ("pi", "vf"):
-        prefix = f"{side}_features_extractor" if f"{side}_features_extractor.linear.0.weight" in p else "features_extractor"
-        trunks[side] = {name: p.get(f"{prefix}.{name}") for name in
-                        ("cnn.0.weight", "cnn.0.bias", "cnn.2.weight", "cnn.2.bias", "cnn.4.weight", "cnn.4.bias",
-                         "linear.0.weight", "linear.0.bias")}
+        prefix = (
+            f"{side}_features_extractor" if f"{side}_features_extractor.linear.0.weight" in p else "features_extractor"
+        )
+        trunks[side] = {
+            name: p.get(f"{prefix}.{name}")
+            for name in (
+                "cnn.0.weight",
+                "cnn.0.bias",
+                "cnn.2.weight",
+                "cnn.2.bias",
+                "cnn.4.weight",
+                "cnn.4.bias",
+                "linear.0.weight",
+                "linear.0.bias",
+            )
+        }
         if any(v is None for v in trunks[side].values()):
             raise UsageError(f"unexpected CnnPolicy parameters: no NatureCNN under '{prefix}'")
-    allowed = re.compile(r"((pi_|vf_)?features_extractor\.(cnn\.[024]|linear\.0)\.(weight|bias)|(action|value)_net\.(weight|bias))")
+    allowed = re.compile(
+        r"((pi_|vf_)?features_extractor\.(cnn\.[024]|linear\.0)\.(weight|bias)|(action|value)_net\.(weight|bias))"
+    )
     unknown = sorted(k for k in p if not allowed.fullmatch(k))
     if unknown or not {"action_net.weight", "value_net.weight"} <= set(p):
         raise UsageError(f"unexpected CnnPolicy parameters {unknown[:3]}: not SB3's NatureCNN actor-critic")
@@ -356,8 +419,12 @@ def cnn_agent(model: SB3Model) -> tuple:
     # one trunk when SB3's actor and critic had one (share_features_extractor, its default): --student same then
     # builds that network; two when each side trained its own
     shared = all(torch.equal(trunks["pi"][k], trunks["vf"][k]) for k in trunks["pi"])
-    spec = atari_script.network_spec("nature", [int(t[f"cnn.{i}.weight"].shape[0]) for i in (0, 2, 4)],
-                                     int(t["linear.0.weight"].shape[0]), shared_trunk=shared)
+    spec = atari_script.network_spec(
+        "nature",
+        [int(t[f"cnn.{i}.weight"].shape[0]) for i in (0, 2, 4)],
+        int(t["linear.0.weight"].shape[0]),
+        shared_trunk=shared,
+    )
     agent = atari_script.Agent(spec, model.obs_shape, model.action_n)
     state = {}
     # Agent: actor = Sequential(trunk, head); trunk = Sequential(convs, Linear, ReLU); convs = conv, ReLU, conv,
@@ -370,9 +437,13 @@ def cnn_agent(model: SB3Model) -> tuple:
             state[f"{name}.0.1.{kind}"] = trunks[side][f"linear.0.{kind}"]
             state[f"{name}.1.{kind}"] = p[f"{head}.{kind}"]
     load_exact(agent, state)
-    arch = {"features_extractor": "NatureCNN", "channels": spec["channels"], "features_dim": spec["fc_size"],
-            "share_features_extractor": bool(kwargs.get("share_features_extractor", True)),
-            "shared_trunk": shared}
+    arch = {
+        "features_extractor": "NatureCNN",
+        "channels": spec["channels"],
+        "features_dim": spec["fc_size"],
+        "share_features_extractor": bool(kwargs.get("share_features_extractor", True)),
+        "shared_trunk": shared,
+    }
     return agent, arch
 
 
@@ -386,8 +457,10 @@ def resolve_env(env_id: str) -> tuple:
             return suite, script.canonical_env_id(env_id), script
         except script.UsageError:
             continue
-    raise UsageError(f"unknown env id '{env_id}': neither a Mujoco v4 task (Hopper, Ant, HalfCheetah, Humanoid, "
-                     f"Swimmer, ...) nor an envpool Atari game (Pong, Breakout, ...)")
+    raise UsageError(
+        f"unknown env id '{env_id}': neither a Mujoco v4 task (Hopper, Ant, HalfCheetah, Humanoid, "
+        f"Swimmer, ...) nor an envpool Atari game (Pong, Breakout, ...)"
+    )
 
 
 def env_spaces(suite: str, env_id: str, max_episode_steps: int) -> tuple:
@@ -422,12 +495,14 @@ def import_model(args: Args) -> dict:
     model = read_sb3_zip(args.model)
     model_suite = POLICY_CLASSES[model.policy_class]
     if model_suite != suite:
-        raise UsageError(f"{args.model} is a {model_suite} model ({model.policy_class}), but {env_id} is a "
-                         f"{suite} env")
+        raise UsageError(f"{args.model} is a {model_suite} model ({model.policy_class}), but {env_id} is a {suite} env")
     obs_shape, action_dim = env_spaces(suite, env_id, args.max_episode_steps)
     if model.obs_shape != obs_shape:
-        hint = (" (rl-baselines3-zoo's older v3 Mujoco models observe more: Ant-v3 111 values, Ant-v4 27)"
-                if suite == "mujoco" else " (this project stacks 4 grayscale 84x84 frames, channels first)")
+        hint = (
+            " (rl-baselines3-zoo's older v3 Mujoco models observe more: Ant-v3 111 values, Ant-v4 27)"
+            if suite == "mujoco"
+            else " (this project stacks 4 grayscale 84x84 frames, channels first)"
+        )
         raise UsageError(f"the model observes shape {model.obs_shape}, this project's {env_id} {obs_shape}{hint}")
     model_actions = model.action_n if suite == "atari" else (model.action_shape or (0,))[0]
     if model_actions != action_dim:
@@ -439,30 +514,55 @@ def import_model(args: Args) -> dict:
         obs_rms, normalization = mujoco_obs_stats(agent, vn, obs_shape)
         obs_norm = mujoco_script.ObsNormalizer(obs_shape, OBS_CLIP)
         obs_norm.rms.load_state_dict(obs_rms)
-        script_args = mujoco_script.Args(env_id=env_id, seed=args.seed, hidden_sizes=tuple(agent.spec["hidden_sizes"]),
-                                         total_timesteps=model.num_timesteps, teachers_dir=args.teachers_dir,
-                                         eval_episodes=args.eval_episodes, eval_envs=args.eval_envs)
+        script_args = mujoco_script.Args(
+            env_id=env_id,
+            seed=args.seed,
+            hidden_sizes=tuple(agent.spec["hidden_sizes"]),
+            total_timesteps=model.num_timesteps,
+            teachers_dir=args.teachers_dir,
+            eval_episodes=args.eval_episodes,
+            eval_envs=args.eval_envs,
+        )
     else:
         if args.vecnormalize:
             vn = load_vecnormalize(args.vecnormalize)
             if vn.norm_obs:
-                raise UsageError("an Atari model with observation normalisation (VecNormalize norm_obs=True) is not "
-                                 "supported: this project's Atari networks take raw pixels / 255")
+                raise UsageError(
+                    "an Atari model with observation normalisation (VecNormalize norm_obs=True) is not "
+                    "supported: this project's Atari networks take raw pixels / 255"
+                )
         agent, arch = cnn_agent(model)
         obs_norm, normalization = None, {"normalized": False, "note": "pixels / 255 inside the network, as SB3"}
         spec = agent.spec
-        script_args = atari_script.Args(env_id=env_id, seed=args.seed, arch="nature", channels=tuple(spec["channels"]),
-                                        fc_size=spec["fc_size"], shared_trunk=spec["shared_trunk"], total_timesteps=model.num_timesteps,
-                                        max_episode_steps=args.max_episode_steps, teachers_dir=args.teachers_dir,
-                                        eval_episodes=args.eval_episodes, eval_envs=args.eval_envs)
+        script_args = atari_script.Args(
+            env_id=env_id,
+            seed=args.seed,
+            arch="nature",
+            channels=tuple(spec["channels"]),
+            fc_size=spec["fc_size"],
+            shared_trunk=spec["shared_trunk"],
+            total_timesteps=model.num_timesteps,
+            max_episode_steps=args.max_episode_steps,
+            teachers_dir=args.teachers_dir,
+            eval_episodes=args.eval_episodes,
+            eval_envs=args.eval_envs,
+        )
     script_args.exp_name = "import_sb3"
 
-    source = {"tool": SCRIPT, "file": os.path.abspath(args.model), "sha256": mujoco_script.sha256_of(args.model),
-              "sb3_version": model.sb3_version, "algorithm": model.algorithm, "policy_class": model.policy_class,
-              "architecture": arch, "num_timesteps": model.num_timesteps,
-              "vecnormalize": None if not args.vecnormalize else {
-                  "file": os.path.abspath(args.vecnormalize), "sha256": mujoco_script.sha256_of(args.vecnormalize)},
-              "observation_normalization": normalization}
+    source = {
+        "tool": SCRIPT,
+        "file": os.path.abspath(args.model),
+        "sha256": mujoco_script.sha256_of(args.model),
+        "sb3_version": model.sb3_version,
+        "algorithm": model.algorithm,
+        "policy_class": model.policy_class,
+        "architecture": arch,
+        "num_timesteps": model.num_timesteps,
+        "vecnormalize": None
+        if not args.vecnormalize
+        else {"file": os.path.abspath(args.vecnormalize), "sha256": mujoco_script.sha256_of(args.vecnormalize)},
+        "observation_normalization": normalization,
+    }
 
     # Write the checkpoint under a temporary name, read it back as the distillation scripts will, evaluate
     # that, and only then give it its name: a failure leaves nothing behind.
@@ -481,15 +581,39 @@ def import_model(args: Args) -> dict:
             if suite == "mujoco":
                 eval_norm = mujoco_script.ObsNormalizer(tuple(loaded["obs_shape"]), OBS_CLIP)
                 eval_norm.rms.load_state_dict(loaded["obs_rms"])
-                evaluation = script.evaluate(teacher, script_args, eval_norm, args.eval_episodes, args.eval_envs,
-                                             seed=args.seed + 10_000, device=device)
+                evaluation = script.evaluate(
+                    teacher,
+                    script_args,
+                    eval_norm,
+                    args.eval_episodes,
+                    args.eval_envs,
+                    seed=args.seed + 10_000,
+                    device=device,
+                )
             else:
-                evaluation = script.evaluate(teacher, script_args, None, args.eval_episodes, args.eval_envs,
-                                             seed=args.seed + 10_000, device=device)
-        result = {"script": SCRIPT, "method": model.algorithm.lower(), "suite": suite, "env_id": env_id,
-                  "seed": args.seed, "total_timesteps": model.num_timesteps, "student_size": None,
-                  "policy_params": teacher.policy_params(), "evaluation": evaluation, "evaluation_train_levels": None,
-                  "source": source, "checkpoint_sha256": mujoco_script.sha256_of(tmp_path)}
+                evaluation = script.evaluate(
+                    teacher,
+                    script_args,
+                    None,
+                    args.eval_episodes,
+                    args.eval_envs,
+                    seed=args.seed + 10_000,
+                    device=device,
+                )
+        result = {
+            "script": SCRIPT,
+            "method": model.algorithm.lower(),
+            "suite": suite,
+            "env_id": env_id,
+            "seed": args.seed,
+            "total_timesteps": model.num_timesteps,
+            "student_size": None,
+            "policy_params": teacher.policy_params(),
+            "evaluation": evaluation,
+            "evaluation_train_levels": None,
+            "source": source,
+            "checkpoint_sha256": mujoco_script.sha256_of(tmp_path),
+        }
         script.write_json(json_tmp, result)
         os.replace(tmp_path, teacher_path)  # the two renames last: both files, or neither
         os.replace(json_tmp, json_path)

@@ -72,8 +72,9 @@ class Args:
     """folder of run folders, each with its eval.json (and tensorboard events or curves.csv)"""
     out_dir: str = "report"
     """where report.md, the CSV tables and the PNG figures are written"""
-    extract_to: Annotated[Optional[str], tyro.conf.arg(
-        metavar="STR", help_behavior_hint="(default: none: no copy)")] = None
+    extract_to: Annotated[
+        Optional[str], tyro.conf.arg(metavar="STR", help_behavior_hint="(default: none: no copy)")
+    ] = None
     """also copy each finished run's eval.json and its curves (as curves.csv) to this folder"""
     extract_only: bool = False
     """with --extract-to: copy the runs and write no report"""
@@ -95,9 +96,6 @@ class Args:
     """the curve the figures draw for a run, the first it has: eval/episodic_return is the --eval-every
     evaluation (Procgen: test levels), charts/episodic_return the returns collected during distillation (Procgen:
     training levels, as the paper's Figures 1 and 6-8; teacher-distill's are the teacher's own episodes)"""
-
-
-
 
 
 # ---------------------------------------------------------------------------------------------
@@ -122,14 +120,16 @@ def rliable_estimate(arrays: list, statistic, reps: int, size: float, seed: int)
     np.random.seed(seed)  # rliable 1.2.0 resamples with numpy's global generator (it ignores random_state)
     try:
         point, interval = rly_library.get_interval_estimates(
-            {"x": arrays}, lambda *xs: np.array([statistic(*xs)]), reps=reps, confidence_interval_size=size)
+            {"x": arrays}, lambda *xs: np.array([statistic(*xs)]), reps=reps, confidence_interval_size=size
+        )
     finally:
         np.random.set_state(state)
     return float(point["x"][0]), float(interval["x"][0][0]), float(interval["x"][1][0])
 
 
-def stratified_bootstrap_ci(groups: list, statistic=iqm, reps: int = 2000, size: float = 0.95,
-                            seed: int = 0) -> tuple[float, float]:
+def stratified_bootstrap_ci(
+    groups: list, statistic=iqm, reps: int = 2000, size: float = 0.95, seed: int = 0
+) -> tuple[float, float]:
     """Percentile interval of statistic (of all values pooled) over resamples that redraw each group's values
     (an env's seeds) with replacement, keeping every group's count: rliable's stratified bootstrap."""
     columns = [np.asarray(g, np.float64).reshape(-1, 1) for g in groups if len(g)]
@@ -137,12 +137,14 @@ def stratified_bootstrap_ci(groups: list, statistic=iqm, reps: int = 2000, size:
     return low, high
 
 
-def probability_of_improvement(x: np.ndarray, y: np.ndarray, reps: int = 2000, size: float = 0.95,
-                               seed: int = 0) -> tuple[float, float, float]:
+def probability_of_improvement(
+    x: np.ndarray, y: np.ndarray, reps: int = 2000, size: float = 0.95, seed: int = 0
+) -> tuple[float, float, float]:
     """rliable's P(X > Y) (runs x envs matrices: the Mann-Whitney probability per env, averaged over envs) with
     its stratified-bootstrap interval (X and Y resampled independently within each env)."""
-    return rliable_estimate([np.asarray(x, np.float64), np.asarray(y, np.float64)],
-                            rly_metrics.probability_of_improvement, reps, size, seed)
+    return rliable_estimate(
+        [np.asarray(x, np.float64), np.asarray(y, np.float64)], rly_metrics.probability_of_improvement, reps, size, seed
+    )
 
 
 def standard_error(returns) -> float:
@@ -233,8 +235,12 @@ class Run:
     @property
     def is_main_grid(self) -> bool:
         """Table 1's runs: an uncorrupted teacher, lambda 1 (SD/TD have no lambda) and the forward KL of Eq. 2."""
-        return (self.is_student and self.sigma == 0 and self.lam in (None, 1.0)
-                and self.info.get("kl_direction", "forward") == "forward")
+        return (
+            self.is_student
+            and self.sigma == 0
+            and self.lam in (None, 1.0)
+            and self.info.get("kl_direction", "forward") == "forward"
+        )
 
 
 def load_runs(runs_dir: str, problems: list) -> list:
@@ -262,9 +268,6 @@ def load_runs(runs_dir: str, problems: list) -> list:
     if not runs:
         raise UsageError(f"no finished runs (folders with eval.json) in '{runs_dir}'")
     return runs
-
-
-
 
 
 class Scorer:
@@ -303,8 +306,12 @@ class Scorer:
                     info = json.load(f)
             except (OSError, json.JSONDecodeError):
                 continue
-            if isinstance(info, dict) and info.get("method") in TEACHER_METHODS and info.get("checkpoint_sha256") \
-                    and info.get("evaluation"):
+            if (
+                isinstance(info, dict)
+                and info.get("method") in TEACHER_METHODS
+                and info.get("checkpoint_sha256")
+                and info.get("evaluation")
+            ):
                 self.teachers[info["checkpoint_sha256"]].append(Run(os.path.basename(path), path, info))
                 seen.add(path)
 
@@ -346,8 +353,10 @@ class Scorer:
         scores = [s for s in (self.score(t, train_levels) for t in teachers) if s is not None]
         if not scores:
             path = (run.info.get("teacher") or {}).get("path")
-            self.note(f"{run.name}: no evaluation of its teacher ({path}, sha256 {run.teacher_sha256[:12]}) among "
-                      f"the teacher runs or teacher .json files; left out")
+            self.note(
+                f"{run.name}: no evaluation of its teacher ({path}, sha256 {run.teacher_sha256[:12]}) among "
+                f"the teacher runs or teacher .json files; left out"
+            )
             return None
         if np.mean(scores) <= 0:
             self.note(f"{run.name}: its teacher's score {np.mean(scores):.3g} <= 0, a fraction is undefined; left out")
@@ -426,13 +435,17 @@ def not_shown(run: Run) -> Optional[str]:
     if run.method in TEACHER_METHODS or run.sigma != 0:  # teachers score students; Table 2 names its own
         return None
     if not run.is_student:
-        return (f"method '{run.info['method']}' of {run.script or 'an unnamed script'} is none of the report's "
-                f"({', '.join(ALL_METHODS)})")
+        return (
+            f"method '{run.info['method']}' of {run.script or 'an unnamed script'} is none of the report's "
+            f"({', '.join(ALL_METHODS)})"
+        )
     if run.info.get("kl_direction", "forward") != "forward":
         return f"--kl-direction {run.info['kl_direction']}: no table or figure shows the reverse KL"
     if run.lam not in (None, 1.0) and not (run.method == "ppd" and run.size == "larger"):
-        return (f"lambda {run.lam:g} ({run.method}, {run.size} student): only PPD onto larger students' lambda "
-                f"sweep is drawn (Figure 2)")
+        return (
+            f"lambda {run.lam:g} ({run.method}, {run.size} student): only PPD onto larger students' lambda "
+            f"sweep is drawn (Figure 2)"
+        )
     return None
 
 
@@ -440,8 +453,9 @@ def grid_header(methods: dict) -> list:
     return [f"{size} {short}" for size in SIZES for short in methods.values()]
 
 
-def fraction_table(runs: list, scorer: Scorer, args: Args, row_of, methods: dict, train_levels: bool = False,
-                   with_all: bool = True):
+def fraction_table(
+    runs: list, scorer: Scorer, args: Args, row_of, methods: dict, train_levels: bool = False, with_all: bool = True
+):
     """Geometric-mean fractions per row (row_of(run) -> label) and per size x method, with an 'all' row.
     Returns (rows of the geometric means, rows of the IQMs, csv rows)."""
     cells = defaultdict(lambda: defaultdict(list))  # (row, size, method) -> env -> fractions
@@ -466,32 +480,40 @@ def fraction_table(runs: list, scorer: Scorer, args: Args, row_of, methods: dict
             per_env[env].append(score)
         # one env's teacher, or Atari's human-normalised teachers; raw scores of several envs do not average
         comparable = len(per_env) == 1 or all(suite_of[env] == "atari" for env in per_env)
-        teacher = f"{np.mean([np.mean(v) for v in per_env.values()]):.2f}" if per_env and comparable else (
-            "–" if per_env else "")
+        teacher = (
+            f"{np.mean([np.mean(v) for v in per_env.values()]):.2f}"
+            if per_env and comparable
+            else ("–" if per_env else "")
+        )
         stats = {(size, method): cell_stats(cells[(row, size, method)], args) for size in SIZES for method in methods}
         # a cell over fewer envs than its row has (a grid in progress, a variant run on some envs) is marked
         row_envs = set().union(*(cells[(row, s, m)].keys() for s in SIZES for m in methods))
         short = {key: PARTIAL_MARK if stats[key] and set(cells[(row, *key)]) != row_envs else "" for key in stats}
         gm_rows.append([row, teacher] + [fmt_gm(stats[(s, m)]) + short[(s, m)] for s in SIZES for m in methods])
         iqm_rows.append([row] + [fmt_iqm(stats[(s, m)]) + short[(s, m)] for s in SIZES for m in methods])
-        csv_rows += [stats_row([row, teacher, s, methods[m]], stats[(s, m)]) for s in SIZES for m in methods
-                     if stats[(s, m)]]
+        csv_rows += [
+            stats_row([row, teacher, s, methods[m]], stats[(s, m)]) for s in SIZES for m in methods if stats[(s, m)]
+        ]
     return gm_rows, iqm_rows, csv_rows
 
 
 def table1(runs, scorer, args):
     methods = methods_of(runs)
     gm_rows, iqm_rows, csv_rows = fraction_table(runs, scorer, args, lambda r: r.suite, methods)
-    return (markdown_table(["env", "teacher score"] + grid_header(methods), gm_rows),
-            markdown_table(["env"] + grid_header(methods), iqm_rows), csv_rows)
+    return (
+        markdown_table(["env", "teacher score"] + grid_header(methods), gm_rows),
+        markdown_table(["env"] + grid_header(methods), iqm_rows),
+        csv_rows,
+    )
 
 
 def table7(runs, scorer, args):
     """Procgen: training levels against test levels (each against the teacher on the same levels)."""
     procgen = [r for r in runs if r.suite == "procgen"]
     methods = methods_of(procgen)
-    train = fraction_table(procgen, scorer, args, lambda r: "procgen (train)", methods, train_levels=True,
-                           with_all=False)
+    train = fraction_table(
+        procgen, scorer, args, lambda r: "procgen (train)", methods, train_levels=True, with_all=False
+    )
     test = fraction_table(procgen, scorer, args, lambda r: "procgen (test)", methods, with_all=False)
     return markdown_table(["levels", "teacher score"] + grid_header(methods), train[0] + test[0]), train[2] + test[2]
 
@@ -529,8 +551,11 @@ def table2(runs, scorer, args):
     for row in rows:
         stats = {column: cell_stats(cells[(row, column)], args) for column in columns}
         envs = {env for env, _ in originals[row]}  # raw scores of several envs do not average (as in Table 1)
-        original = (f"{np.mean(list(originals[row].values())):.2f}"
-                    if len(envs) == 1 or all(suite_of[env] == "atari" for env in envs) else "–")
+        original = (
+            f"{np.mean(list(originals[row].values())):.2f}"
+            if len(envs) == 1 or all(suite_of[env] == "atari" for env in envs)
+            else "–"
+        )
         row_envs = set().union(*(cells[(row, c)].keys() for c in columns))
         mark = {c: PARTIAL_MARK if stats[c] and set(cells[(row, c)]) != row_envs else "" for c in columns}
         md.append([row, original] + [fmt_gm(stats[c], "x" if c == "corrupted" else "") + mark[c] for c in columns])
@@ -548,16 +573,23 @@ def table5(runs, scorer):
         for section, train_levels in level_sets:
             rows = []
             for env in sorted({r.env_id for r in runs if r.suite == suite and r.is_main_grid}):
-                students = [r for r in runs if r.env_id == env and r.is_main_grid
-                            and scorer.teacher_score(r, train_levels) is not None]
+                students = [
+                    r
+                    for r in runs
+                    if r.env_id == env and r.is_main_grid and scorer.teacher_score(r, train_levels) is not None
+                ]
                 # one score per teacher file, however many records (its run, its .json) evaluate it
                 one_student_per_teacher = {scorer.teacher_id(r): r for r in students}.values()
                 teacher = [scorer.teacher_score(r, train_levels) for r in one_student_per_teacher]
                 cells = []
                 for size in SIZES:
                     for method in methods:
-                        scores = [s for r in students if r.size == size and r.method == method
-                                  if (s := scorer.score(r, train_levels)) is not None]
+                        scores = [
+                            s
+                            for r in students
+                            if r.size == size and r.method == method
+                            if (s := scorer.score(r, train_levels)) is not None
+                        ]
                         cells.append(f"{np.mean(scores):.2f}" if scores else "–")
                 rows.append([env, f"{np.mean(teacher):.2f}" if teacher else "–"] + cells)
             if rows:
@@ -574,12 +606,32 @@ def table5(runs, scorer):
 # Comparisons: the uncertainty of every claim the docs make
 # ---------------------------------------------------------------------------------------------
 # (A, B): A's fraction minus B's; "corrupted" is the imperfect teacher itself (Table 2 rows only)
-PAIRS = (("ppd", "student_distill"), ("ppd", "teacher_distill"), ("student_distill", "teacher_distill"),
-         ("ppd_stopgrad", "ppd"), ("ppd", "corrupted"), ("student_distill", "corrupted"),
-         ("teacher_distill", "corrupted"))
+PAIRS = (
+    ("ppd", "student_distill"),
+    ("ppd", "teacher_distill"),
+    ("student_distill", "teacher_distill"),
+    ("ppd_stopgrad", "ppd"),
+    ("ppd", "corrupted"),
+    ("student_distill", "corrupted"),
+    ("teacher_distill", "corrupted"),
+)
 SHORT = {**ALL_METHODS, "corrupted": "corrupted teacher"}
-COMPARISON_HEADER = ["table", "row", "size", "a", "b", "pairs", "mean_diff", "diff_low", "diff_high", "p_improve",
-                     "p_low", "p_high", "z_episodes", "reading"]
+COMPARISON_HEADER = [
+    "table",
+    "row",
+    "size",
+    "a",
+    "b",
+    "pairs",
+    "mean_diff",
+    "diff_low",
+    "diff_high",
+    "p_improve",
+    "p_low",
+    "p_high",
+    "z_episodes",
+    "reading",
+]
 
 
 def paired_cells(runs: list, scorer: Scorer) -> dict:
@@ -604,8 +656,10 @@ def paired_cells(runs: list, scorer: Scorer) -> dict:
                 continue
             for row in (f"{run.suite} (σ={run.sigma:g})", f"{run.env_id} (σ={run.sigma:g})"):
                 column = cells[("2", row, run.size)]
-                column[run.method][run.env_id][scorer.teacher_id(run)] = (student / original,
-                                                                          scorer.score_se(run) / original)
+                column[run.method][run.env_id][scorer.teacher_id(run)] = (
+                    student / original,
+                    scorer.score_se(run) / original,
+                )
                 if corrupted is not None:
                     corrupted_se = scorer.score_se(run, evaluation=run.info["teacher"]["evaluation"]) / original
                     column["corrupted"][run.env_id][scorer.teacher_id(run)] = (corrupted / original, corrupted_se)
@@ -619,8 +673,9 @@ def comparisons(runs: list, scorer: Scorer, args: Args) -> list:
     a resample)."""
     rows = []
     cells = paired_cells(runs, scorer)
-    for (table, row, size), methods in sorted(cells.items(), key=lambda kv: (kv[0][0], kv[0][1].split(" ")[0] not in
-                                                                            SUITES, kv[0][1], SIZES.index(kv[0][2]))):
+    for (table, row, size), methods in sorted(
+        cells.items(), key=lambda kv: (kv[0][0], kv[0][1].split(" ")[0] not in SUITES, kv[0][1], SIZES.index(kv[0][2]))
+    ):
         for a, b in PAIRS:
             if a not in methods or b not in methods:
                 continue
@@ -632,10 +687,12 @@ def comparisons(runs: list, scorer: Scorer, args: Args) -> list:
             fraction = {m: {env: {t: v[0] for t, v in methods[m][env].items()} for env in envs} for m in (a, b)}
             diffs = [np.array([[fraction[a][env][t] - fraction[b][env][t]] for t in ts]) for env, ts in pairs.items()]
             # the evaluations' own noise: the SE of the mean difference from each run's episodes
-            noise = np.sqrt(sum(methods[a][env][t][1] ** 2 + methods[b][env][t][1] ** 2
-                                for env, ts in pairs.items() for t in ts)) / sum(map(len, pairs.values()))
-            mean, low, high = rliable_estimate(diffs, lambda *xs: np.mean(np.concatenate(xs)), args.bootstrap_reps,
-                                               0.95, args.seed)
+            noise = np.sqrt(
+                sum(methods[a][env][t][1] ** 2 + methods[b][env][t][1] ** 2 for env, ts in pairs.items() for t in ts)
+            ) / sum(map(len, pairs.values()))
+            mean, low, high = rliable_estimate(
+                diffs, lambda *xs: np.mean(np.concatenate(xs)), args.bootstrap_reps, 0.95, args.seed
+            )
             counts = {len(ts) for ts in pairs.values()}
             poi = (None, None, None)
             if len(counts) == 1 and row.split(" ")[0] in SUITES:
@@ -645,8 +702,24 @@ def comparisons(runs: list, scorer: Scorer, args: Args) -> list:
             n = sum(map(len, pairs.values()))
             z = mean / noise if noise > 0 else float("nan")
             if n < 2:  # one pair has no interval over seeds: its reading is the evaluations' z alone
-                rows.append([table, row, size, SHORT[a], SHORT[b], n, mean, None, None, None, None, None, z,
-                             reading(None, None, z)])
+                rows.append(
+                    [
+                        table,
+                        row,
+                        size,
+                        SHORT[a],
+                        SHORT[b],
+                        n,
+                        mean,
+                        None,
+                        None,
+                        None,
+                        None,
+                        None,
+                        z,
+                        reading(None, None, z),
+                    ]
+                )
                 continue
             rows.append([table, row, size, SHORT[a], SHORT[b], n, mean, low, high, *poi, z, reading(low, high, z)])
     return rows
@@ -657,15 +730,53 @@ def comparison_table(rows: list) -> str:
         bounds = f" [{low:{sign}.{digits}f}, {high:{sign}.{digits}f}]" if low is not None else ""
         return f"{value:{sign}.{digits}f}{bounds}"
 
-    md = [[f"Table {t}", row, size, f"{a} − {b}", n, interval(m, lo, hi, 3),
-           interval(p, pl, ph, 2, "") if p is not None else "–", f"{z:.1f}", said]
-          for t, row, size, a, b, n, m, lo, hi, p, pl, ph, z, said in rows]
-    return markdown_table(["table", "row", "size", "A − B", "pairs", "mean paired difference of fractions [95% CI]",
-                           "P(A > B) [95% CI]", "z (episodes)", "reading"], md)
+    md = [
+        [
+            f"Table {t}",
+            row,
+            size,
+            f"{a} − {b}",
+            n,
+            interval(m, lo, hi, 3),
+            interval(p, pl, ph, 2, "") if p is not None else "–",
+            f"{z:.1f}",
+            said,
+        ]
+        for t, row, size, a, b, n, m, lo, hi, p, pl, ph, z, said in rows
+    ]
+    return markdown_table(
+        [
+            "table",
+            "row",
+            "size",
+            "A − B",
+            "pairs",
+            "mean paired difference of fractions [95% CI]",
+            "P(A > B) [95% CI]",
+            "z (episodes)",
+            "reading",
+        ],
+        md,
+    )
 
 
-RUN_HEADER = ["run", "env", "method", "size", "seed", "sigma", "episodes", "score", "se", "teacher_score",
-              "teacher_se", "z_teacher", "corrupted_score", "corrupted_se", "z_corrupted"]
+RUN_HEADER = [
+    "run",
+    "env",
+    "method",
+    "size",
+    "seed",
+    "sigma",
+    "episodes",
+    "score",
+    "se",
+    "teacher_score",
+    "teacher_se",
+    "z_teacher",
+    "corrupted_score",
+    "corrupted_se",
+    "z_corrupted",
+]
 
 
 def z_score(a: float, se_a: float, b: float, se_b: float) -> float:
@@ -692,8 +803,23 @@ def run_rows(runs: list, scorer: Scorer) -> list:
         if corrupted:
             c_score, c_se = float(corrupted["mean"]), standard_error(corrupted.get("returns", []))
             c = [c_score, c_se, z_score(score, se, c_score, c_se)]
-        rows.append([run.name, run.env_id, ALL_METHODS.get(run.method, run.method), run.size, run.info.get("seed"),
-                     run.sigma, ev["episodes"], score, se, t_score, t_se, z_score(score, se, t_score, t_se), *c])
+        rows.append(
+            [
+                run.name,
+                run.env_id,
+                ALL_METHODS.get(run.method, run.method),
+                run.size,
+                run.info.get("seed"),
+                run.sigma,
+                ev["episodes"],
+                score,
+                se,
+                t_score,
+                t_se,
+                z_score(score, se, t_score, t_se),
+                *c,
+            ]
+        )
     return rows
 
 
@@ -740,7 +866,7 @@ def normalised_curve(run: Run, scorer: Scorer, problems: list, tags: tuple = CUR
     window = max(min(10, len(values) // 10), len(values) // 100, 1)
     if tag.startswith("charts") and window > 1:
         values = np.convolve(values, np.ones(window) / window, mode="valid")
-        steps = steps[window - 1:]
+        steps = steps[window - 1 :]
     return tag, steps, np.array([scorer.normalise(run.suite, run.env_id, v) for v in values]) / teacher
 
 
@@ -779,7 +905,7 @@ def band_label(name: str, runs: int, *notes: str) -> str:
 def plot_band(ax, curves: list, name: str, *notes: str):
     """The mean curve with its shaded band (band_kind says which); band_label names it in the legend."""
     grid, mean, low, high = curve_band(curves)
-    line, = ax.plot(grid, mean, label=band_label(name, len(curves), *notes))
+    (line,) = ax.plot(grid, mean, label=band_label(name, len(curves), *notes))
     ax.fill_between(grid, low, high, color=line.get_color(), alpha=0.15, linewidth=0)
     return line, grid, mean
 
@@ -812,8 +938,12 @@ def figure1(runs: list, scorer: Scorer, out_dir: str, problems: list, tags: tupl
         fig, axes = plt.subplots(1, len(SIZES), figsize=(5 * len(SIZES), 3.6), sharey=True)
         for ax, size in zip(axes, SIZES):
             for method, short in methods_of(suite_runs).items():
-                found = [c for r in suite_runs if r.size == size and r.method == method
-                         if (c := normalised_curve(r, scorer, problems, tags)) is not None]
+                found = [
+                    c
+                    for r in suite_runs
+                    if r.size == size and r.method == method
+                    if (c := normalised_curve(r, scorer, problems, tags)) is not None
+                ]
                 if not found:
                     continue
                 plot_band(ax, [(s, v) for _, s, v in found], short, ", ".join(sorted({t for t, _, _ in found})))
@@ -849,8 +979,9 @@ def figure2(runs: list, scorer: Scorer, out_dir: str, problems: list, args: Args
         fig, ax = plt.subplots(figsize=(6, 4))
         tags = set()
         for lam in sorted(by_lambda):
-            found = [c for r in by_lambda[lam]
-                     if (c := normalised_curve(r, scorer, problems, args.curve_tags)) is not None]
+            found = [
+                c for r in by_lambda[lam] if (c := normalised_curve(r, scorer, problems, args.curve_tags)) is not None
+            ]
             fractions = [f for r in by_lambda[lam] if (f := scorer.fraction(r)) is not None]
             if not found:
                 continue
@@ -905,62 +1036,95 @@ def report(args: Args) -> str:
     problems += [f"{run.name}: {why}; left out" for run in runs if (why := not_shown(run))]
     teachers = sum(r.method in TEACHER_METHODS for r in runs)
     os.makedirs(args.out_dir, exist_ok=True)
-    parts = [f"# Report of {args.runs_dir}", "",
-             f"{plural(len(runs) - teachers, 'distillation run')} and {plural(teachers, 'teacher run')}. Fractions "
-             f"of the student's own teacher, geometric mean over envs and seeds (Atari human-normalised; Procgen on "
-             f"test levels). '*': a fraction <= {args.min_fraction} was raised to {args.min_fraction}. "
-             f"'{PARTIAL_MARK}': the cell lacks some of its row's envs (a grid in progress, or a variant run on "
-             f"some envs only), so it does not compare with the row's full cells. Teacher score: the mean score of a "
-             f"row's teachers when they are of one env (or Atari's, human-normalised); '–' for a row of several "
-             f"envs, whose raw scores do not average (Table 5 has them per env). A copied script's runs (a file name "
-             f"none of the project's scripts has) are a column of their own, named by the file. IQM: "
-             f"interquartile mean [95% stratified-bootstrap CI, {args.bootstrap_reps} resamples]."]
+    parts = [
+        f"# Report of {args.runs_dir}",
+        "",
+        f"{plural(len(runs) - teachers, 'distillation run')} and {plural(teachers, 'teacher run')}. Fractions "
+        f"of the student's own teacher, geometric mean over envs and seeds (Atari human-normalised; Procgen on "
+        f"test levels). '*': a fraction <= {args.min_fraction} was raised to {args.min_fraction}. "
+        f"'{PARTIAL_MARK}': the cell lacks some of its row's envs (a grid in progress, or a variant run on "
+        f"some envs only), so it does not compare with the row's full cells. Teacher score: the mean score of a "
+        f"row's teachers when they are of one env (or Atari's, human-normalised); '–' for a row of several "
+        f"envs, whose raw scores do not average (Table 5 has them per env). A copied script's runs (a file name "
+        f"none of the project's scripts has) are a column of their own, named by the file. IQM: "
+        f"interquartile mean [95% stratified-bootstrap CI, {args.bootstrap_reps} resamples].",
+    ]
     t1, t1_iqm, t1_rows = table1(runs, scorer, args)
     parts += ["", "## Table 1: fraction of teacher, geometric mean", "", t1, "", "## Table 1: IQM [95% CI]", "", t1_iqm]
-    write_text(os.path.join(args.out_dir, "table1.csv"),
-                      csv_text(["suite", "teacher_score", "size", "method"] + STATS_HEADER, t1_rows))
+    write_text(
+        os.path.join(args.out_dir, "table1.csv"),
+        csv_text(["suite", "teacher_score", "size", "method"] + STATS_HEADER, t1_rows),
+    )
     t2, t2_rows = table2(runs, scorer, args)
     if t2:
         parts += ["", "## Tables 2 and 6: imperfect teachers, fractions of the original teacher", "", t2]
-        write_text(os.path.join(args.out_dir, "table2.csv"),
-                          csv_text(["env", "original_teacher_score", "column"] + STATS_HEADER, t2_rows))
+        write_text(
+            os.path.join(args.out_dir, "table2.csv"),
+            csv_text(["env", "original_teacher_score", "column"] + STATS_HEADER, t2_rows),
+        )
     t5, t5_rows = table5(runs, scorer)
     if t5:
         parts += ["", "## Table 5: scores per env (mean over seeds; Atari human-normalised)", "", t5]
-        write_text(os.path.join(args.out_dir, "table5.csv"),
-                          csv_text(["section", "env", "teacher_score"] + grid_header(methods_of([r for r in runs if r.is_main_grid])), t5_rows))
+        write_text(
+            os.path.join(args.out_dir, "table5.csv"),
+            csv_text(
+                ["section", "env", "teacher_score"] + grid_header(methods_of([r for r in runs if r.is_main_grid])),
+                t5_rows,
+            ),
+        )
     if any(r.suite == "procgen" for r in runs):
         t7, t7_rows = table7(runs, scorer, args)
         parts += ["", "## Table 7: Procgen, training levels against test levels", "", t7]
-        write_text(os.path.join(args.out_dir, "table7.csv"),
-                          csv_text(["levels", "teacher_score", "size", "method"] + STATS_HEADER, t7_rows))
+        write_text(
+            os.path.join(args.out_dir, "table7.csv"),
+            csv_text(["levels", "teacher_score", "size", "method"] + STATS_HEADER, t7_rows),
+        )
     compared = comparisons(runs, scorer, args)
     if compared:
-        parts += ["", "## Comparisons: paired differences and probability of improvement", "",
-                  "Each student's fraction of its teacher minus the other method's student of the same teacher (same "
-                  "env and seed), averaged over those pairs, with a 95% stratified-bootstrap interval (pairs resampled "
-                  f"within each env, {args.bootstrap_reps} resamples, rliable); P(A > B): rliable's probability of "
-                  f"improvement with its interval ({args.poi_reps} resamples; suite rows only: '–' for env rows and "
-                  "where envs have unequal numbers of pairs); z: the mean difference in standard errors of the "
-                  "evaluations' own episode noise. Reading (docs/results.md): \"above\" or \"below\" only when the "
-                  "interval over seeds excludes zero (one pair has none) and |z| >= 2, else \"level within noise\". Table 1 and 7 rows: uncorrupted teachers; Table 2 rows: fractions of the "
-                  "original teacher, the corrupted teacher as a column of its own.", "", comparison_table(compared)]
-        write_text(os.path.join(args.out_dir, "comparisons.csv"),
-                          csv_text(COMPARISON_HEADER, [[fixed(v) for v in row] for row in compared]))
+        parts += [
+            "",
+            "## Comparisons: paired differences and probability of improvement",
+            "",
+            "Each student's fraction of its teacher minus the other method's student of the same teacher (same "
+            "env and seed), averaged over those pairs, with a 95% stratified-bootstrap interval (pairs resampled "
+            f"within each env, {args.bootstrap_reps} resamples, rliable); P(A > B): rliable's probability of "
+            f"improvement with its interval ({args.poi_reps} resamples; suite rows only: '–' for env rows and "
+            "where envs have unequal numbers of pairs); z: the mean difference in standard errors of the "
+            'evaluations\' own episode noise. Reading (docs/results.md): "above" or "below" only when the '
+            'interval over seeds excludes zero (one pair has none) and |z| >= 2, else "level within noise". Table 1 and 7 rows: uncorrupted teachers; Table 2 rows: fractions of the '
+            "original teacher, the corrupted teacher as a column of its own.",
+            "",
+            comparison_table(compared),
+        ]
+        write_text(
+            os.path.join(args.out_dir, "comparisons.csv"),
+            csv_text(COMPARISON_HEADER, [[fixed(v) for v in row] for row in compared]),
+        )
     per_run = run_rows(runs, scorer)
     if per_run:
-        parts += ["", "## Runs against their teachers", "",
-                  "runs.csv: each student's raw score (Procgen: test levels) and the standard error of its evaluation "
-                  "episodes, its teacher's, and their difference in standard errors (z); for an imperfect teacher "
-                  "also the corrupted teacher's score and z against it."]
-        write_text(os.path.join(args.out_dir, "runs.csv"),
-                          csv_text(RUN_HEADER, [[fixed(v) for v in row] for row in per_run]))
-    figures = (figure1(runs, scorer, args.out_dir, problems, args.curve_tags)
-               + figure2(runs, scorer, args.out_dir, problems, args))
-    parts += ["", "## Figures", "", f"Each curve is the mean over its runs; its shaded band is a 95% bootstrap "
-              f"interval of that mean ({BAND_BOOTSTRAP_REPS} resamples of the runs, seed 0) for curves of "
-              f"{BAND_BOOTSTRAP_MIN_RUNS} runs or more, else the lowest to the highest run; the legend says which.",
-              ""] + [f"![{os.path.basename(p)}]({os.path.basename(p)})" for p in figures]
+        parts += [
+            "",
+            "## Runs against their teachers",
+            "",
+            "runs.csv: each student's raw score (Procgen: test levels) and the standard error of its evaluation "
+            "episodes, its teacher's, and their difference in standard errors (z); for an imperfect teacher "
+            "also the corrupted teacher's score and z against it.",
+        ]
+        write_text(
+            os.path.join(args.out_dir, "runs.csv"), csv_text(RUN_HEADER, [[fixed(v) for v in row] for row in per_run])
+        )
+    figures = figure1(runs, scorer, args.out_dir, problems, args.curve_tags) + figure2(
+        runs, scorer, args.out_dir, problems, args
+    )
+    parts += [
+        "",
+        "## Figures",
+        "",
+        f"Each curve is the mean over its runs; its shaded band is a 95% bootstrap "
+        f"interval of that mean ({BAND_BOOTSTRAP_REPS} resamples of the runs, seed 0) for curves of "
+        f"{BAND_BOOTSTRAP_MIN_RUNS} runs or more, else the lowest to the highest run; the legend says which.",
+        "",
+    ] + [f"![{os.path.basename(p)}]({os.path.basename(p)})" for p in figures]
     parts += ["", "## Left out", ""] + ([f"- {p}" for p in problems] or ["- nothing"])
     text = "\n".join(parts) + "\n"
     write_text(os.path.join(args.out_dir, "report.md"), text)

@@ -29,15 +29,30 @@ from entry import UsageError, plural, run_main  # noqa: E402  (tools/ is sys.pat
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 PAPER_ENVS = {
-    "atari": ("Atlantis-v5", "BeamRider-v5", "CrazyClimber-v5", "DemonAttack-v5", "Enduro-v5", "Freeway-v5",
-              "MsPacman-v5", "Pong-v5", "Qbert-v5", "Seaquest-v5", "Zaxxon-v5"),
+    "atari": (
+        "Atlantis-v5",
+        "BeamRider-v5",
+        "CrazyClimber-v5",
+        "DemonAttack-v5",
+        "Enduro-v5",
+        "Freeway-v5",
+        "MsPacman-v5",
+        "Pong-v5",
+        "Qbert-v5",
+        "Seaquest-v5",
+        "Zaxxon-v5",
+    ),
     "mujoco": ("Ant-v4", "HalfCheetah-v4", "Hopper-v4", "Humanoid-v4", "Swimmer-v4"),
     "procgen": ("coinrun", "jumper", "miner", "ninja"),
 }
 IMPERFECT_ENVS = ("BeamRider-v5", "CrazyClimber-v5", "MsPacman-v5", "Qbert-v5", "miner", "jumper", "coinrun", "ninja")
 LAMBDA_ENVS = ("BeamRider-v5", "CrazyClimber-v5", "MsPacman-v5", "Qbert-v5")
-METHOD_SCRIPTS = {"ppd": "ppd_{suite}.py", "student_distill": "student_distill.py", "teacher_distill": "teacher_distill.py",
-                  "ppd_stopgrad": "ppd_{suite}.py"}
+METHOD_SCRIPTS = {
+    "ppd": "ppd_{suite}.py",
+    "student_distill": "student_distill.py",
+    "teacher_distill": "teacher_distill.py",
+    "ppd_stopgrad": "ppd_{suite}.py",
+}
 # A method variant beyond the paper: the PPD script with its flag; its runs are named and reported as their own method.
 METHOD_FLAGS = {"ppd_stopgrad": ["--distill-ratio", "stopgrad"]}
 
@@ -71,13 +86,19 @@ class Args:
     """student of the imperfect-teacher runs (the paper's: larger; same for pixels on a CPU)"""
     sigma: float = 0.05
     """teacher corruption of the imperfect-teacher runs"""
-    imperfect_envs: Annotated[Optional[tuple[str, ...]], tyro.conf.arg(
-        metavar="STR [STR ...]", help_behavior_hint="(default: the paper's four Atari and four Procgen envs)")] = None
+    imperfect_envs: Annotated[
+        Optional[tuple[str, ...]],
+        tyro.conf.arg(
+            metavar="STR [STR ...]", help_behavior_hint="(default: the paper's four Atari and four Procgen envs)"
+        ),
+    ] = None
     """envs of the imperfect-teacher runs"""
     lambdas: tuple[float, ...] = (0.5, 1.0, 2.0, 5.0)
     """PPD lambda sweep (larger students); lambda 1 is the main grid's; () for none"""
-    lambda_envs: Annotated[Optional[tuple[str, ...]], tyro.conf.arg(
-        metavar="STR [STR ...]", help_behavior_hint="(default: the paper's four Atari envs)")] = None
+    lambda_envs: Annotated[
+        Optional[tuple[str, ...]],
+        tyro.conf.arg(metavar="STR [STR ...]", help_behavior_hint="(default: the paper's four Atari envs)"),
+    ] = None
     """envs of the lambda sweep"""
     teacher_flags: str = ""
     """extra flags for every teacher command, e.g. "--total-timesteps 1000000" """
@@ -108,11 +129,11 @@ class Args:
     stop_after_minutes: float = 0.0
     """local mode: stop after this many minutes (0: no limit); the running runs get SIGTERM, write their checkpoint
     and resume on the next call, and no new run starts. SIGTERM or Ctrl-C to the sweep does the same"""
-    partition: Annotated[Optional[str], tyro.conf.arg(
-        metavar="STR", help_behavior_hint="(default: the cluster's default partition)")] = None
+    partition: Annotated[
+        Optional[str], tyro.conf.arg(metavar="STR", help_behavior_hint="(default: the cluster's default partition)")
+    ] = None
     """SLURM partition"""
-    account: Annotated[Optional[str], tyro.conf.arg(
-        metavar="STR", help_behavior_hint="(default: none)")] = None
+    account: Annotated[Optional[str], tyro.conf.arg(metavar="STR", help_behavior_hint="(default: none)")] = None
     """SLURM account"""
     gpus: int = 0
     """SLURM GPUs per task (0: CPU-only jobs)"""
@@ -139,9 +160,6 @@ class Run:
         return os.path.join(args.runs_dir, self.name)
 
 
-
-
-
 def canonical_env(env_id: str) -> tuple[str, str]:
     """(the scripts' canonical id, its suite) for an id as the scripts accept it: the baselines' canonical_env_id,
     which applies every suite's rule, is the truth."""
@@ -156,7 +174,11 @@ def canonical_env(env_id: str) -> tuple[str, str]:
 
 def expand(args: Args) -> list[Run]:
     """The grid, teachers first: every run's teacher comes before it."""
-    for name, allowed in (("suites", PAPER_ENVS), ("methods", METHOD_SCRIPTS), ("students", ("smaller", "same", "larger"))):
+    for name, allowed in (
+        ("suites", PAPER_ENVS),
+        ("methods", METHOD_SCRIPTS),
+        ("students", ("smaller", "same", "larger")),
+    ):
         unknown = set(getattr(args, name)) - set(allowed)
         if unknown:
             raise UsageError(f"unknown --{name} {', '.join(sorted(unknown))}; choose from {', '.join(allowed)}")
@@ -165,8 +187,9 @@ def expand(args: Args) -> list[Run]:
         suite_of = dict(canonical_env(e) for e in args.envs)
         outside = [f"{e} ({s})" for e, s in suite_of.items() if s not in args.suites]
         if outside:
-            raise UsageError(f"--envs {', '.join(outside)} not in --suites {' '.join(args.suites)}; "
-                             f"add the suite or drop the env")
+            raise UsageError(
+                f"--envs {', '.join(outside)} not in --suites {' '.join(args.suites)}; add the suite or drop the env"
+            )
     envs = [e for e, s in suite_of.items() if s in args.suites]
     canonical = lambda ids: [canonical_env(e)[0] for e in ids]  # noqa: E731
     imperfect_envs = IMPERFECT_ENVS if args.imperfect_envs is None else canonical(args.imperfect_envs)
@@ -176,42 +199,81 @@ def expand(args: Args) -> list[Run]:
         suite = suite_of[env_id]
         for seed in args.seeds:
             teacher = f"{env_id}__teacher__{seed}"
-            teachers.append(Run(teacher, [f"ppo_teacher_{suite}.py", "--env-id", env_id, "--seed", str(seed),
-                                          "--teachers-dir", args.teachers_dir, *shlex.split(args.teacher_flags)],
-                                teacher_file=os.path.join(args.teachers_dir, f"{env_id}__{seed}.pt")))
+            teachers.append(
+                Run(
+                    teacher,
+                    [
+                        f"ppo_teacher_{suite}.py",
+                        "--env-id",
+                        env_id,
+                        "--seed",
+                        str(seed),
+                        "--teachers-dir",
+                        args.teachers_dir,
+                        *shlex.split(args.teacher_flags),
+                    ],
+                    teacher_file=os.path.join(args.teachers_dir, f"{env_id}__{seed}.pt"),
+                )
+            )
             variants = [(m, size, 0.0, 1.0) for m in args.methods for size in args.students if args.main]
             if args.imperfect and env_id in imperfect_envs and args.imperfect_student in args.students:
                 variants += [(m, args.imperfect_student, args.sigma, 1.0) for m in args.methods]
             if "ppd" in args.methods and env_id in lambda_envs and "larger" in args.students:
                 variants += [("ppd", "larger", 0.0, lam) for lam in args.lambdas if lam != 1.0]
             for method, size, sigma, lam in variants:
-                name = f"{env_id}__{method}__{size}__{seed}" + (f"__sigma{sigma}" if sigma else "") + (
-                    f"__lambda{lam}" if lam != 1.0 else "")
-                command = [METHOD_SCRIPTS[method].format(suite=suite), "--env-id", env_id, "--seed", str(seed),
-                           "--student", size, "--teacher-path", os.path.join(args.teachers_dir, f"{env_id}__{seed}.pt")]
+                name = (
+                    f"{env_id}__{method}__{size}__{seed}"
+                    + (f"__sigma{sigma}" if sigma else "")
+                    + (f"__lambda{lam}" if lam != 1.0 else "")
+                )
+                command = [
+                    METHOD_SCRIPTS[method].format(suite=suite),
+                    "--env-id",
+                    env_id,
+                    "--seed",
+                    str(seed),
+                    "--student",
+                    size,
+                    "--teacher-path",
+                    os.path.join(args.teachers_dir, f"{env_id}__{seed}.pt"),
+                ]
                 command += ["--teacher-corruption-sigma", str(sigma)] if sigma else []
                 command += ["--distill-lambda", str(lam)] if lam != 1.0 else []
                 command += METHOD_FLAGS.get(method, [])
-                command += shlex.split(args.distill_flags) + (shlex.split(args.ppd_flags) if method.startswith("ppd")
-                                                              else [])
+                command += shlex.split(args.distill_flags) + (
+                    shlex.split(args.ppd_flags) if method.startswith("ppd") else []
+                )
                 students.append(Run(name, command, teacher))
     runs = teachers + students
     defaults = Args()
     lambda_runs = any("--distill-lambda" in run.command for run in students)
     if not lambda_runs and any(lam != 1.0 for lam in args.lambdas) and args.lambdas != defaults.lambdas:
-        print(f"note: --lambdas {' '.join(map(str, args.lambdas))} gives no runs: the lambda sweep is PPD onto larger "
-              f"students on --lambda-envs ({' '.join(lambda_envs)}), and this sweep has none of them; name its envs "
-              f"with --lambda-envs", file=sys.stderr)
+        print(
+            f"note: --lambdas {' '.join(map(str, args.lambdas))} gives no runs: the lambda sweep is PPD onto larger "
+            f"students on --lambda-envs ({' '.join(lambda_envs)}), and this sweep has none of them; name its envs "
+            f"with --lambda-envs",
+            file=sys.stderr,
+        )
     sigma_runs = any("--teacher-corruption-sigma" in run.command for run in students)
     if not sigma_runs and args.imperfect and args.sigma != defaults.sigma:
-        print(f"note: --sigma {args.sigma} gives no runs: the imperfect teachers are larger students on "
-              f"--imperfect-envs ({' '.join(imperfect_envs)}), and this sweep has none of them; name its envs with "
-              f"--imperfect-envs", file=sys.stderr)
+        print(
+            f"note: --sigma {args.sigma} gives no runs: the imperfect teachers are larger students on "
+            f"--imperfect-envs ({' '.join(imperfect_envs)}), and this sweep has none of them; name its envs with "
+            f"--imperfect-envs",
+            file=sys.stderr,
+        )
     if not students and not teachers:
         raise UsageError("the filters select no runs (check --suites, --envs, --seeds, --methods, --students)")
     for run in runs:
-        run.command = [args.python, os.path.join(ROOT, run.command[0]), *run.command[1:], "--run-name", run.name,
-                       "--runs-dir", args.runs_dir]
+        run.command = [
+            args.python,
+            os.path.join(ROOT, run.command[0]),
+            *run.command[1:],
+            "--run-name",
+            run.name,
+            "--runs-dir",
+            args.runs_dir,
+        ]
     return runs
 
 
@@ -220,8 +282,9 @@ def is_done(run: Run, args: Args) -> bool:
     not trained again (its script would refuse to overwrite it) and its students may run."""
     if any(os.path.isfile(os.path.join(folder, run.name, "eval.json")) for folder in (args.runs_dir, *args.done_dirs)):
         return True
-    return run.teacher_file is not None and all(os.path.isfile(p) for p in (run.teacher_file,
-                                                                             run.teacher_file[:-3] + ".json"))
+    return run.teacher_file is not None and all(
+        os.path.isfile(p) for p in (run.teacher_file, run.teacher_file[:-3] + ".json")
+    )
 
 
 def skipped(run: Run, args: Args) -> bool:
@@ -274,8 +337,9 @@ def run_local(runs: list[Run], args: Args) -> tuple[list[str], list[str]]:
         try:
             with open(log_path, "a") as log:  # a resumed run's log follows its first part
                 # its own process group: a Ctrl-C in this terminal reaches the sweep only, which then stops it
-                proc = subprocess.Popen(command, stdout=log, stderr=subprocess.STDOUT, env=run_env,
-                                        start_new_session=True)
+                proc = subprocess.Popen(
+                    command, stdout=log, stderr=subprocess.STDOUT, env=run_env, start_new_session=True
+                )
                 while proc.poll() is None:
                     if stop.wait(timeout=2) or time.time() >= deadline:
                         proc.send_signal(signal.SIGTERM)  # it writes its checkpoint and exits with 143
@@ -307,20 +371,33 @@ def run_local(runs: list[Run], args: Args) -> tuple[list[str], list[str]]:
 
 
 def sbatch_script(name: str, commands_file: str, count: int, args: Args) -> str:
-    options = [f"--job-name=ppd-{name}", f"--array=0-{count - 1}", f"--cpus-per-task={args.cpus}",
-               f"--mem={args.mem}", f"--time={args.time}", "--requeue",
-               f"--output={os.path.abspath(args.logs_dir)}/{name}_%A_%a.log"]
+    options = [
+        f"--job-name=ppd-{name}",
+        f"--array=0-{count - 1}",
+        f"--cpus-per-task={args.cpus}",
+        f"--mem={args.mem}",
+        f"--time={args.time}",
+        "--requeue",
+        f"--output={os.path.abspath(args.logs_dir)}/{name}_%A_%a.log",
+    ]
     options += [f"--partition={args.partition}"] if args.partition else []
     options += [f"--account={args.account}"] if args.account else []
     options += [f"--gres=gpu:{args.gpus}"] if args.gpus else []
-    lines = ["#!/bin/bash", *[f"#SBATCH {o}" for o in options], "set -eo pipefail", f"cd {shlex.quote(os.getcwd())}",
-             *args.setup,
-             f'line=$(sed -n "$((SLURM_ARRAY_TASK_ID + 1))p" {shlex.quote(os.path.abspath(commands_file))})',
-             'run_dir=${line%%$\'\\t\'*}', 'command=${line#*$\'\\t\'}',
-             'if [ -f "$run_dir/eval.json" ]; then echo "already done: $run_dir"; exit 0; fi',
-             '# a requeued (preempted) task continues from its checkpoint instead of starting over',
-             'if [ -f "$run_dir/checkpoint.pt" ]; then command="$command --resume $run_dir/checkpoint.pt"; fi',
-             'echo "$command"', 'eval "$command"']
+    lines = [
+        "#!/bin/bash",
+        *[f"#SBATCH {o}" for o in options],
+        "set -eo pipefail",
+        f"cd {shlex.quote(os.getcwd())}",
+        *args.setup,
+        f'line=$(sed -n "$((SLURM_ARRAY_TASK_ID + 1))p" {shlex.quote(os.path.abspath(commands_file))})',
+        "run_dir=${line%%$'\\t'*}",
+        "command=${line#*$'\\t'}",
+        'if [ -f "$run_dir/eval.json" ]; then echo "already done: $run_dir"; exit 0; fi',
+        "# a requeued (preempted) task continues from its checkpoint instead of starting over",
+        'if [ -f "$run_dir/checkpoint.pt" ]; then command="$command --resume $run_dir/checkpoint.pt"; fi',
+        'echo "$command"',
+        'eval "$command"',
+    ]
     return "\n".join(lines) + "\n"
 
 
@@ -332,8 +409,10 @@ def submit_slurm(runs: list[Run], args: Args) -> list[str]:
     for run in runs:
         if run.teacher_file and is_done(run, args):
             print(f"skip (teacher exists): {run.teacher_file}", flush=True)
-    for stage, stage_runs in (("teachers", [r for r in runs if r.teacher is None and not is_done(r, args)]),
-                              ("students", [r for r in runs if r.teacher is not None])):
+    for stage, stage_runs in (
+        ("teachers", [r for r in runs if r.teacher is None and not is_done(r, args)]),
+        ("students", [r for r in runs if r.teacher is not None]),
+    ):
         if not stage_runs:
             continue
         commands_file = os.path.join(args.slurm_dir, f"{stage}.txt")
@@ -365,8 +444,10 @@ def main() -> None:
                 skips += skip
                 print(f"# skip (done): {run.name}" if skip else shlex.join(command_of(run, args)))
             teachers = sum(r.teacher is None for r in runs)
-            print(f"# {plural(len(runs), 'run')}: {plural(teachers, 'teacher')}, "
-                  f"{plural(len(runs) - teachers, 'distillation run')}; {skips} skipped")
+            print(
+                f"# {plural(len(runs), 'run')}: {plural(teachers, 'teacher')}, "
+                f"{plural(len(runs) - teachers, 'distillation run')}; {skips} skipped"
+            )
             return
         if args.mode == "slurm":
             submit_slurm(runs, args)
@@ -379,8 +460,10 @@ def main() -> None:
         print(f"{len(failures)} run(s) failed:\n" + "\n".join(f"  {f}" for f in failures), file=sys.stderr)
         sys.exit(1)
     if left:
-        print(f"stopped with {len(left)} run(s) left; the same command continues them:\n" +
-              "\n".join(f"  {x}" for x in left))
+        print(
+            f"stopped with {len(left)} run(s) left; the same command continues them:\n"
+            + "\n".join(f"  {x}" for x in left)
+        )
         sys.exit(3)
     print(f"all {plural(len(runs), 'run')} done")
 

@@ -76,8 +76,14 @@ def frames_of(module, state: dict, args: Args, device: torch.device) -> torch.Te
         envs = teacher_script.make_env(env_id, args.num_envs, args.seed, 27_000)
     else:
         saved = state.get("args", {})
-        envs = teacher_script.make_env(env_id, args.num_envs, args.seed, saved.get("num_levels", 200),
-                                       saved.get("start_level", 0), saved.get("distribution_mode", "easy"))
+        envs = teacher_script.make_env(
+            env_id,
+            args.num_envs,
+            args.seed,
+            saved.get("num_levels", 200),
+            saved.get("start_level", 0),
+            saved.get("distribution_mode", "easy"),
+        )
     agent = module.agent_from_checkpoint(state).to(device)
     generator = torch.Generator().manual_seed(args.seed)  # on the CPU: the same actions on any device
     obs, _ = envs.reset()
@@ -103,8 +109,9 @@ def health(args: Args) -> dict:
     except Exception as e:
         raise UsageError(f"cannot read {args.checkpoint} as a checkpoint of this project ({type(e).__name__})")
     if state.get("suite") not in ("atari", "procgen"):
-        raise UsageError(f"{args.checkpoint} is a {state.get('suite')} checkpoint; this tool reads pixel policies "
-                         f"(Atari, Procgen)")
+        raise UsageError(
+            f"{args.checkpoint} is a {state.get('suite')} checkpoint; this tool reads pixel policies (Atari, Procgen)"
+        )
     with contextlib.redirect_stderr(io.StringIO()):  # envpool's import banner
         module = import_script(script, state.get("script_path"))
     torch.manual_seed(args.seed)
@@ -115,9 +122,15 @@ def health(args: Args) -> dict:
         pixels = agent.pixels(frames.to(device))
         shared = agent.actor[0] is agent.critic[0]
         trunks = {"shared": agent.actor[0]} if shared else {"actor": agent.actor[0], "critic": agent.critic[0]}
-        result = {"checkpoint": args.checkpoint, "script": script, "env_id": state["env_id"], "device": str(device),
-                  "frames": len(frames), "trunks": {name: live_channels(t, pixels) for name, t in trunks.items()},
-                  "logit_std": float(agent.actor(pixels).std(dim=0).mean())}
+        result = {
+            "checkpoint": args.checkpoint,
+            "script": script,
+            "env_id": state["env_id"],
+            "device": str(device),
+            "frames": len(frames),
+            "trunks": {name: live_channels(t, pixels) for name, t in trunks.items()},
+            "logit_std": float(agent.actor(pixels).std(dim=0).mean()),
+        }
     return result
 
 
@@ -130,9 +143,14 @@ def main() -> None:
         sys.exit(2)
     print(f"{result['checkpoint']} ({result['env_id']}, {result['frames']} frames, on {result['device']})")
     for name, layers in result["trunks"].items():
-        print(f"{name} trunk: " + ", ".join(f"layer {layer['layer']} {layer['live']}/{layer['channels']} live" for layer in layers))
-    print(f"action logits' std over the frames (mean over actions): {result['logit_std']:.4f}"
-          + ("  <- the policy ignores the screen" if result["logit_std"] == 0 else ""))
+        print(
+            f"{name} trunk: "
+            + ", ".join(f"layer {layer['layer']} {layer['live']}/{layer['channels']} live" for layer in layers)
+        )
+    print(
+        f"action logits' std over the frames (mean over actions): {result['logit_std']:.4f}"
+        + ("  <- the policy ignores the screen" if result["logit_std"] == 0 else "")
+    )
     if args.out:
         tmp = f"{args.out}.tmp"
         with open(tmp, "w") as f:

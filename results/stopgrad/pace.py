@@ -55,14 +55,28 @@ def run_rows(runs_dir: str, teachers_dir: str) -> list:
             continue  # the coinrun runs (issues #20, #21) get their own report
         teacher = teacher_score(info, teachers_dir)
         with open(os.path.join(runs_dir, name, "curves.csv")) as f:
-            curve = sorted((int(r["step"]), float(r["value"]) / teacher) for r in csv.DictReader(f)
-                           if r["tag"] == "eval/episodic_return")
+            curve = sorted(
+                (int(r["step"]), float(r["value"]) / teacher)
+                for r in csv.DictReader(f)
+                if r["tag"] == "eval/episodic_return"
+            )
         at = {s: next((v for step, v in curve if step >= s), None) for s in STEPS}
         reach = next((step for step, v in curve if v >= 0.9), None)
         late = [v for step, v in curve if step >= LATE]
-        rows.append({"run": name, "env": info["env_id"], "seed": info["seed"], "size": info["student_size"],
-                     "sigma": info["teacher"]["corruption_sigma"], "method": LABELS[method], "at": at,
-                     "reach": reach, "late": float(np.mean(late)), "final": info["evaluation"]["mean"] / teacher})
+        rows.append(
+            {
+                "run": name,
+                "env": info["env_id"],
+                "seed": info["seed"],
+                "size": info["student_size"],
+                "sigma": info["teacher"]["corruption_sigma"],
+                "method": LABELS[method],
+                "at": at,
+                "reach": reach,
+                "late": float(np.mean(late)),
+                "final": info["evaluation"]["mean"] / teacher,
+            }
+        )
     return rows
 
 
@@ -76,26 +90,41 @@ def tables(rows: list) -> str:
     cells = defaultdict(list)
     for row in rows:
         cells[(row["sigma"], row["size"], row["method"])].append(row)
-    lines = ["| σ | student | method | runs | " + " | ".join(f"at {s // 1000}k" for s in STEPS)
-             + " | steps to 0.9 (median; reached) | late (from 1.5M) | final (GM) |", "|" + "---|" * (7 + len(STEPS))]
+    lines = [
+        "| σ | student | method | runs | "
+        + " | ".join(f"at {s // 1000}k" for s in STEPS)
+        + " | steps to 0.9 (median; reached) | late (from 1.5M) | final (GM) |",
+        "|" + "---|" * (7 + len(STEPS)),
+    ]
     order = {m: i for i, m in enumerate(LABELS.values())}
-    for sigma, size, method in sorted(cells, key=lambda k: (k[0], ("smaller", "same", "larger").index(k[1]),
-                                                            order[k[2]])):
+    for sigma, size, method in sorted(
+        cells, key=lambda k: (k[0], ("smaller", "same", "larger").index(k[1]), order[k[2]])
+    ):
         group = cells[(sigma, size, method)]
         means = [np.mean([r["at"][s] for r in group if r["at"][s] is not None]) for s in STEPS]
         reached = [r["reach"] for r in group if r["reach"] is not None]
-        reach = f"{statistics.median(reached) / 1e6:.2f}M; {len(reached)}/{len(group)}" if reached else f"–; 0/{len(group)}"
+        reach = (
+            f"{statistics.median(reached) / 1e6:.2f}M; {len(reached)}/{len(group)}" if reached else f"–; 0/{len(group)}"
+        )
         final = float(np.exp(np.mean(np.log(np.maximum([r["final"] for r in group], 0.01)))))
         late = np.mean([r["late"] for r in group])
-        lines.append(f"| {sigma:g} | {size} | {method} | {len(group)} | " + " | ".join(f"{m:.2f}" for m in means)
-                     + f" | {reach} | {late:.2f} | {final:.2f} |")
-    per_run = ["| run | " + " | ".join(f"at {s // 1000}k" for s in STEPS) + " | step to 0.9 | late | final |",
-               "|" + "---|" * (4 + len(STEPS))]
+        lines.append(
+            f"| {sigma:g} | {size} | {method} | {len(group)} | "
+            + " | ".join(f"{m:.2f}" for m in means)
+            + f" | {reach} | {late:.2f} | {final:.2f} |"
+        )
+    per_run = [
+        "| run | " + " | ".join(f"at {s // 1000}k" for s in STEPS) + " | step to 0.9 | late | final |",
+        "|" + "---|" * (4 + len(STEPS)),
+    ]
     for row in rows:
         if row["method"] in ("ppd", "ppd-sg"):
-            per_run.append(f"| {row['run']} | " + " | ".join(f"{row['at'][s]:.2f}" for s in STEPS)
-                           + f" | {row['reach'] if row['reach'] is not None else '–'} | {row['late']:.2f}"
-                           + f" | {row['final']:.3f} |")
+            per_run.append(
+                f"| {row['run']} | "
+                + " | ".join(f"{row['at'][s]:.2f}" for s in STEPS)
+                + f" | {row['reach'] if row['reach'] is not None else '–'} | {row['late']:.2f}"
+                + f" | {row['final']:.3f} |"
+            )
     return "\n".join(lines) + "\n\nPPD runs, Eq. 2 and stopgrad:\n\n" + "\n".join(per_run) + "\n"
 
 
