@@ -85,7 +85,8 @@ class Args:
         Optional[str],
         tyro.conf.arg(
             metavar="STR",
-            help_behavior_hint="(default: teachers/{env_id}__{seed}.pt under the current folder, else beside this script)",
+            help_behavior_hint="(default: teachers/{env_id}__{seed}.pt under the current folder, "
+            "else beside this script)",
         ),
     ] = None
     """teacher checkpoint"""

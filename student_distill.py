@@ -107,7 +107,8 @@ class Args:
         Optional[str],
         tyro.conf.arg(
             metavar="STR",
-            help_behavior_hint="(default: teachers/{env_id}__{seed}.pt under the current folder, else beside this script)",
+            help_behavior_hint="(default: teachers/{env_id}__{seed}.pt under the current folder, "
+            "else beside this script)",
         ),
     ] = None
     """teacher checkpoint"""
@@ -118,7 +119,8 @@ class Args:
 
     # The environment
     env_id: str = "Hopper-v4"
-    """any env id of the teacher scripts: Atari (Pong, Pong-v5, ...), Mujoco (Hopper, Hopper-v4, ...), Procgen (coinrun, ...)"""
+    """any env id of the teacher scripts: Atari (Pong, Pong-v5, ...), Mujoco (Hopper, Hopper-v4, ...), Procgen
+    (coinrun, ...)"""
     seed: int = 1
     """seed of the experiment (torch, numpy, random and the environments)"""
     env_backend: Literal["envpool", "gymnasium"] = "envpool"

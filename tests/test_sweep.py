@@ -15,7 +15,10 @@ from conftest import ROOT, read_json, run_main, run_script
 sys.path.insert(0, os.path.join(ROOT, "tools"))
 import sweep  # noqa: E402
 
-TINY_TEACHER = "--num-envs 2 --num-steps 64 --minibatch-size 64 --hidden-sizes 16 16 --total-timesteps 256 --eval-episodes 1 --eval-envs 1"
+TINY_TEACHER = (
+    "--num-envs 2 --num-steps 64 --minibatch-size 64 --hidden-sizes 16 16 --total-timesteps 256 --eval-episodes 1 "
+    "--eval-envs 1"
+)
 TINY_STUDENT = "--num-envs 2 --num-steps 8 --total-timesteps 64 --eval-episodes 1 --eval-envs 1"
 TINY_GRID = [
     "--suites",

@@ -1091,7 +1091,8 @@ def report(args: Args) -> str:
             f"improvement with its interval ({args.poi_reps} resamples; suite rows only: '–' for env rows and "
             "where envs have unequal numbers of pairs); z: the mean difference in standard errors of the "
             'evaluations\' own episode noise. Reading (docs/results.md): "above" or "below" only when the '
-            'interval over seeds excludes zero (one pair has none) and |z| >= 2, else "level within noise". Table 1 and 7 rows: uncorrupted teachers; Table 2 rows: fractions of the '
+            'interval over seeds excludes zero (one pair has none) and |z| >= 2, else "level within noise". '
+            "Table 1 and 7 rows: uncorrupted teachers; Table 2 rows: fractions of the "
             "original teacher, the corrupted teacher as a column of its own.",
             "",
             comparison_table(compared),
