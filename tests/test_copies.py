@@ -19,8 +19,10 @@ SCRIPTS = (
     "ppd_procgen",
     "student_distill",
     "teacher_distill",
+    "multi_teacher_procgen",
 )
 BASELINES = ("student_distill", "teacher_distill")
+MULTI = "multi_teacher_procgen"  # ppd_procgen.py plus several teachers (issue #39)
 
 
 def suite(script: str) -> str:
@@ -60,7 +62,11 @@ INTENDED = {
     "corrupt_teacher_": (suite_and_kind, "the teacher's policy network: actor_mean (MLP) or actor (CNN)"),
     "distill_kl": (suite_and_kind, "Gaussian KL summed over action dimensions, or categorical KL"),
     "RunningMeanStd": (kind, "the baselines only read the teacher's frozen statistics"),
-    "save_checkpoint": (kind, "the baselines have no reward normaliser and write the suite they trained"),
+    "save_checkpoint": (
+        lambda s: s if s == MULTI else kind(s),
+        "the baselines have no reward normaliser and write the suite they trained; the multi-teacher script has one "
+        "per game and writes its --method",
+    ),
     "agent_from_checkpoint": (kind, "the baselines pick the MLP or CNN agent from the checkpoint"),
     "RESUME_MAY_CHANGE": (
         lambda s: s.startswith("ppo_teacher"),

@@ -39,7 +39,8 @@ def readme_commands() -> list:
 
 def tiny(words: list) -> list:
     """The command with the suite's tiny rollout, budget and evaluation appended (tyro: the last value wins)."""
-    suite = SUITE_OF[words[words.index("--env-id") + 1]]
+    multi = words[1] == "multi_teacher_procgen.py"  # its games are --env-ids, the paper's four by default
+    suite = "procgen" if multi else SUITE_OF[words[words.index("--env-id") + 1]]
     dropped = ("--env-id", "--minibatch-size") if words[1] in BASELINES else ("--env-id",)  # theirs: the defaults'
     flags = [f for i, f in enumerate(TINY[suite]) if not set(dropped) & set(TINY[suite][max(i - 1, 0) : i + 1])]
     net = TINY_TEACHER_NET[suite] if words[1].startswith("ppo_teacher_") else []

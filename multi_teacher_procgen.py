@@ -1,0 +1,1706 @@
+"""Multi-teacher Proximal Policy Distillation for Procgen: one student, one teacher per game.
+
+Policy distillation began as a way to merge single-game teachers into one multi-game student (Rusu et al., 2016).
+Here one student plays --env-ids (default: the paper's coinrun, jumper, miner and ninja; Procgen's games share
+their 64x64x3 frames and 15 actions) with --num-envs environments each, and every env slot is distilled towards
+its own game's teacher: PPD (Eq. 2 per sample, the student's own rewards kept), student-distill and
+teacher-distill (Algorithms 2 and 3), or multi-task PPO from scratch (lambda = 0, Rusu's joint baseline), one
+code path for all four. This file is ppd_procgen.py plus what several teachers need, section by section:
+`diff ppd_procgen.py multi_teacher_procgen.py` shows it; with one game it trains exactly as ppd_procgen.py.
+
+    python ppo_teacher_procgen.py --env-id jumper   # a teacher per game: teachers/{game}__{seed}.pt
+    python multi_teacher_procgen.py --student same --method ppd
+"""
+
+import contextlib
+import ctypes
+import dataclasses
+import difflib
+import hashlib
+import importlib.metadata
+import io
+import json
+import os
+import platform
+import random
+import signal
+import subprocess
+import sys
+import time
+from dataclasses import dataclass
+from typing import Annotated, Literal, Optional
+
+import numpy as np
+import torch
+import torch.nn as nn
+import tyro
+from torch.distributions import Categorical
+from torch.utils.tensorboard import SummaryWriter
+
+with contextlib.redirect_stderr(io.StringIO()):  # procgen imports the old gym, which prints a banner
+    from procgen import ProcgenGym3Env
+
+# No argument validation in torch.distributions: each check (of a distribution's parameters, of every log_prob's
+# value) is a GPU-to-CPU wait, several per env step and per minibatch.
+torch.distributions.Distribution.set_default_validate_args(False)
+
+SCRIPT = os.path.basename(__file__)  # this file's own name: a copy records itself, never the original
+METHOD = "ppd"  # the default --method; eval.json records the run's own
+METHODS = ("ppd", "student_distill", "teacher_distill", "ppo")
+TEACHER_SCRIPT = "ppo_teacher_procgen.py"
+# A.3 and Table 4. 'smaller' is a Nature-CNN {32, 64, 64} with a 64-unit FC layer: the paper's text says
+# {32, 32, 32} / 128, but only {32, 64, 64} / 64 reproduces Table 4's parameter counts (279.3k, 142.5k).
+STUDENT_SIZES = {
+    "smaller": ("nature", (32, 64, 64), 64),
+    "same": ("impala", (16, 32, 32), 256),
+    "larger": ("impala", (32, 64, 64), 1024),
+}
+SUITE = "procgen"
+CHECKPOINT_VERSION = 1
+PROCGEN_ENVS = (
+    "bigfish",
+    "bossfight",
+    "caveflyer",
+    "chaser",
+    "climber",
+    "coinrun",
+    "dodgeball",
+    "fruitbot",
+    "heist",
+    "jumper",
+    "leaper",
+    "maze",
+    "miner",
+    "ninja",
+    "plunder",
+    "starpilot",
+)
+PAPER_ENVS = ("coinrun", "jumper", "miner", "ninja")
+TEST_START_LEVEL = 1_000_000  # evaluation levels [1e6, 2e6): disjoint from any training range that starts at 0
+
+
+@dataclass
+class Args:
+    # The method (section 3, Eq. 2): what is distilled into what
+    method: Literal["ppd", "student_distill", "teacher_distill", "ppo"] = "ppd"
+    """ppd: PPO plus lambda x Eq. 2's term towards each slot's teacher; student_distill / teacher_distill: the KL
+    (and the critic regressed onto the teacher's) alone, one gradient step per rollout, the student or the slot's
+    teacher acting (Algorithms 2, 3); ppo: multi-task PPO from scratch (no distillation term; the teachers only
+    score it)"""
+    student: Literal["smaller", "same", "larger"] = "same"
+    """student network: smaller (Nature-CNN {32, 64, 64} / 64), larger (IMPALA {32, 64, 64} / 1024), or same: the
+    teacher's own network as its checkpoint describes it (self-distillation; the paper's teachers: IMPALA
+    {16, 32, 32} / 256); A.3, Table 4"""
+    teacher_paths: Annotated[
+        Optional[tuple[str, ...]],
+        tyro.conf.arg(
+            metavar="STR [STR ...]",
+            help_behavior_hint="(default: teachers/{game}__{seed}.pt for each game, under the current folder, "
+            "else beside this script)",
+        ),
+    ] = None
+    """teacher checkpoints, one per game of --env-ids, in their order"""
+    distill_lambda: float = 1.0
+    """weight lambda of the distillation term (Eq. 2)"""
+    distill_lambda_end: Annotated[
+        Optional[float], tyro.conf.arg(metavar="FLOAT", help_behavior_hint="(default: none: lambda stays constant)")
+    ] = None
+    """if set, lambda goes linearly from distill_lambda to this value over the run (Fig. 2's trade-off)"""
+    lambda_fade: bool = False
+    """per game, lambda x max(1 - G_student / G_teacher, 0) (QDagger's rule; beyond the paper): G_student the mean of
+    the student's last 20 training episodes of that game, G_teacher its teacher's score on the training levels"""
+    teacher_corruption_sigma: float = 0.0
+    """imperfect teacher: add N(0, sigma^2) noise to every parameter of its policy network (section 3: 0.05)"""
+    kl_direction: Literal["forward", "reverse"] = "forward"
+    """forward: KL(teacher || student) as in Eq. 2; reverse: KL(student || teacher)"""
+    distill_ratio: Literal["eq2", "stopgrad"] = "eq2"
+    """the ratio r in the distillation term KL * max(r, 1 - eps): eq2 keeps its gradient (Eq. 2 as published);
+    stopgrad treats r as a constant there (same loss value; the gradient loses KL * grad r, whose mean over the
+    rollout's actions is zero: beyond the paper, docs/results.md). The PPO term is the same in both"""
+
+    # The environment
+    env_ids: tuple[str, ...] = PAPER_ENVS
+    """the Procgen games, one teacher each (the paper's: coinrun, jumper, miner, ninja)"""
+    env_id: tyro.conf.Suppress[str] = ""
+    """set by the script, not a flag: the games joined by '+' for the run, one game in a game's view (game_view)"""
+    teacher_path: tyro.conf.Suppress[Optional[str]] = None
+    """set by the script, not a flag: one game's teacher in a game's view (game_view)"""
+    seed: int = 1
+    """seed of the experiment (torch, numpy, random and the environments)"""
+    num_levels: int = 200
+    """training levels, starting at start_level (paper A.2: 200, easy mode)"""
+    start_level: int = 0
+    """first training level"""
+    distribution_mode: Literal["easy", "hard"] = "easy"
+    """Procgen difficulty (paper: easy)"""
+
+    # The paper's hyperparameters (A.2, Table 3; A.3 for distillation)
+    total_timesteps: int = 8_000_000
+    """total environment steps of distillation, all games together (A.3's 2M per game, for four games)"""
+    num_envs: int = 72
+    """parallel environments, all games together: each game gets num_envs / len(env_ids) (18 each for four: the
+    single-game scripts' 18)"""
+    num_steps: Annotated[
+        Optional[int],
+        tyro.conf.arg(metavar="INT", help_behavior_hint="(default: 64 for ppd and ppo, 5 for the distill baselines)"),
+    ] = None
+    """steps per environment per rollout (A.3)"""
+    minibatch_size: int = 512
+    """samples per minibatch (the paper's batch_size); the last minibatch of a rollout may be smaller"""
+    update_epochs: int = 4
+    """passes over the rollout per update"""
+    learning_rate: float = 3e-4
+    """Adam learning rate"""
+    anneal_lr: bool = False
+    """linearly anneal the learning rate to 0 (the paper keeps it constant)"""
+    gamma: float = 0.999
+    """discount factor (A.3: 0.999 during distillation)"""
+    gae_lambda: float = 0.9
+    """GAE lambda"""
+    clip_coef: float = 0.2
+    """PPO clip range epsilon"""
+    ent_coef: float = 0.0
+    """entropy coefficient (A.3: 0 during distillation)"""
+    vf_coef: float = 0.5
+    """value-loss coefficient"""
+    max_grad_norm: float = 0.5
+    """gradient clipping norm"""
+    norm_adv: bool = True
+    """normalise advantages per minibatch"""
+    reward_clip: float = 10.0
+    """clip normalised rewards to [-reward_clip, reward_clip]"""
+
+    # Evaluation (A.3)
+    eval_episodes: int = 200
+    """episodes of the final evaluation on unseen test levels, and again on the training levels (paper: 200,
+    stochastic actions); 0 skips it"""
+    eval_deterministic: bool = False
+    """evaluate with the most likely action (the paper samples: deterministic Procgen policies get stuck)"""
+    eval_envs: int = 10
+    """parallel environments of the evaluation (10 in every script: on Procgen they then play the same test levels,
+    so the methods' scores are paired)"""
+    eval_every: int = 0
+    """evaluate the agent every this many steps and log eval/episodic_return (0: off)"""
+    eval_every_episodes: int = 10
+    """episodes of each --eval-every evaluation"""
+
+    # Run folder, checkpoints and resume
+    exp_name: str = SCRIPT[: -len(".py")]
+    """the name of this experiment (part of the default run name): this script's file name, as in CleanRL"""
+    run_name: Annotated[
+        Optional[str],
+        tyro.conf.arg(metavar="STR", help_behavior_hint="(default: {env_id}__{exp_name}__{seed}__{unix time})"),
+    ] = None
+    """run folder name under runs_dir"""
+    runs_dir: str = "runs"
+    """folder of the run folders, under the current folder (as CleanRL's), wherever the script lives"""
+    resume: Annotated[Optional[str], tyro.conf.arg(metavar="STR", help_behavior_hint="(default: none: a new run)")] = (
+        None
+    )
+    """continue the run of this checkpoint.pt with its own flags (give --total-timesteps to extend it)"""
+    reevaluate_teacher: bool = False
+    """on --resume, evaluate the teacher again rather than read the run's teacher_evaluation.json"""
+    checkpoint_every: int = 20
+    """write runs/{run_name}/checkpoint.pt every this many updates (and at the end)"""
+    checkpoint_minutes: float = 10.0
+    """also write it when this many minutes have passed since the last one (a SIGKILL loses at most this much)"""
+    dump_last_rollout: bool = False
+    """write the last rollout (observations, teacher outputs, validity) to runs/{run_name}/last_rollout.pt"""
+
+    # Experiment tracking (CleanRL's flags)
+    track: bool = False
+    """log the run to Weights & Biases: the args as its config, the tensorboard scalars synced (needs wandb)"""
+    wandb_project_name: str = "ppd"
+    """the Weights & Biases project of --track"""
+    wandb_entity: Annotated[
+        Optional[str], tyro.conf.arg(metavar="STR", help_behavior_hint="(default: your W&B default entity)")
+    ] = None
+    """the Weights & Biases entity (team or user) of --track"""
+
+    # Hardware
+    cuda: bool = True
+    """use CUDA when it is available"""
+    torch_deterministic: bool = True
+    """cuDNN's deterministic kernels; --no-torch-deterministic lets cuDNN time and keep its fastest (benchmark)"""
+    bf16: bool = False
+    """bfloat16 autocast for the networks' forward and backward passes in training (distributions, KL and losses
+    stay float32; evaluation runs float32): for the larger CNN students on a GPU"""
+
+
+class UsageError(Exception):
+    """Bad input: reported as one line, without a traceback."""
+
+
+# ---------------------------------------------------------------------------------------------
+# Arguments
+# ---------------------------------------------------------------------------------------------
+def match_env_id(env_id: str, tables: dict) -> tuple[str, str]:
+    """(suite, canonical id) of an env id as people type it, by one rule in every suite: any case, with or without
+    a prefix (ALE/, procgen-, procgen:) or an Atari variant (NoFrameskip, Deterministic), with no version or one
+    that names the suite's env. tables: suite -> its lower-case names -> canonical ids, the versions accepted, why
+    others are refused, and a line listing the ids."""
+    typed = env_id.strip().lower()
+    for prefix in ("ale/", "procgen:", "procgen-"):
+        typed = typed.removeprefix(prefix)
+    name, _, version = typed.partition("-v")
+    name = name.removesuffix("noframeskip").removesuffix("deterministic")
+    for suite, table in tables.items():
+        if name in table["ids"] and version in table["versions"]:
+            return suite, table["ids"][name]
+        if name in table["ids"]:
+            raise UsageError(
+                f"env id '{env_id}': this project runs {table['ids'][name]}, not -v{version} ({table['why']})"
+            )
+    names = {key: canonical for table in tables.values() for key, canonical in table["ids"].items()}
+    guess = difflib.get_close_matches(name, list(names), n=1)
+    hint = f"did you mean {names[guess[0]]}? " if guess else ""
+    raise UsageError(f"unknown env id '{env_id}'; {hint}{'; '.join(table['known'] for table in tables.values())}")
+
+
+def procgen_env_table() -> dict:
+    """procgen's games (gym3 names them procgen-{game}-v0)."""
+    return {
+        "ids": {game: game for game in PROCGEN_ENVS},
+        "versions": ("", "0"),
+        "why": "procgen's only version",
+        "known": f"Procgen games: {', '.join(PROCGEN_ENVS)}",
+    }
+
+
+def canonical_env_id(env_id: str) -> str:
+    return match_env_id(env_id, {"procgen": procgen_env_table()})[1]
+
+
+def resolve_args(args: Args) -> Args:
+    """Fill the per-method defaults of A.3 and each game's teacher, and reject impossible values before any long
+    work."""
+    args.env_ids = tuple(canonical_env_id(game) for game in args.env_ids)
+    if not args.env_ids or len(set(args.env_ids)) != len(args.env_ids):
+        raise UsageError(f"--env-ids must name each game once, got {' '.join(args.env_ids) or 'none'}")
+    if args.num_envs % len(args.env_ids):
+        raise UsageError(f"--num-envs {args.num_envs} does not split evenly over {len(args.env_ids)} games")
+    args.env_id = "+".join(args.env_ids)
+    if args.num_steps is None:
+        args.num_steps = 64 if args.method in ("ppd", "ppo") else 5
+    if args.teacher_paths is None:
+        args.teacher_paths = tuple(default_teacher_path(game, args.seed) for game in args.env_ids)
+    if len(args.teacher_paths) != len(args.env_ids):
+        raise UsageError(f"--teacher-paths names {len(args.teacher_paths)} teachers for {len(args.env_ids)} games")
+    for game in range(len(args.env_ids)):
+        view = game_view(args, game)
+        if not os.path.isfile(view.teacher_path):
+            raise UsageError(teacher_not_found(view, TEACHER_SCRIPT))
+    if args.lambda_fade and (args.method != "ppd" or args.eval_episodes == 0):
+        raise UsageError(
+            "--lambda-fade fades PPD's term against each teacher's training-level score: it needs "
+            "--method ppd and --eval-episodes > 0"
+        )
+    positive = [
+        "total_timesteps",
+        "learning_rate",
+        "num_envs",
+        "num_steps",
+        "minibatch_size",
+        "update_epochs",
+        "clip_coef",
+        "max_grad_norm",
+        "reward_clip",
+        "checkpoint_every",
+        "checkpoint_minutes",
+        "eval_envs",
+        "num_levels",
+    ]
+    for name in positive:
+        if not getattr(args, name) > 0:
+            raise UsageError(f"--{name.replace('_', '-')} must be positive, got {getattr(args, name)}")
+    for name in [
+        "ent_coef",
+        "vf_coef",
+        "eval_episodes",
+        "teacher_corruption_sigma",
+        "distill_lambda",
+        "eval_every",
+        "eval_every_episodes",
+        "start_level",
+    ]:
+        if getattr(args, name) < 0:
+            raise UsageError(f"--{name.replace('_', '-')} must not be negative, got {getattr(args, name)}")
+    if args.start_level < 2 * TEST_START_LEVEL and args.start_level + args.num_levels > TEST_START_LEVEL:
+        raise UsageError(
+            f"--start-level {args.start_level} --num-levels {args.num_levels} overlaps the test levels "
+            f"[{TEST_START_LEVEL}, {2 * TEST_START_LEVEL}) of every evaluation; train on levels below "
+            f"{TEST_START_LEVEL}"
+        )
+    if not 0.0 < args.gamma <= 1.0 or not 0.0 <= args.gae_lambda <= 1.0:
+        raise UsageError(f"--gamma must be in (0, 1] and --gae-lambda in [0, 1], got {args.gamma}, {args.gae_lambda}")
+    if args.distill_lambda_end is not None and args.distill_lambda_end < 0:
+        raise UsageError(f"--distill-lambda-end must not be negative, got {args.distill_lambda_end}")
+    batch_size = args.num_envs * args.num_steps
+    if args.method in ("ppd", "ppo") and args.minibatch_size > batch_size:
+        raise UsageError(
+            f"--minibatch-size {args.minibatch_size} is larger than the rollout batch "
+            f"(num_envs x num_steps = {batch_size})"
+        )
+    return args
+
+
+def game_view(args: Args, game: int) -> Args:
+    """One game's view of the run's flags, which the single-game pieces read (make_env, evaluate, load_teacher,
+    teacher_not_found): its env id, its teacher and its share of the envs."""
+    return dataclasses.replace(
+        args,
+        env_id=args.env_ids[game],
+        teacher_path=args.teacher_paths[game],
+        num_envs=args.num_envs // len(args.env_ids),
+    )
+
+
+def parse_args() -> Args:
+    """tyro's parser; a flag it refuses (a value outside its choices, a malformed number) is one line."""
+    captured = io.StringIO()
+    try:
+        with contextlib.redirect_stderr(captured):
+            return tyro.cli(Args)
+    except SystemExit as e:
+        if e.code in (0, None):
+            raise
+        lines = [line.strip(" │╭╮╰╯─") for line in captured.getvalue().splitlines()[1:]]
+        raise UsageError(" ".join(line for line in lines if line and not line.startswith("For full helptext")))
+
+
+# ---------------------------------------------------------------------------------------------
+# Environment
+# ---------------------------------------------------------------------------------------------
+class ProcgenVecEnv:
+    """gym3 Procgen behind the gymnasium vector API: step() -> obs, reward, terminated, truncated, info.
+
+    Procgen resets an env in the same step its episode ends and returns the new episode's first observation;
+    the final observation is never exposed, so its internal time limits cannot be bootstrapped and count as
+    terminations."""
+
+    def __init__(
+        self, env_id: str, num_envs: int, seed: int, num_levels: int, start_level: int, distribution_mode: str
+    ):
+        self.env = ProcgenGym3Env(
+            num=num_envs,
+            env_name=env_id,
+            num_levels=num_levels,
+            start_level=start_level,
+            distribution_mode=distribution_mode,
+            rand_seed=seed,
+        )
+        self.num_envs, self.observation_shape, self.n_actions = num_envs, (64, 64, 3), 15
+
+    def reset(self):
+        return self.env.observe()[1]["rgb"], {}
+
+    def step(self, actions: np.ndarray):
+        self.env.act(actions.astype(np.int32))
+        reward, obs, first = self.env.observe()
+        return obs["rgb"], reward, first.astype(bool), np.zeros(self.num_envs, bool), {}
+
+    def close(self):
+        self.env.close()
+
+
+def make_env(env_id: str, num_envs: int, seed: int, num_levels: int, start_level: int, distribution_mode: str):
+    return ProcgenVecEnv(env_id, num_envs, seed, num_levels, start_level, distribution_mode)
+
+
+class MultiGameVecEnv:
+    """One ProcgenVecEnv per game, side by side: game g plays in the slots [g * n, (g + 1) * n) of every array."""
+
+    def __init__(self, envs: list):
+        self.envs, self.num_envs = envs, sum(env.num_envs for env in envs)
+        self.observation_shape, self.n_actions = envs[0].observation_shape, envs[0].n_actions
+        starts = np.cumsum([0] + [env.num_envs for env in envs])
+        self.slots = [slice(int(a), int(b)) for a, b in zip(starts[:-1], starts[1:])]
+
+    def reset(self):
+        return np.concatenate([env.reset()[0] for env in self.envs]), {}
+
+    def step(self, actions: np.ndarray):
+        steps = [env.step(actions[slots]) for env, slots in zip(self.envs, self.slots)]
+        obs, reward, term, trunc = (np.concatenate(parts) for parts in list(zip(*steps))[:4])
+        return obs, reward, term, trunc, {}
+
+    def close(self):
+        for env in self.envs:
+            env.close()
+
+
+class RunningMeanStd:
+    """Running mean and variance (parallel algorithm), float64, as SB3's VecNormalize keeps them."""
+
+    def __init__(self, shape=()):
+        self.mean = np.zeros(shape, np.float64)
+        self.var = np.ones(shape, np.float64)
+        self.count = 1e-4
+
+    def update(self, x: np.ndarray) -> None:
+        if len(x) == 0:
+            return
+        batch_mean, batch_var, batch_count = x.mean(axis=0), x.var(axis=0), x.shape[0]
+        delta = batch_mean - self.mean
+        total = self.count + batch_count
+        self.mean = self.mean + delta * batch_count / total
+        m2 = self.var * self.count + batch_var * batch_count + delta**2 * self.count * batch_count / total
+        self.var = m2 / total
+        self.count = total
+
+    def state_dict(self) -> dict:
+        return {"mean": torch.as_tensor(self.mean), "var": torch.as_tensor(self.var), "count": float(self.count)}
+
+    def load_state_dict(self, state: dict) -> None:
+        self.mean, self.var = state["mean"].numpy().copy(), state["var"].numpy().copy()
+        self.count = float(state["count"])
+
+
+class RewardNormalizer:
+    """Scales rewards by a running std of the discounted return (SB3 VecNormalize, gymnasium NormalizeReward)."""
+
+    def __init__(self, num_envs: int, gamma: float, clip: float):
+        self.rms, self.gamma, self.clip = RunningMeanStd(), gamma, clip
+        self.returns = np.zeros(num_envs, np.float64)
+
+    def __call__(self, rewards: np.ndarray, ended: np.ndarray, valid: np.ndarray) -> np.ndarray:
+        self.returns = self.returns * self.gamma + rewards
+        self.rms.update(self.returns[valid])
+        scaled = np.clip(rewards / np.sqrt(self.rms.var + 1e-8), -self.clip, self.clip)
+        self.returns[ended] = 0.0
+        return scaled.astype(np.float32)
+
+
+class EvalProgress:
+    """A line now and then while an evaluation runs longer than a few seconds (a teacher's 50 Atari games take
+    minutes): episodes done, time spent, ETA."""
+
+    FIRST, EVERY = 5.0, 30.0  # seconds before the first line, and between lines
+
+    def __init__(self, episodes: int):
+        self.episodes, self.start = episodes, time.time()
+        self.next = self.start + self.FIRST
+
+    def tick(self, done: int) -> None:
+        now = time.time()
+        if now < self.next:
+            return
+        self.next = now + self.EVERY
+        spent = now - self.start
+        eta = f"ETA {spent / done * (self.episodes - done) / 60:.1f} min" if done else "ETA after its first episode"
+        print(f"evaluating: {done}/{self.episodes} episodes in {spent / 60:.1f} min, {eta}", flush=True)
+
+
+class EpisodeStats:
+    """Raw returns and lengths of finished episodes, terminated or truncated alike."""
+
+    def __init__(self, num_envs: int):
+        self.returns = np.zeros(num_envs, np.float64)
+        self.lengths = np.zeros(num_envs, np.int64)
+
+    def update(self, raw_rewards: np.ndarray, episode_over: np.ndarray, valid: np.ndarray) -> list[tuple[float, int]]:
+        self.returns += raw_rewards * valid
+        self.lengths += valid
+        finished = [(float(self.returns[i]), int(self.lengths[i])) for i in np.flatnonzero(episode_over)]
+        self.returns[episode_over] = 0.0
+        self.lengths[episode_over] = 0
+        return finished
+
+
+# ---------------------------------------------------------------------------------------------
+# Networks
+# ---------------------------------------------------------------------------------------------
+def layer_init(layer: nn.Module, std: float = np.sqrt(2), bias_const: float = 0.0) -> nn.Module:
+    nn.init.orthogonal_(layer.weight, std)
+    nn.init.constant_(layer.bias, bias_const)
+    return layer
+
+
+class ResidualBlock(nn.Module):
+    def __init__(self, channels: int):
+        super().__init__()
+        self.conv0 = layer_init(nn.Conv2d(channels, channels, 3, padding=1))
+        self.conv1 = layer_init(nn.Conv2d(channels, channels, 3, padding=1))
+
+    def forward(self, x):
+        return x + self.conv1(torch.relu(self.conv0(torch.relu(x))))
+
+
+def impala_stage(in_channels: int, out_channels: int) -> nn.Sequential:
+    """conv 3x3 -> max-pool 3, stride 2 -> two residual blocks (Espeholt et al., 2018)."""
+    # orthogonal, gain sqrt(2), as every layer here and in the paper's library (SB3): PyTorch's default init gives
+    # ~2.5x smaller weights, and a teacher corruption sigma (section 3) is measured against their scale
+    return nn.Sequential(
+        layer_init(nn.Conv2d(in_channels, out_channels, 3, padding=1)),
+        nn.MaxPool2d(3, stride=2, padding=1),
+        ResidualBlock(out_channels),
+        ResidualBlock(out_channels),
+    )
+
+
+def make_trunk(spec: dict, obs_shape) -> nn.Sequential:
+    """Pixels (C, H, W) in [0, 255] -> features of size spec['fc_size']."""
+    in_channels = obs_shape[0]
+    if spec["arch"] == "impala":
+        stages = []
+        for channels in spec["channels"]:
+            stages.append(impala_stage(in_channels, channels))
+            in_channels = channels
+        convs = nn.Sequential(*stages, nn.Flatten(), nn.ReLU())
+    else:  # Nature-CNN (Mnih et al., 2015): 8x8 stride 4, 4x4 stride 2, 3x3 stride 1
+        c1, c2, c3 = spec["channels"]
+        convs = nn.Sequential(
+            layer_init(nn.Conv2d(in_channels, c1, 8, stride=4)),
+            nn.ReLU(),
+            layer_init(nn.Conv2d(c1, c2, 4, stride=2)),
+            nn.ReLU(),
+            layer_init(nn.Conv2d(c2, c3, 3, stride=1)),
+            nn.ReLU(),
+            nn.Flatten(),
+        )
+    with torch.no_grad():
+        flat = convs(torch.zeros(1, *obs_shape)).shape[1]
+    return nn.Sequential(convs, layer_init(nn.Linear(flat, spec["fc_size"])), nn.ReLU())
+
+
+def network_spec(arch: str, channels, fc_size: int, shared_trunk: bool = False) -> dict:
+    return {
+        "arch": arch,
+        "channels": [int(c) for c in channels],
+        "fc_size": int(fc_size),
+        "shared_trunk": bool(shared_trunk),
+    }
+
+
+class Agent(nn.Module):
+    """Categorical actor and critic heads on CNN trunks: one trunk for both when spec['shared_trunk'] (a checkpoint
+    then holds it under actor.0 and critic.0 alike), else one each (specs written before the key: one each)."""
+
+    def __init__(self, spec: dict, obs_shape, action_dim: int):
+        super().__init__()
+        self.spec, self.obs_shape, self.action_dim = spec, tuple(int(d) for d in obs_shape), int(action_dim)
+        chw = (obs_shape[2], obs_shape[0], obs_shape[1])  # Procgen frames are HWC
+        trunk = make_trunk(spec, chw)
+        self.actor = nn.Sequential(trunk, layer_init(nn.Linear(spec["fc_size"], action_dim), std=0.01))
+        self.critic = nn.Sequential(
+            trunk if spec.get("shared_trunk") else make_trunk(spec, chw),
+            layer_init(nn.Linear(spec["fc_size"], 1), std=1.0),
+        )
+        # channels_last: the layout in which oneDNN's CPU convolutions (and cuDNN's) run fastest; docs/throughput.md
+        self.to(memory_format=torch.channels_last)
+
+    def load_state_dict(self, state_dict, strict: bool = True, assign: bool = False):
+        if self.critic[0] is self.actor[0]:  # one trunk, two names: the actor's copy is the one loaded
+            state_dict = {
+                **state_dict,
+                **{"critic." + k[len("actor.") :]: v for k, v in state_dict.items() if k.startswith("actor.0.")},
+            }
+        return super().load_state_dict(state_dict, strict, assign)
+
+    def policy_params(self) -> int:
+        """Trunk + action head, as Table 4 counts them (no critic)."""
+        return sum(p.numel() for p in self.actor.parameters())
+
+    def pixels(self, x: torch.Tensor) -> torch.Tensor:
+        """uint8 frames (N, H, W, C) -> floats in [0, 1] as (N, C, H, W): the permuted view is channels_last already."""
+        return x.permute(0, 3, 1, 2).float() / 255.0
+
+    def get_value(self, x: torch.Tensor) -> torch.Tensor:
+        return self.critic(self.pixels(x)).squeeze(-1).float()  # float32 under --bf16's autocast too
+
+    def get_dist(self, x: torch.Tensor) -> Categorical:
+        return Categorical(logits=self.actor(self.pixels(x)).float())
+
+    def act(self, x: torch.Tensor, deterministic: bool = False) -> torch.Tensor:
+        """An action from the policy alone (evaluation): no critic forward."""
+        dist = self.get_dist(x)
+        return dist.probs.argmax(-1) if deterministic else dist.sample()
+
+    def get_dist_and_value(self, x: torch.Tensor) -> tuple[Categorical, torch.Tensor]:
+        """Policy and value in one pass: the pixels are converted once, and a shared trunk runs once."""
+        pixels = self.pixels(x)
+        features = self.actor[0](pixels)
+        critic_features = features if self.critic[0] is self.actor[0] else self.critic[0](pixels)
+        return Categorical(logits=self.actor[1](features).float()), self.critic[1](critic_features).squeeze(-1).float()
+
+    def get_action_and_value(self, x, action=None, deterministic: bool = False):
+        dist, value = self.get_dist_and_value(x)
+        if action is None:
+            action = dist.probs.argmax(-1) if deterministic else dist.sample()
+        return action, dist.log_prob(action), dist.entropy(), value
+
+
+# ---------------------------------------------------------------------------------------------
+# GAE
+# ---------------------------------------------------------------------------------------------
+def compute_gae(rewards, values, next_values, terminations, dones, valid, gamma: float, gae_lambda: float):
+    """Generalised advantage estimation over a (num_steps, num_envs) rollout.
+
+    next_values[t] is the value of the observation that followed step t: the true final observation when an
+    episode was truncated there, so time limits are bootstrapped; terminations cut the bootstrap; dones
+    (terminated or truncated) cut the recursion; invalid steps (an env's reset step) get no advantage.
+    """
+    advantages = torch.zeros_like(rewards)
+    last = torch.zeros_like(rewards[0])
+    for t in reversed(range(rewards.shape[0])):
+        delta = rewards[t] + gamma * next_values[t] * (1.0 - terminations[t]) - values[t]
+        last = (delta + gamma * gae_lambda * (1.0 - dones[t]) * last) * valid[t]
+        advantages[t] = last
+    return advantages, advantages + values
+
+
+# ---------------------------------------------------------------------------------------------
+# Losses
+# ---------------------------------------------------------------------------------------------
+def ppo_loss(newlogprob, oldlogprob, advantages, entropy, newvalue, returns, args: Args):
+    """PPO-clip (Eq. 2, L_PPO) - ent_coef * entropy + vf_coef * value loss; returns (loss, ratio, stats)."""
+    logratio = newlogprob - oldlogprob
+    ratio = logratio.exp()
+    if args.norm_adv and len(advantages) > 1:
+        advantages = (advantages - advantages.mean()) / (advantages.std() + 1e-8)
+    pg_loss = torch.max(
+        -advantages * ratio, -advantages * torch.clamp(ratio, 1 - args.clip_coef, 1 + args.clip_coef)
+    ).mean()
+    v_loss = ((newvalue - returns) ** 2).mean()  # SB3's MSE value loss, which the paper's hyperparameters assume
+    entropy_loss = entropy.mean()
+    loss = pg_loss - args.ent_coef * entropy_loss + args.vf_coef * v_loss
+    with torch.no_grad():
+        # tensors, read once per update: an .item() per minibatch would make a GPU wait for the CPU each time
+        stats = {
+            "policy_loss": pg_loss.detach(),
+            "value_loss": v_loss.detach(),
+            "entropy": entropy_loss.detach(),
+            "old_approx_kl": (-logratio).mean(),
+            "approx_kl": ((ratio - 1) - logratio).mean(),
+            "clipfrac": ((ratio - 1.0).abs() > args.clip_coef).float().mean(),
+        }
+    return loss, ratio, stats
+
+
+# ---------------------------------------------------------------------------------------------
+# Distillation
+# ---------------------------------------------------------------------------------------------
+TEACHER_EVALUATION_FILE = "teacher_evaluation.json"  # in the run folder: a resumed piece reads it back
+
+
+def teacher_evaluation_key(args: Args, teacher_sha256: str) -> dict:
+    """What the teacher's evaluation depends on: the teacher file, its corruption and the protocol."""
+    return {
+        "teacher_sha256": teacher_sha256,
+        "corruption_sigma": args.teacher_corruption_sigma,
+        "seed": args.seed,
+        "eval_episodes": args.eval_episodes,
+        "eval_envs": args.eval_envs,
+    }
+
+
+def read_teacher_evaluations(run_dir: str, key: dict) -> Optional[tuple]:
+    """(test, training levels) evaluations of the teacher that an earlier piece of this run wrote, when they hold
+    for this one (same key): a resumed run does not play the teacher's games again."""
+    try:
+        with open(os.path.join(run_dir, TEACHER_EVALUATION_FILE)) as f:
+            saved = json.load(f)
+    except (OSError, ValueError):
+        return None
+    return (saved["evaluation"], saved["evaluation_train_levels"]) if saved.get("key") == key else None
+
+
+def default_teacher_path(env_id: str, seed: int) -> str:
+    """teachers/{env_id}__{seed}.pt under the current folder if it is there, else the one beside this script
+    (the shipped teachers, for a run started from another folder; its run folder stays under the current one)."""
+    name = os.path.join("teachers", f"{env_id}__{seed}.pt")
+    beside = os.path.join(os.path.dirname(os.path.abspath(__file__)), name)
+    return beside if not os.path.isfile(name) and os.path.isfile(beside) else name
+
+
+def teacher_not_found(args: Args, teacher_script: str) -> str:
+    """The error for a missing teacher: the folders it looked in, and the command that trains one there."""
+    folder, name = os.path.split(args.teacher_path)
+    looked = os.path.abspath(folder or ".")
+    beside = os.path.join(os.path.dirname(os.path.abspath(__file__)), "teachers")
+    if args.teacher_path == os.path.join("teachers", name) and beside != looked:
+        looked += f" and {beside}"
+    to = "" if os.path.normpath(folder or ".") == "teachers" else f" --teachers-dir {folder or '.'}"
+    writes = "" if name == f"{args.env_id}__{args.seed}.pt" else f" (it writes {args.env_id}__{args.seed}.pt there)"
+    script = os.path.join(os.path.dirname(os.path.abspath(__file__)), teacher_script)
+    script = os.path.relpath(script) if not os.path.relpath(script).startswith("..") else script
+    return (
+        f"teacher checkpoint not found: {args.teacher_path} (looked in {looked}); train one into "
+        f"{os.path.abspath(folder or '.')} with: python {script} --env-id {args.env_id} --seed {args.seed}{to}"
+        f"{writes}"
+    )
+
+
+def teacher_label(path: str) -> str:
+    """The teacher file and its recorded final score (the .json beside it), for the run's opening lines."""
+    record = os.path.splitext(path)[0] + ".json"
+    try:
+        with open(record) as f:
+            evaluation = json.load(f)["evaluation"]
+        return f"{path} (recorded score {evaluation['mean']:.2f} over {evaluation['episodes']} episodes)"
+    except (OSError, ValueError, KeyError, TypeError):
+        return f"{path} (no recorded score: no {os.path.basename(record)} beside it)"
+
+
+def load_teacher(args: Args, obs_shape, action_dim: int) -> tuple[Agent, dict]:
+    """The frozen teacher (policy and critic, eval mode, no gradients) and its checkpoint."""
+    state = load_checkpoint(args.teacher_path)
+    if state["suite"] != SUITE or state["env_id"] != args.env_id:
+        raise UsageError(
+            f"teacher {args.teacher_path} was trained on {state['suite']} {state['env_id']}, not {SUITE} {args.env_id}"
+        )
+    if tuple(state["obs_shape"]) != tuple(obs_shape) or state["action_dim"] != action_dim:
+        raise UsageError(
+            f"teacher {args.teacher_path} has observations {tuple(state['obs_shape'])} and "
+            f"{state['action_dim']} actions; {args.env_id} has {tuple(obs_shape)} and {action_dim}"
+        )
+    teacher = agent_from_checkpoint(state)
+    teacher.eval().requires_grad_(False)
+    return teacher, state
+
+
+def corrupt_teacher_(teacher: Agent, sigma: float, seed: int) -> None:
+    """Imperfect teacher (section 3): theta_i <- theta_i + N(0, sigma^2) on every policy-network parameter."""
+    if sigma == 0:
+        return
+    generator = torch.Generator().manual_seed(seed)
+    with torch.no_grad():
+        for p in teacher.actor.parameters():
+            p.add_(torch.randn(p.shape, generator=generator).to(p.device) * sigma)
+
+
+def distill_kl(student_dist, teacher_dist, direction: str) -> torch.Tensor:
+    """Analytic KL per sample between categorical policies, sum_a p(a) (log p(a) - log q(a)), from the
+    normalised logits: torch's kl_divergence gives inf where a probability of q underflows to 0 (a logit gap
+    over ~100, which a confident student reaches), although the KL is finite there."""
+    p, q = (teacher_dist, student_dist) if direction == "forward" else (student_dist, teacher_dist)
+    return (p.probs * (p.logits - q.logits)).sum(-1)
+
+
+def ppd_loss(kl: torch.Tensor, ratio: torch.Tensor, clip_coef: float, ratio_grad: bool = True) -> torch.Tensor:
+    """Eq. 2 / Algorithm 1, L_PPD = KL * max(r, 1 - eps). KL >= 0, so only the lower side of r needs the clip:
+    where r < 1 - eps the gradient flows through the KL alone. ratio_grad=False (--distill-ratio stopgrad)
+    keeps the value and drops KL * grad r: E_{a ~ pi_old}[grad r] = grad sum_a pi_theta(a|s) = 0."""
+    weight = torch.clamp(ratio, min=1.0 - clip_coef)
+    return (kl * (weight if ratio_grad else weight.detach())).mean()
+
+
+def distill_lambda_at(args: Args, update: int, num_updates: int) -> float:
+    if args.distill_lambda_end is None:
+        return args.distill_lambda
+    frac = (update - 1.0) / max(num_updates - 1, 1)
+    return args.distill_lambda + frac * (args.distill_lambda_end - args.distill_lambda)
+
+
+def lambda_fade(recent_returns: list, teacher_score: float) -> float:
+    """--lambda-fade's factor of one game (QDagger's rule, Agarwal et al., 2022): max(1 - G_student / G_teacher, 0),
+    G_student the mean of the student's recent training returns of that game; 1 before its first episode ends, or
+    when the teacher scores nothing to compare with (<= 0)."""
+    if not recent_returns or teacher_score <= 0:
+        return 1.0
+    return max(1.0 - float(np.mean(recent_returns)) / teacher_score, 0.0)
+
+
+def distill_only_loss(student_dist, teacher_dist, student_value, teacher_value, args: Args):
+    """Algorithms 2 and 3, line 5, as student_distill.py computes it: mean KL - ent_coef * entropy + vf_coef *
+    mean (V_student - V_teacher)^2; returns (loss, the KL per sample, stats)."""
+    kl = distill_kl(student_dist, teacher_dist, args.kl_direction)
+    value_loss = ((student_value - teacher_value) ** 2).mean()
+    entropy = student_dist.entropy().mean()
+    loss = kl.mean() - args.ent_coef * entropy + args.vf_coef * value_loss
+    stats = {
+        "distill_loss": kl.mean().detach(),
+        "distill_kl": kl.mean().detach(),
+        "value_loss": value_loss.detach(),
+        "entropy": entropy.detach(),
+    }
+    return loss, kl, stats
+
+
+# ---------------------------------------------------------------------------------------------
+# Evaluation
+# ---------------------------------------------------------------------------------------------
+def describe(evaluation: dict) -> str:
+    """'50 episodes, mean return 3361.68': one form for every evaluation a script prints."""
+    episodes = evaluation["episodes"]
+    return f"{episodes} episode{'s' * (episodes != 1)}, mean return {evaluation['mean']:.2f}"
+
+
+def evaluate(
+    agent: Agent,
+    args: Args,
+    obs_norm,
+    episodes: int,
+    num_envs: int,
+    seed: int,
+    device,
+    deterministic: Optional[bool] = None,
+    test_levels: bool = True,
+) -> dict:
+    """Paper A.3: stochastic actions, on unseen test levels (or on the training levels, Table 7). Each env
+    plays a fixed quota of episodes, so short episodes are not over-represented.
+    One signature in every script (tools/evaluate.py calls it so): deterministic None is the suite's protocol,
+    test_levels picks Procgen's level set (the other suites have none)."""
+    deterministic = args.eval_deterministic if deterministic is None else deterministic
+    num_envs = min(num_envs, episodes)
+    quotas = np.array([episodes // num_envs + (i < episodes % num_envs) for i in range(num_envs)])
+    start_level, num_levels = (
+        (TEST_START_LEVEL, TEST_START_LEVEL) if test_levels else (args.start_level, args.num_levels)
+    )
+    # Its own RNG stream: sampled actions repeat for a seed (tools/evaluate.py reproduces them), and an
+    # evaluation during training leaves the training RNG where it was.
+    with torch.random.fork_rng(devices=[device] if torch.device(device).type == "cuda" else []):
+        torch.manual_seed(seed)
+        envs = make_env(args.env_id, num_envs, seed, num_levels, start_level, args.distribution_mode)
+        obs, _ = envs.reset()
+        stats, counts, returns = EpisodeStats(num_envs), np.zeros(num_envs, np.int64), []
+        valid = np.ones(num_envs, bool)
+        progress = EvalProgress(episodes)
+        while (counts < quotas).any():
+            STOP.check()
+            progress.tick(int(counts.sum()))
+            with torch.inference_mode():
+                x = torch.as_tensor(obs, device=device)
+                action = agent.act(x, deterministic).cpu().numpy()
+            obs, reward, term, trunc, _ = envs.step(action)
+            over = term | trunc
+            for i, (ret, _) in zip(np.flatnonzero(over), stats.update(reward, over, valid)):
+                if counts[i] < quotas[i]:
+                    returns.append(ret)
+                    counts[i] += 1
+        envs.close()
+    return {
+        "episodes": episodes,
+        "deterministic": deterministic,
+        "levels": "test" if test_levels else "train",
+        "returns": returns,
+        "mean": float(np.mean(returns)),
+        "std": float(np.std(returns)),
+        "human_normalized": None,
+    }
+
+
+def fraction_of_teacher(student_eval: dict, teacher_eval: dict) -> Optional[float]:
+    """The paper's unit: student score / teacher score (on human-normalised scores for Atari)."""
+    key = "human_normalized" if student_eval["human_normalized"] is not None else "mean"
+    return student_eval[key] / teacher_eval[key] if teacher_eval[key] != 0 else None
+
+
+def geometric_mean(fractions: list) -> Optional[float]:
+    """Rusu et al.'s summary of a multi-game student: the geometric mean of its fractions of the teachers (None
+    when one is missing or not positive)."""
+    if not fractions or any(f is None or f <= 0 for f in fractions):
+        return None
+    return float(np.exp(np.mean(np.log(fractions))))
+
+
+# ---------------------------------------------------------------------------------------------
+# Training
+# ---------------------------------------------------------------------------------------------
+def keep_freed_memory() -> None:
+    """glibc hands every freed block above its mmap threshold (32 MB at most) back to the kernel, and a CNN update
+    allocates activations that size by the dozen: the page faults of the next allocation cost as much as a
+    third of a CPU run's time, as kernel time. Blocks up to 1 GiB from the heap, and freed heap memory kept for
+    the next update, measured 1.2x (Nature-CNN) to 1.4x (IMPALA) faster forward + backward passes here
+    (docs/throughput.md). A no-op where the C library is not glibc."""
+    try:
+        libc = ctypes.CDLL("libc.so.6")
+    except OSError:
+        return
+    libc.mallopt(-3, 1 << 30)  # M_MMAP_THRESHOLD
+    libc.mallopt(-1, (1 << 31) - 1)  # M_TRIM_THRESHOLD
+
+
+def choose_device(args: Args) -> torch.device:
+    """CUDA when it is there and --cuda; cuDNN's deterministic kernels with --torch-deterministic, else the fastest it
+    finds (benchmark: each convolution shape timed once)."""
+    torch.backends.cudnn.deterministic = args.torch_deterministic
+    torch.backends.cudnn.benchmark = not args.torch_deterministic
+    return torch.device("cuda" if torch.cuda.is_available() and args.cuda else "cpu")
+
+
+def device_line(device: torch.device) -> str:
+    """The device for the run's opening lines; where the CPU build of torch leaves an NVIDIA GPU unused, the fix."""
+    if device.type == "cuda":
+        return (
+            f"device: {device} ({torch.cuda.get_device_name(device)}), torch {torch.__version__}, "
+            f"CUDA {torch.version.cuda}"
+        )
+    line = f"device: cpu ({cpu_name()}, {torch.get_num_threads()} torch threads), torch {torch.__version__}"
+    if torch.cuda.is_available():
+        return line + " (--no-cuda: a GPU is visible, unused)"
+    if torch.version.cuda is None and os.path.exists("/proc/driver/nvidia/version"):
+        return line + (
+            "; this machine has an NVIDIA driver but torch is the CPU build: install the CUDA build with "
+            f"pip install torch=={torch.__version__.split('+')[0]} --index-url "
+            "https://download.pytorch.org/whl/cuXXX (XXX: the CUDA version PyTorch's selector gives)"
+        )
+    return line
+
+
+def mixed_precision(args: Args, device: torch.device):
+    """--bf16: the networks' matrix products and convolutions in bfloat16 (autocast), so their backward too; the
+    agents return float32 outputs, so the distributions, log-softmax, KL and losses stay float32."""
+    return torch.autocast(device.type, dtype=torch.bfloat16, enabled=args.bf16)
+
+
+def start_run(args: Args, given: Optional[set]) -> tuple:
+    """(args resolved, the checkpoint's state to resume or None, run folder, number of updates, device, and the
+    finished run's eval.json when there is nothing left to do, else None), after every check that can refuse the run.
+    given: the flags named on the command line (default: those that differ from Args' defaults)."""
+    if given is None:
+        defaults = Args()
+        given = {f.name for f in dataclasses.fields(Args) if getattr(args, f.name) != getattr(defaults, f.name)}
+    resume_state = None
+    if args.resume:
+        args, resume_state = resume_args(args, given)
+    args = resolve_args(args)
+    device = choose_device(args)
+    if resume_state is not None:
+        check_resume_flags(args, resume_state, given)
+        if resume_state.get("device", device.type) != device.type:
+            raise UsageError(
+                f"{args.resume} trained on {resume_state['device']}; resuming it on {device.type} would "
+                f"change its random streams: resume it on {resume_state['device']}"
+            )
+    if args.run_name is None:
+        args.run_name = f"{args.env_id}__{args.exp_name}__{args.seed}__{int(time.time())}"
+    run_dir = os.path.join(args.runs_dir, args.run_name)
+    checkpoint_path = os.path.join(run_dir, "checkpoint.pt")
+    if resume_state is None and any(os.path.exists(os.path.join(run_dir, f)) for f in ("checkpoint.pt", "eval.json")):
+        raise UsageError(
+            f"{run_dir} already holds a run; resume it with --resume {checkpoint_path}, or choose another --run-name"
+        )
+    batch_size = args.num_envs * args.num_steps
+    num_updates = args.total_timesteps // batch_size
+    if num_updates < 1:
+        raise UsageError(f"--total-timesteps {args.total_timesteps} is less than one rollout ({batch_size} steps)")
+    if resume_state is not None and num_updates < resume_state["update"]:
+        raise UsageError(
+            f"--total-timesteps {args.total_timesteps} is below step {resume_state['global_step']}, where "
+            f"{args.resume} stands; give at least that many to resume it"
+        )
+    if (
+        resume_state is not None
+        and num_updates == resume_state["update"]
+        and os.path.isfile(os.path.join(run_dir, "eval.json"))
+    ):
+        print(
+            f"{run_dir} is finished at step {resume_state['global_step']} and its eval.json is written; nothing "
+            f"to do (give a larger --total-timesteps to train on)"
+        )
+        with open(os.path.join(run_dir, "eval.json")) as f:
+            return args, resume_state, run_dir, num_updates, device, json.load(f)
+    return args, resume_state, run_dir, num_updates, device, None
+
+
+def train(args: Args, given: Optional[set] = None) -> dict:
+    """given: the flags named on the command line (default: those that differ from Args' defaults)."""
+    args, resume_state, run_dir, num_updates, device, finished = start_run(args, given)
+    if finished is not None:
+        return finished
+    checkpoint_path = os.path.join(run_dir, "checkpoint.pt")
+    start_update = resume_state["update"] + 1 if resume_state else 1
+    batch_size = args.num_envs * args.num_steps
+    print(f"run folder: {run_dir}")
+    print(device_line(device))
+    if num_updates * batch_size != args.total_timesteps:
+        print(
+            f"--total-timesteps {args.total_timesteps} is not a multiple of the rollout ({args.num_envs} envs x "
+            f"{args.num_steps} steps): training {num_updates * batch_size} steps"
+        )
+    STOP.checkpoint = checkpoint_path
+
+    random.seed(args.seed)
+    np.random.seed(args.seed)
+    torch.manual_seed(args.seed)
+    keep_freed_memory()
+
+    games, views = args.env_ids, [game_view(args, game) for game in range(len(args.env_ids))]
+    envs = MultiGameVecEnv(
+        [
+            make_env(
+                game,
+                view.num_envs,
+                args.seed + start_update - 1,
+                args.num_levels,
+                args.start_level,
+                args.distribution_mode,
+            )
+            for game, view in zip(games, views)
+        ]
+    )
+    obs_shape = envs.observation_shape
+    action_dim = envs.n_actions
+    teachers, teacher_states, teacher_sha256s = [], [], []
+    for view in views:  # each game's teacher, corrupted with the run's seed as a single-game run corrupts it
+        teacher, teacher_state = load_teacher(view, obs_shape, action_dim)
+        teacher_sha256s.append(sha256_of(view.teacher_path))
+        teachers.append(teacher.to(device))
+        teacher_states.append(teacher_state)
+        corrupt_teacher_(teacher, args.teacher_corruption_sigma, args.seed)
+        print(f"teacher of {view.env_id}: {teacher_label(view.teacher_path)}")
+    if args.student == "same" and any(state["network"] != teacher_states[0]["network"] for state in teacher_states):
+        raise UsageError(
+            "--student same takes the teachers' network, and these teachers have different ones; "
+            "choose --student smaller or larger"
+        )
+    # "same" is self-distillation: the teacher's own network, as its checkpoint describes it (Table 4's for
+    # the paper's teachers; a Nature-CNN teacher's or an imported SB3 network otherwise)
+    student_spec = (
+        teacher_states[0]["network"] if args.student == "same" else network_spec(*STUDENT_SIZES[args.student])
+    )
+    agent = Agent(student_spec, obs_shape, action_dim).to(device)
+    # fused: one kernel for the whole parameter update (same maths; measured faster on CPU, docs/throughput.md)
+    optimizer = torch.optim.Adam(agent.parameters(), lr=args.learning_rate, eps=1e-5, fused=True)
+    obs_norm = None  # pixels are scaled inside the network
+    # One reward normaliser per game: each game's rewards scaled by its own return's std, so that no game's reward
+    # scale dominates the shared advantages and value loss (Distral's warning); advantages are then normalised per
+    # minibatch as in the single-game scripts
+    reward_norms = [RewardNormalizer(view.num_envs, args.gamma, args.reward_clip) for view in views]
+    global_step = 0
+    if resume_state is not None:
+        agent.load_state_dict({**resume_state["actor"], **resume_state["critic"]})
+        optimizer.load_state_dict(resume_state["optimizer"])
+        for reward_norm, rms, returns in zip(reward_norms, resume_state["return_rms"], resume_state["reward_returns"]):
+            reward_norm.rms.load_state_dict(rms)
+            reward_norm.returns = returns.numpy().copy()
+        set_rng_state(resume_state["rng"])
+        global_step = resume_state["global_step"]
+        print(f"resumed {run_dir} from step {global_step}")
+
+    teacher_evaluations = {game: (None, None) for game in games}  # game -> (test levels, training levels)
+    if args.eval_episodes > 0:  # each (possibly corrupted) teacher, with the student's protocol
+        for view, teacher, teacher_sha256 in zip(views, teachers, teacher_sha256s):
+            game_dir, key = os.path.join(run_dir, view.env_id), teacher_evaluation_key(view, teacher_sha256)
+            saved = read_teacher_evaluations(game_dir, key) if resume_state and not args.reevaluate_teacher else None
+            source = f" (from {os.path.join(game_dir, TEACHER_EVALUATION_FILE)})" if saved else ""
+            if saved is None:
+                saved = tuple(
+                    evaluate(
+                        teacher,
+                        view,
+                        obs_norm,
+                        args.eval_episodes,
+                        args.eval_envs,
+                        seed=args.seed + 10_000,
+                        device=device,
+                        test_levels=test_levels,
+                    )
+                    for test_levels in (True, False)
+                )
+                write_json(
+                    os.path.join(game_dir, TEACHER_EVALUATION_FILE),
+                    {"key": key, "evaluation": saved[0], "evaluation_train_levels": saved[1]},
+                )
+            teacher_evaluations[view.env_id] = saved
+            print(f"teacher evaluation of {view.env_id}{source}: {describe(saved[0])}")
+
+    if args.track:  # Weights & Biases only when asked: without --track it is never imported
+        import wandb
+
+        # wandb's files go to ./wandb (as in CleanRL): inside the run folder its tensorboard sync would copy itself.
+        # A resumed run continues the same W&B run (its id comes from the run folder).
+        wandb.init(
+            project=args.wandb_project_name,
+            entity=args.wandb_entity,
+            name=args.run_name,
+            id=hashlib.sha256(os.path.abspath(run_dir).encode()).hexdigest()[:16],
+            resume="allow",
+            config=dataclasses.asdict(args),
+            sync_tensorboard=True,
+        )
+    writer = SummaryWriter(run_dir, purge_step=global_step + 1)  # drops what was logged after the checkpoint
+    writer.add_text(
+        "hyperparameters",
+        "|param|value|\n|-|-|\n" + "\n".join(f"|{k}|{v}|" for k, v in dataclasses.asdict(args).items()),
+    )
+
+    # Rollout storage, allocated once.
+    shape = (args.num_steps, args.num_envs)
+    obs = torch.zeros(shape + obs_shape, dtype=torch.uint8, device=device)
+    actions = torch.zeros(shape, dtype=torch.long, device=device)
+    logprobs, values = (torch.zeros(shape, device=device) for _ in range(2))
+    env_steps = np.zeros(
+        (4,) + shape, np.float32
+    )  # rewards, terminations, dones, valid: filled on the host, one upload
+    teacher_logits = torch.zeros(shape + (action_dim,), device=device)  # teacher outputs, once per sample
+    teacher_values = torch.zeros(shape, device=device)  # the distill baselines regress the critic onto them
+    # the game of every sample of the flattened rollout (step-major, as reshape(-1) orders it)
+    b_games = torch.cat([torch.full((view.num_envs,), g, device=device) for g, view in enumerate(views)])
+    b_games = b_games.repeat(args.num_steps)
+    fade = torch.ones(len(games), device=device)  # --lambda-fade's factor per game (1: lambda as given)
+
+    # A resumed run restarts its episodes: environment states cannot be saved.
+    raw_obs, _ = envs.reset()
+    next_obs = torch.as_tensor(raw_obs, device=device)
+    all_valid = np.ones(args.num_envs, bool)
+    episode_stats, recent_returns = EpisodeStats(args.num_envs), {game: [] for game in games}
+    start_time, start_step = time.time(), global_step
+
+    last_checkpoint_time = time.time()
+    try:
+        for update in range(start_update, num_updates + 1):
+            rollout_start_step = global_step
+            if args.anneal_lr:
+                optimizer.param_groups[0]["lr"] = args.learning_rate * (1.0 - (update - 1.0) / num_updates)
+
+            # Rollout (Algorithm 1, line 3; Algorithms 2 and 3, line 4)
+            for step in range(args.num_steps):
+                STOP.check()
+                global_step += args.num_envs
+                obs[step] = next_obs
+                with torch.inference_mode(), mixed_precision(args, device):
+                    for teacher, slots in zip(teachers if args.method != "ppo" else [], envs.slots):
+                        dist, value = teacher.get_dist_and_value(next_obs[slots])  # each slot's own game's teacher
+                        teacher_logits[step, slots], teacher_values[step, slots] = dist.logits, value
+                    if args.method == "teacher_distill":  # Algorithm 3: the slot's teacher acts
+                        action = Categorical(logits=teacher_logits[step]).sample()
+                    elif args.method == "student_distill":  # Algorithm 2: the student acts
+                        action = agent.act(next_obs)
+                    else:
+                        action, logprobs[step], _, values[step] = agent.get_action_and_value(next_obs)
+                actions[step] = action
+                raw_obs, reward, term, trunc, info = envs.step(action.cpu().numpy())
+                over = term | trunc
+                for i, (ret, length) in zip(np.flatnonzero(over), episode_stats.update(reward, over, all_valid)):
+                    game = games[i // views[0].num_envs]
+                    recent_returns[game] = (recent_returns[game] + [ret])[-20:]
+                    writer.add_scalar(f"charts/episodic_return/{game}", ret, global_step)
+                    writer.add_scalar(f"charts/episodic_length/{game}", length, global_step)
+                # same-step reset: every step is a transition
+                scaled = [norm(reward[s], over[s], all_valid[s]) for norm, s in zip(reward_norms, envs.slots)]
+                env_steps[:, step] = np.concatenate(scaled), term, over, all_valid
+                next_obs = torch.as_tensor(raw_obs, device=device)
+
+            rewards, terminations, dones, valid = torch.as_tensor(env_steps, device=device)  # one upload per rollout
+
+            b_obs, b_actions = obs.reshape((-1,) + obs_shape), actions.reshape(-1)
+            b_teacher_logits = teacher_logits.reshape((-1, action_dim))
+            distill_lambda = distill_lambda_at(args, update, num_updates)
+            if args.lambda_fade:  # QDagger's rule, from the student's recent training episodes of each game
+                for g, game in enumerate(games):
+                    fade[g] = lambda_fade(recent_returns[game], teacher_evaluations[game][1]["mean"])
+            kl_sums, kl_counts = torch.zeros(len(games), device=device), torch.zeros(len(games), device=device)
+            update_stats = []
+            if args.method in ("ppd", "ppo"):
+                # Advantages (Algorithm 1, line 4)
+                with torch.inference_mode(), mixed_precision(args, device):
+                    # Procgen hides final observations, so its time limits count as terminations (see ProcgenVecEnv).
+                    next_values = torch.cat([values[1:], agent.get_value(next_obs)[None]])
+                    advantages, returns = compute_gae(
+                        rewards, values, next_values, terminations, dones, valid, args.gamma, args.gae_lambda
+                    )
+
+                # PPO update (Algorithm 1, lines 5-10)
+                b_logprobs, b_advantages, b_returns, b_values = (
+                    x.reshape(-1) for x in (logprobs, advantages, returns, values)
+                )
+                valid_idx = torch.nonzero(valid.reshape(-1)).squeeze(-1)
+                for _ in range(args.update_epochs):
+                    perm = valid_idx[torch.randperm(len(valid_idx), device=device)]
+                    for start in range(0, len(perm), args.minibatch_size):
+                        STOP.check()
+                        mb = perm[start : start + args.minibatch_size]
+                        with mixed_precision(args, device):  # one forward pass of the minibatch (bfloat16 under --bf16)
+                            dist, newvalue = agent.get_dist_and_value(b_obs[mb])
+                        newlogprob, entropy = dist.log_prob(b_actions[mb]), dist.entropy()
+                        loss, ratio, stats = ppo_loss(
+                            newlogprob, b_logprobs[mb], b_advantages[mb], entropy, newvalue, b_returns[mb], args
+                        )
+                        if args.method == "ppd":  # each sample towards its own game's teacher
+                            kl = distill_kl(dist, Categorical(logits=b_teacher_logits[mb]), args.kl_direction)
+                            distill_loss = ppd_loss(
+                                kl * fade[b_games[mb]], ratio, args.clip_coef, ratio_grad=args.distill_ratio == "eq2"
+                            )
+                            loss = loss + distill_lambda * distill_loss  # Eq. 2
+                            stats.update(distill_loss=distill_loss.detach(), distill_kl=kl.mean().detach())
+                            kl_sums.index_add_(0, b_games[mb], kl.detach())
+                            kl_counts.index_add_(0, b_games[mb], torch.ones_like(kl))
+                        optimizer.zero_grad()
+                        loss.backward()
+                        nn.utils.clip_grad_norm_(agent.parameters(), args.max_grad_norm)
+                        optimizer.step()
+                        update_stats.append(stats)
+            else:  # one gradient step on the whole rollout (Algorithms 2 and 3, line 5)
+                with mixed_precision(args, device):
+                    dist, student_values = agent.get_dist_and_value(b_obs)
+                loss, kl, stats = distill_only_loss(
+                    dist, Categorical(logits=b_teacher_logits), student_values, teacher_values.reshape(-1), args
+                )
+                kl_sums.index_add_(0, b_games, kl.detach())
+                kl_counts.index_add_(0, b_games, torch.ones_like(kl))
+                optimizer.zero_grad()
+                loss.backward()
+                nn.utils.clip_grad_norm_(agent.parameters(), args.max_grad_norm)
+                optimizer.step()
+                update_stats.append(stats)
+
+            # Logging
+            sps = int((global_step - start_step) / (time.time() - start_time))
+            writer.add_scalar("charts/learning_rate", optimizer.param_groups[0]["lr"], global_step)
+            keys = list(update_stats[0])
+            means = torch.stack([torch.stack([s[k] for s in update_stats]).mean() for k in keys]).tolist()
+            for key, value in zip(keys, means):
+                writer.add_scalar(f"losses/{key}", value, global_step)
+            if args.method in ("ppd", "ppo"):
+                y_pred, y_true = b_values[valid_idx], b_returns[valid_idx]
+                explained_var = (
+                    (1 - torch.var(y_true - y_pred) / torch.var(y_true)).item() if len(y_true) > 1 else float("nan")
+                )
+                writer.add_scalar("losses/explained_variance", explained_var, global_step)
+            writer.add_scalar("charts/SPS", sps, global_step)
+            game_kl = (kl_sums / kl_counts.clamp(min=1)).tolist()
+            for g, (game, reward_norm) in enumerate(zip(games, reward_norms)):
+                if args.method != "ppo":
+                    writer.add_scalar(f"losses/distill_kl/{game}", game_kl[g], global_step)
+                if args.method == "ppd":
+                    writer.add_scalar(f"charts/distill_lambda/{game}", distill_lambda * float(fade[g]), global_step)
+                writer.add_scalar(f"charts/reward_scale/{game}", float(np.sqrt(reward_norm.rms.var)), global_step)
+            if args.eval_every and global_step // args.eval_every > (global_step - batch_size) // args.eval_every:
+                for view in views:
+                    curve = evaluate(
+                        agent,
+                        view,
+                        obs_norm,
+                        args.eval_every_episodes,
+                        args.eval_envs,
+                        seed=args.seed + 20_000,
+                        device=device,
+                    )
+                    writer.add_scalar(f"eval/episodic_return/{view.env_id}", curve["mean"], global_step)
+            eta = (num_updates * batch_size - global_step) / max(sps, 1)
+            mean_return = " ".join(
+                f"{game} {np.mean(recent):.2f}" if recent else f"{game} n/a" for game, recent in recent_returns.items()
+            )
+            print(
+                f"step {global_step}/{num_updates * batch_size} | SPS {sps} | ETA {eta / 60:.1f} min | "
+                f"return {mean_return}",
+                flush=True,
+            )
+
+            if (
+                update % args.checkpoint_every == 0
+                or update == num_updates
+                or time.time() - last_checkpoint_time >= 60 * args.checkpoint_minutes
+            ):
+                save_checkpoint(checkpoint_path, agent, args, obs_norm, global_step, update, optimizer, reward_norms)
+                last_checkpoint_time = time.time()
+    except Interrupted:
+        # The interrupted update does not count: its rollout is collected again on resume, while the minibatches
+        # it finished stay in the weights.
+        save_checkpoint(checkpoint_path, agent, args, obs_norm, rollout_start_step, update - 1, optimizer, reward_norms)
+        writer.close()
+        raise
+    envs.close()
+    if args.dump_last_rollout:
+        torch.save(
+            {
+                "obs": obs.cpu(),
+                "teacher_logits": teacher_logits.cpu(),
+                "valid": torch.from_numpy(env_steps[3].copy()),
+                "actions": actions.cpu(),
+                "games": b_games.reshape(shape).cpu(),
+            },
+            os.path.join(run_dir, "last_rollout.pt"),
+        )
+
+    result = {
+        "script": SCRIPT,
+        "method": args.method,
+        "suite": SUITE,
+        "env_id": args.env_id,
+        "env_ids": list(games),
+        "seed": args.seed,
+        "total_timesteps": global_step,
+        "student_size": args.student,
+        "policy_params": agent.policy_params(),
+        "evaluation": None,
+        "evaluation_train_levels": None,
+        "games": {},
+        "geometric_mean_fraction": None,
+        "geometric_mean_fraction_train_levels": None,
+        "distill_lambda": args.distill_lambda if args.method == "ppd" else None,
+        "lambda_fade": args.lambda_fade,
+        "kl_direction": args.kl_direction,
+        "distill_ratio": args.distill_ratio,
+    }
+    for view, teacher_sha256 in zip(views, teacher_sha256s):
+        teacher_evaluation, teacher_evaluation_train_levels = teacher_evaluations[view.env_id]
+        record = {
+            "teacher": {
+                "path": view.teacher_path,
+                "sha256": teacher_sha256,
+                "corruption_sigma": args.teacher_corruption_sigma,
+                "evaluation": teacher_evaluation,
+                "evaluation_train_levels": teacher_evaluation_train_levels,
+            },
+            "evaluation": None,
+            "evaluation_train_levels": None,
+            "fraction_of_teacher": None,
+            "fraction_of_teacher_train_levels": None,
+        }
+        if args.eval_episodes > 0:
+            for key, test_levels in (("evaluation", True), ("evaluation_train_levels", False)):
+                record[key] = evaluate(
+                    agent,
+                    view,
+                    obs_norm,
+                    args.eval_episodes,
+                    args.eval_envs,
+                    seed=args.seed + 10_000,
+                    device=device,
+                    test_levels=test_levels,
+                )
+                levels = record[key]["levels"]
+                writer.add_scalar(f"eval/mean_return_{levels}_levels/{view.env_id}", record[key]["mean"], global_step)
+                print(f"evaluation of {view.env_id} on {levels} levels: {describe(record[key])}")
+                record[key]["envs"] = env_record(SUITE, view, training=False, test_levels=test_levels)
+                teacher = record["teacher"][key]
+                teacher["envs"] = env_record(SUITE, view, training=False, test_levels=test_levels)
+                record["fraction_of_teacher" + key[len("evaluation") :]] = fraction_of_teacher(record[key], teacher)
+        result["games"][view.env_id] = record
+    if args.eval_episodes > 0:
+        for suffix in ("", "_train_levels"):
+            fractions = [record["fraction_of_teacher" + suffix] for record in result["games"].values()]
+            result["geometric_mean_fraction" + suffix] = geometric_mean(fractions)
+    record_run(result, args, device)
+    result["training_envs"] = [env_record(SUITE, view, training=True) for view in views]
+    write_json(os.path.join(run_dir, "eval.json"), result)
+    writer.close()
+    if args.track:
+        wandb.finish()
+    for path in (os.path.join(run_dir, "eval.json"), checkpoint_path):
+        print(f"wrote {path}")
+    return result
+
+
+# ---------------------------------------------------------------------------------------------
+# Checkpoint
+# ---------------------------------------------------------------------------------------------
+def atomic_write(path: str, write) -> None:
+    """write(tmp_path), then rename: a reader never sees a half-written file."""
+    os.makedirs(os.path.dirname(path) or ".", exist_ok=True)
+    tmp = f"{path}.tmp{os.getpid()}"
+    write(tmp)
+    os.replace(tmp, path)
+
+
+def write_json(path: str, data: dict) -> None:
+    def write(tmp):
+        with open(tmp, "w") as f:
+            json.dump(data, f, indent=2)
+
+    atomic_write(path, write)
+
+
+def rng_state() -> dict:
+    """Every generator the run draws from: on a GPU, action sampling and the minibatch permutation draw from the
+    CUDA generators (None when the run never touched CUDA)."""
+    np_state = np.random.get_state()
+    return {
+        "torch": torch.get_rng_state(),
+        "numpy": [np_state[0], torch.as_tensor(np_state[1].astype(np.int64)), *np_state[2:]],
+        "python": random.getstate(),
+        "cuda": torch.cuda.get_rng_state_all() if torch.cuda.is_initialized() else None,
+    }
+
+
+def set_rng_state(state: dict) -> None:
+    torch.set_rng_state(state["torch"])
+    np_state = state["numpy"]
+    np.random.set_state((np_state[0], np_state[1].numpy().astype(np.uint32), *np_state[2:]))
+    random.setstate(state["python"])
+    if state.get("cuda") is not None:  # a GPU run continues its CUDA streams (start_run refuses another device)
+        torch.cuda.set_rng_state_all(state["cuda"])
+
+
+def save_checkpoint(
+    path: str,
+    agent: Agent,
+    args: Args,
+    obs_norm,
+    global_step: int,
+    update: int,
+    optimizer=None,
+    reward_norms: Optional[list] = None,
+) -> None:
+    """Everything needed to rebuild and run the policy; optimiser, RNG and each game's reward statistics only to
+    resume."""
+    state = {
+        "format_version": CHECKPOINT_VERSION,
+        "script": SCRIPT,
+        "script_path": os.path.abspath(__file__),
+        "script_sha256": CODE_VERSION["script_sha256"],
+        "method": args.method,
+        "suite": SUITE,
+        "env_id": args.env_id,
+        "network": agent.spec,
+        "obs_shape": list(agent.obs_shape),
+        "action_dim": agent.action_dim,
+        "actor": {k: v for k, v in agent.state_dict().items() if not k.startswith("critic.")},
+        "critic": {k: v for k, v in agent.state_dict().items() if k.startswith("critic.")},
+        "obs_rms": obs_norm.rms.state_dict() if obs_norm else None,
+        "args": dataclasses.asdict(args),
+        "global_step": global_step,
+        "update": update,
+    }
+    if optimizer is not None:
+        state.update(
+            optimizer=optimizer.state_dict(),
+            rng=rng_state(),
+            device=next(agent.parameters()).device.type,
+            return_rms=[reward_norm.rms.state_dict() for reward_norm in reward_norms],
+            reward_returns=[torch.as_tensor(reward_norm.returns) for reward_norm in reward_norms],
+        )
+    atomic_write(path, lambda tmp: torch.save(state, tmp))
+
+
+def load_checkpoint(path: str) -> dict:
+    if not os.path.isfile(path):
+        raise UsageError(f"checkpoint not found: {path}")
+    try:
+        state = torch.load(path, map_location="cpu", weights_only=True)
+    except Exception as e:  # truncated zip, not a torch file, foreign pickle, ...
+        raise UsageError(f"cannot read checkpoint {path}: not a complete checkpoint file ({type(e).__name__})")
+    required = {"script", "suite", "env_id", "network", "obs_shape", "action_dim", "actor", "critic", "obs_rms"}
+    if not isinstance(state, dict) or state.get("format_version") != CHECKPOINT_VERSION or required - set(state):
+        raise UsageError(f"{path} is not a checkpoint of this project (format version {CHECKPOINT_VERSION})")
+    return state
+
+
+def agent_from_checkpoint(state: dict) -> Agent:
+    agent = Agent(state["network"], tuple(state["obs_shape"]), state["action_dim"])
+    agent.load_state_dict({**state["actor"], **state["critic"]})
+    return agent
+
+
+def sha256_of(path: str) -> str:
+    """Names a checkpoint file: a student's eval.json records its teacher's, and the report matches on it."""
+    digest = hashlib.sha256()
+    with open(path, "rb") as f:
+        for block in iter(lambda: f.read(1 << 20), b""):
+            digest.update(block)
+    return digest.hexdigest()
+
+
+def env_record(suite: str, args: Args, training: bool, test_levels: bool = True) -> dict:
+    """The environments that trained or evaluated the run, as its eval.json records them: the level set."""
+    start_level, num_levels = (
+        (TEST_START_LEVEL, TEST_START_LEVEL) if test_levels and not training else (args.start_level, args.num_levels)
+    )
+    return {
+        "suite": suite,
+        "env_id": args.env_id,
+        "backend": "procgen",
+        "version": package_version("procgen-mirror"),
+        "start_level": start_level,
+        "num_levels": num_levels,
+        "distribution_mode": args.distribution_mode,
+    }
+
+
+def package_version(name: str) -> Optional[str]:
+    try:
+        return importlib.metadata.version(name)
+    except importlib.metadata.PackageNotFoundError:
+        return None
+
+
+def code_version() -> dict:
+    """This file's sha256 and the git commit of its folder, with whether tracked files differed from it (None
+    outside a git checkout): taken when the script is loaded, so a run records the code it runs, even if the
+    files change while it trains."""
+    here = os.path.abspath(__file__)
+    record = {"script": os.path.basename(here), "script_sha256": sha256_of(here), "git_commit": None, "git_dirty": None}
+    git = ["git", "-C", os.path.dirname(here)]
+    try:
+        commit = subprocess.run(git + ["rev-parse", "HEAD"], capture_output=True, text=True, timeout=30)
+        status = subprocess.run(
+            git + ["status", "--porcelain", "--untracked-files=no"], capture_output=True, text=True, timeout=30
+        )
+    except (OSError, subprocess.SubprocessError):
+        return record
+    if commit.returncode == 0 and status.returncode == 0:
+        record.update(git_commit=commit.stdout.strip(), git_dirty=bool(status.stdout.strip()))
+    return record
+
+
+CODE_VERSION = code_version()
+
+
+def cpu_name() -> str:
+    try:
+        with open("/proc/cpuinfo") as f:
+            return next(line.split(":", 1)[1].strip() for line in f if line.startswith("model name"))
+    except (OSError, StopIteration):
+        return platform.processor() or platform.machine()
+
+
+def record_run(result: dict, args: Args, device: torch.device) -> dict:
+    """What the run ran on, added to its eval.json: the environments (backend and version; Procgen's level set)
+    of training and of each evaluation, the code (CODE_VERSION), the full arguments, the device and the library
+    versions. A reader checks "unseen test levels" or "trained on envpool" from the data, not from the code."""
+    teacher = result.get("teacher") or {}
+    for evaluation in filter(
+        None,
+        (
+            result.get("evaluation"),
+            result.get("evaluation_train_levels"),
+            teacher.get("evaluation"),
+            teacher.get("evaluation_train_levels"),
+        ),
+    ):
+        evaluation["envs"] = env_record(
+            result["suite"], args, training=False, test_levels=evaluation.get("levels") != "train"
+        )
+    cuda = device.type == "cuda"
+    result["training_envs"] = env_record(result["suite"], args, training=True)
+    result["ran_on"] = {
+        **CODE_VERSION,
+        "args": dataclasses.asdict(args),
+        "device": str(device),
+        "device_name": torch.cuda.get_device_name(device) if cuda else cpu_name(),
+        "torch_threads": torch.get_num_threads(),
+        "torch": torch.__version__,
+        "cuda": torch.version.cuda,
+        "cudnn": torch.backends.cudnn.version() if cuda else None,
+        "cuda_visible_devices": os.environ.get("CUDA_VISIBLE_DEVICES"),
+        "python": platform.python_version(),
+        "numpy": np.__version__,
+    }
+    return result
+
+
+# ---------------------------------------------------------------------------------------------
+# Interruption and resume
+# ---------------------------------------------------------------------------------------------
+class Interrupted(Exception):
+    """SIGINT or SIGTERM arrived; raised at the next safe point (env step, minibatch, evaluation step)."""
+
+    def __init__(self, signum: int):
+        super().__init__(signal.Signals(signum).name)
+        self.signum = signum
+
+
+class StopSignal:
+    """Ctrl-C (SIGINT) and SLURM's preemption or time limit (SIGTERM, then SIGKILL after a grace period) ask the
+    run to stop. The handler only takes note; check() raises at the next safe point, where the run writes its
+    resumable checkpoint, says how to resume, and exits with 128 + the signal's number."""
+
+    def __init__(self):
+        self.signum, self.checkpoint, self.previous = None, None, {}
+
+    def arm(self) -> None:
+        for signum in (signal.SIGINT, signal.SIGTERM):
+            self.previous[signum] = signal.signal(signum, self.handle)
+
+    def disarm(self) -> None:
+        for signum, handler in self.previous.items():
+            signal.signal(signum, handler)
+        self.previous = {}
+
+    def handle(self, signum, frame) -> None:
+        self.signum = signum
+
+    def check(self) -> None:
+        if self.signum is not None:
+            raise Interrupted(self.signum)
+
+    def report(self) -> str:
+        name = signal.Signals(self.signum).name
+        if self.checkpoint is None or not os.path.isfile(self.checkpoint):
+            return f"interrupted by {name} before the first checkpoint: nothing to resume, start the run again"
+        step = load_checkpoint(self.checkpoint)["global_step"]
+        return (
+            f"interrupted by {name}: {self.checkpoint} holds step {step}; resume with: "
+            f"python {sys.argv[0]} --resume {self.checkpoint}"
+        )
+
+
+STOP = StopSignal()
+# Flags that may differ from the checkpoint's on --resume: they do not change what is trained (one list for all eight
+# scripts: a name a script has no flag for is never given).
+RESUME_MAY_CHANGE = (
+    "resume",
+    "total_timesteps",
+    "checkpoint_every",
+    "checkpoint_minutes",
+    "eval_episodes",
+    "eval_envs",
+    "eval_every",
+    "cuda",
+    "run_name",
+    "runs_dir",
+    "track",
+    "wandb_project_name",
+    "wandb_entity",
+    "reevaluate_teacher",
+)
+
+
+def given_flags(argv: list) -> set:
+    """The Args fields named on the command line (--flag, --flag=value, --no-flag)."""
+    names, given = {f.name for f in dataclasses.fields(Args)}, set()
+    for token in argv:
+        name = token[2:].split("=")[0].replace("-", "_") if token.startswith("--") else ""
+        name = name[3:] if name.startswith("no_") and name[3:] in names else name
+        if name in names:
+            given.add(name)
+    return given
+
+
+# Flags newer than some runs, and the value a run from before the flag had: --shared-trunk (pixel scripts) came
+# later, so an older run's actor and critic have a trunk each.
+BEFORE_THE_FLAG = {"shared_trunk": False}
+
+
+def resume_args(args: Args, given: set) -> tuple[Args, dict]:
+    """--resume PATH alone continues that run: the flags not given come from its checkpoint."""
+    if os.path.isdir(args.resume):  # the run folder names its checkpoint
+        args.resume = os.path.join(args.resume, "checkpoint.pt")
+    state = load_checkpoint(args.resume)
+    if state["script"] != SCRIPT or "optimizer" not in state:
+        raise UsageError(f"--resume {args.resume} is a checkpoint of {state['script']}, not a resumable {SCRIPT} run")
+    names = {f.name for f in dataclasses.fields(Args)}
+    saved = {k: tuple(v) if isinstance(v, list) else v for k, v in state["args"].items() if k in names}
+    args = dataclasses.replace(args, **{k: v for k, v in saved.items() if k not in given})
+    for name, value in BEFORE_THE_FLAG.items():  # a run from before the flag: the value it ran with
+        if name in names and name not in state["args"]:
+            setattr(args, name, value)
+    args.runs_dir, args.run_name = os.path.split(os.path.normpath(os.path.dirname(args.resume) or os.getcwd()))
+    args.runs_dir = args.runs_dir or "."
+    return args, state
+
+
+def check_resume_flags(args: Args, state: dict, given: set) -> None:
+    """A given flag that would change what the checkpoint's run trains is refused (compared once resolved)."""
+    for name in sorted(given - set(RESUME_MAY_CHANGE)):
+        ours, theirs = getattr(args, name), state["args"].get(name)
+        if (list(ours) if isinstance(ours, tuple) else ours) != (list(theirs) if isinstance(theirs, tuple) else theirs):
+            raise UsageError(
+                f"--{name.replace('_', '-')} {ours} contradicts {args.resume}, whose run has {theirs}; "
+                f"leave it out to resume that run, or start a new one"
+            )
+
+
+# ---------------------------------------------------------------------------------------------
+# Main
+# ---------------------------------------------------------------------------------------------
+def main() -> None:
+    try:
+        args = parse_args()
+        STOP.arm()
+        train(args, given_flags(sys.argv[1:]))
+    except UsageError as e:
+        print(f"error: {e}", file=sys.stderr)
+        sys.exit(2)
+    except Interrupted as e:
+        print(STOP.report(), file=sys.stderr)
+        sys.exit(128 + e.signum)
+    finally:
+        STOP.disarm()
+
+
+if __name__ == "__main__":
+    main()
