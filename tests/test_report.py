@@ -683,3 +683,66 @@ def test_a_long_runs_returns_are_smoothed_over_one_percent_of_its_episodes(tmp_p
     tag, steps, values = report.normalised_curve(run, report.Scorer(runs, report.Args().atari_scores, []), [])
     assert len(values) == 2000 - 20 + 1 and steps[0] == 2000
     assert values == pytest.approx(0.05)  # every 20-episode window holds exactly one 1000: 50 of the teacher's 1000
+
+
+def multi_run(root, seed, method, fractions, fade=False):
+    """A multi-teacher run (multi_teacher_procgen.py's eval.json): game -> (test, train) fraction of its teacher,
+    whose scores are 5 (test) and 8 (train)."""
+    games = {}
+    for game, (test, train) in fractions.items():
+        games[game] = {
+            "teacher": {
+                "sha256": teacher_hash(game, seed),
+                "evaluation": evaluation(5.0, "test"),
+                "evaluation_train_levels": evaluation(8.0, "train"),
+                "corruption_sigma": 0.0,
+            },
+            "evaluation": evaluation(5.0 * test, "test"),
+            "evaluation_train_levels": evaluation(8.0 * train, "train"),
+            "fraction_of_teacher": test,
+            "fraction_of_teacher_train_levels": train,
+        }
+    info = {
+        "script": "multi_teacher_procgen.py",
+        "method": method,
+        "suite": "procgen",
+        "env_id": "+".join(games),
+        "env_ids": list(games),
+        "seed": seed,
+        "student_size": "same",
+        "evaluation": None,
+        "games": games,
+        "lambda_fade": fade,
+        "distill_lambda": 1.0 if method == "ppd" else None,
+    }
+    write_run(root, f"multi__{method}{'_fade' * fade}__{seed}", info)
+
+
+def test_multi_teacher_students_get_their_own_table(tmp_path):
+    """Issue #39: per game and over all games, each multi-teacher method's fraction of the game's teacher
+    (geometric mean over seeds), test and training levels; PPD with --lambda-fade its own column; beside them the
+    single-game same-size students of the same teacher files, and nothing of other teachers. Multi-teacher runs stay
+    out of Table 1."""
+    runs = str(tmp_path / "runs")
+    teacher(runs, "coinrun", 1, 5.0, train_score=8.0)
+    multi_run(runs, 1, "ppd", {"coinrun": (0.5, 1.0), "jumper": (0.8, 0.9)})
+    multi_run(runs, 2, "ppd", {"coinrun": (0.8, 0.4), "jumper": (0.2, 0.1)})
+    multi_run(runs, 1, "ppd", {"coinrun": (0.9, 1.0), "jumper": (0.9, 1.0)}, fade=True)
+    multi_run(runs, 1, "ppo", {"coinrun": (0.1, 0.2), "jumper": (0.4, 0.5)})
+    student(runs, "coinrun", 1, "student_distill", "same", 4.0, train_score=6.0)  # 0.8 and 0.75 of teacher 1
+    student(runs, "coinrun", 1, "ppd", "smaller", 1.0, train_score=1.0)  # another size: not a "single" cell
+    text = report.report(report.Args(runs_dir=runs, out_dir=str(tmp_path / "out"), bootstrap_reps=100))
+    header, *rows = table_rows(text, "Multi-teacher students")
+    assert header == ["game (levels)", "multi ppd", "multi ppd-fade", "multi ppo", "single sd"]
+    cells = {row[0]: dict(zip(header[1:], row[1:])) for row in rows}
+    assert cells["coinrun (test)"]["multi ppd"] == f"{np.sqrt(0.5 * 0.8):.2f} (2)"
+    assert cells["jumper (train)"]["multi ppd"] == f"{np.sqrt(0.9 * 0.1):.2f} (2)"
+    assert cells["all games (test)"]["multi ppd"] == f"{(0.5 * 0.8 * 0.8 * 0.2) ** 0.25:.2f} (4)"
+    assert (
+        cells["all games (test)"]["multi ppd-fade"] == "0.90 (2)" and cells["coinrun (test)"]["multi ppo"] == "0.10 (1)"
+    )
+    assert cells["coinrun (test)"]["single sd"] == "0.80 (1)" and cells["coinrun (train)"]["single sd"] == "0.75 (1)"
+    assert cells["jumper (test)"]["single sd"] == "–"
+    rows = list(csv.DictReader(open(tmp_path / "out" / "table_multi.csv")))
+    assert {(r["game"], r["levels"], r["column"]) for r in rows} >= {("all games", "train", "multi ppo")}
+    assert "multi__ppd__1" not in text  # read, shown in their own table, not left out

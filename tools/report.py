@@ -261,7 +261,7 @@ def load_runs(runs_dir: str, problems: list) -> list:
         except (OSError, json.JSONDecodeError) as e:
             problems.append(f"{name}: unreadable eval.json ({e}); left out")
             continue
-        if not info.get("evaluation"):
+        if not info.get("evaluation") and not info.get("games"):  # games: a multi-teacher run's per-game records
             problems.append(f"{name}: eval.json has no final evaluation; left out")
             continue
         runs.append(Run(name, path, info))
@@ -562,6 +562,55 @@ def table2(runs, scorer, args):
         csv_rows += [stats_row([row, original, c], stats[c]) for c in columns if stats[c]]
     header = ["env", "original teacher score", "corrupted teacher"] + [f"larger {c}" for c in methods.values()]
     return (markdown_table(header, md) if md else None), csv_rows
+
+
+# the multi-teacher script's methods (multi_teacher_procgen.py, issue #39), in the paper's order, then its own
+MULTI_METHODS = {"teacher_distill": "td", "student_distill": "sd", "ppd": "ppd", "ppd_fade": "ppd-fade", "ppo": "ppo"}
+
+
+def multi_method(run: Run) -> str:
+    """A multi-teacher run's method; PPD with --lambda-fade is its own column."""
+    method = run.info["method"]
+    return "ppd_fade" if method == "ppd" and run.info.get("lambda_fade") else method
+
+
+def table_multi(multi_runs: list, runs: list, scorer: Scorer, args: Args):
+    """One student for several games (multi_teacher_procgen.py): per game and pooled over the games, its fraction of
+    that game's teacher (test and training levels), per method; beside them ("single") the single-game same-size
+    students of the same teacher files (Table 1's runs), at the same steps per game."""
+    cells = defaultdict(lambda: defaultdict(list))  # (levels, column) -> game -> fractions over seeds
+    teacher_games = {}  # sha256 of a multi-teacher run's teacher -> its game
+    for run in multi_runs:
+        column = f"multi {MULTI_METHODS.get(multi_method(run), multi_method(run))}"
+        for game, record in run.info["games"].items():
+            teacher_games[record["teacher"]["sha256"]] = game
+            for levels, suffix in (("test", ""), ("train", "_train_levels")):
+                if record.get("fraction_of_teacher" + suffix) is not None:
+                    cells[(levels, column)][game].append(record["fraction_of_teacher" + suffix])
+    for run in runs:
+        if run.is_main_grid and run.size == "same" and teacher_games.get(run.teacher_sha256) == run.env_id:
+            for levels, train_levels in (("test", False), ("train", True)):
+                fraction = scorer.fraction(run, train_levels)
+                if fraction is not None:
+                    cells[(levels, f"single {ALL_METHODS[run.method]}")][run.env_id].append(fraction)
+    order = [f"multi {short}" for short in MULTI_METHODS.values()] + [f"single {s}" for s in ALL_METHODS.values()]
+    columns = [c for c in order if any(column == c for _, column in cells)]
+    games = sorted({game for groups in cells.values() for game in groups})
+    md, csv_rows = [], []
+    for levels in ("test", "train"):
+        for row in games + ["all games"]:
+            stats = {}
+            for column in columns:
+                groups = cells[(levels, column)]
+                stats[column] = cell_stats(
+                    groups if row == "all games" else {row: groups[row]} if row in groups else {}, args
+                )
+            md.append(
+                [f"{row} ({levels})"]
+                + [fmt_gm(stats[c]) + (f" ({stats[c]['n']})" if stats[c] else "") for c in columns]
+            )
+            csv_rows += [stats_row([row, levels, c], stats[c]) for c in columns if stats[c]]
+    return markdown_table(["game (levels)"] + columns, md), csv_rows
 
 
 def table5(runs, scorer):
@@ -1028,6 +1077,8 @@ def report(args: Args) -> str:
         raise UsageError(f"--curve-tags takes {' and/or '.join(CURVE_TAGS)}, not {' '.join(unknown) or 'nothing'}")
     problems: list = []
     runs = load_runs(args.runs_dir, problems)
+    multi_runs = [run for run in runs if run.info.get("games")]  # multi-teacher runs: their own table
+    runs = [run for run in runs if not run.info.get("games")]
     if args.extract_to:
         extract(runs, args.extract_to)
     if args.extract_only:
@@ -1061,6 +1112,21 @@ def report(args: Args) -> str:
         write_text(
             os.path.join(args.out_dir, "table2.csv"),
             csv_text(["env", "original_teacher_score", "column"] + STATS_HEADER, t2_rows),
+        )
+    if multi_runs:
+        tm, tm_rows = table_multi(multi_runs, runs, scorer, args)
+        parts += [
+            "",
+            "## Multi-teacher students: fraction of each game's teacher, geometric mean over seeds (runs)",
+            "",
+            "multi_teacher_procgen.py (issue #39): one student for all its games; 'single': the single-game "
+            "same-size students of the same teacher files. 'all games': the geometric mean over games and seeds.",
+            "",
+            tm,
+        ]
+        write_text(
+            os.path.join(args.out_dir, "table_multi.csv"),
+            csv_text(["game", "levels", "column"] + STATS_HEADER, tm_rows),
         )
     t5, t5_rows = table5(runs, scorer)
     if t5:
