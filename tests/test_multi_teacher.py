@@ -217,3 +217,44 @@ def test_a_resumed_run_continues_each_games_statistics(favouring_teachers, tmp_p
     assert again["global_step"] == 512 and read_json(tmp_path / "runs" / "r" / "eval.json")["total_timesteps"] == 512
     for before, after in zip(first["return_rms"], again["return_rms"]):
         assert after["count"] == pytest.approx(before["count"] + 2 * 16 * 4)  # two more rollouts, 4 envs per game
+
+
+def test_evaluate_plays_one_game_of_a_multi_teacher_student(favouring_teachers, tiny_teacher, tmp_path):
+    """tools/evaluate.py --game: a multi-teacher checkpoint evaluated on one of its games gives the returns its own
+    eval.json recorded for that game, return for return; without --game, or with --game on a single-game
+    checkpoint, one line says what to do."""
+    flags = ["--num-envs", 8, "--num-steps", 16, "--minibatch-size", 64, "--eval-episodes", 3, "--eval-envs", 2]
+    run_main(
+        SCRIPT,
+        [
+            "--env-ids",
+            *FAVOURED,
+            "--teacher-paths",
+            *favouring_teachers,
+            *flags,
+            "--total-timesteps",
+            128,
+            "--run-name",
+            "r",
+        ],
+        cwd=tmp_path,
+    )
+    checkpoint = tmp_path / "runs" / "r" / "checkpoint.pt"
+    recorded = read_json(tmp_path / "runs" / "r" / "eval.json")["games"]
+    for game in FAVOURED:
+        for levels, key in (("test", "evaluation"), ("train", "evaluation_train_levels")):
+            out = tmp_path / f"{game}_{levels}.json"
+            run_main(
+                "tools/evaluate.py",
+                ["--checkpoint", checkpoint, "--game", game, "--episodes", 3, "--levels", levels, "--out", out],
+                cwd=tmp_path,
+            )
+            result = read_json(out)
+            assert result["env_id"] == game and result["evaluation"]["envs"]["env_id"] == game
+            assert result["evaluation"]["returns"] == recorded[game][key]["returns"], (game, levels)
+    for argv, message in (
+        ([checkpoint], "is a multi-teacher student of coinrun, starpilot: name one with --game"),
+        ([tiny_teacher, "--game", "coinrun"], "--game picks a game of a multi-teacher checkpoint"),
+    ):
+        proc = run_script("tools/evaluate.py", ["--checkpoint", *argv], cwd=tmp_path, check=False)
+        assert message in one_error_line(proc.stderr, proc.returncode)

@@ -126,6 +126,9 @@ class Args:
         ),
     ] = None
     """seed of the corruption noise (a student run draws it with its own --seed)"""
+    game: Annotated[Optional[str], tyro.conf.arg(metavar="STR", help_behavior_hint="(default: none)")] = None
+    """a multi-teacher checkpoint (multi_teacher_procgen.py) plays this one of its games (--env-ids), as its
+    eval.json's games.{game} evaluates it"""
     cuda: bool = True
     """use CUDA when it is available (as the scripts do)"""
 
@@ -162,13 +165,19 @@ def script_args(module, state: dict):
 class Policy:
     """A checkpoint's agent, its observation normalisation and its labels, from its own script's pieces."""
 
-    def __init__(self, path: str, device):
+    def __init__(self, path: str, device, game: Optional[str] = None):
         self.path = path
         self.module, self.state = read_checkpoint(path)
         self.script, self.suite, self.env_id = self.state["script"], self.state["suite"], self.state["env_id"]
         self.family = family(self.module)
         self.args = script_args(self.module, self.state)
         self.args.env_id = self.env_id  # the canonical id the checkpoint trained on
+        if hasattr(self.module, "game_view"):  # a multi-teacher student plays one game at a time
+            games = list(self.args.env_ids)
+            if game not in games:
+                raise UsageError(f"{path} is a multi-teacher student of {', '.join(games)}: name one with --game")
+            self.args = self.module.game_view(self.args, games.index(game))
+            self.env_id = game
         self.agent = self.module.agent_from_checkpoint(self.state).to(device).eval()
         self.device = device
         self.obs_norm, self.normalize = None, None
@@ -664,9 +673,11 @@ def run(args: Args) -> dict:
         if value is not None and value <= 0:
             raise UsageError(f"--{name.replace('_', '-')} must be positive, got {value}")
     device = torch.device("cuda" if torch.cuda.is_available() and args.cuda else "cpu")
-    policy = Policy(args.checkpoint, device)
+    policy = Policy(args.checkpoint, device, args.game)
     suite = policy.suite
-    other = Policy(args.compare, device) if args.compare else None
+    other = Policy(args.compare, device, args.game) if args.compare else None
+    if args.game is not None and not any(hasattr(p.module, "game_view") for p in (policy, other) if p):
+        raise UsageError("--game picks a game of a multi-teacher checkpoint; this one plays one game")
     if other is not None and (other.suite, other.env_id) != (suite, policy.env_id):
         raise UsageError(
             f"--compare {args.compare} is on {other.env_id}, --checkpoint on {policy.env_id}: "
