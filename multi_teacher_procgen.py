@@ -121,6 +121,9 @@ class Args:
     # The environment
     env_ids: tuple[str, ...] = PAPER_ENVS
     """the Procgen games, one teacher each (the paper's: coinrun, jumper, miner, ninja)"""
+    game_ids: bool = False
+    """tell the student its game: a learnt vector per game added to its trunk's features. Off by default: the
+    games' frames tell them apart, and Rusu et al.'s students had no game input either"""
     env_id: tyro.conf.Suppress[str] = ""
     """set by the script, not a flag: the games joined by '+' for the run, one game in a game's view (game_view)"""
     teacher_path: tyro.conf.Suppress[Optional[str]] = None
@@ -630,6 +633,36 @@ class Agent(nn.Module):
         return action, dist.log_prob(action), dist.entropy(), value
 
 
+class GameIdAgent(Agent):
+    """--game-ids: the Agent plus a learnt vector per game added to the trunk's features before both heads (a
+    one-hot game id through a bias-free linear layer). `games` is the game of the rows of the next calls: one index
+    for all of them (an evaluation) or one per row (a rollout, a minibatch)."""
+
+    def __init__(self, spec: dict, obs_shape, action_dim: int):
+        super().__init__(spec, obs_shape, action_dim)
+        self.game_vectors = nn.Parameter(torch.zeros(spec["num_games"], spec["fc_size"]))
+        self.games = torch.tensor(0)
+
+    def policy_params(self) -> int:
+        return super().policy_params() + self.game_vectors.numel()
+
+    def with_game(self, features: torch.Tensor) -> torch.Tensor:
+        return features + self.game_vectors[self.games]
+
+    def get_value(self, x: torch.Tensor) -> torch.Tensor:
+        return self.critic[1](self.with_game(self.critic[0](self.pixels(x)))).squeeze(-1).float()
+
+    def get_dist(self, x: torch.Tensor) -> Categorical:
+        return Categorical(logits=self.actor[1](self.with_game(self.actor[0](self.pixels(x)))).float())
+
+    def get_dist_and_value(self, x: torch.Tensor) -> tuple[Categorical, torch.Tensor]:
+        pixels = self.pixels(x)
+        features = self.actor[0](pixels)
+        critic_features = features if self.critic[0] is self.actor[0] else self.critic[0](pixels)
+        value = self.critic[1](self.with_game(critic_features)).squeeze(-1).float()
+        return Categorical(logits=self.actor[1](self.with_game(features)).float()), value
+
+
 # ---------------------------------------------------------------------------------------------
 # GAE
 # ---------------------------------------------------------------------------------------------
@@ -1050,7 +1083,9 @@ def train(args: Args, given: Optional[set] = None) -> dict:
     student_spec = (
         teacher_states[0]["network"] if args.student == "same" else network_spec(*STUDENT_SIZES[args.student])
     )
-    agent = Agent(student_spec, obs_shape, action_dim).to(device)
+    if args.game_ids:
+        student_spec = {**student_spec, "num_games": len(games)}
+    agent = (GameIdAgent if args.game_ids else Agent)(student_spec, obs_shape, action_dim).to(device)
     # fused: one kernel for the whole parameter update (same maths; measured faster on CPU, docs/throughput.md)
     optimizer = torch.optim.Adam(agent.parameters(), lr=args.learning_rate, eps=1e-5, fused=True)
     obs_norm = None  # pixels are scaled inside the network
@@ -1127,8 +1162,8 @@ def train(args: Args, given: Optional[set] = None) -> dict:
     teacher_logits = torch.zeros(shape + (action_dim,), device=device)  # teacher outputs, once per sample
     teacher_values = torch.zeros(shape, device=device)  # the distill baselines regress the critic onto them
     # the game of every sample of the flattened rollout (step-major, as reshape(-1) orders it)
-    b_games = torch.cat([torch.full((view.num_envs,), g, device=device) for g, view in enumerate(views)])
-    b_games = b_games.repeat(args.num_steps)
+    slot_games = torch.cat([torch.full((view.num_envs,), g, device=device) for g, view in enumerate(views)])
+    b_games = slot_games.repeat(args.num_steps)
     fade = torch.ones(len(games), device=device)  # --lambda-fade's factor per game (1: lambda as given)
 
     # A resumed run restarts its episodes: environment states cannot be saved.
@@ -1146,6 +1181,7 @@ def train(args: Args, given: Optional[set] = None) -> dict:
                 optimizer.param_groups[0]["lr"] = args.learning_rate * (1.0 - (update - 1.0) / num_updates)
 
             # Rollout (Algorithm 1, line 3; Algorithms 2 and 3, line 4)
+            agent.games = slot_games  # the game of each row, for a --game-ids student (a plain Agent ignores it)
             for step in range(args.num_steps):
                 STOP.check()
                 global_step += args.num_envs
@@ -1202,6 +1238,7 @@ def train(args: Args, given: Optional[set] = None) -> dict:
                     for start in range(0, len(perm), args.minibatch_size):
                         STOP.check()
                         mb = perm[start : start + args.minibatch_size]
+                        agent.games = b_games[mb]
                         with mixed_precision(args, device):  # one forward pass of the minibatch (bfloat16 under --bf16)
                             dist, newvalue = agent.get_dist_and_value(b_obs[mb])
                         newlogprob, entropy = dist.log_prob(b_actions[mb]), dist.entropy()
@@ -1223,6 +1260,7 @@ def train(args: Args, given: Optional[set] = None) -> dict:
                         optimizer.step()
                         update_stats.append(stats)
             else:  # one gradient step on the whole rollout (Algorithms 2 and 3, line 5)
+                agent.games = b_games
                 with mixed_precision(args, device):
                     dist, student_values = agent.get_dist_and_value(b_obs)
                 loss, kl, stats = distill_only_loss(
@@ -1258,7 +1296,8 @@ def train(args: Args, given: Optional[set] = None) -> dict:
                     writer.add_scalar(f"charts/distill_lambda/{game}", distill_lambda * float(fade[g]), global_step)
                 writer.add_scalar(f"charts/reward_scale/{game}", float(np.sqrt(reward_norm.rms.var)), global_step)
             if args.eval_every and global_step // args.eval_every > (global_step - batch_size) // args.eval_every:
-                for view in views:
+                for g, view in enumerate(views):
+                    agent.games = slot_games[g * view.num_envs]  # one game for every row of the evaluation
                     curve = evaluate(
                         agent,
                         view,
@@ -1325,7 +1364,8 @@ def train(args: Args, given: Optional[set] = None) -> dict:
         "kl_direction": args.kl_direction,
         "distill_ratio": args.distill_ratio,
     }
-    for view, teacher_sha256 in zip(views, teacher_sha256s):
+    for g, (view, teacher_sha256) in enumerate(zip(views, teacher_sha256s)):
+        agent.games = slot_games[g * view.num_envs]  # one game for every row of the evaluation
         teacher_evaluation, teacher_evaluation_train_levels = teacher_evaluations[view.env_id]
         record = {
             "teacher": {
@@ -1470,7 +1510,8 @@ def load_checkpoint(path: str) -> dict:
 
 
 def agent_from_checkpoint(state: dict) -> Agent:
-    agent = Agent(state["network"], tuple(state["obs_shape"]), state["action_dim"])
+    agent_class = GameIdAgent if "num_games" in state["network"] else Agent  # a --game-ids student
+    agent = agent_class(state["network"], tuple(state["obs_shape"]), state["action_dim"])
     agent.load_state_dict({**state["actor"], **state["critic"]})
     return agent
 

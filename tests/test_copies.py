@@ -67,7 +67,10 @@ INTENDED = {
         "the baselines have no reward normaliser and write the suite they trained; the multi-teacher script has one "
         "per game and writes its --method",
     ),
-    "agent_from_checkpoint": (kind, "the baselines pick the MLP or CNN agent from the checkpoint"),
+    "agent_from_checkpoint": (
+        lambda s: s if s == MULTI else kind(s),
+        "the baselines pick the MLP or CNN agent from the checkpoint; the multi-teacher script a --game-ids agent",
+    ),
     "RESUME_MAY_CHANGE": (
         lambda s: s.startswith("ppo_teacher"),
         "the teachers' --overwrite-teacher; students' teacher evaluation flags",

@@ -258,3 +258,58 @@ def test_evaluate_plays_one_game_of_a_multi_teacher_student(favouring_teachers, 
     ):
         proc = run_script("tools/evaluate.py", ["--checkpoint", *argv], cwd=tmp_path, check=False)
         assert message in one_error_line(proc.stderr, proc.returncode)
+
+
+def test_game_ids_are_an_input_the_student_learns(favouring_teachers, tmp_path):
+    """--game-ids: a learnt vector per game, added to the trunk's features, changes the student's policy on the same
+    frames with the game; the vectors learn (each game's its own) and travel in the checkpoint, which
+    tools/evaluate.py --game evaluates as the run did."""
+    flags = ["--num-envs", 8, "--num-steps", 16, "--minibatch-size", 64, "--eval-episodes", 2, "--eval-envs", 2]
+    run_main(
+        SCRIPT,
+        [
+            "--env-ids",
+            *FAVOURED,
+            "--teacher-paths",
+            *favouring_teachers,
+            *flags,
+            "--total-timesteps",
+            512,
+            "--student",
+            "smaller",
+            "--game-ids",
+            "--run-name",
+            "r",
+            "--dump-last-rollout",
+        ],
+        cwd=tmp_path,
+    )
+    run_dir = tmp_path / "runs" / "r"
+    state = torch.load(run_dir / "checkpoint.pt", weights_only=True)
+    vectors = state["actor"]["game_vectors"]
+    assert state["network"]["num_games"] == 2 and vectors.shape == (2, state["network"]["fc_size"])
+    assert vectors.abs().sum(1).min() > 0 and not torch.equal(vectors[0], vectors[1])
+    agent = load_script("multi_teacher_procgen").agent_from_checkpoint(state)
+    frames = torch.load(run_dir / "last_rollout.pt", weights_only=True)["obs"][:, 0]  # coinrun's first slot
+    with torch.no_grad():
+        logits = []
+        for game in (0, 1):
+            agent.games = torch.tensor(game)
+            logits.append(agent.get_dist(frames).logits)
+    assert not torch.allclose(logits[0], logits[1])
+    run_main(
+        "tools/evaluate.py",
+        [
+            "--checkpoint",
+            run_dir / "checkpoint.pt",
+            "--game",
+            "starpilot",
+            "--episodes",
+            2,
+            "--out",
+            tmp_path / "e.json",
+        ],
+        cwd=tmp_path,
+    )
+    recorded = read_json(run_dir / "eval.json")["games"]["starpilot"]["evaluation"]["returns"]
+    assert read_json(tmp_path / "e.json")["evaluation"]["returns"] == recorded

@@ -172,13 +172,14 @@ class Policy:
         self.family = family(self.module)
         self.args = script_args(self.module, self.state)
         self.args.env_id = self.env_id  # the canonical id the checkpoint trained on
+        self.agent = self.module.agent_from_checkpoint(self.state).to(device).eval()
         if hasattr(self.module, "game_view"):  # a multi-teacher student plays one game at a time
             games = list(self.args.env_ids)
             if game not in games:
                 raise UsageError(f"{path} is a multi-teacher student of {', '.join(games)}: name one with --game")
             self.args = self.module.game_view(self.args, games.index(game))
             self.env_id = game
-        self.agent = self.module.agent_from_checkpoint(self.state).to(device).eval()
+            self.agent.games = torch.tensor(games.index(game), device=device)  # a --game-ids student's input
         self.device = device
         self.obs_norm, self.normalize = None, None
         if self.suite == "mujoco":
