@@ -715,7 +715,8 @@ def multi_run(root, seed, method, fractions, fade=False):
         "lambda_fade": fade,
         "distill_lambda": 1.0 if method == "ppd" else None,
     }
-    write_run(root, f"multi__{method}{'_fade' * fade}__{seed}", info)
+    curves = {f"eval/episodic_return/{game}": [(100, 1.0), (200, 2.0)] for game in games}  # per-game curves
+    write_run(root, f"multi__{method}{'_fade' * fade}__{seed}", info, curves)
 
 
 def test_multi_teacher_students_get_their_own_table(tmp_path):
@@ -731,7 +732,15 @@ def test_multi_teacher_students_get_their_own_table(tmp_path):
     multi_run(runs, 1, "ppo", {"coinrun": (0.1, 0.2), "jumper": (0.4, 0.5)})
     student(runs, "coinrun", 1, "student_distill", "same", 4.0, train_score=6.0)  # 0.8 and 0.75 of teacher 1
     student(runs, "coinrun", 1, "ppd", "smaller", 1.0, train_score=1.0)  # another size: not a "single" cell
-    text = report.report(report.Args(runs_dir=runs, out_dir=str(tmp_path / "out"), bootstrap_reps=100))
+    extracted = str(tmp_path / "extracted")
+    text = report.report(
+        report.Args(runs_dir=runs, out_dir=str(tmp_path / "out"), extract_to=extracted, bootstrap_reps=100)
+    )
+    with open(os.path.join(extracted, "multi__ppo__1", "curves.csv")) as f:  # copied with its per-game curves
+        assert {row["tag"] for row in csv.DictReader(f)} == {
+            "eval/episodic_return/coinrun",
+            "eval/episodic_return/jumper",
+        }
     header, *rows = table_rows(text, "Multi-teacher students")
     assert header == ["game (levels)", "multi ppd", "multi ppd-fade", "multi ppo", "single sd"]
     cells = {row[0]: dict(zip(header[1:], row[1:])) for row in rows}
@@ -742,7 +751,7 @@ def test_multi_teacher_students_get_their_own_table(tmp_path):
         cells["all games (test)"]["multi ppd-fade"] == "0.90 (2)" and cells["coinrun (test)"]["multi ppo"] == "0.10 (1)"
     )
     assert cells["coinrun (test)"]["single sd"] == "0.80 (1)" and cells["coinrun (train)"]["single sd"] == "0.75 (1)"
-    assert cells["jumper (test)"]["single sd"] == "–"
+    assert cells["jumper (test)"]["single sd"] == "–" and cells["all games (test)"]["single sd"] == "0.80 (1)†"
     rows = list(csv.DictReader(open(tmp_path / "out" / "table_multi.csv")))
     assert {(r["game"], r["levels"], r["column"]) for r in rows} >= {("all games", "train", "multi ppo")}
     assert "multi__ppd__1" not in text  # read, shown in their own table, not left out

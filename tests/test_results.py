@@ -41,6 +41,9 @@ def test_every_committed_run_is_a_finished_run_of_the_grid():
     for name in names:
         assert sorted(os.listdir(os.path.join(RUNS, name))) == ["curves.csv", "eval.json"], name
         info = json.load(open(os.path.join(RUNS, name, "eval.json")))
+        if info.get("games"):  # issue #39: a multi-teacher student of results/multi_teacher.sh
+            check_multi_teacher_run(name, info, teachers)
+            continue
         budget, episodes = GRID_BUDGETS[info["env_id"]]
         assert info["evaluation"]["episodes"] == episodes, name
         if info["env_id"] in ("Ant-v4", "Humanoid-v4"):  # issue #22: only from the 10M-step teachers
@@ -61,13 +64,27 @@ def test_every_committed_run_is_a_finished_run_of_the_grid():
 GRID_BUDGETS = {
     **{env: (2_000_000, 50) for env in ("Hopper-v4", "HalfCheetah-v4", "Ant-v4", "Humanoid-v4")},
     "Pong-v5": (1_000_000, 50),
-    "coinrun": (2_000_000, 200),
+    **{game: (2_000_000, 200) for game in ("coinrun", "jumper", "miner", "ninja")},  # issue #38: all four games
 }
 
 
+def check_multi_teacher_run(name: str, info: dict, teachers: dict) -> None:
+    """results/multi_teacher.sh's runs: 8M steps over the four games (72 envs), each game evaluated on 200 test and
+    200 training-level episodes against its committed teacher of the run's seed, --eval-every 400000 per game."""
+    rollout = 72 * info_rollout(info)
+    assert info["env_ids"] == ["coinrun", "jumper", "miner", "ninja"], name
+    assert info["total_timesteps"] == 8_000_000 // rollout * rollout and info["student_size"] == "same", name
+    for game, record in info["games"].items():
+        assert record["evaluation"]["episodes"] == record["evaluation_train_levels"]["episodes"] == 200, name
+        assert teachers.get(record["teacher"]["sha256"]) is not None, (name, game)
+        with open(os.path.join(RUNS, name, "curves.csv")) as f:
+            steps = [int(row["step"]) for row in csv.DictReader(f) if row["tag"] == f"eval/episodic_return/{game}"]
+        assert len(steps) == info["total_timesteps"] // 400_000 and steps == sorted(steps), (name, game)
+
+
 def info_rollout(info: dict) -> int:
-    """Steps per env per rollout: 64 for PPD, 5 for the baselines (A.3)."""
-    return 64 if info["method"] == "ppd" else 5
+    """Steps per env per rollout: 64 for PPD (and multi-task PPO), 5 for the baselines (A.3)."""
+    return 64 if info["method"] in ("ppd", "ppo") else 5
 
 
 def test_ppd_pace_variants_are_one_line_changes_of_eq2(tmp_path):

@@ -605,9 +605,13 @@ def table_multi(multi_runs: list, runs: list, scorer: Scorer, args: Args):
                 stats[column] = cell_stats(
                     groups if row == "all games" else {row: groups[row]} if row in groups else {}, args
                 )
+            # an 'all games' cell that lacks some of the games does not compare with the full ones
+            mark = {
+                c: PARTIAL_MARK if row == "all games" and len(cells[(levels, c)]) < len(games) else "" for c in columns
+            }
             md.append(
                 [f"{row} ({levels})"]
-                + [fmt_gm(stats[c]) + (f" ({stats[c]['n']})" if stats[c] else "") for c in columns]
+                + [fmt_gm(stats[c]) + (f" ({stats[c]['n']}){mark[c]}" if stats[c] else "") for c in columns]
             )
             csv_rows += [stats_row([row, levels, c], stats[c]) for c in columns if stats[c]]
     return markdown_table(["game (levels)"] + columns, md), csv_rows
@@ -876,7 +880,8 @@ def run_rows(runs: list, scorer: Scorer) -> list:
 # Curves and figures
 # ---------------------------------------------------------------------------------------------
 def read_curves(run_dir: str) -> dict:
-    """tag -> (steps, values) for CURVE_TAGS, from curves.csv if the folder has one, else tensorboard events."""
+    """tag -> (steps, values) for CURVE_TAGS (and a multi-teacher run's CURVE_TAGS/{game}), from curves.csv if the
+    folder has one, else tensorboard events."""
     curves = defaultdict(lambda: ([], []))
     csv_path = os.path.join(run_dir, CURVES_FILE)
     if os.path.isfile(csv_path):
@@ -889,7 +894,8 @@ def read_curves(run_dir: str) -> dict:
 
         acc = EventAccumulator(run_dir, size_guidance={"scalars": 0})
         acc.Reload()
-        for tag in set(CURVE_TAGS) & set(acc.Tags()["scalars"]):
+        # a multi-teacher run's per-game curves too: CURVE_TAGS/{game}
+        for tag in [t for t in acc.Tags()["scalars"] if t in CURVE_TAGS or t.rsplit("/", 1)[0] in CURVE_TAGS]:
             for event in acc.Scalars(tag):
                 curves[tag][0].append(event.step)
                 curves[tag][1].append(event.value)
@@ -1077,12 +1083,12 @@ def report(args: Args) -> str:
         raise UsageError(f"--curve-tags takes {' and/or '.join(CURVE_TAGS)}, not {' '.join(unknown) or 'nothing'}")
     problems: list = []
     runs = load_runs(args.runs_dir, problems)
-    multi_runs = [run for run in runs if run.info.get("games")]  # multi-teacher runs: their own table
-    runs = [run for run in runs if not run.info.get("games")]
     if args.extract_to:
         extract(runs, args.extract_to)
     if args.extract_only:
         return f"copied {plural(len(runs), 'finished run')} to {args.extract_to}"
+    multi_runs = [run for run in runs if run.info.get("games")]  # multi-teacher runs: their own table
+    runs = [run for run in runs if not run.info.get("games")]
     scorer = Scorer(runs, args.atari_scores, problems, args.teachers_dirs)
     problems += [f"{run.name}: {why}; left out" for run in runs if (why := not_shown(run))]
     teachers = sum(r.method in TEACHER_METHODS for r in runs)
