@@ -314,7 +314,7 @@ def test_table1_values(made_report):
 
 def test_table2_5_7_values(made_report):
     text, out, _ = made_report
-    header, *rows = table_rows(text, "Tables 2 and 6")
+    header, *rows = table_rows(text, "Tables 2, 6 and 8")
     table = {row[0]: dict(zip(header, row)) for row in rows}
     hopper = table["Hopper-v4 (σ=0.05)"]
     assert hopper["original teacher score"] == "1000.00" and hopper["corrupted teacher"] == "0.40x"
@@ -574,7 +574,7 @@ def test_stopgrad_variant_is_its_own_column_never_averaged_with_eq2(tmp_path):
     text = report.report(report.Args(runs_dir=runs, out_dir=str(tmp_path / "out"), bootstrap_reps=100))
     assert table1_cell(text, "mujoco", "larger ppd") == "0.90"
     assert table1_cell(text, "mujoco", "larger ppd-sg") == "1.10"
-    header, *rows = table_rows(text, "Tables 2 and 6")
+    header, *rows = table_rows(text, "Tables 2, 6 and 8")
     assert header[-1] == "larger ppd-sg" and rows[0][-1] == "0.70"
     rows = list(csv.DictReader(open(tmp_path / "out" / "table5.csv")))
     assert rows[0]["larger ppd"] == "900.00" and rows[0]["larger ppd-sg"] == "1100.00"
@@ -663,7 +663,7 @@ def test_table2_marks_a_suite_cell_that_lacks_some_envs(tmp_path):
     student(root, "Hopper-v4", 1, "student_distill", "larger", 500.0, sigma=0.05, teacher_score=400.0)
     student(root, "HalfCheetah-v4", 1, "ppd", "larger", 400.0, sigma=0.05, teacher_score=250.0)
     text = report.report(report.Args(runs_dir=root, out_dir=str(tmp_path / "out"), bootstrap_reps=100))
-    header, *rows = table_rows(text, "Tables 2 and 6")
+    header, *rows = table_rows(text, "Tables 2, 6 and 8")
     suite = dict(zip(header, next(row for row in rows if row[0] == "mujoco (σ=0.05)")))
     assert suite["corrupted teacher"] == "0.45x"  # sqrt(0.4 * 0.5), both envs
     assert suite["original teacher score"] == "–"  # 1000 and 500 of two envs do not average
@@ -755,3 +755,41 @@ def test_multi_teacher_students_get_their_own_table(tmp_path):
     rows = list(csv.DictReader(open(tmp_path / "out" / "table_multi.csv")))
     assert {(r["game"], r["levels"], r["column"]) for r in rows} >= {("all games", "train", "multi ppo")}
     assert "multi__ppd__1" not in text  # read, shown in their own table, not left out
+
+
+def test_procgen_imperfect_teachers_onto_same_size_students(tmp_path):
+    """Issue #38 part 3: corrupted Procgen teachers distilled onto same-size students get their own 'same' columns
+    beside Mujoco's larger ones, on test levels and again on training levels (Table 8); every student also as a
+    fraction of the corrupted teacher; and the comparisons pair them with the corrupted teacher."""
+    root = str(tmp_path / "runs")
+    teacher(root, "Hopper-v4", 1, 1000.0)
+    student(root, "Hopper-v4", 1, "ppd", "larger", 800.0, sigma=0.05, teacher_score=400.0)
+    for seed in (1, 2):
+        teacher(root, "coinrun", seed, 8.0, train_score=10.0)
+        for method, score in (("ppd", 6.0), ("student_distill", 4.0)):
+            name = student(
+                root, "coinrun", seed, method, "same", score, sigma=0.05, teacher_score=4.0, train_score=score + 1.0
+            )
+            path = os.path.join(root, name, "eval.json")
+            info = json.load(open(path))
+            info["teacher"]["evaluation_train_levels"] = evaluation(5.0, "train")  # the corrupted teacher's
+            json.dump(info, open(path, "w"))
+    text = report.report(report.Args(runs_dir=root, out_dir=str(tmp_path / "out"), bootstrap_reps=100))
+    header, *rows = table_rows(text, "Tables 2, 6 and 8")
+    assert header[3:] == ["same td", "same sd", "same ppd", "larger td", "larger sd", "larger ppd"]  # SIZES order
+    table = {row[0]: dict(zip(header, row)) for row in rows}
+    test, train = table["coinrun (σ=0.05)"], table["coinrun (σ=0.05, train)"]
+    assert (test["corrupted teacher"], test["same ppd"], test["same sd"]) == ("0.50x", "0.75", "0.50")
+    assert (train["corrupted teacher"], train["same ppd"], train["same sd"]) == ("0.50x", "0.70", "0.50")
+    assert test["larger ppd"] == "–" and table["Hopper-v4 (σ=0.05)"]["larger ppd"] == "0.80"
+    header, *rows = table_rows(text, "Table 2: the same students, fractions of the corrupted teacher")
+    table = {row[0]: dict(zip(header, row)) for row in rows}
+    assert table["coinrun (σ=0.05)"]["same ppd"] == "1.50" and table["coinrun (σ=0.05)"]["same sd"] == "1.00"
+    assert (
+        table["coinrun (σ=0.05, train)"]["same ppd"] == "1.40" and table["Hopper-v4 (σ=0.05)"]["larger ppd"] == "2.00"
+    )
+    with open(tmp_path / "out" / "comparisons.csv") as f:
+        compared = [r for r in csv.DictReader(f) if r["table"] == "2" and r["row"] == "coinrun (σ=0.05)"]
+    pairs = {(r["size"], r["a"], r["b"]): r for r in compared}
+    assert float(pairs[("same", "ppd", "corrupted teacher")]["mean_diff"]) == pytest.approx(0.25)  # 0.75 - 0.5
+    assert float(pairs[("same", "ppd", "sd")]["mean_diff"]) == pytest.approx(0.25)

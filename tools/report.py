@@ -519,49 +519,62 @@ def table7(runs, scorer, args):
 
 
 def table2(runs, scorer, args):
-    """Imperfect teachers (Tables 2 and 6): per env and per suite, the corrupted teacher and each method's
-    larger student, as fractions of the original teacher."""
-    cells = defaultdict(lambda: defaultdict(list))  # (row, column) -> env -> fractions
+    """Imperfect teachers (Tables 2, 6 and 8): per env and per suite (Procgen on test levels, and again on training
+    levels), the corrupted teacher and each method's student of each size, as fractions of the original teacher;
+    and each student as a fraction of the corrupted teacher. Returns (both markdown tables, csv rows)."""
+    cells = defaultdict(lambda: defaultdict(list))  # (row, column) -> env -> fractions of the original teacher
+    of_corrupted = defaultdict(lambda: defaultdict(list))  # (row, column) -> env -> fractions of the corrupted one
     corrupted = defaultdict(dict)  # row -> (env, seed) -> the corrupted teacher's fraction (same for every method)
     originals = defaultdict(dict)  # row -> (env, seed) -> original teacher score
     suite_of = {}  # env -> suite
-    methods = methods_of([r for r in runs if r.sigma != 0])
-    for run in runs:
-        if run.method not in methods or run.sigma == 0:
+    imperfect = [r for r in runs if r.sigma != 0]
+    methods = methods_of(imperfect)
+    sizes = [size for size in SIZES if any(r.size == size for r in imperfect)]
+    for run in imperfect:
+        if run.method not in methods:
             continue
-        if run.size != "larger":
-            scorer.note(f"{run.name}: an imperfect-teacher run with a {run.size} student (Table 2 is larger); left out")
-            continue
-        original, student = scorer.teacher_score(run), scorer.score(run)
-        if original is None or student is None:
-            continue
-        corrupted_score = scorer.score(run, evaluation=(run.info.get("teacher") or {}).get("evaluation"))
-        for row in (f"{run.env_id} (σ={run.sigma:g})", f"{run.suite} (σ={run.sigma:g})"):
-            cells[(row, methods[run.method])][run.env_id].append(student / original)
-            originals[row][(run.env_id, scorer.teacher_id(run))] = original
-            suite_of[run.env_id] = run.suite
-            if corrupted_score is not None:
-                corrupted[row][(run.env_id, scorer.teacher_id(run))] = corrupted_score / original
+        teacher = run.info.get("teacher") or {}
+        level_sets = [("", False)] + ([(", train", True)] if run.suite == "procgen" else [])
+        for tag, train_levels in level_sets:
+            original, student = scorer.teacher_score(run, train_levels), scorer.score(run, train_levels)
+            if original is None or student is None:
+                continue
+            corrupted_eval = teacher.get("evaluation_train_levels" if train_levels else "evaluation")
+            corrupted_score = scorer.score(run, evaluation=corrupted_eval) if corrupted_eval else None
+            column = f"{run.size} {methods[run.method]}"
+            for row in (f"{run.env_id} (σ={run.sigma:g}{tag})", f"{run.suite} (σ={run.sigma:g}{tag})"):
+                cells[(row, column)][run.env_id].append(student / original)
+                originals[row][(run.env_id, scorer.teacher_id(run))] = original
+                suite_of[run.env_id] = run.suite
+                if corrupted_score is not None:
+                    corrupted[row][(run.env_id, scorer.teacher_id(run))] = corrupted_score / original
+                    if corrupted_score > 0:
+                        of_corrupted[(row, column)][run.env_id].append(student / corrupted_score)
     for row, values in corrupted.items():
         for (env, _), fraction in values.items():
             cells[(row, "corrupted")][env].append(fraction)
     rows = sorted(originals, key=lambda row: (row.split(" ")[0] in SUITES, row))  # envs first, then suites
-    columns = ["corrupted"] + list(methods.values())
-    md, csv_rows = [], []
+    students = [f"{size} {short}" for size in sizes for short in methods.values()]
+    md, md_corrupted, csv_rows = [], [], []
     for row in rows:
-        stats = {column: cell_stats(cells[(row, column)], args) for column in columns}
+        stats = {column: cell_stats(cells[(row, column)], args) for column in ["corrupted"] + students}
         envs = {env for env, _ in originals[row]}  # raw scores of several envs do not average (as in Table 1)
         original = (
             f"{np.mean(list(originals[row].values())):.2f}"
             if len(envs) == 1 or all(suite_of[env] == "atari" for env in envs)
             else "–"
         )
-        row_envs = set().union(*(cells[(row, c)].keys() for c in columns))
-        mark = {c: PARTIAL_MARK if stats[c] and set(cells[(row, c)]) != row_envs else "" for c in columns}
-        md.append([row, original] + [fmt_gm(stats[c], "x" if c == "corrupted" else "") + mark[c] for c in columns])
-        csv_rows += [stats_row([row, original, c], stats[c]) for c in columns if stats[c]]
-    header = ["env", "original teacher score", "corrupted teacher"] + [f"larger {c}" for c in methods.values()]
-    return (markdown_table(header, md) if md else None), csv_rows
+        row_envs = set().union(*(cells[(row, c)].keys() for c in stats))
+        mark = {c: PARTIAL_MARK if stats[c] and set(cells[(row, c)]) != row_envs else "" for c in stats}
+        md.append([row, original] + [fmt_gm(stats[c], "x" if c == "corrupted" else "") + mark[c] for c in stats])
+        csv_rows += [stats_row([row, original, c], stats[c]) for c in stats if stats[c]]
+        stats = {column: cell_stats(of_corrupted[(row, column)], args) for column in students}
+        md_corrupted.append([row] + [fmt_gm(stats[c]) for c in students])
+        csv_rows += [stats_row([row, "of corrupted", c], stats[c]) for c in students if stats[c]]
+    if not md:
+        return None, None, csv_rows
+    header = ["env", "original teacher score", "corrupted teacher"] + students
+    return markdown_table(header, md), markdown_table(["env"] + students, md_corrupted), csv_rows
 
 
 # the multi-teacher script's methods (multi_teacher_procgen.py, issue #39), in the paper's order, then its own
@@ -702,7 +715,7 @@ def paired_cells(runs: list, scorer: Scorer) -> dict:
                 for row in (run.suite + tag, run.env_id + tag):
                     se = scorer.score_se(run, train_levels) / scorer.teacher_score(run, train_levels)
                     cells[(table, row, run.size)][run.method][run.env_id][scorer.teacher_id(run)] = (fraction, se)
-        elif run.sigma != 0 and run.size == "larger" and run.is_student:
+        elif run.sigma != 0 and run.is_student:
             original, student = scorer.teacher_score(run), scorer.score(run)
             corrupted = scorer.score(run, evaluation=(run.info.get("teacher") or {}).get("evaluation"))
             if original is None or student is None:
@@ -1112,9 +1125,11 @@ def report(args: Args) -> str:
         os.path.join(args.out_dir, "table1.csv"),
         csv_text(["suite", "teacher_score", "size", "method"] + STATS_HEADER, t1_rows),
     )
-    t2, t2_rows = table2(runs, scorer, args)
+    t2, t2_corrupted, t2_rows = table2(runs, scorer, args)
     if t2:
-        parts += ["", "## Tables 2 and 6: imperfect teachers, fractions of the original teacher", "", t2]
+        parts += ["", "## Tables 2, 6 and 8: imperfect teachers, fractions of the original teacher", "", t2]
+        parts += ["", "## Table 2: the same students, fractions of the corrupted teacher (above 1: beyond it)", ""]
+        parts += [t2_corrupted]
         write_text(
             os.path.join(args.out_dir, "table2.csv"),
             csv_text(["env", "original_teacher_score", "column"] + STATS_HEADER, t2_rows),
