@@ -14,54 +14,16 @@ import pytest
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 sys.path.insert(0, ROOT)
+sys.path.insert(1, os.path.join(ROOT, "tools"))
+from entry import SCRIPTS  # noqa: E402, F401  the training scripts (tools/entry.py), one list for the tests
 
 # Tiny settings per suite, so that a whole run takes seconds on 2 CPU cores: rollout and evaluation flags
 # shared by every script (TINY), and small teacher networks (TINY_TEACHER_NET).
+TINY_UPDATE_AND_EVAL = "--minibatch-size 64 --eval-episodes 2 --eval-envs 2".split()
 TINY = {
-    "mujoco": [
-        "--env-id",
-        "Hopper",
-        "--num-envs",
-        "4",
-        "--num-steps",
-        "64",
-        "--minibatch-size",
-        "64",
-        "--eval-episodes",
-        "2",
-        "--eval-envs",
-        "2",
-    ],
-    "atari": [
-        "--env-id",
-        "Pong",
-        "--num-envs",
-        "4",
-        "--num-steps",
-        "32",
-        "--minibatch-size",
-        "64",
-        "--eval-episodes",
-        "2",
-        "--eval-envs",
-        "2",
-        "--max-episode-steps",
-        "50",
-    ],
-    "procgen": [
-        "--env-id",
-        "starpilot",
-        "--num-envs",
-        "4",
-        "--num-steps",
-        "32",
-        "--minibatch-size",
-        "64",
-        "--eval-episodes",
-        "2",
-        "--eval-envs",
-        "2",
-    ],
+    "mujoco": "--env-id Hopper --num-envs 4 --num-steps 64".split() + TINY_UPDATE_AND_EVAL,
+    "atari": "--env-id Pong --num-envs 4 --num-steps 32".split() + TINY_UPDATE_AND_EVAL + ["--max-episode-steps", "50"],
+    "procgen": "--env-id starpilot --num-envs 4 --num-steps 32".split() + TINY_UPDATE_AND_EVAL,
 }
 TINY_TEACHER_NET = {
     "mujoco": ["--hidden-sizes", "32", "32"],
@@ -220,22 +182,8 @@ def teacher_runs(tmp_path_factory):
 def pendulum_teacher(tmp_path_factory):
     """A competent InvertedPendulum-v4 teacher trained here (about 20 s), for the learning tests."""
     work = tmp_path_factory.mktemp("pendulum")
-    run_main(
-        "ppo_teacher_mujoco.py",
-        [
-            "--env-id",
-            "InvertedPendulum",
-            "--total-timesteps",
-            "40000",
-            "--num-steps",
-            "64",
-            "--eval-episodes",
-            "10",
-            "--run-name",
-            "teacher",
-        ],
-        cwd=work,
-    )
+    flags = "--env-id InvertedPendulum --total-timesteps 40000 --num-steps 64 --eval-episodes 10".split()
+    run_main("ppo_teacher_mujoco.py", [*flags, "--run-name", "teacher"], cwd=work)
     return work
 
 

@@ -8,19 +8,9 @@ import difflib
 import os
 from collections import defaultdict
 
-from conftest import ROOT, load_script
+from conftest import ROOT, SCRIPTS as PROJECT_SCRIPTS, load_script
 
-SCRIPTS = (
-    "ppo_teacher_atari",
-    "ppo_teacher_mujoco",
-    "ppo_teacher_procgen",
-    "ppd_atari",
-    "ppd_mujoco",
-    "ppd_procgen",
-    "student_distill",
-    "teacher_distill",
-    "multi_teacher_procgen",
-)
+SCRIPTS = tuple(script.removesuffix(".py") for script in PROJECT_SCRIPTS)
 BASELINES = ("student_distill", "teacher_distill")
 MULTI = "multi_teacher_procgen"  # ppd_procgen.py plus several teachers (issue #39)
 

@@ -6,23 +6,9 @@ import os
 
 import pytest
 
-from conftest import ROOT, run_main
+from conftest import ROOT, SCRIPTS, run_main
 
-PROGRAMS = (
-    "ppo_teacher_atari.py",
-    "ppo_teacher_mujoco.py",
-    "ppo_teacher_procgen.py",
-    "ppd_atari.py",
-    "ppd_mujoco.py",
-    "ppd_procgen.py",
-    "student_distill.py",
-    "teacher_distill.py",
-    "multi_teacher_procgen.py",
-    "tools/evaluate.py",
-    "tools/import_sb3.py",
-    "tools/report.py",
-    "tools/sweep.py",
-)
+PROGRAMS = (*SCRIPTS, "tools/evaluate.py", "tools/import_sb3.py", "tools/report.py", "tools/sweep.py")
 
 
 def args_fields(path: str) -> list:

@@ -23,20 +23,7 @@ from conftest import (
     sha256,
 )
 
-HOPPER = [
-    "--env-id",
-    "Hopper",
-    "--num-envs",
-    "4",
-    "--num-steps",
-    "64",
-    "--minibatch-size",
-    "64",
-    "--eval-episodes",
-    "1",
-    "--eval-envs",
-    "1",
-]
+HOPPER = "--env-id Hopper --num-envs 4 --num-steps 64 --minibatch-size 64 --eval-episodes 1 --eval-envs 1".split()
 ROLLOUT = 4 * 64
 
 

@@ -19,6 +19,7 @@ SCRIPTS = (
     "ppd_procgen.py",
     "student_distill.py",
     "teacher_distill.py",
+    "multi_teacher_procgen.py",
 )  # the project's own; copies load too
 
 
