@@ -289,10 +289,6 @@ def resolve_args(args: Args) -> Args:
         args.teacher_paths = tuple(default_teacher_path(game, args.seed) for game in args.env_ids)
     if len(args.teacher_paths) != len(args.env_ids):
         raise UsageError(f"--teacher-paths names {len(args.teacher_paths)} teachers for {len(args.env_ids)} games")
-    for game in range(len(args.env_ids)):
-        view = game_view(args, game)
-        if not os.path.isfile(view.teacher_path):
-            raise UsageError(teacher_not_found(view, TEACHER_SCRIPT))
     if args.lambda_fade and (args.method != "ppd" or args.eval_episodes == 0):
         raise UsageError(
             "--lambda-fade fades PPD's term against each teacher's training-level score: it needs "
@@ -344,6 +340,10 @@ def resolve_args(args: Args) -> Args:
             f"--minibatch-size {args.minibatch_size} is larger than the rollout batch "
             f"(num_envs x num_steps = {batch_size})"
         )
+    for game in range(len(args.env_ids)):  # last: a bad value is named before a missing file
+        view = game_view(args, game)
+        if not os.path.isfile(view.teacher_path):
+            raise UsageError(teacher_not_found(view, TEACHER_SCRIPT))
     return args
 
 

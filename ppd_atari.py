@@ -258,8 +258,6 @@ def resolve_args(args: Args) -> Args:
     args.env_id = canonical_env_id(args.env_id)
     if args.teacher_path is None:
         args.teacher_path = default_teacher_path(args.env_id, args.seed)
-    if not os.path.isfile(args.teacher_path):
-        raise UsageError(teacher_not_found(args, TEACHER_SCRIPT))
     positive = [
         "total_timesteps",
         "learning_rate",
@@ -299,6 +297,8 @@ def resolve_args(args: Args) -> Args:
             f"--minibatch-size {args.minibatch_size} is larger than the rollout batch "
             f"(num_envs x num_steps = {batch_size})"
         )
+    if not os.path.isfile(args.teacher_path):  # last: a bad value is named before a missing file
+        raise UsageError(teacher_not_found(args, TEACHER_SCRIPT))
     return args
 
 

@@ -294,8 +294,6 @@ def resolve_args(args: Args) -> Args:
     suite, args.env_id = canonical_env_id(args.env_id)
     if args.teacher_path is None:
         args.teacher_path = default_teacher_path(args.env_id, args.seed)
-    if not os.path.isfile(args.teacher_path):
-        raise UsageError(teacher_not_found(args, TEACHER_SCRIPTS[suite]))
     if args.eval_episodes is None:
         args.eval_episodes = 200 if suite == "procgen" else 50
     if args.eval_deterministic is None:
@@ -333,6 +331,8 @@ def resolve_args(args: Args) -> Args:
             f"[{TEST_START_LEVEL}, {2 * TEST_START_LEVEL}) of every evaluation; train on levels below "
             f"{TEST_START_LEVEL}"
         )
+    if not os.path.isfile(args.teacher_path):  # last: a bad value is named before a missing file
+        raise UsageError(teacher_not_found(args, TEACHER_SCRIPTS[suite]))
     return args
 
 
