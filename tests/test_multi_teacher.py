@@ -32,6 +32,14 @@ def favouring_teachers(tiny_teacher, tmp_path_factory):
     return paths
 
 
+def run_two_games(teachers, cwd, *flags):
+    """A tiny PPD run of the two FAVOURED games (8 envs, 4 each) into cwd/runs/r; flags add to these or replace
+    them (tyro: the last value of a flag wins)."""
+    base = ["--env-ids", *FAVOURED, "--teacher-paths", *teachers, "--num-envs", 8, "--num-steps", 16]
+    base += ["--minibatch-size", 64, "--eval-episodes", 2, "--eval-envs", 2, "--run-name", "r"]
+    return run_main(SCRIPT, [*base, *flags], cwd=cwd)
+
+
 def final_weights(run_dir) -> dict:
     state = torch.load(run_dir / "checkpoint.pt", weights_only=True)
     return {**state["actor"], **state["critic"]}
@@ -118,13 +126,7 @@ def test_each_game_learns_its_own_teachers_action(method, favouring_teachers, tm
 def test_a_run_reports_each_game(favouring_teachers, tmp_path):
     """eval.json: per game the student's and its teacher's evaluations on test and training levels with their envs,
     the fractions and their geometric mean; tensorboard: returns, KL, lambda and reward scale per game."""
-    flags = ["--num-envs", 8, "--num-steps", 32, "--minibatch-size", 64, "--eval-episodes", 2, "--eval-envs", 2]
-    flags += ["--total-timesteps", 1024]
-    run_main(
-        SCRIPT,
-        ["--env-ids", *FAVOURED, "--teacher-paths", *favouring_teachers, *flags, "--run-name", "r", "--lambda-fade"],
-        cwd=tmp_path,
-    )
+    run_two_games(favouring_teachers, tmp_path, "--num-steps", 32, "--total-timesteps", 1024, "--lambda-fade")
     result = read_json(tmp_path / "runs" / "r" / "eval.json")
     assert result["method"] == "ppd" and result["env_ids"] == list(FAVOURED) and result["env_id"] == "coinrun+starpilot"
     assert [env["env_id"] for env in result["training_envs"]] == list(FAVOURED)
@@ -191,22 +193,7 @@ def test_bad_input_is_one_line(favouring_teachers, tiny_teacher, tmp_path):
 def test_a_resumed_run_continues_each_games_statistics(favouring_teachers, tmp_path):
     """--resume: each game's reward statistics come back from the checkpoint and go on counting, and each teacher's
     evaluation is read back from the game's folder instead of played again."""
-    flags = ["--num-envs", 8, "--num-steps", 16, "--minibatch-size", 64, "--eval-episodes", 2, "--eval-envs", 2]
-    run_main(
-        SCRIPT,
-        [
-            "--env-ids",
-            *FAVOURED,
-            "--teacher-paths",
-            *favouring_teachers,
-            *flags,
-            "--total-timesteps",
-            256,
-            "--run-name",
-            "r",
-        ],
-        cwd=tmp_path,
-    )
+    run_two_games(favouring_teachers, tmp_path, "--total-timesteps", 256)
     checkpoint = tmp_path / "runs" / "r" / "checkpoint.pt"
     first = torch.load(checkpoint, weights_only=True)
     proc = run_main(SCRIPT, ["--resume", tmp_path / "runs" / "r", "--total-timesteps", 512], cwd=tmp_path)
@@ -223,22 +210,7 @@ def test_evaluate_plays_one_game_of_a_multi_teacher_student(favouring_teachers, 
     """tools/evaluate.py --game: a multi-teacher checkpoint evaluated on one of its games gives the returns its own
     eval.json recorded for that game, return for return; without --game, or with --game on a single-game
     checkpoint, one line says what to do."""
-    flags = ["--num-envs", 8, "--num-steps", 16, "--minibatch-size", 64, "--eval-episodes", 3, "--eval-envs", 2]
-    run_main(
-        SCRIPT,
-        [
-            "--env-ids",
-            *FAVOURED,
-            "--teacher-paths",
-            *favouring_teachers,
-            *flags,
-            "--total-timesteps",
-            128,
-            "--run-name",
-            "r",
-        ],
-        cwd=tmp_path,
-    )
+    run_two_games(favouring_teachers, tmp_path, "--eval-episodes", 3, "--total-timesteps", 128)
     checkpoint = tmp_path / "runs" / "r" / "checkpoint.pt"
     recorded = read_json(tmp_path / "runs" / "r" / "eval.json")["games"]
     for game in FAVOURED:
@@ -264,25 +236,15 @@ def test_game_ids_are_an_input_the_student_learns(favouring_teachers, tmp_path):
     """--game-ids: a learnt vector per game, added to the trunk's features, changes the student's policy on the same
     frames with the game; the vectors learn (each game's its own) and travel in the checkpoint, which
     tools/evaluate.py --game evaluates as the run did."""
-    flags = ["--num-envs", 8, "--num-steps", 16, "--minibatch-size", 64, "--eval-episodes", 2, "--eval-envs", 2]
-    run_main(
-        SCRIPT,
-        [
-            "--env-ids",
-            *FAVOURED,
-            "--teacher-paths",
-            *favouring_teachers,
-            *flags,
-            "--total-timesteps",
-            512,
-            "--student",
-            "smaller",
-            "--game-ids",
-            "--run-name",
-            "r",
-            "--dump-last-rollout",
-        ],
-        cwd=tmp_path,
+    run_two_games(
+        favouring_teachers,
+        tmp_path,
+        "--total-timesteps",
+        512,
+        "--student",
+        "smaller",
+        "--game-ids",
+        "--dump-last-rollout",
     )
     run_dir = tmp_path / "runs" / "r"
     state = torch.load(run_dir / "checkpoint.pt", weights_only=True)
