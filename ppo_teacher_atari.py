@@ -594,7 +594,7 @@ def evaluate(
         envs = make_env(args.env_id, num_envs, seed, args.max_episode_steps)
         obs, _ = envs.reset()
         stats, counts, returns, lengths, capped = EpisodeStats(num_envs), np.zeros(num_envs, np.int64), [], [], 0
-        over = np.zeros(num_envs, bool)
+        done = np.zeros(num_envs, bool)
         progress = EvalProgress(episodes)
         while (counts < quotas).any():
             STOP.check()
@@ -602,9 +602,9 @@ def evaluate(
             with torch.inference_mode():
                 x = torch.as_tensor(obs, device=device)
                 action = agent.act(x, deterministic).cpu().numpy()
-            valid = ~over  # the step after a life loss or a game's end only resets (no-ops, FIRE)
+            valid = ~done  # the step after a life loss or a game's end only resets (no-ops, FIRE)
             obs, reward, term, trunc, info = envs.step(action)
-            over = term | trunc
+            done = term | trunc
             game_over = info["terminated"].astype(bool) | trunc
             for i, (ret, length) in zip(np.flatnonzero(game_over), stats.update(reward, game_over, valid)):
                 if counts[i] < quotas[i]:
@@ -807,7 +807,7 @@ def train(args: Args, given: Optional[set] = None) -> dict:
     # A resumed run restarts its episodes: environment states cannot be saved.
     raw_obs, _ = envs.reset()
     next_obs = torch.as_tensor(raw_obs, device=device)
-    over = np.zeros(args.num_envs, bool)
+    done = np.zeros(args.num_envs, bool)
     episode_stats, recent_returns = EpisodeStats(args.num_envs), []
     start_time, start_step = time.time(), global_step
 
@@ -826,15 +826,19 @@ def train(args: Args, given: Optional[set] = None) -> dict:
                 with torch.inference_mode(), mixed_precision(args, device):
                     action, logprob, _, value = agent.get_action_and_value(next_obs)
                 actions[step], logprobs[step], values[step] = action, logprob, value
-                step_valid = ~over  # envpool's reset step: not a transition (action ignored, reward 0)
+                # What a step ends, each name once: envpool's term (a life lost or the game over) and trunc (the
+                # step limit); done = either, the end of a training episode (A.2: a life); game_over, the end of a
+                # scored game; valid = False on envpool's reset step after a done (action ignored, reward 0: not a
+                # transition). The rollout stores term, done and valid (terminations, dones, valid for the GAE).
+                valid = ~done
                 raw_obs, reward, term, trunc, info = envs.step(action.cpu().numpy())
-                over = term | trunc  # a life lost ends the training episode (A.2) ...
-                game_over = info["terminated"].astype(bool) | trunc  # ... but scores are of full games
-                for ret, length in episode_stats.update(reward, game_over, step_valid):
+                done = term | trunc
+                game_over = info["terminated"].astype(bool) | trunc
+                for ret, length in episode_stats.update(reward, game_over, valid):
                     recent_returns = (recent_returns + [ret])[-20:]
                     writer.add_scalar("charts/episodic_return", ret, global_step)
                     writer.add_scalar("charts/episodic_length", length, global_step)
-                env_steps[:, step] = reward_norm(reward, over, step_valid), term, over, step_valid
+                env_steps[:, step] = reward_norm(reward, done, valid), term, done, valid
                 next_obs = torch.as_tensor(raw_obs, device=device)
 
             rewards, terminations, dones, valid = torch.as_tensor(env_steps, device=device)  # one upload per rollout
