@@ -8,7 +8,9 @@
 # running run at the end (its checkpoint resumes on the next call) and starts nothing new. A finished run is
 # collected at once by results/collect_run.sh (eval.json and curves.csv to results/runs/, the report regenerated,
 # committed; COMMIT=0: copy only); a run whose data is in results/runs/ is skipped, and a seed whose four teachers
-# are not all committed waits. Exit 0: all runs done; 3: runs left for the next call.
+# are not all committed waits. A run is longer than a session, so each piece carries the unfinished run through
+# git to the next session, maybe on a new machine (results/carry.sh; CARRY=0: not; default: as COMMIT).
+# Exit 0: all runs done; 3: runs left for the next call.
 #
 #     bash results/multi_teacher.sh                      # one piece of at most two hours
 #     SEEDS=1 PIECE_MINUTES=60 bash results/multi_teacher.sh
@@ -22,8 +24,10 @@ COMMIT=${COMMIT:-1}
 SEEDS=${SEEDS:-1 2}
 read -ra extra <<< "${FLAGS:-}"  # extra flags for every new run (a tiny budget to try this script)
 export OMP_NUM_THREADS=${OMP_NUM_THREADS:-1}  # one torch thread: the other core runs the second stream
+CARRY=${CARRY:-$COMMIT}
 export PY GRID REPO COMMIT
 mkdir -p "$GRID/runs" "$GRID/logs"
+[ "$CARRY" = 1 ] && bash results/carry.sh restore
 end=$(( $(date +%s) + 60 * ${PIECE_MINUTES:-120} ))
 status=0
 for seed in $SEEDS; do
@@ -60,5 +64,6 @@ for seed in $SEEDS; do
     bash results/collect_run.sh "$name" || { status=1; break 2; }
   done
 done
+[ "$CARRY" = 1 ] && { bash results/carry.sh save || status=1; }
 [ "$status" = 0 ] && echo "all multi-teacher runs done"
 exit $status

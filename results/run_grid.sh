@@ -11,7 +11,9 @@
 # run is copied at once to results/runs/{run}/ (eval.json, curves.csv), a new teacher to teachers/, the report in
 # results/report/ is regenerated from results/runs/, and all of it is committed (COMMIT=0: copy only). A run
 # whose data is in results/runs/ is skipped, so a fresh clone elsewhere continues where the last piece stopped.
-# Call it again until it prints "all ... runs done" (exit 0; exit 3: runs left for the next call).
+# Call it again until it prints "all ... runs done" (exit 0; exit 3: runs left for the next call). The run a piece
+# stops is carried through git to the next session, maybe on a new machine (results/carry.sh; CARRY=0: not;
+# default: as COMMIT).
 #
 #     bash results/run_grid.sh                     # one piece of at most two hours
 #     PIECE_MINUTES=30 bash results/run_grid.sh     # a shorter piece
@@ -43,8 +45,10 @@ SEEDS=${SEEDS:-1 2}
 # One torch thread per stream: one stream leaves the second core of a 2-core machine to other work.
 export OMP_NUM_THREADS=${OMP_NUM_THREADS:-1}
 
+CARRY=${CARRY:-$COMMIT}
 export PY GRID REPO COMMIT
 mkdir -p "$GRID"
+[ "$CARRY" = 1 ] && bash results/carry.sh restore
 
 end=$(( $(date +%s) + 60 * PIECE_MINUTES ))
 status=0
@@ -115,4 +119,5 @@ for phase in $PHASES; do
     [ "$code" -ne 0 ] && status=$code && break 2
   done
 done
+[ "$CARRY" = 1 ] && { bash results/carry.sh save || status=1; }
 exit $status

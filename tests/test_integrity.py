@@ -190,6 +190,39 @@ def test_a_signal_keeps_the_work_and_says_how_to_resume(script, suite, signum, t
     assert sps_steps == list(range(rollout, total + 1, rollout))
 
 
+def test_a_carried_run_resumes_on_a_machine_without_its_folder(tmp_path, teacher_runs):
+    """results/carry.sh: a grid run stopped at a piece's end is packed whole; on a machine without the grid's run
+    folder (a new session) restore brings it back and it resumes with one set of curves; once it has finished, the
+    next save drops its pack."""
+    script = "ppd_mujoco.py"
+    flags = [*flags_of("mujoco", script, teacher_runs), "--checkpoint-every", 1000, "--run-name", "long"]
+    rollout = 4 * int(flags[flags.index("--num-steps") + 1])
+    grid, store = tmp_path / "grid", tmp_path / "carry"
+    proc = start(script, [*flags, "--total-timesteps", 1000 * rollout, "--runs-dir", grid / "runs"], tmp_path)
+    wait_for_steps(proc, 3)
+    proc.send_signal(signal.SIGTERM)
+    proc.communicate(timeout=600)
+    run = grid / "runs" / "long"
+    step = load_script(script[:-3]).load_checkpoint(str(run / "checkpoint.pt"))["global_step"]
+    before = {p.name: sha256(p) for p in run.iterdir() if p.is_file()}
+    assert "checkpoint.pt" in before and any(n.startswith("events.out.tfevents") for n in before), before
+
+    def carry(action):
+        env = {**os.environ, "GRID": str(grid), "CARRY_DIR": str(store), "COMMIT": "0"}
+        return subprocess.run(["bash", "results/carry.sh", action], cwd=ROOT, env=env, capture_output=True, text=True)
+
+    assert carry("save").returncode == 0 and os.listdir(store / "grid") == ["long.tar.gz"]
+    subprocess.run(["rm", "-r", str(grid)], check=True)  # the next session's machine: no runs folder
+    assert carry("restore").stdout == f"restored {grid}/runs/long from {store}/grid/long.tar.gz\n"
+    assert {p.name: sha256(p) for p in run.iterdir() if p.is_file()} == before
+    total = step + 3 * rollout
+    run_script(script, ["--resume", run / "checkpoint.pt", "--total-timesteps", total], cwd=tmp_path)
+    sps_steps = [s for s, _ in read_scalars(str(run))["charts/SPS"]]
+    assert sps_steps == list(range(rollout, total + 1, rollout))  # the carried curves and the resumed ones
+    assert carry("save").returncode == 0 and os.listdir(store / "grid") == []
+    assert carry("restore").stdout == ""
+
+
 def test_resume_refuses_a_contradicting_flag(tmp_path, teacher_runs):
     work, _ = teacher_runs["mujoco"]
     teacher = work / "teachers" / "Hopper-v4__1.pt"
