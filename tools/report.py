@@ -518,6 +518,36 @@ def table7(runs, scorer, args):
     return markdown_table(["levels", "teacher score"] + grid_header(methods), train[0] + test[0]), train[2] + test[2]
 
 
+# Procgen's pace table (issue #38, beside Figure 1): the student's own play at these steps, each point the mean of
+# its --eval-every evaluations (test levels) in the PACE_WINDOW steps up to it, which evens out their few episodes
+PACE_STEPS = (300_000, 500_000, 1_000_000, 2_000_000)
+PACE_WINDOW = 300_000
+
+
+def table_pace(runs: list, scorer: Scorer):
+    """Procgen, per game, size and method: the students' own play during distillation (eval/episodic_return, test
+    levels) as a fraction of the teacher's test-level score at PACE_STEPS, the mean over seeds; n: runs. (Teacher-
+    distill's training returns are the teacher's play, so its evaluations are the only curve of its student.)"""
+    procgen = [r for r in runs if r.suite == "procgen" and r.is_main_grid]
+    methods = methods_of(procgen)
+    cells = defaultdict(list)  # (game, size, method) -> per run, the fraction at each of PACE_STEPS
+    for run in procgen:
+        curve, teacher = read_curves(run.path).get("eval/episodic_return"), scorer.teacher_score(run)
+        if curve is None or not teacher:
+            continue
+        steps, values = curve
+        windows = [values[(steps > at - PACE_WINDOW) & (steps <= at)] for at in PACE_STEPS]
+        cells[(run.env_id, run.size, run.method)].append([w.mean() / teacher if len(w) else np.nan for w in windows])
+    order = {key: i for i, key in enumerate([*SIZES, *methods])}
+    rows = []
+    for game, size, method in sorted(cells, key=lambda k: (k[0], order[k[1]], order[k[2]])):
+        per_run = np.array(cells[(game, size, method)])
+        means = [f"{m:.2f}" if np.isfinite(m) else "–" for m in np.nanmean(per_run, axis=0)]
+        rows.append([game, size, methods[method], str(len(per_run))] + means)
+    header = ["game", "student", "method", "n"] + [f"at {at / 1e6:g}M" for at in PACE_STEPS]
+    return header, rows
+
+
 def table2(runs, scorer, args):
     """Imperfect teachers (Tables 2, 6 and 8): per env and per suite (Procgen on test levels, and again on training
     levels), the corrupted teacher and each method's student of each size, as fractions of the original teacher;
@@ -1166,6 +1196,19 @@ def report(args: Args) -> str:
             os.path.join(args.out_dir, "table7.csv"),
             csv_text(["levels", "teacher_score", "size", "method"] + STATS_HEADER, t7_rows),
         )
+        pace_header, pace_rows = table_pace(runs, scorer)
+        if pace_rows:
+            parts += [
+                "",
+                "## Procgen: the students' play during distillation",
+                "",
+                "Fraction of the teacher's test-level score: at each step count, the mean of the student's "
+                f"--eval-every evaluations (test levels) in the {PACE_WINDOW // 1000}k steps up to it, averaged over "
+                "seeds (n runs).",
+                "",
+                markdown_table(pace_header, pace_rows),
+            ]
+            write_text(os.path.join(args.out_dir, "table_pace.csv"), csv_text(pace_header, pace_rows))
     compared = comparisons(runs, scorer, args)
     if compared:
         parts += [
