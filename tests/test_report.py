@@ -654,28 +654,51 @@ def test_curve_tags_choose_the_figures_curve(tmp_path):
         report.report(report.Args(runs_dir=root, out_dir=str(tmp_path / "out"), curve_tags=("charts/SPS",)))
 
 
-def test_procgen_pace_table_averages_the_evaluations_up_to_each_step(tmp_path):
-    """The students' play during distillation (issue #38): at each of PACE_STEPS, the mean of a run's --eval-every
-    evaluations in the 300k steps up to it, over the teacher's test-level score, averaged over seeds; corrupted
-    teachers' runs are Table 2's, not this one's."""
+@pytest.fixture
+def procgen_ramps(tmp_path):
+    """Two same-size coinrun PPD students whose test-level evaluations reach their teacher's score at 2M steps
+    (fraction = step / 2M), and one of a corrupted teacher (Table 2's, at its teacher's score throughout)."""
     root = str(tmp_path / "runs")
     teacher(root, "coinrun", 1, 5.0, train_score=8.0)
     teacher(root, "coinrun", 2, 4.0, train_score=8.0)
     every_100k = range(100_000, 2_000_001, 100_000)
-    for seed, top in ((1, 5.0), (2, 4.0)):  # the return reaches the teacher's score at 2M steps: fraction = step / 2M
+    for seed, top in ((1, 5.0), (2, 4.0)):
         curve = [(s, top * s / 2e6) for s in every_100k]
         student(root, "coinrun", seed, "ppd", "same", top, train_score=8.0, curves={"eval/episodic_return": curve})
     flat = [(s, 5.0) for s in every_100k]
     student(
         root, "coinrun", 1, "ppd", "same", 5.0, sigma=0.05, teacher_score=5.0, curves={"eval/episodic_return": flat}
     )
-    text = report.report(report.Args(runs_dir=root, out_dir=str(tmp_path / "out"), bootstrap_reps=100))
+    return root
+
+
+def test_procgen_pace_table_averages_the_evaluations_up_to_each_step(procgen_ramps, tmp_path):
+    """The students' play during distillation (issue #38): at each of PACE_STEPS, the mean of a run's --eval-every
+    evaluations in the 300k steps up to it, over the teacher's test-level score, averaged over seeds; corrupted
+    teachers' runs are Table 2's, not this one's."""
+    text = report.report(report.Args(runs_dir=procgen_ramps, out_dir=str(tmp_path / "out"), bootstrap_reps=100))
     header, *rows = table_rows(text, "Procgen: the students' play during distillation")
     assert header == ["game", "student", "method", "n", "at 0.3M", "at 0.5M", "at 1M", "at 2M"]
     # (0.05 + 0.1 + 0.15) / 3, (0.15 + 0.2 + 0.25) / 3, (0.4 + 0.45 + 0.5) / 3, (0.9 + 0.95 + 1.0) / 3
     assert rows == [["coinrun", "same", "ppd", "2", "0.10", "0.20", "0.45", "0.95"]]
     with open(tmp_path / "out" / "table_pace.csv") as f:
         assert list(csv.reader(f)) == [header, *rows]
+    assert "![figure1_procgen_games.png](figure1_procgen_games.png)" in text
+
+
+def test_procgen_figure1_has_a_panel_per_game(procgen_ramps, tmp_path, monkeypatch):
+    """figure1_procgen_games.png: one panel per game of the same-size students (the paper's Figure 1 kind), each
+    method's mean curve over its seeds; the corrupted teacher's run is not in it."""
+    drawn = {}
+    monkeypatch.setattr(report, "save_figure", lambda fig, path: drawn.update({os.path.basename(path): fig.axes}))
+    runs = report.load_runs(procgen_ramps, [])
+    scorer = report.Scorer(runs, report.Args().atari_scores, [])
+    report.figure1(runs, scorer, str(tmp_path), [])
+    (panel,) = drawn["figure1_procgen_games.png"]
+    assert panel.get_title() == "coinrun: same-size student"
+    ppd = next(line for line in panel.get_lines() if line.get_label().startswith("ppd"))
+    assert ppd.get_label() == "ppd (eval/episodic_return; 2 runs; band: min–max)"
+    assert ppd.get_ydata() == pytest.approx(ppd.get_xdata() / 2e6)  # both seeds' fraction: step / 2M
 
 
 def test_table2_marks_a_suite_cell_that_lacks_some_envs(tmp_path):

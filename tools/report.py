@@ -1024,38 +1024,52 @@ def save_figure(fig, path: str) -> None:
     os.replace(tmp, path)
 
 
-def figure1(runs: list, scorer: Scorer, out_dir: str, problems: list, tags: tuple = CURVE_TAGS) -> list:
-    """Per suite, one panel per student size: each method's curve (the first of tags it has) as a fraction of the
-    teacher, the mean over runs with a shaded band (curve_band)."""
+def draw_panels(panels: list, methods: dict, path: str, scorer: Scorer, problems: list, tags: tuple) -> str:
+    """One figure of panels side by side, each (title, runs): each method's curve (the first of tags it has) as a
+    fraction of the teacher, the mean over its runs with a shaded band (curve_band)."""
     plt = pyplot()
+    fig, axes = plt.subplots(1, len(panels), figsize=(5 * len(panels), 3.6), sharey=True, squeeze=False)
+    for ax, (title, panel_runs) in zip(axes[0], panels):
+        for method, short in methods.items():
+            found = [
+                c
+                for r in panel_runs
+                if r.method == method
+                if (c := normalised_curve(r, scorer, problems, tags)) is not None
+            ]
+            if found:
+                plot_band(ax, [(s, v) for _, s, v in found], short, ", ".join(sorted({t for t, _, _ in found})))
+        if not ax.get_lines():
+            ax.text(0.5, 0.5, "no runs", ha="center", va="center", transform=ax.transAxes)
+        ax.axhline(1.0, color="black", linestyle="--", linewidth=1, label="teacher")
+        ax.set_title(title)
+        ax.set_xlabel("environment steps")
+        ax.legend(fontsize=7)
+    axes[0][0].set_ylabel("return / teacher score")
+    save_figure(fig, path)
+    plt.close(fig)
+    return path
+
+
+def figure1(runs: list, scorer: Scorer, out_dir: str, problems: list, tags: tuple = CURVE_TAGS) -> list:
+    """Per suite, one panel per student size (figure1_{suite}.png); for Procgen also one panel per game of the
+    same-size students (figure1_procgen_games.png, issue #38: the paper's Figure 1 is per game)."""
     written = []
     for suite in SUITES:
         suite_runs = [r for r in runs if r.suite == suite and r.is_main_grid]
         if not suite_runs:
             continue
-        fig, axes = plt.subplots(1, len(SIZES), figsize=(5 * len(SIZES), 3.6), sharey=True)
-        for ax, size in zip(axes, SIZES):
-            for method, short in methods_of(suite_runs).items():
-                found = [
-                    c
-                    for r in suite_runs
-                    if r.size == size and r.method == method
-                    if (c := normalised_curve(r, scorer, problems, tags)) is not None
-                ]
-                if not found:
-                    continue
-                plot_band(ax, [(s, v) for _, s, v in found], short, ", ".join(sorted({t for t, _, _ in found})))
-            if not ax.get_lines():
-                ax.text(0.5, 0.5, f"no {size} students", ha="center", va="center", transform=ax.transAxes)
-            ax.axhline(1.0, color="black", linestyle="--", linewidth=1, label="teacher")
-            ax.set_title(f"{suite}: {size} student")
-            ax.set_xlabel("environment steps")
-            ax.legend(fontsize=7)
-        axes[0].set_ylabel("return / teacher score")
-        path = os.path.join(out_dir, f"figure1_{suite}.png")
-        save_figure(fig, path)
-        plt.close(fig)
-        written.append(path)
+        methods = methods_of(suite_runs)
+        panels = [(f"{suite}: {size} student", [r for r in suite_runs if r.size == size]) for size in SIZES]
+        written.append(
+            draw_panels(panels, methods, os.path.join(out_dir, f"figure1_{suite}.png"), scorer, problems, tags)
+        )
+        same = [r for r in suite_runs if r.size == "same"]
+        if suite == "procgen" and same:
+            games = sorted({r.env_id for r in same})
+            panels = [(f"{game}: same-size student", [r for r in same if r.env_id == game]) for game in games]
+            path = os.path.join(out_dir, "figure1_procgen_games.png")
+            written.append(draw_panels(panels, methods, path, scorer, problems, tags))
     return written
 
 
