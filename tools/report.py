@@ -542,7 +542,8 @@ def table_pace(runs: list, scorer: Scorer):
     rows = []
     for game, size, method in sorted(cells, key=lambda k: (k[0], order[k[1]], order[k[2]])):
         per_run = np.array(cells[(game, size, method)])
-        means = [f"{m:.2f}" if np.isfinite(m) else "–" for m in np.nanmean(per_run, axis=0)]
+        seen = [column[np.isfinite(column)] for column in per_run.T]  # a run too short for a step count has none
+        means = [f"{column.mean():.2f}" if len(column) else "–" for column in seen]
         rows.append([game, size, methods[method], str(len(per_run))] + means)
     header = ["game", "student", "method", "n"] + [f"at {at / 1e6:g}M" for at in PACE_STEPS]
     return header, rows
