@@ -181,12 +181,11 @@ def test_intervals_are_rliables():
     assert report.probability_of_improvement([[2.0], [3.0]], [[0.0], [1.0]], reps=50)[0] == 1.0
 
 
-def test_comparisons_and_runs_tables(tmp_path):
-    """comparisons.csv: paired differences by teacher, rliable's interval and P(A > B), the docs' reading;
-    runs.csv: each run's SE of its episodes and its z against its teacher, by hand."""
-    root = str(tmp_path / "runs")
-    for env, base in (("Hopper-v4", 1000.0), ("HalfCheetah-v4", 500.0)):
-        for seed in (1, 2):
+def paired_grid(root: str, half_cheetah_seeds=(1, 2)) -> None:
+    """Hopper at seeds 1 and 2, HalfCheetah at half_cheetah_seeds: teachers and three larger students each, every
+    student's two episodes at its mean -+ 1% of the teacher (an SE of 0.01 of the teacher)."""
+    for env, base, seeds in (("Hopper-v4", 1000.0, (1, 2)), ("HalfCheetah-v4", 500.0, half_cheetah_seeds)):
+        for seed in seeds:
             teacher(root, env, seed, base)
             student(root, env, seed, "ppd", "larger", base * (1.1 + 0.02 * seed))  # 1.12, 1.14
             student(root, env, seed, "student_distill", "larger", base * (0.9 + 0.02 * seed))  # 0.92, 0.94
@@ -198,6 +197,13 @@ def test_comparisons_and_runs_tables(tmp_path):
             mean, spread = info["evaluation"]["mean"], (1000.0 if info["env_id"] == "Hopper-v4" else 500.0) / 100
             info["evaluation"]["returns"] = [mean - spread, mean + spread]
             json.dump(info, open(path, "w"))
+
+
+def test_comparisons_and_runs_tables(tmp_path):
+    """comparisons.csv: paired differences by teacher, rliable's interval and P(A > B), the docs' reading;
+    runs.csv: each run's SE of its episodes and its z against its teacher, by hand."""
+    root = str(tmp_path / "runs")
+    paired_grid(root)
     out = str(tmp_path / "report")
     text = report.report(report.Args(runs_dir=root, out_dir=out, bootstrap_reps=500, poi_reps=50))
     with open(os.path.join(out, "comparisons.csv")) as f:
@@ -237,6 +243,26 @@ def test_comparisons_and_runs_tables(tmp_path):
     assert float(hopper["teacher_se"]) == 0.0 and float(hopper["z_teacher"]) == pytest.approx(12.0)
     assert report.standard_error([1.0, 2.0, 3.0, 4.0]) == pytest.approx(np.std([1, 2, 3, 4], ddof=1) / 2)
     assert report.z_score(10.0, 3.0, 6.0, 4.0) == pytest.approx(0.8)  # 4 / hypot(3, 4)
+
+
+def test_a_row_with_an_env_at_one_seed_has_no_interval(tmp_path):
+    """Hopper at two seeds, HalfCheetah at one: a stratified interval would hold Hopper's seed spread alone, so
+    the suite row has none and its reading is the evaluations' z, as a single pair's is."""
+    root = str(tmp_path / "runs")
+    paired_grid(root, half_cheetah_seeds=(1,))
+    out = str(tmp_path / "report")
+    text = report.report(report.Args(runs_dir=root, out_dir=out, bootstrap_reps=500, poi_reps=50))
+    with open(os.path.join(out, "comparisons.csv")) as f:
+        rows = {(r["row"], r["a"], r["b"]): r for r in csv.DictReader(f)}
+    ppd_td = rows[("mujoco", "ppd", "td")]  # Hopper +0.02 and +0.54, HalfCheetah +0.02
+    assert ppd_td["pairs"] == "3" and float(ppd_td["mean_diff"]) == pytest.approx(0.58 / 3, abs=1e-6)
+    assert ppd_td["diff_low"] == ppd_td["diff_high"] == ppd_td["p_improve"] == ""
+    # three differences, each of two SEs of 0.01: noise sqrt(6 * 0.01 ** 2) / 3
+    assert float(ppd_td["z_episodes"]) == pytest.approx((0.58 / 3) / (np.sqrt(6e-4) / 3), rel=1e-4)
+    assert ppd_td["reading"] == "above"
+    assert "| Table 1 | mujoco | larger | ppd − td | 3 | +0.193 | – | 23.7 | above |" in text
+    hopper = rows[("Hopper-v4", "ppd", "td")]  # an env row with two pairs keeps its interval
+    assert float(hopper["diff_low"]) <= 0.02 + 1e-6 and float(hopper["diff_high"]) >= 0.54 - 1e-6
 
 
 def test_one_pair_has_no_interval(made_report):

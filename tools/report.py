@@ -765,9 +765,9 @@ def paired_cells(runs: list, scorer: Scorer) -> dict:
 
 def comparisons(runs: list, scorer: Scorer, args: Args) -> list:
     """One row per cell and pair of methods with runs of the same teachers: the mean paired difference of their
-    fractions with its stratified-bootstrap interval, and P(A > B) with its interval (when every env has the
-    same number of pairs, as rliable's runs x envs matrices need; suite rows only: rliable's Mann-Whitney costs ~9 ms
-    a resample)."""
+    fractions with its stratified-bootstrap interval (when every env has two pairs or more), and P(A > B) with its
+    interval (when every env has the same number of pairs, as rliable's runs x envs matrices need; suite rows only:
+    rliable's Mann-Whitney costs ~9 ms a resample)."""
     rows = []
     cells = paired_cells(runs, scorer)
     for (table, row, size), methods in sorted(
@@ -783,10 +783,23 @@ def comparisons(runs: list, scorer: Scorer, args: Args) -> list:
                 continue
             fraction = {m: {env: {t: v[0] for t, v in methods[m][env].items()} for env in envs} for m in (a, b)}
             diffs = [np.array([[fraction[a][env][t] - fraction[b][env][t]] for t in ts]) for env, ts in pairs.items()]
+            n = sum(map(len, pairs.values()))
             # the evaluations' own noise: the SE of the mean difference from each run's episodes
-            noise = np.sqrt(
-                sum(methods[a][env][t][1] ** 2 + methods[b][env][t][1] ** 2 for env, ts in pairs.items() for t in ts)
-            ) / sum(map(len, pairs.values()))
+            noise = (
+                np.sqrt(
+                    sum(
+                        methods[a][env][t][1] ** 2 + methods[b][env][t][1] ** 2 for env, ts in pairs.items() for t in ts
+                    )
+                )
+                / n
+            )
+            mean = float(np.mean(np.concatenate(diffs)))
+            z = mean / noise if noise > 0 else float("nan")
+            if min(map(len, pairs.values())) < 2:
+                # an env with one pair adds no seed spread to a stratified interval (with some envs at two seeds and
+                # others at one, it would show the first ones' spread alone): the reading is the evaluations' z alone
+                rows.append([table, row, size, SHORT[a], SHORT[b], n, mean, *[None] * 5, z, reading(None, None, z)])
+                continue
             mean, low, high = rliable_estimate(
                 diffs, lambda *xs: np.mean(np.concatenate(xs)), args.bootstrap_reps, 0.95, args.seed
             )
@@ -796,28 +809,6 @@ def comparisons(runs: list, scorer: Scorer, args: Args) -> list:
                 x = np.array([[fraction[a][env][ts[i]] for env, ts in pairs.items()] for i in range(counts.pop())])
                 y = np.array([[fraction[b][env][ts[i]] for env, ts in pairs.items()] for i in range(len(x))])
                 poi = probability_of_improvement(x, y, args.poi_reps, 0.95, args.seed)
-            n = sum(map(len, pairs.values()))
-            z = mean / noise if noise > 0 else float("nan")
-            if n < 2:  # one pair has no interval over seeds: its reading is the evaluations' z alone
-                rows.append(
-                    [
-                        table,
-                        row,
-                        size,
-                        SHORT[a],
-                        SHORT[b],
-                        n,
-                        mean,
-                        None,
-                        None,
-                        None,
-                        None,
-                        None,
-                        z,
-                        reading(None, None, z),
-                    ]
-                )
-                continue
             rows.append([table, row, size, SHORT[a], SHORT[b], n, mean, low, high, *poi, z, reading(low, high, z)])
     return rows
 
@@ -1236,7 +1227,8 @@ def report(args: Args) -> str:
             f"improvement with its interval ({args.poi_reps} resamples; suite rows only: '–' for env rows and "
             "where envs have unequal numbers of pairs); z: the mean difference in standard errors of the "
             'evaluations\' own episode noise. Reading (docs/results.md): "above" or "below" only when the '
-            'interval over seeds excludes zero (one pair has none) and |z| >= 2, else "level within noise". '
+            "interval over seeds excludes zero (none when an env of the row has one pair: z alone reads it) and "
+            '|z| >= 2, else "level within noise". '
             "Table 1 and 7 rows: uncorrupted teachers; Table 2 rows: fractions of the "
             "original teacher, the corrupted teacher as a column of its own.",
             "",
