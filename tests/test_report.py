@@ -830,6 +830,54 @@ def test_multi_teacher_students_get_their_own_table(tmp_path):
     assert "multi__ppd__1" not in text  # read, shown in their own table, not left out
 
 
+def test_multi_teacher_comparisons_pool_the_games_with_intervals(tmp_path):
+    """Issue #39's pooled comparisons: pairs of one game and seed, games as strata; the methods, the teachers
+    (fraction 1), the single-game students of the same teacher files, and PPD's lead with one network against its
+    lead with one network per game, by hand."""
+    runs = str(tmp_path / "runs")
+    multi = {
+        ("ppd", 1): {"coinrun": (0.9, 1.0), "jumper": (0.8, 0.9)},
+        ("ppd", 2): {"coinrun": (0.7, 0.6), "jumper": (1.0, 0.8)},
+        ("student_distill", 1): {"coinrun": (0.6, 0.9), "jumper": (0.7, 0.5)},
+        ("student_distill", 2): {"coinrun": (0.8, 0.8), "jumper": (0.9, 0.6)},
+        ("ppo", 1): {"coinrun": (0.2, 0.3), "jumper": (0.4, 0.1)},
+    }
+    for (method, seed), fractions in multi.items():
+        multi_run(runs, seed, method, fractions)
+    single = {("ppd", 1): 0.9, ("ppd", 2): 1.0, ("student_distill", 1): 0.5, ("student_distill", 2): 0.6}
+    for seed in (1, 2):
+        teacher(runs, "coinrun", seed, 5.0, train_score=8.0)
+    for (method, seed), fraction in single.items():
+        student(runs, "coinrun", seed, method, "same", 5.0 * fraction, train_score=8.0 * fraction)
+    # one run with noise: coinrun's test episodes 0.5 either side of 4.5, an SE of 0.5 (0.1 of the teacher's 5)
+    path = os.path.join(runs, "multi__ppd__1", "eval.json")
+    info = json.load(open(path))
+    info["games"]["coinrun"]["evaluation"]["returns"] = [4.0, 5.0]
+    json.dump(info, open(path, "w"))
+    out = str(tmp_path / "out")
+    text = report.report(report.Args(runs_dir=runs, out_dir=out, bootstrap_reps=200, poi_reps=20))
+    with open(os.path.join(out, "comparisons.csv")) as f:
+        rows = {(r["row"], r["a"], r["b"]): r for r in csv.DictReader(f) if r["table"] == "multi"}
+    ppd_sd = rows[("procgen", "multi ppd", "multi sd")]  # +0.3, +0.1 (jumper), -0.1, +0.1 (coinrun)
+    assert ppd_sd["pairs"] == "4" and float(ppd_sd["mean_diff"]) == pytest.approx(0.1)
+    assert float(ppd_sd["diff_low"]) < 0.1 < float(ppd_sd["diff_high"]) and ppd_sd["p_improve"] != ""
+    ppd_teacher = rows[("procgen", "multi ppd", "teacher")]  # fractions 0.9, 0.8, 0.7, 1.0 against 1
+    assert float(ppd_teacher["mean_diff"]) == pytest.approx(-0.15)
+    # the one noisy evaluation: noise sqrt(0.1 ** 2) / 4 pairs
+    assert float(ppd_teacher["z_episodes"]) == pytest.approx(-0.15 / (0.1 / 4), rel=1e-5)
+    ppo = rows[("procgen (train)", "multi ppd", "multi ppo")]  # seed 1 only: one pair per game, no interval
+    assert ppo["pairs"] == "2" and float(ppo["mean_diff"]) == pytest.approx((0.7 + 0.8) / 2) and ppo["diff_low"] == ""
+    # against the single-game students: coinrun only (jumper has none), its two seeds
+    own = rows[("procgen", "multi ppd", "single ppd")]
+    assert own["pairs"] == "2" and float(own["mean_diff"]) == pytest.approx(((0.9 - 0.9) + (0.7 - 1.0)) / 2)
+    assert float(rows[("procgen (train)", "multi sd", "single sd")]["mean_diff"]) == pytest.approx((0.4 + 0.2) / 2)
+    # PPD's lead over student-distill: multi +0.3 and -0.1, single +0.4 and +0.4 on coinrun
+    lead = rows[("procgen", "multi (ppd − sd)", "single (ppd − sd)")]
+    assert lead["pairs"] == "2" and float(lead["mean_diff"]) == pytest.approx(((0.3 - 0.4) + (-0.1 - 0.4)) / 2)
+    assert ("procgen", "multi (ppd − td)", "single (ppd − td)") not in rows  # no teacher-distill runs
+    assert "| multi-teacher | procgen | same | multi ppd − multi sd | 4 | +0.100 [" in text
+
+
 def test_procgen_imperfect_teachers_onto_same_size_students(tmp_path):
     """Issue #38 part 3: corrupted Procgen teachers distilled onto same-size students get their own 'same' columns
     beside Mujoco's larger ones, on test levels and again on training levels (Table 8); every student also as a

@@ -28,7 +28,9 @@ Scores and fractions (paper section 3):
   by rliable (Agarwal et al. 2021).
 - Comparisons (comparisons.csv, the docs' rule for "above"): per cell, each pair of methods' paired
   difference of fractions (runs paired by their teacher: same env and seed) with a stratified-bootstrap 95%
-  interval, and rliable's probability of improvement P(A's run > B's run) with its interval. Per run
+  interval, and rliable's probability of improvement P(A's run > B's run) with its interval; for the
+  multi-teacher runs (table "multi"), pooled over the games: the methods, multi-task PPO, the teachers, the
+  single-game students of the same teachers, and PPD's lead with one network against its lead per game. Per run
   (runs.csv): its score and the standard error of its evaluation episodes, against its teacher's (and, for an
   imperfect teacher, the corrupted teacher's) in standard errors of the difference.
 - Every number in the CSVs has 6 significant digits: a report is byte-equal across CPUs and numpy builds.
@@ -622,21 +624,11 @@ def table_multi(multi_runs: list, runs: list, scorer: Scorer, args: Args):
     """One student for several games (multi_teacher_procgen.py): per game and pooled over the games, its fraction of
     that game's teacher (test and training levels), per method; beside them ("single") the single-game same-size
     students of the same teacher files (Table 1's runs), at the same steps per game."""
-    cells = defaultdict(lambda: defaultdict(list))  # (levels, column) -> game -> fractions over seeds
-    teacher_games = {}  # sha256 of a multi-teacher run's teacher -> its game
-    for run in multi_runs:
-        column = f"multi {MULTI_METHODS.get(multi_method(run), multi_method(run))}"
-        for game, record in run.info["games"].items():
-            teacher_games[record["teacher"]["sha256"]] = game
-            for levels, suffix in (("test", ""), ("train", "_train_levels")):
-                if record.get("fraction_of_teacher" + suffix) is not None:
-                    cells[(levels, column)][game].append(record["fraction_of_teacher" + suffix])
-    for run in runs:
-        if run.is_main_grid and run.size == "same" and teacher_games.get(run.teacher_sha256) == run.env_id:
-            for levels, train_levels in (("test", False), ("train", True)):
-                fraction = scorer.fraction(run, train_levels)
-                if fraction is not None:
-                    cells[(levels, f"single {ALL_METHODS[run.method]}")][run.env_id].append(fraction)
+    cells = defaultdict(dict)  # (levels, column) -> game -> fractions over seeds
+    paired = multi_paired_cells(multi_runs, runs, scorer)
+    for levels, tag in (("test", ""), ("train", " (train)")):
+        for column, games in paired[("multi", "procgen" + tag, "same")].items():
+            cells[(levels, column)] = {game: [f for f, _ in by_teacher.values()] for game, by_teacher in games.items()}
     order = [f"multi {short}" for short in MULTI_METHODS.values()] + [f"single {s}" for s in ALL_METHODS.values()]
     columns = [c for c in order if any(column == c for _, column in cells)]
     games = sorted({game for groups in cells.values() for game in groups})
@@ -712,7 +704,29 @@ PAIRS = (
     ("student_distill", "corrupted"),
     ("teacher_distill", "corrupted"),
 )
+# the multi-teacher runs' pairs (issue #39): the methods between themselves and against multi-task PPO, PPD with
+# --lambda-fade against constant λ, each method against its teachers and against the single-game students of the
+# same teachers, and whether PPD's lead over a baseline changes when one network holds every game
+MULTI_PAIRS = (
+    ("multi ppd", "multi sd"),
+    ("multi ppd", "multi td"),
+    ("multi sd", "multi td"),
+    ("multi ppd", "multi ppo"),
+    ("multi sd", "multi ppo"),
+    ("multi td", "multi ppo"),
+    ("multi ppd-fade", "multi ppd"),
+    ("multi ppd", "teacher"),
+    ("multi sd", "teacher"),
+    ("multi td", "teacher"),
+    ("multi ppo", "teacher"),
+    ("multi ppd", "single ppd"),
+    ("multi sd", "single sd"),
+    ("multi td", "single td"),
+    ("multi (ppd − sd)", "single (ppd − sd)"),
+    ("multi (ppd − td)", "single (ppd − td)"),
+)
 SHORT = {**ALL_METHODS, "corrupted": "corrupted teacher"}
+TABLE_LABELS = {"multi": "multi-teacher"}  # the other tables are the paper's numbers
 COMPARISON_HEADER = [
     "table",
     "row",
@@ -763,17 +777,56 @@ def paired_cells(runs: list, scorer: Scorer) -> dict:
     return cells
 
 
-def comparisons(runs: list, scorer: Scorer, args: Args) -> list:
+def multi_paired_cells(multi_runs: list, runs: list, scorer: Scorer) -> dict:
+    """paired_cells' shape for the multi-teacher runs (issue #39), pooled over games ("procgen", and "procgen
+    (train)" for training levels): each multi-teacher method ("multi ppd"), the teachers themselves ("teacher",
+    fraction 1, from the runs' own evaluations of them), the single-game same-size students of the same teacher
+    files ("single ppd", Table 1's runs), and per run pair PPD's lead over a baseline ("multi (ppd − sd)": the
+    difference of the two runs' fractions, its SE from both)."""
+    cells = defaultdict(lambda: defaultdict(lambda: defaultdict(dict)))
+    teacher_games = {}  # sha256 of a teacher file -> its game
+    for run in multi_runs:
+        column = f"multi {MULTI_METHODS.get(multi_method(run), multi_method(run))}"
+        for game, record in run.info["games"].items():
+            sha = record["teacher"]["sha256"]
+            teacher_games[sha] = game
+            for tag, suffix in (("", ""), (" (train)", "_train_levels")):
+                teacher = record["teacher"].get("evaluation" + suffix)
+                fraction = record.get("fraction_of_teacher" + suffix)
+                if fraction is None or not teacher:
+                    continue
+                scale = float(teacher["mean"])
+                row = cells[("multi", "procgen" + tag, "same")]
+                row[column][game][sha] = (fraction, standard_error(record["evaluation" + suffix]["returns"]) / scale)
+                row["teacher"][game][sha] = (1.0, standard_error(teacher["returns"]) / scale)
+    for run in runs:
+        if run.is_main_grid and run.size == "same" and teacher_games.get(run.teacher_sha256) == run.env_id:
+            for tag, train_levels in (("", False), (" (train)", True)):
+                fraction = scorer.fraction(run, train_levels)
+                if fraction is not None:
+                    se = scorer.score_se(run, train_levels) / scorer.teacher_score(run, train_levels)
+                    column = f"single {ALL_METHODS[run.method]}"
+                    cells[("multi", "procgen" + tag, "same")][column][run.env_id][run.teacher_sha256] = (fraction, se)
+    for row in cells.values():
+        for kind, baseline in ((k, b) for k in ("multi", "single") for b in ("sd", "td")):
+            ppd, other = row.get(f"{kind} ppd", {}), row.get(f"{kind} {baseline}", {})
+            for game in set(ppd) & set(other):
+                for sha in set(ppd[game]) & set(other[game]):
+                    (a, se_a), (b, se_b) = ppd[game][sha], other[game][sha]
+                    row[f"{kind} (ppd − {baseline})"][game][sha] = (a - b, float(np.hypot(se_a, se_b)))
+    return cells
+
+
+def comparisons(cells: dict, method_pairs: tuple, args: Args) -> list:
     """One row per cell and pair of methods with runs of the same teachers: the mean paired difference of their
     fractions with its stratified-bootstrap interval (when every env has two pairs or more), and P(A > B) with its
     interval (when every env has the same number of pairs, as rliable's runs x envs matrices need; suite rows only:
-    rliable's Mann-Whitney costs ~9 ms a resample)."""
+    rliable's Mann-Whitney costs ~9 ms a resample). cells: paired_cells' or multi_paired_cells'."""
     rows = []
-    cells = paired_cells(runs, scorer)
     for (table, row, size), methods in sorted(
         cells.items(), key=lambda kv: (kv[0][0], kv[0][1].split(" ")[0] not in SUITES, kv[0][1], SIZES.index(kv[0][2]))
     ):
-        for a, b in PAIRS:
+        for a, b in method_pairs:
             if a not in methods or b not in methods:
                 continue
             envs = sorted(set(methods[a]) & set(methods[b]))
@@ -781,6 +834,7 @@ def comparisons(runs: list, scorer: Scorer, args: Args) -> list:
             pairs = {env: teachers for env, teachers in pairs.items() if teachers}
             if not pairs:
                 continue
+            names = SHORT.get(a, a), SHORT.get(b, b)
             fraction = {m: {env: {t: v[0] for t, v in methods[m][env].items()} for env in envs} for m in (a, b)}
             diffs = [np.array([[fraction[a][env][t] - fraction[b][env][t]] for t in ts]) for env, ts in pairs.items()]
             n = sum(map(len, pairs.values()))
@@ -798,7 +852,7 @@ def comparisons(runs: list, scorer: Scorer, args: Args) -> list:
             if min(map(len, pairs.values())) < 2:
                 # an env with one pair adds no seed spread to a stratified interval (with some envs at two seeds and
                 # others at one, it would show the first ones' spread alone): the reading is the evaluations' z alone
-                rows.append([table, row, size, SHORT[a], SHORT[b], n, mean, *[None] * 5, z, reading(None, None, z)])
+                rows.append([table, row, size, *names, n, mean, *[None] * 5, z, reading(None, None, z)])
                 continue
             mean, low, high = rliable_estimate(
                 diffs, lambda *xs: np.mean(np.concatenate(xs)), args.bootstrap_reps, 0.95, args.seed
@@ -809,7 +863,7 @@ def comparisons(runs: list, scorer: Scorer, args: Args) -> list:
                 x = np.array([[fraction[a][env][ts[i]] for env, ts in pairs.items()] for i in range(counts.pop())])
                 y = np.array([[fraction[b][env][ts[i]] for env, ts in pairs.items()] for i in range(len(x))])
                 poi = probability_of_improvement(x, y, args.poi_reps, 0.95, args.seed)
-            rows.append([table, row, size, SHORT[a], SHORT[b], n, mean, low, high, *poi, z, reading(low, high, z)])
+            rows.append([table, row, size, *names, n, mean, low, high, *poi, z, reading(low, high, z)])
     return rows
 
 
@@ -820,7 +874,7 @@ def comparison_table(rows: list) -> str:
 
     md = [
         [
-            f"Table {t}",
+            TABLE_LABELS.get(t, f"Table {t}"),
             row,
             size,
             f"{a} − {b}",
@@ -1215,7 +1269,8 @@ def report(args: Args) -> str:
                 markdown_table(pace_header, pace_rows),
             ]
             write_text(os.path.join(args.out_dir, "table_pace.csv"), csv_text(pace_header, pace_rows))
-    compared = comparisons(runs, scorer, args)
+    compared = comparisons(paired_cells(runs, scorer), PAIRS, args)
+    compared += comparisons(multi_paired_cells(multi_runs, runs, scorer), MULTI_PAIRS, args)
     if compared:
         parts += [
             "",
@@ -1230,7 +1285,11 @@ def report(args: Args) -> str:
             "interval over seeds excludes zero (none when an env of the row has one pair: z alone reads it) and "
             '|z| >= 2, else "level within noise". '
             "Table 1 and 7 rows: uncorrupted teachers; Table 2 rows: fractions of the "
-            "original teacher, the corrupted teacher as a column of its own.",
+            "original teacher, the corrupted teacher as a column of its own. Multi-teacher rows (issue #39): pairs "
+            "of one game and seed, pooled over the games (the games are the strata); 'teacher': the game's teacher "
+            "(fraction 1, from the multi-teacher run's own evaluation of it); 'single': the single-game same-size "
+            "student of the same teacher file; '(ppd − sd)': a PPD run's fraction minus the baseline's, so the "
+            "multi − single row says whether PPD's lead changes when one network holds every game.",
             "",
             comparison_table(compared),
         ]
