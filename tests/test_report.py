@@ -910,7 +910,13 @@ def test_procgen_imperfect_teachers_onto_same_size_students(tmp_path):
         table["coinrun (σ=0.05, train)"]["same ppd"] == "1.40" and table["Hopper-v4 (σ=0.05)"]["larger ppd"] == "2.00"
     )
     with open(tmp_path / "out" / "comparisons.csv") as f:
-        compared = [r for r in csv.DictReader(f) if r["table"] == "2" and r["row"] == "coinrun (σ=0.05)"]
-    pairs = {(r["size"], r["a"], r["b"]): r for r in compared}
-    assert float(pairs[("same", "ppd", "corrupted teacher")]["mean_diff"]) == pytest.approx(0.25)  # 0.75 - 0.5
-    assert float(pairs[("same", "ppd", "sd")]["mean_diff"]) == pytest.approx(0.25)
+        compared = list(csv.DictReader(f))
+    pairs = {(r["table"], r["row"], r["size"], r["a"], r["b"]): r for r in compared}
+    test, train = ("2", "coinrun (σ=0.05)", "same"), ("8", "coinrun (σ=0.05, train)", "same")
+    assert float(pairs[(*test, "ppd", "corrupted teacher")]["mean_diff"]) == pytest.approx(0.25)  # 0.75 - 0.5
+    assert float(pairs[(*test, "ppd", "sd")]["mean_diff"]) == pytest.approx(0.25)
+    # Table 8: the same pairs on training levels (original 10, corrupted 5, PPD 7, SD 5)
+    assert float(pairs[(*train, "ppd", "corrupted teacher")]["mean_diff"]) == pytest.approx(0.2)
+    assert float(pairs[(*train, "sd", "corrupted teacher")]["mean_diff"]) == pytest.approx(0.0)
+    assert float(pairs[(*train, "ppd", "sd")]["mean_diff"]) == pytest.approx(0.2)
+    assert not any(key[0] == "8" and "Hopper" in key[1] for key in pairs)  # Mujoco has no training levels

@@ -747,7 +747,8 @@ COMPARISON_HEADER = [
 
 def paired_cells(runs: list, scorer: Scorer) -> dict:
     """(table, row, size) -> method -> env -> {teacher: fraction}: Table 1's grid per suite and per env (and
-    Procgen's training levels, Table 7), Table 2's imperfect-teacher runs with their corrupted teachers."""
+    Procgen's training levels, Table 7), Table 2's imperfect-teacher runs with their corrupted teachers (and
+    Procgen's training levels, Table 8)."""
     cells = defaultdict(lambda: defaultdict(lambda: defaultdict(dict)))
     for run in runs:
         if run.is_main_grid:
@@ -761,19 +762,25 @@ def paired_cells(runs: list, scorer: Scorer) -> dict:
                     se = scorer.score_se(run, train_levels) / scorer.teacher_score(run, train_levels)
                     cells[(table, row, run.size)][run.method][run.env_id][scorer.teacher_id(run)] = (fraction, se)
         elif run.sigma != 0 and run.is_student:
-            original, student = scorer.teacher_score(run), scorer.score(run)
-            corrupted = scorer.score(run, evaluation=(run.info.get("teacher") or {}).get("evaluation"))
-            if original is None or student is None:
-                continue
-            for row in (f"{run.suite} (σ={run.sigma:g})", f"{run.env_id} (σ={run.sigma:g})"):
-                column = cells[("2", row, run.size)]
-                column[run.method][run.env_id][scorer.teacher_id(run)] = (
-                    student / original,
-                    scorer.score_se(run) / original,
+            # Table 2 on Procgen's test levels (the other suites' only evaluation), Table 8 on its training levels
+            level_sets = [("2", "", False)] + ([("8", ", train", True)] if run.suite == "procgen" else [])
+            for table, tag, train_levels in level_sets:
+                original, student = scorer.teacher_score(run, train_levels), scorer.score(run, train_levels)
+                if original is None or student is None:
+                    continue
+                corrupted_eval = (run.info.get("teacher") or {}).get(
+                    "evaluation_train_levels" if train_levels else "evaluation"
                 )
-                if corrupted is not None:
-                    corrupted_se = scorer.score_se(run, evaluation=run.info["teacher"]["evaluation"]) / original
-                    column["corrupted"][run.env_id][scorer.teacher_id(run)] = (corrupted / original, corrupted_se)
+                corrupted = scorer.score(run, evaluation=corrupted_eval) if corrupted_eval else None
+                for row in (f"{run.suite} (σ={run.sigma:g}{tag})", f"{run.env_id} (σ={run.sigma:g}{tag})"):
+                    column = cells[(table, row, run.size)]
+                    column[run.method][run.env_id][scorer.teacher_id(run)] = (
+                        student / original,
+                        scorer.score_se(run, train_levels) / original,
+                    )
+                    if corrupted is not None:
+                        corrupted_se = scorer.score_se(run, evaluation=corrupted_eval) / original
+                        column["corrupted"][run.env_id][scorer.teacher_id(run)] = (corrupted / original, corrupted_se)
     return cells
 
 
@@ -1284,8 +1291,8 @@ def report(args: Args) -> str:
             'evaluations\' own episode noise. Reading (docs/results.md): "above" or "below" only when the '
             "interval over seeds excludes zero (none when an env of the row has one pair: z alone reads it) and "
             '|z| >= 2, else "level within noise". '
-            "Table 1 and 7 rows: uncorrupted teachers; Table 2 rows: fractions of the "
-            "original teacher, the corrupted teacher as a column of its own. Multi-teacher rows (issue #39): pairs "
+            "Table 1 and 7 rows: uncorrupted teachers; Table 2 rows (Table 8: Procgen's training levels): "
+            "fractions of the original teacher, the corrupted teacher as a column of its own. Multi-teacher rows (issue #39): pairs "
             "of one game and seed, pooled over the games (the games are the strata); 'teacher': the game's teacher "
             "(fraction 1, from the multi-teacher run's own evaluation of it); 'single': the single-game same-size "
             "student of the same teacher file; '(ppd − sd)': a PPD run's fraction minus the baseline's, so the "
