@@ -15,7 +15,13 @@ sys.path.insert(0, os.path.join(ROOT, "tools"))
 import report  # noqa: E402
 
 PNG_MAGIC = b"\x89PNG\r\n\x1a\n"
-SUITE_OF = {"Hopper-v4": "mujoco", "HalfCheetah-v4": "mujoco", "Pong-v5": "atari", "coinrun": "procgen"}
+SUITE_OF = {
+    "Hopper-v4": "mujoco",
+    "HalfCheetah-v4": "mujoco",
+    "Pong-v5": "atari",
+    "coinrun": "procgen",
+    "jumper": "procgen",
+}
 
 
 def evaluation(mean, levels=None):
@@ -243,6 +249,34 @@ def test_comparisons_and_runs_tables(tmp_path):
     assert float(hopper["teacher_se"]) == 0.0 and float(hopper["z_teacher"]) == pytest.approx(12.0)
     assert report.standard_error([1.0, 2.0, 3.0, 4.0]) == pytest.approx(np.std([1, 2, 3, 4], ddof=1) / 2)
     assert report.z_score(10.0, 3.0, 6.0, 4.0) == pytest.approx(0.8)  # 4 / hypot(3, 4)
+
+
+def test_sizes_of_one_method_are_paired_by_teacher(tmp_path):
+    """The paper's size ordering (Table 1): each method's smaller − same-size students of the same teacher, with
+    the interval and reading of the method pairs, on test levels (Table 1) and training levels (Table 7)."""
+    root = str(tmp_path / "runs")
+    for env, base in (("coinrun", 10.0), ("jumper", 5.0)):
+        for seed in (1, 2):
+            teacher(root, env, seed, base, train_score=base)
+            # PPD: smaller 0.8 of the teacher, same-size 0.9 (coinrun) and 1.0 (jumper); training levels 0.9 and 1.0
+            for size, fraction, train in (("smaller", 0.8, 0.9), ("same", 0.9 if env == "coinrun" else 1.0, 1.0)):
+                student(root, env, seed, "ppd", size, base * fraction, train_score=base * train)
+            for size in ("smaller", "same"):  # student-distill: 0.9 at both sizes
+                student(root, env, seed, "student_distill", size, base * 0.9, train_score=base * 0.9)
+    out = str(tmp_path / "report")
+    text = report.report(report.Args(runs_dir=root, out_dir=out, bootstrap_reps=200, poi_reps=20))
+    with open(os.path.join(out, "comparisons.csv")) as f:
+        rows = {(r["table"], r["row"], r["size"], r["a"], r["b"]): r for r in csv.DictReader(f)}
+    test = rows[("1", "procgen", "sizes", "smaller ppd", "same ppd")]  # coinrun -0.1, jumper -0.2, two seeds each
+    assert test["pairs"] == "4" and float(test["mean_diff"]) == pytest.approx(-0.15)
+    assert float(test["diff_low"]) == pytest.approx(-0.15) and float(test["diff_high"]) == pytest.approx(-0.15)
+    assert float(rows[("7", "procgen (train)", "sizes", "smaller ppd", "same ppd")]["mean_diff"]) == pytest.approx(-0.1)
+    assert float(rows[("1", "jumper", "sizes", "smaller ppd", "same ppd")]["mean_diff"]) == pytest.approx(-0.2)
+    assert float(rows[("1", "procgen", "sizes", "smaller sd", "same sd")]["mean_diff"]) == pytest.approx(0.0)
+    assert not any(key[4].startswith("larger") or key[3] == "same ppd" for key in rows)  # no larger students
+    # the method pairs are unchanged beside them: PPD - SD per size
+    assert float(rows[("1", "procgen", "same", "ppd", "sd")]["mean_diff"]) == pytest.approx(0.05)
+    assert "| Table 1 | procgen | sizes | smaller ppd − same ppd | 4 | -0.150 [-0.150, -0.150] |" in text
 
 
 def test_a_row_with_an_env_at_one_seed_has_no_interval(tmp_path):

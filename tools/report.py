@@ -824,14 +824,36 @@ def multi_paired_cells(multi_runs: list, runs: list, scorer: Scorer) -> dict:
     return cells
 
 
+SIZE_COLUMN = "sizes"  # the size column of the rows that pair two student sizes of one method
+
+
+def size_cells(cells: dict) -> tuple:
+    """paired_cells' Table 1 / 7 cells regrouped to pair one method's students of two sizes distilled from the
+    same teacher (the paper's size ordering, Table 1): (table, row, SIZE_COLUMN) -> "smaller ppd" -> env ->
+    {teacher: (fraction, se)}, and the (A, B) pairs: each method's smaller − same and same − larger."""
+    regrouped = defaultdict(dict)
+    for (table, row, size), methods in cells.items():
+        if table in ("1", "7"):
+            for method, envs in methods.items():
+                regrouped[(table, row, SIZE_COLUMN)][f"{size} {ALL_METHODS[method]}"] = envs
+    pairs = tuple((f"{a} {short}", f"{b} {short}") for short in ALL_METHODS.values() for a, b in zip(SIZES, SIZES[1:]))
+    return regrouped, pairs
+
+
 def comparisons(cells: dict, method_pairs: tuple, args: Args) -> list:
     """One row per cell and pair of methods with runs of the same teachers: the mean paired difference of their
     fractions with its stratified-bootstrap interval (when every env has two pairs or more), and P(A > B) with its
     interval (when every env has the same number of pairs, as rliable's runs x envs matrices need; suite rows only:
-    rliable's Mann-Whitney costs ~9 ms a resample). cells: paired_cells' or multi_paired_cells'."""
+    rliable's Mann-Whitney costs ~9 ms a resample). cells: paired_cells' (with size_cells') or multi_paired_cells'."""
     rows = []
     for (table, row, size), methods in sorted(
-        cells.items(), key=lambda kv: (kv[0][0], kv[0][1].split(" ")[0] not in SUITES, kv[0][1], SIZES.index(kv[0][2]))
+        cells.items(),
+        key=lambda kv: (
+            kv[0][0],
+            kv[0][1].split(" ")[0] not in SUITES,
+            kv[0][1],
+            SIZES.index(kv[0][2]) if kv[0][2] in SIZES else len(SIZES),  # SIZE_COLUMN's rows after the sizes'
+        ),
     ):
         for a, b in method_pairs:
             if a not in methods or b not in methods:
@@ -1276,7 +1298,9 @@ def report(args: Args) -> str:
                 markdown_table(pace_header, pace_rows),
             ]
             write_text(os.path.join(args.out_dir, "table_pace.csv"), csv_text(pace_header, pace_rows))
-    compared = comparisons(paired_cells(runs, scorer), PAIRS, args)
+    cells = paired_cells(runs, scorer)
+    by_size, size_pairs = size_cells(cells)  # their keys and pairs are apart from the methods': one sorted table
+    compared = comparisons({**cells, **by_size}, PAIRS + size_pairs, args)
     compared += comparisons(multi_paired_cells(multi_runs, runs, scorer), MULTI_PAIRS, args)
     if compared:
         parts += [
@@ -1291,8 +1315,10 @@ def report(args: Args) -> str:
             'evaluations\' own episode noise. Reading (docs/results.md): "above" or "below" only when the '
             "interval over seeds excludes zero (none when an env of the row has one pair: z alone reads it) and "
             '|z| >= 2, else "level within noise". '
-            "Table 1 and 7 rows: uncorrupted teachers; Table 2 rows (Table 8: Procgen's training levels): "
-            "fractions of the original teacher, the corrupted teacher as a column of its own. Multi-teacher rows (issue #39): pairs "
+            "Table 1 and 7 rows: uncorrupted teachers; size 'sizes': one method's students of two sizes (smaller − "
+            "same, same − larger) from the same teacher. Table 2 rows (Table 8: Procgen's training levels): "
+            "fractions of the original teacher, the corrupted teacher as a column of its own. Multi-teacher rows "
+            "(issue #39): pairs "
             "of one game and seed, pooled over the games (the games are the strata); 'teacher': the game's teacher "
             "(fraction 1, from the multi-teacher run's own evaluation of it); 'single': the single-game same-size "
             "student of the same teacher file; '(ppd − sd)': a PPD run's fraction minus the baseline's, so the "
