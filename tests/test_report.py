@@ -64,8 +64,20 @@ def teacher(root, env, seed, score, train_score=None):
 
 
 def student(
-    root, env, seed, method, size, score, sigma=0.0, lam=1.0, teacher_score=None, train_score=None, curves=None
+    root,
+    env,
+    seed,
+    method,
+    size,
+    score,
+    sigma=0.0,
+    lam=1.0,
+    teacher_score=None,
+    train_score=None,
+    curves=None,
+    script=None,
 ):
+    """A student's run folder; script: the file that ran it (a name none of the project's scripts has: a copy)."""
     info = {
         "method": method,
         "suite": SUITE_OF[env],
@@ -81,6 +93,7 @@ def student(
             "evaluation": evaluation(teacher_score) if teacher_score is not None else None,
         },
         "distill_lambda": lam if method == "ppd" else None,
+        **({"script": script} if script else {}),
     }
     name = (
         f"{env}__{method}__{size}__{seed}"
@@ -263,6 +276,8 @@ def test_sizes_of_one_method_are_paired_by_teacher(tmp_path):
                 student(root, env, seed, "ppd", size, base * fraction, train_score=base * train)
             for size in ("smaller", "same"):  # student-distill: 0.9 at both sizes
                 student(root, env, seed, "student_distill", size, base * 0.9, train_score=base * 0.9)
+            for size, fraction in (("smaller", 0.6), ("same", 0.9)):  # a copied script: its own method, its sizes
+                student(root, env, seed, "my_sd", size, base * fraction, train_score=base, script="my_sd_procgen.py")
     out = str(tmp_path / "report")
     text = report.report(report.Args(runs_dir=root, out_dir=out, bootstrap_reps=200, poi_reps=20))
     with open(os.path.join(out, "comparisons.csv")) as f:
@@ -273,6 +288,8 @@ def test_sizes_of_one_method_are_paired_by_teacher(tmp_path):
     assert float(rows[("7", "procgen (train)", "sizes", "smaller ppd", "same ppd")]["mean_diff"]) == pytest.approx(-0.1)
     assert float(rows[("1", "jumper", "sizes", "smaller ppd", "same ppd")]["mean_diff"]) == pytest.approx(-0.2)
     assert float(rows[("1", "procgen", "sizes", "smaller sd", "same sd")]["mean_diff"]) == pytest.approx(0.0)
+    copied = rows[("1", "procgen", "sizes", "smaller my_sd_procgen", "same my_sd_procgen")]
+    assert float(copied["mean_diff"]) == pytest.approx(-0.3)
     assert not any(key[4].startswith("larger") or key[3] == "same ppd" for key in rows)  # no larger students
     # the method pairs are unchanged beside them: PPD - SD per size
     assert float(rows[("1", "procgen", "same", "ppd", "sd")]["mean_diff"]) == pytest.approx(0.05)

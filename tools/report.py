@@ -831,12 +831,16 @@ def size_cells(cells: dict) -> tuple:
     """paired_cells' Table 1 / 7 cells regrouped to pair one method's students of two sizes distilled from the
     same teacher (the paper's size ordering, Table 1): (table, row, SIZE_COLUMN) -> "smaller ppd" -> env ->
     {teacher: (fraction, se)}, and the (A, B) pairs: each method's smaller − same and same − larger."""
-    regrouped = defaultdict(dict)
+    regrouped, names = defaultdict(dict), {}  # names: the methods' column names (a copied script's is its own)
     for (table, row, size), methods in cells.items():
         if table in ("1", "7"):
             for method, envs in methods.items():
-                regrouped[(table, row, SIZE_COLUMN)][f"{size} {ALL_METHODS[method]}"] = envs
-    pairs = tuple((f"{a} {short}", f"{b} {short}") for short in ALL_METHODS.values() for a, b in zip(SIZES, SIZES[1:]))
+                names.setdefault(method, ALL_METHODS.get(method, method))
+                regrouped[(table, row, SIZE_COLUMN)][f"{size} {names[method]}"] = envs
+    ordered = [names[m] for m in ALL_METHODS if m in names] + sorted(
+        n for m, n in names.items() if m not in ALL_METHODS
+    )
+    pairs = tuple((f"{a} {name}", f"{b} {name}") for name in ordered for a, b in zip(SIZES, SIZES[1:]))
     return regrouped, pairs
 
 
